@@ -1,0 +1,1 @@
+//! pylu's analyzer. (Being written.)

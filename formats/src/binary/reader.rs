@@ -1,0 +1,338 @@
+//! The zero-copy reader: finds blocks, checks them, decodes records.
+//!
+//! [`Trace::blocks`] walks block headers only (40 bytes each, header CRC checked), so finding every boundary
+//! costs nothing next to decoding and the blocks can then be checked ([`BlockRef::verify`]) and decoded
+//! ([`BlockRef::records`]) in parallel. Damage is reported as a [`BlockError`] with its offset; the walk then
+//! looks for the next sync word whose header checksum holds and goes on from there, so every whole block before
+//! and after the damage still counts. A torn last block (a writer killed mid-write) is one `Truncated` error.
+
+use super::block::*;
+use super::header::FileHeader;
+use crate::error::{BlockError, BlockErrorKind, FileError, RecordError};
+use crate::event::{DebugKind, Event, EventKind, FuncDef, FuncRef, UpdateAction};
+use crate::varint;
+
+/// A parsed trace over borrowed bytes (typically a memory map).
+#[derive(Debug, Clone)]
+pub struct Trace<'a> {
+    pub header: FileHeader,
+    data: &'a [u8],
+}
+
+impl<'a> Trace<'a> {
+    /// Parses the header; blocks are read lazily.
+    pub fn parse(data: &'a [u8]) -> Result<Self, FileError> {
+        let header = FileHeader::decode(data)?;
+        Ok(Trace { header, data })
+    }
+
+    /// The whole file.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// Every block boundary, in file order, with damage reported in between.
+    pub fn blocks(&self) -> Blocks<'a> {
+        Blocks { data: self.data, pos: self.header.header_len }
+    }
+
+    /// Turns a decoded record of `block` into an [`Event`] with this file's pid and wall-clock time.
+    #[inline(always)]
+    pub fn event(&self, block: &BlockRef<'a>, record: Record<'a>) -> Event<'a> {
+        Event {
+            pid: self.header.pid,
+            tid: block.thread_id,
+            time_ns: self.header.clock.to_wall(record.time_ns),
+            kind: record.kind,
+        }
+    }
+}
+
+/// One block whose header checked out. Its payload is not checked until [`BlockRef::verify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockRef<'a> {
+    /// Offset of the block header in the file.
+    pub offset: u64,
+    pub thread_id: u64,
+    pub seq: u32,
+    pub base_ts: u64,
+    pub record_count: u32,
+    pub payload_crc: u32,
+    pub payload: &'a [u8],
+}
+
+impl<'a> BlockRef<'a> {
+    /// Checks the payload's CRC32C.
+    pub fn verify(&self) -> Result<(), BlockError> {
+        let computed = crc32c::crc32c(self.payload);
+        if computed == self.payload_crc {
+            Ok(())
+        } else {
+            Err(BlockError {
+                offset: self.offset,
+                skipped: (BLOCK_HEADER_LEN + self.payload.len()) as u64,
+                kind: BlockErrorKind::PayloadChecksum { expected: self.payload_crc, computed },
+            })
+        }
+    }
+
+    /// Decodes the records; times are monotonic ns. Stops after the first record that does not decode.
+    pub fn records(&self) -> Records<'a> {
+        Records {
+            payload: self.payload,
+            pos: 0,
+            time: self.base_ts,
+            payload_offset: self.offset + BLOCK_HEADER_LEN as u64,
+            failed: false,
+        }
+    }
+
+    /// Total size in the file, header included.
+    pub fn len_in_file(&self) -> usize {
+        BLOCK_HEADER_LEN + self.payload.len()
+    }
+}
+
+/// Parses the block header at the start of `bytes` (`offset` is where it is in the file).
+pub fn parse_block_header(bytes: &[u8], offset: u64) -> Result<BlockRef<'_>, BlockError> {
+    let fail = |kind| BlockError { offset, skipped: 0, kind };
+    if bytes.len() < BLOCK_HEADER_LEN {
+        if bytes.len() >= 4 && bytes[..4] != BLOCK_SYNC {
+            return Err(fail(BlockErrorKind::BadSync));
+        }
+        return Err(fail(BlockErrorKind::Truncated { expected: BLOCK_HEADER_LEN as u64, have: bytes.len() as u64 }));
+    }
+    let h = &bytes[..BLOCK_HEADER_LEN];
+    if h[..4] != BLOCK_SYNC {
+        return Err(fail(BlockErrorKind::BadSync));
+    }
+    let u32_at = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().unwrap());
+    let u64_at = |i: usize| u64::from_le_bytes(h[i..i + 8].try_into().unwrap());
+    if crc32c::crc32c(&h[..36]) != u32_at(36) {
+        return Err(fail(BlockErrorKind::HeaderChecksum));
+    }
+    let payload_len = u32_at(4) as usize;
+    if payload_len > MAX_PAYLOAD_LEN {
+        return Err(fail(BlockErrorKind::HeaderChecksum));
+    }
+    let have = bytes.len() - BLOCK_HEADER_LEN;
+    if payload_len > have {
+        return Err(fail(BlockErrorKind::Truncated {
+            expected: (BLOCK_HEADER_LEN + payload_len) as u64,
+            have: bytes.len() as u64,
+        }));
+    }
+    Ok(BlockRef {
+        offset,
+        thread_id: u64_at(16),
+        seq: u32_at(12),
+        base_ts: u64_at(24),
+        record_count: u32_at(8),
+        payload_crc: u32_at(32),
+        payload: &bytes[BLOCK_HEADER_LEN..BLOCK_HEADER_LEN + payload_len],
+    })
+}
+
+/// Iterator over the blocks of a trace body: `Ok` per whole block, `Err` per damaged stretch.
+#[derive(Debug, Clone)]
+pub struct Blocks<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for Blocks<'a> {
+    type Item = Result<BlockRef<'a>, BlockError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.data.len() {
+            return None;
+        }
+        let start = self.pos;
+        match parse_block_header(&self.data[start..], start as u64) {
+            Ok(block) => {
+                self.pos = start + block.len_in_file();
+                Some(Ok(block))
+            }
+            Err(mut err) => {
+                // Resynchronise: the next sync word, after this one, whose header checks out.
+                let next = self.find_next_block(start + 1);
+                self.pos = next;
+                err.skipped = (next - start) as u64;
+                Some(Err(err))
+            }
+        }
+    }
+}
+
+impl Blocks<'_> {
+    fn find_next_block(&self, from: usize) -> usize {
+        let mut at = from;
+        while at < self.data.len() {
+            match memchr::memmem::find(&self.data[at..], &BLOCK_SYNC) {
+                None => return self.data.len(),
+                Some(i) => {
+                    let cand = at + i;
+                    if parse_block_header(&self.data[cand..], cand as u64).is_ok() {
+                        return cand;
+                    }
+                    at = cand + 1;
+                }
+            }
+        }
+        self.data.len()
+    }
+}
+
+/// A decoded record with its monotonic time (0 for the untimed func def and thread name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    pub time_ns: u64,
+    pub kind: EventKind<'a>,
+}
+
+/// Iterator over a block's records.
+#[derive(Debug, Clone)]
+pub struct Records<'a> {
+    payload: &'a [u8],
+    pos: usize,
+    time: u64,
+    payload_offset: u64,
+    failed: bool,
+}
+
+impl<'a> Records<'a> {
+    #[inline(always)]
+    fn varint(&mut self) -> Option<u64> {
+        let (v, n) = varint::get(&self.payload[self.pos..])?;
+        self.pos += n;
+        Some(v)
+    }
+
+    #[inline(always)]
+    fn dt(&mut self) -> Option<u64> {
+        let dt = self.varint()?;
+        self.time = self.time.wrapping_add(dt);
+        Some(self.time)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        self.varint().and_then(|v| u32::try_from(v).ok())
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        let b = *self.payload.get(self.pos)?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let len = usize::try_from(self.varint()?).ok()?;
+        let end = self.pos.checked_add(len).filter(|&e| e <= self.payload.len())?;
+        let s = &self.payload[self.pos..end];
+        self.pos = end;
+        Some(s)
+    }
+
+    fn str(&mut self) -> Result<&'a str, &'static str> {
+        let b = self.bytes().ok_or("string runs past the block")?;
+        std::str::from_utf8(b).map_err(|_| "string is not UTF-8")
+    }
+
+    fn other(&mut self, kind: u64) -> Result<Option<Record<'a>>, &'static str> {
+        const CUT: &str = "record cut off at the end of the block";
+        let rec = match kind {
+            KIND_FUNC_DEF => {
+                let id = self.u32().ok_or(CUT)?;
+                let qualname = self.str()?;
+                let module = self.str()?;
+                let file = self.str()?;
+                let first_line = self.u32().ok_or(CUT)?;
+                Record { time_ns: 0, kind: EventKind::FuncDef(FuncDef { id, qualname, module, file, first_line }) }
+            }
+            KIND_THREAD_NAME => Record { time_ns: 0, kind: EventKind::ThreadName(self.str()?) },
+            KIND_SUSPEND | KIND_RESUME => {
+                let func = FuncRef::Id(self.u32().ok_or(CUT)?);
+                let time_ns = self.dt().ok_or(CUT)?;
+                let kind = if kind == KIND_SUSPEND { EventKind::Suspend(func) } else { EventKind::Resume(func) };
+                Record { time_ns, kind }
+            }
+            KIND_LINE => {
+                let func = FuncRef::Id(self.u32().ok_or(CUT)?);
+                let line = self.u32().ok_or(CUT)?;
+                let duration_ns = self.varint().ok_or(CUT)?;
+                let time_ns = self.dt().ok_or(CUT)?;
+                Record { time_ns, kind: EventKind::Line { func, line, duration_ns } }
+            }
+            KIND_DEBUG => {
+                let func = FuncRef::Id(self.u32().ok_or(CUT)?);
+                let line = self.u32().ok_or(CUT)?;
+                let flags = self.byte().ok_or(CUT)?;
+                let kind = DebugKind::from_u8(flags & 0x7f).ok_or("unknown debug kind")?;
+                let truncated = flags & 0x80 != 0;
+                let name = self.str()?;
+                let value = self.str()?;
+                let time_ns = self.dt().ok_or(CUT)?;
+                Record { time_ns, kind: EventKind::Debug { func, line, kind, name, value, truncated } }
+            }
+            KIND_UPDATE => {
+                let id = self.u32().ok_or(CUT)?;
+                let action = UpdateAction::from_u8(self.byte().ok_or(CUT)?).ok_or("unknown update action")?;
+                let description = self.str()?;
+                let time_ns = self.dt().ok_or(CUT)?;
+                Record { time_ns, kind: EventKind::Update { id, action, description } }
+            }
+            k if k >= FIRST_EXTENSION_KIND => {
+                self.bytes().ok_or(CUT)?;
+                return Ok(None);
+            }
+            _ => return Err("reserved record kind"),
+        };
+        Ok(Some(rec))
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<Record<'a>, RecordError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.failed || self.pos >= self.payload.len() {
+                return None;
+            }
+            let start = self.pos;
+            let result = match self.varint() {
+                None => Err("bad varint"),
+                Some(h) => {
+                    let op = h & 3;
+                    if op == OP_OTHER {
+                        self.other(h >> 2)
+                    } else {
+                        match u32::try_from(h >> 2) {
+                            Err(_) => Err("function id out of range"),
+                            Ok(id) => match self.dt() {
+                                None => Err("record cut off at the end of the block"),
+                                Some(time_ns) => {
+                                    let func = FuncRef::Id(id);
+                                    let kind = match op {
+                                        OP_ENTER => EventKind::Enter(func),
+                                        _ => EventKind::Exit { func, exception: op == OP_EXIT_RAISED, duration_ns: None },
+                                    };
+                                    Ok(Some(Record { time_ns, kind }))
+                                }
+                            },
+                        }
+                    }
+                }
+            };
+            match result {
+                Ok(Some(rec)) => return Some(Ok(rec)),
+                Ok(None) => continue,
+                Err(what) => {
+                    self.failed = true;
+                    return Some(Err(RecordError { offset: self.payload_offset + start as u64, what }));
+                }
+            }
+        }
+    }
+}

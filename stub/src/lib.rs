@@ -1,0 +1,1 @@
+//! The stub. (Being written.)
