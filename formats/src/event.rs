@@ -141,3 +141,66 @@ impl UpdateAction {
         }
     }
 }
+
+impl EventKind<'_> {
+    /// Whether the event's time means anything (definitions and thread names carry none).
+    pub fn is_timed(&self) -> bool {
+        !matches!(self, EventKind::FuncDef(_) | EventKind::ThreadName(_))
+    }
+}
+
+impl std::fmt::Display for FuncRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FuncRef::Id(id) => write!(f, "fn#{id}"),
+            FuncRef::Named { module, name, .. } if module.is_empty() => f.write_str(name),
+            FuncRef::Named { module, name, .. } => write!(f, "{module}.{name}"),
+        }
+    }
+}
+
+/// One line, no newline; strings are quoted and escaped so a record never spans lines.
+impl std::fmt::Display for EventKind<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventKind::FuncDef(d) => {
+                write!(f, "funcdef fn#{} {:?} module={:?} file={:?}:{}", d.id, d.qualname, d.module, d.file, d.first_line)
+            }
+            EventKind::ThreadName(name) => write!(f, "thread-name {name:?}"),
+            EventKind::Enter(func) => write!(f, "enter {func}"),
+            EventKind::Exit { func, exception, duration_ns } => {
+                write!(f, "exit {func}")?;
+                if *exception {
+                    f.write_str(" raised")?;
+                }
+                match duration_ns {
+                    Some(d) => write!(f, " duration_ns={d}"),
+                    None => Ok(()),
+                }
+            }
+            EventKind::Suspend(func) => write!(f, "suspend {func}"),
+            EventKind::Resume(func) => write!(f, "resume {func}"),
+            EventKind::Line { func, line, duration_ns } => write!(f, "line {func}:{line} duration_ns={duration_ns}"),
+            EventKind::Debug { func, line, kind, name, value, truncated } => {
+                write!(f, "debug {func}:{line} {} {name:?}={value:?}", kind.as_str())?;
+                if *truncated {
+                    f.write_str(" truncated")?;
+                }
+                Ok(())
+            }
+            EventKind::Update { id, action, description } => write!(f, "update {id} {} {description:?}", action.as_str()),
+        }
+    }
+}
+
+/// `<ISO 8601 time or -> pid=<pid> tid=<tid> <kind>`: what `pylu-analyze dump` prints per record.
+impl std::fmt::Display for Event<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.kind.is_timed() {
+            f.write_str(&crate::timefmt::iso8601(self.time_ns))?;
+        } else {
+            f.write_str("-")?;
+        }
+        write!(f, " pid={} tid={} {}", self.pid, self.tid, self.kind)
+    }
+}

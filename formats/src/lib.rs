@@ -6,6 +6,7 @@
 //! - [`legacy`]: the original pyliveupdate's text log (`/tmp/pyliveupdate.log`), parsed with nom.
 //! - [`event`]: the one model both decode into ([`Event`], [`EventKind`]).
 //! - [`detect`]: tells the two formats apart from the bytes.
+//! - [`timefmt`]: ISO 8601 rendering of wall-clock nanoseconds.
 //! - [`generate`]: a deterministic generator of realistic traces in both formats, sized in bytes, for
 //!   benchmarks and large tests.
 //!
@@ -17,6 +18,7 @@ pub mod error;
 pub mod event;
 pub mod generate;
 pub mod legacy;
+pub mod timefmt;
 pub mod varint;
 
 pub use binary::block::{BlockEncoder, DEFAULT_BLOCK_CAPACITY, MAX_REPR_BYTES};

@@ -1,0 +1,403 @@
+//! Trace format v1: write → read round trips, damage handling, forward compatibility.
+
+use proptest::prelude::*;
+use pylu_formats::binary::block::MAX_REPR_BYTES;
+use pylu_formats::{
+    BlockEncoder, BlockErrorKind, ClockAnchor, DebugKind, EventKind, FileHeader, FuncDef, FuncRef, Trace,
+    TraceWriter, UpdateAction,
+};
+
+/// What a test asks the encoder to write, and expects back.
+#[derive(Debug, Clone, PartialEq)]
+enum Rec {
+    Def(u32, String),
+    Name(String),
+    Enter(u32, u64),
+    Exit(u32, u64, bool),
+    Suspend(u32, u64),
+    Resume(u32, u64),
+    Line(u32, u32, u64, u64),
+    Debug(u32, u32, DebugKind, String, String, u64),
+    Update(u32, UpdateAction, String, u64),
+}
+
+fn write_rec(enc: &mut BlockEncoder, r: &Rec) {
+    match r {
+        Rec::Def(id, name) => enc.func_def(&FuncDef { id: *id, qualname: name, module: "m", file: "/f.py", first_line: 7 }),
+        Rec::Name(n) => enc.thread_name(n),
+        Rec::Enter(f, t) => enc.enter(*f, *t),
+        Rec::Exit(f, t, raised) => enc.exit(*f, *t, *raised),
+        Rec::Suspend(f, t) => enc.suspend(*f, *t),
+        Rec::Resume(f, t) => enc.resume(*f, *t),
+        Rec::Line(f, l, d, t) => enc.line(*f, *l, *d, *t),
+        Rec::Debug(f, l, k, n, v, t) => enc.debug(*f, *l, *k, n, v, *t),
+        Rec::Update(id, a, d, t) => enc.update(*id, *a, d, *t),
+    }
+}
+
+fn id(f: &FuncRef) -> u32 {
+    match f {
+        FuncRef::Id(i) => *i,
+        FuncRef::Named { .. } => panic!("binary traces name functions by id"),
+    }
+}
+
+fn read_rec(kind: &EventKind, t: u64) -> Rec {
+    match *kind {
+        EventKind::FuncDef(d) => {
+            assert_eq!((d.module, d.file, d.first_line), ("m", "/f.py", 7));
+            Rec::Def(d.id, d.qualname.to_owned())
+        }
+        EventKind::ThreadName(n) => Rec::Name(n.to_owned()),
+        EventKind::Enter(f) => Rec::Enter(id(&f), t),
+        EventKind::Exit { func, exception, duration_ns } => {
+            assert_eq!(duration_ns, None);
+            Rec::Exit(id(&func), t, exception)
+        }
+        EventKind::Suspend(f) => Rec::Suspend(id(&f), t),
+        EventKind::Resume(f) => Rec::Resume(id(&f), t),
+        EventKind::Line { func, line, duration_ns } => Rec::Line(id(&func), line, duration_ns, t),
+        EventKind::Debug { func, line, kind, name, value, truncated } => {
+            assert!(!truncated || value.len() <= MAX_REPR_BYTES);
+            Rec::Debug(id(&func), line, kind, name.to_owned(), value.to_owned(), t)
+        }
+        EventKind::Update { id, action, description } => Rec::Update(id, action, description.to_owned(), t),
+    }
+}
+
+fn header() -> FileHeader {
+    FileHeader::new(
+        4510,
+        4000,
+        "web-1",
+        "3.11.7",
+        &["manage.py".into(), "runserver".into()],
+        ClockAnchor { monotonic_ns: 1_000, wall_ns: 1_589_113_696_000_000_000 },
+    )
+}
+
+/// Writes `threads` (tid, records, flush every n records) into a trace, interleaving the threads' blocks.
+fn write_trace(threads: &[(u64, Vec<Rec>)], flush_every: usize) -> Vec<u8> {
+    let writer = TraceWriter::new(Vec::new(), &header()).unwrap();
+    let mut encs: Vec<BlockEncoder> = threads.iter().map(|(tid, _)| BlockEncoder::new(*tid, 1 << 16)).collect();
+    let longest = threads.iter().map(|(_, r)| r.len()).max().unwrap_or(0);
+    for i in 0..longest {
+        for (k, (_, recs)) in threads.iter().enumerate() {
+            if let Some(r) = recs.get(i) {
+                write_rec(&mut encs[k], r);
+                if (i + 1) % flush_every == 0 || encs[k].is_full() {
+                    writer.flush_encoder(&mut encs[k]).unwrap();
+                }
+            }
+        }
+    }
+    for e in &mut encs {
+        writer.flush_encoder(e).unwrap();
+    }
+    writer.into_inner()
+}
+
+/// Decodes every thread's records (in block order), checking sequence numbers and CRCs.
+fn read_trace(bytes: &[u8]) -> Vec<(u64, Vec<Rec>)> {
+    let trace = Trace::parse(bytes).unwrap();
+    let mut out: Vec<(u64, Vec<Rec>, u32)> = Vec::new();
+    for block in trace.blocks() {
+        let block = block.unwrap();
+        block.verify().unwrap();
+        let slot = match out.iter().position(|(t, _, _)| *t == block.thread_id) {
+            Some(i) => {
+                assert_eq!(out[i].2 + 1, block.seq, "per-thread sequence numbers count up");
+                out[i].2 = block.seq;
+                i
+            }
+            None => {
+                assert_eq!(block.seq, 0);
+                out.push((block.thread_id, Vec::new(), 0));
+                out.len() - 1
+            }
+        };
+        let mut n = 0;
+        for rec in block.records() {
+            let rec = rec.unwrap();
+            out[slot].1.push(read_rec(&rec.kind, rec.time_ns));
+            n += 1;
+        }
+        // Extension records count in the header but are skipped by this reader.
+        assert!(n <= block.record_count);
+    }
+    let mut out: Vec<(u64, Vec<Rec>)> = out.into_iter().map(|(t, r, _)| (t, r)).collect();
+    out.sort_by_key(|(t, _)| *t);
+    out
+}
+
+#[test]
+fn every_record_kind_round_trips() {
+    let recs = vec![
+        Rec::Name("MainThread".into()),
+        Rec::Def(0, "handler".into()),
+        Rec::Def(70_000, "IndexView.get".into()),
+        Rec::Enter(0, 5_000),
+        Rec::Enter(70_000, 5_100),
+        Rec::Debug(70_000, 12, DebugKind::Parameters, "request".into(), "<Req; 'a'>".into(), 5_150),
+        Rec::Line(70_000, 13, 40, 5_200),
+        Rec::Exit(70_000, 9_000_000_000, true),
+        Rec::Suspend(0, 9_000_000_100),
+        Rec::Resume(0, 9_000_000_900),
+        Rec::Update(3, UpdateAction::Applied, "FP.profile('app.**')".into(), 9_000_001_000),
+        Rec::Exit(0, 9_000_002_000, false),
+        Rec::Update(3, UpdateAction::Reverted, "".into(), 9_000_003_000),
+    ];
+    let bytes = write_trace(&[(77, recs.clone())], usize::MAX);
+    let trace = Trace::parse(&bytes).unwrap();
+    assert_eq!(trace.header.pid, 4510);
+    assert_eq!(trace.header.argv, ["manage.py", "runserver"]);
+    let back = read_trace(&bytes);
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].0, 77);
+    assert_eq!(back[0].1, recs);
+    // Wall-clock conversion goes through the header's anchor.
+    let block = trace.blocks().next().unwrap().unwrap();
+    let first_timed = block.records().map(Result::unwrap).find(|r| r.kind.is_timed()).unwrap();
+    assert_eq!(trace.event(&block, first_timed).time_ns, 1_589_113_696_000_000_000 + 4_000);
+}
+
+#[test]
+fn long_debug_values_are_cut_at_a_char_boundary_and_flagged() {
+    let mut enc = BlockEncoder::new(1, 1 << 16);
+    let value = "é".repeat(MAX_REPR_BYTES); // 2 bytes each: the cut falls inside a character half the time
+    enc.debug(1, 2, DebugKind::Variable, "x", &value, 10);
+    let writer = TraceWriter::new(Vec::new(), &header()).unwrap();
+    writer.flush_encoder(&mut enc).unwrap();
+    let bytes = writer.into_inner();
+    let trace = Trace::parse(&bytes).unwrap();
+    let block = trace.blocks().next().unwrap().unwrap();
+    match block.records().next().unwrap().unwrap().kind {
+        EventKind::Debug { value: got, truncated, .. } => {
+            assert!(truncated);
+            assert_eq!(got.len(), MAX_REPR_BYTES);
+            assert!(value.starts_with(got));
+        }
+        other => panic!("expected a debug record, got {other:?}"),
+    }
+}
+
+/// Three threads, small blocks: the file used by the damage tests. Returns the bytes and the blocks' extents.
+fn three_thread_trace() -> (Vec<u8>, Vec<(usize, usize)>) {
+    let threads: Vec<(u64, Vec<Rec>)> = (0..3u64)
+        .map(|tid| {
+            let mut recs = vec![Rec::Name(format!("Thread-{tid}"))];
+            for i in 0..30u64 {
+                recs.push(Rec::Enter(i as u32 % 5, 1_000 * i));
+                recs.push(Rec::Exit(i as u32 % 5, 1_000 * i + 500, i % 7 == 0));
+            }
+            (tid + 100, recs)
+        })
+        .collect();
+    let bytes = write_trace(&threads, 8);
+    let trace = Trace::parse(&bytes).unwrap();
+    let extents = trace.blocks().map(|b| b.unwrap()).map(|b| (b.offset as usize, b.offset as usize + b.len_in_file())).collect();
+    (bytes, extents)
+}
+
+#[test]
+fn truncation_at_every_offset_keeps_every_whole_block() {
+    let (bytes, extents) = three_thread_trace();
+    assert!(extents.len() >= 10, "the file should have many blocks, has {}", extents.len());
+    let header_len = extents[0].0;
+    for cut in 0..=bytes.len() {
+        let data = &bytes[..cut];
+        let trace = match Trace::parse(data) {
+            Ok(t) => t,
+            Err(_) => {
+                assert!(cut < header_len, "a whole header must parse (cut at {cut})");
+                continue;
+            }
+        };
+        let mut good = 0;
+        let mut damaged = 0;
+        for b in trace.blocks() {
+            match b {
+                Ok(block) => {
+                    block.verify().unwrap();
+                    assert!(block.records().all(|r| r.is_ok()));
+                    good += 1;
+                }
+                Err(e) => {
+                    assert!(matches!(e.kind, BlockErrorKind::Truncated { .. }), "cut {cut}: {e}");
+                    damaged += 1;
+                }
+            }
+        }
+        let whole = extents.iter().filter(|(_, end)| *end <= cut).count();
+        assert_eq!(good, whole, "cut at {cut}");
+        let torn = extents.iter().any(|(start, end)| *start < cut && cut < *end);
+        assert_eq!(damaged, torn as usize, "cut at {cut}");
+    }
+}
+
+#[test]
+fn a_corrupt_block_in_the_middle_is_skipped_and_counted() {
+    let (clean, extents) = three_thread_trace();
+    let mid = extents.len() / 2;
+    let (start, end) = extents[mid];
+    for (what, at) in [("payload", start + 45), ("header length", start + 5), ("sync word", start)] {
+        let mut bytes = clean.clone();
+        bytes[at] ^= 0x5a;
+        let trace = Trace::parse(&bytes).unwrap();
+        let mut good = Vec::new();
+        let mut errors = Vec::new();
+        for b in trace.blocks() {
+            match b.and_then(|b| b.verify().map(|_| b)) {
+                Ok(block) => good.push(block.offset as usize),
+                Err(e) => errors.push(e),
+            }
+        }
+        assert_eq!(errors.len(), 1, "{what}: {errors:?}");
+        assert_eq!(errors[0].offset as usize, start, "{what}: the error names the damaged block's offset");
+        let expect: Vec<usize> = extents.iter().map(|e| e.0).filter(|&s| s != start).collect();
+        assert_eq!(good, expect, "{what}: every other block still reads");
+        if what != "payload" {
+            assert_eq!(errors[0].skipped as usize, end - start, "{what}: resynchronised at the next block");
+        }
+        assert!(errors[0].to_string().starts_with(&format!("offset {start}: ")), "{}", errors[0]);
+    }
+}
+
+#[test]
+fn garbage_between_blocks_is_skipped() {
+    let (clean, extents) = three_thread_trace();
+    let (_, end) = extents[2];
+    let mut bytes = clean[..end].to_vec();
+    bytes.extend_from_slice(b"PYBK this is not a block PYBK");
+    bytes.extend_from_slice(&clean[end..]);
+    let trace = Trace::parse(&bytes).unwrap();
+    let results: Vec<_> = trace.blocks().collect();
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), extents.len());
+    let errs: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].offset as usize, end);
+    assert_eq!(errs[0].skipped, 29);
+}
+
+#[test]
+fn unknown_extension_records_are_skipped_and_reserved_kinds_rejected() {
+    let mut enc = BlockEncoder::new(5, 1 << 16);
+    enc.enter(1, 10);
+    enc.extension(40, b"from a later minor version");
+    enc.exit(1, 20, false);
+    let writer = TraceWriter::new(Vec::new(), &header()).unwrap();
+    writer.flush_encoder(&mut enc).unwrap();
+    let bytes = writer.into_inner();
+    let back = read_trace(&bytes);
+    assert_eq!(back[0].1, vec![Rec::Enter(1, 10), Rec::Exit(1, 20, false)]);
+    let trace = Trace::parse(&bytes).unwrap();
+    assert_eq!(trace.blocks().next().unwrap().unwrap().record_count, 3);
+
+    // A reserved kind (7) where a record starts: the records before it count, then one error.
+    let mut enc = BlockEncoder::new(5, 1 << 16);
+    enc.enter(1, 10);
+    let mut block = Vec::new();
+    enc.seal_into(&mut block);
+    let trace_bytes = {
+        let mut payload = block[40..].to_vec();
+        payload.push((7 << 2) | 3);
+        let mut enc2 = BlockEncoder::new(5, 1 << 16);
+        enc2.enter(1, 10);
+        let mut b = Vec::new();
+        enc2.seal_into(&mut b);
+        // Rebuild the block by hand with the extra byte and correct checksums.
+        let mut h = b[..40].to_vec();
+        h[4..8].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        h[8..12].copy_from_slice(&2u32.to_le_bytes());
+        h[32..36].copy_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+        let c = crc32c::crc32c(&h[..36]);
+        h[36..40].copy_from_slice(&c.to_le_bytes());
+        let mut all = header().encode();
+        all.extend_from_slice(&h);
+        all.extend_from_slice(&payload);
+        all
+    };
+    let trace = Trace::parse(&trace_bytes).unwrap();
+    let block = trace.blocks().next().unwrap().unwrap();
+    block.verify().unwrap();
+    let recs: Vec<_> = block.records().collect();
+    assert_eq!(recs.len(), 2);
+    assert!(recs[0].is_ok());
+    let err = recs[1].as_ref().unwrap_err();
+    assert_eq!(err.what, "reserved record kind");
+    assert_eq!(err.offset as usize, trace.header.header_len + 40 + 2);
+}
+
+fn arb_rec() -> impl Strategy<Value = Rec> {
+    let f = 0u32..100_000;
+    let s = "[a-zA-Z0-9_;' <>é]{0,40}";
+    prop_oneof![
+        8 => (f.clone(), any::<u16>()).prop_map(|(f, dt)| Rec::Enter(f, dt as u64)),
+        8 => (f.clone(), any::<u32>(), any::<bool>()).prop_map(|(f, dt, r)| Rec::Exit(f, dt as u64, r)),
+        1 => (f.clone(), 0u64..1 << 40).prop_map(|(f, dt)| Rec::Suspend(f, dt)),
+        1 => (f.clone(), 0u64..10).prop_map(|(f, dt)| Rec::Resume(f, dt)),
+        1 => (f.clone(), any::<u32>(), any::<u64>(), 0u64..1000).prop_map(|(f, l, d, dt)| Rec::Line(f, l, d, dt)),
+        1 => (f.clone(), any::<u32>(), 0u8..5, s, s, 0u64..1000)
+            .prop_map(|(f, l, k, n, v, dt)| Rec::Debug(f, l, DebugKind::from_u8(k).unwrap(), n, v, dt)),
+        1 => (any::<u32>(), any::<bool>(), s, 0u64..1000).prop_map(|(i, r, d, dt)| Rec::Update(
+            i, if r { UpdateAction::Reverted } else { UpdateAction::Applied }, d, dt)),
+        1 => (f, s).prop_map(|(f, n)| Rec::Def(f, n)),
+        1 => s.prop_map(Rec::Name),
+    ]
+}
+
+/// Turns generated time deltas (stored in the time slots) into absolute, non-decreasing times.
+fn absolutize(recs: Vec<Rec>) -> Vec<Rec> {
+    let mut t = 1_000_000u64;
+    recs.into_iter()
+        .map(|r| {
+            let mut bump = |dt: u64| {
+                t += dt;
+                t
+            };
+            match r {
+                Rec::Enter(f, dt) => Rec::Enter(f, bump(dt)),
+                Rec::Exit(f, dt, x) => Rec::Exit(f, bump(dt), x),
+                Rec::Suspend(f, dt) => Rec::Suspend(f, bump(dt)),
+                Rec::Resume(f, dt) => Rec::Resume(f, bump(dt)),
+                Rec::Line(f, l, d, dt) => Rec::Line(f, l, d, bump(dt)),
+                Rec::Debug(f, l, k, n, v, dt) => Rec::Debug(f, l, k, n, v, bump(dt)),
+                Rec::Update(i, a, d, dt) => Rec::Update(i, a, d, bump(dt)),
+                other => other,
+            }
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn random_streams_round_trip(
+        threads in prop::collection::vec(prop::collection::vec(arb_rec(), 0..300), 1..5),
+        flush_every in 1usize..100,
+    ) {
+        let threads: Vec<(u64, Vec<Rec>)> = threads.into_iter().enumerate()
+            .map(|(i, r)| (i as u64 * 0x1_0000_0001, absolutize(r))).collect();
+        let bytes = write_trace(&threads, flush_every);
+        let back = read_trace(&bytes);
+        let expect: Vec<(u64, Vec<Rec>)> = threads.into_iter().filter(|(_, r)| !r.is_empty()).collect();
+        // (generated tids ascend, as read_trace sorts them)
+        prop_assert_eq!(back.len(), expect.len());
+        for ((tid, recs), (btid, brecs)) in expect.iter().zip(&back) {
+            prop_assert_eq!(tid, btid);
+            prop_assert_eq!(recs, brecs);
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..2000)) {
+        let mut bytes = header().encode();
+        bytes.extend_from_slice(&body);
+        let trace = Trace::parse(&bytes).unwrap();
+        for b in trace.blocks().flatten() {
+            let _ = b.verify();
+            for r in b.records() { let _ = r; }
+        }
+    }
+}
