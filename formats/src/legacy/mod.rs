@@ -1,4 +1,23 @@
-//! The original pyliveupdate's text log. (Being written: see the parser and rotated-log helpers.)
+//! The original pyliveupdate's text log (`/tmp/pyliveupdate.log`), read into the same [`Event`]s as a binary
+//! trace. docs/LEGACY.md describes what is accepted and how each message maps to an event.
+//!
+//! Built for gigabyte logs: [`split_chunks`] cuts a memory-mapped log at newlines so chunks can be parsed in
+//! parallel, [`lines`] parses one chunk zero-copy (memchr splits lines and columns, nom reads the date and
+//! the message grammar), and bad lines come back as [`LineError`]s with their line numbers, never as a
+//! failure of the whole file.
+//!
+//! [`Event`]: crate::event::Event
+
+mod asctime;
+mod line;
+mod lines;
+mod message;
+mod number;
+mod rotated;
+
+pub use line::parse_line;
+pub use lines::{count_lines, lines, split_chunks, LegacyLines, LineError};
+pub use rotated::{rotated_siblings, MAX_ROTATED_BACKUPS};
 
 /// Whether `data` starts like a line of the original's log: `YYYY-MM-DD HH:MM:SS,mmm; `.
 pub fn looks_like_legacy(data: &[u8]) -> bool {
