@@ -30,7 +30,7 @@ pub struct BlockError {
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum BlockErrorKind {
-    #[error("block truncated (header says {expected} bytes, {have} left in the file)")]
+    #[error("block truncated (needs {expected} bytes, {have} left in the file)")]
     Truncated { expected: u64, have: u64 },
     #[error("expected a block header (sync word), found other bytes")]
     BadSync,
