@@ -1,0 +1,128 @@
+//! `pylu-analyze dump`: every record of a trace or text log as one line of text, in file order.
+//!
+//! Binary traces print their header and each block's header as `#` lines, then the block's records; damage is a
+//! `# damaged …` line at the offset where it is, after which dumping goes on with the next good block. Text logs
+//! print one event per parsed line and a `# line N: …` line for each line that does not parse.
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use pylu_formats::{detect, legacy, timefmt::iso8601, FileError, Format, Trace};
+
+/// Why a file could not be inspected at all (damage inside a readable file is counted, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    #[error("{path}: {source}")]
+    File { path: PathBuf, source: FileError },
+    #[error("{path}: not a pylu trace or pyliveupdate log")]
+    UnknownFormat { path: PathBuf },
+    #[error("{path}: file is empty")]
+    Empty { path: PathBuf },
+    /// Writing the output failed (a closed pipe among others: callers exit quietly on `BrokenPipe`).
+    #[error("writing output: {0}")]
+    Output(#[from] io::Error),
+}
+
+/// What a dump saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DumpStats {
+    pub records: u64,
+    /// Damaged blocks (binary) skipped.
+    pub damaged_blocks: u64,
+    /// Lines that did not parse (text log).
+    pub bad_lines: u64,
+}
+
+impl DumpStats {
+    /// Whether anything in the input was skipped.
+    pub fn damaged(&self) -> bool {
+        self.damaged_blocks > 0 || self.bad_lines > 0
+    }
+}
+
+/// The format of `data`, or the error to report for `path`.
+pub(crate) fn format_of(path: &Path, data: &[u8]) -> Result<Format, InspectError> {
+    if data.is_empty() {
+        return Err(InspectError::Empty { path: path.to_owned() });
+    }
+    detect(data).ok_or_else(|| InspectError::UnknownFormat { path: path.to_owned() })
+}
+
+/// Writes every record of `data` (the contents of `path`) to `out`.
+pub fn dump(path: &Path, data: &[u8], out: &mut dyn Write) -> Result<DumpStats, InspectError> {
+    let mut out = BufWriter::with_capacity(1 << 16, out);
+    let stats = match format_of(path, data)? {
+        Format::Binary => dump_binary(path, data, &mut out)?,
+        Format::Legacy => dump_legacy(data, &mut out)?,
+    };
+    out.flush()?;
+    Ok(stats)
+}
+
+fn dump_binary(path: &Path, data: &[u8], out: &mut impl Write) -> Result<DumpStats, InspectError> {
+    let trace = Trace::parse(data).map_err(|source| InspectError::File { path: path.to_owned(), source })?;
+    let h = &trace.header;
+    writeln!(
+        out,
+        "# header pylu-trace {}.{} pid={} ppid={} host={:?} python={:?} argv={:?} clock=({} ns monotonic = {})",
+        h.version_major,
+        h.version_minor,
+        h.pid,
+        h.ppid,
+        h.hostname,
+        h.python_version,
+        h.argv,
+        h.clock.monotonic_ns,
+        iso8601(h.clock.wall_ns as i64)
+    )?;
+    let mut stats = DumpStats::default();
+    for block in trace.blocks() {
+        let block = match block.and_then(|b| b.verify().map(|()| b)) {
+            Ok(b) => b,
+            Err(e) => {
+                stats.damaged_blocks += 1;
+                writeln!(out, "# damaged {e} (skipped {} bytes)", e.skipped)?;
+                continue;
+            }
+        };
+        writeln!(
+            out,
+            "# block offset={} tid={} seq={} records={} bytes={}",
+            block.offset,
+            block.thread_id,
+            block.seq,
+            block.record_count,
+            block.len_in_file()
+        )?;
+        for record in block.records() {
+            match record {
+                Ok(r) => {
+                    stats.records += 1;
+                    writeln!(out, "{}", trace.event(&block, r))?;
+                }
+                Err(e) => {
+                    stats.damaged_blocks += 1;
+                    writeln!(out, "# damaged {e}; rest of the block skipped")?;
+                }
+            }
+        }
+    }
+    Ok(stats)
+}
+
+fn dump_legacy(data: &[u8], out: &mut impl Write) -> Result<DumpStats, InspectError> {
+    let mut stats = DumpStats::default();
+    for item in legacy::lines(data, 1) {
+        match item {
+            Ok(event) => {
+                stats.records += 1;
+                writeln!(out, "{event}")?;
+            }
+            Err(e) => {
+                stats.bad_lines += 1;
+                writeln!(out, "# {e}")?;
+            }
+        }
+    }
+    Ok(stats)
+}
