@@ -22,10 +22,12 @@ pub fn put(buf: &mut Vec<u8>, v: u64) {
 /// than a u64.
 #[inline(always)]
 pub fn get(bytes: &[u8]) -> Option<(u64, usize)> {
-    match bytes.first() {
-        Some(&b) if b < 0x80 => Some((b as u64, 1)),
-        Some(_) => u64::decode_var(bytes),
-        None => None,
+    match bytes {
+        [b0, ..] if *b0 < 0x80 => Some((*b0 as u64, 1)),
+        // Two bytes cover deltas up to 16 µs and function ids up to 4095: most of what is left.
+        [b0, b1, ..] if *b1 < 0x80 => Some(((*b0 & 0x7f) as u64 | (*b1 as u64) << 7, 2)),
+        [] => None,
+        _ => u64::decode_var(bytes),
     }
 }
 

@@ -238,6 +238,9 @@ impl<'a> Records<'a> {
         std::str::from_utf8(b).map_err(|_| "string is not UTF-8")
     }
 
+    /// Everything but enter/exit: kept out of line so the hot loop over calls stays small enough to inline into
+    /// the caller.
+    #[inline(never)]
     fn other(&mut self, kind: u64) -> Result<Option<Record<'a>>, &'static str> {
         const CUT: &str = "record cut off at the end of the block";
         let rec = match kind {
@@ -294,7 +297,7 @@ impl<'a> Records<'a> {
 impl<'a> Iterator for Records<'a> {
     type Item = Result<Record<'a>, RecordError>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if self.failed || self.pos >= self.payload.len() {
