@@ -1,1 +1,41 @@
-//! pylu's analyzer. (Being written.)
+//! pylu's analyzer: reads what live Python processes recorded — pylu binary traces and the original
+//! pyliveupdate's text log, gigabytes of them — and turns it into call trees, folded stacks, flamegraphs,
+//! summaries, line timings and debugger values.
+//!
+//! The pipeline ([`analyze`]): [`discover`] the inputs (files, directories, globs, rotated logs, the defaults),
+//! map them ([`Input`]), cut them into units (runs of one thread's blocks, or newline-aligned stretches of a
+//! log), decode units in parallel into partial call trees, and stitch each thread's partials in order
+//! ([`machine`] explains how a chunk is rebuilt without knowing the stack it starts in). The result is an
+//! [`Analysis`]: one [`ThreadProfile`] per process and thread, whose [`Tree`] has a node per distinct stack
+//! (hits, inclusive and self time, min, max, and a mergeable latency histogram), over one table of
+//! [`Function`]s.
+//!
+//! Reports are made from an `Analysis` through a [`Selection`] (the `--pid`, `--thread`, `--func` filters and
+//! the merging of threads or processes): [`folded`], [`flamegraph`], [`summary`] (text, JSON, CSV), [`lines`]
+//! and [`events`]. [`dump`] and [`info`] show a file's records and shape.
+//!
+//! Errors are typed ([`AnalyzeError`] for what stops an analysis; damage inside an input is reported in
+//! [`Analysis::damage`] and skipped).
+
+pub mod dump;
+pub mod error;
+pub mod info;
+pub mod input;
+pub mod machine;
+pub mod pipeline;
+pub mod profile;
+pub mod progress;
+pub mod report;
+pub mod select;
+pub mod timeparse;
+pub mod tree;
+
+pub use dump::InspectError;
+pub use error::AnalyzeError;
+pub use input::{discover, Input};
+pub use machine::Warnings;
+pub use pipeline::{analyze, analyze_paths, Options};
+pub use profile::{Analysis, Damage, DebugEvent, Function, LineStat, ThreadProfile};
+pub use report::{events, flamegraph, folded, lines, summary};
+pub use select::Selection;
+pub use tree::{Stats, Tree};

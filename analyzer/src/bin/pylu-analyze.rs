@@ -1,1 +1,340 @@
-fn main() {}
+//! `pylu-analyze`: flamegraphs, folded stacks, summaries, line timings and debugger values from pylu traces
+//! and pyliveupdate logs. Exit codes: 0 ok, 1 finished with damaged input skipped, 2 error.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use pylu_analyzer::progress::{self, EXIT_DAMAGED, EXIT_ERROR, EXIT_OK};
+use pylu_analyzer::report::flamegraph::{Colors, FlameOptions};
+use pylu_analyzer::report::summary::{SortBy, SummaryOptions};
+use pylu_analyzer::timeparse::parse_time;
+use pylu_analyzer::{analyze, discover, events, flamegraph, folded, lines, summary, Analysis, Input, Options, Selection};
+
+#[derive(Parser)]
+#[command(name = "pylu-analyze", version, about = "Analyze pylu traces and pyliveupdate logs")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Per-thread call trees and a table of functions (hits, total, self, p50/p90/p99).
+    Summary {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, value_enum, default_value_t = Format3::Table)]
+        format: Format3,
+        #[arg(long, value_enum, default_value_t = Sort::SelfTime)]
+        sort: Sort,
+        /// Rows of the function table (default: 30 for table, all for json/csv).
+        #[arg(long)]
+        top: Option<usize>,
+    },
+    /// Folded stacks with self time in microseconds (input for any flamegraph tool).
+    Folded {
+        #[command(flatten)]
+        common: Common,
+        /// Write here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// A flamegraph SVG.
+    Flamegraph {
+        #[command(flatten)]
+        common: Common,
+        /// Write here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[arg(long, default_value = "pylu flamegraph")]
+        title: String,
+        #[arg(long, default_value = "us")]
+        count_name: String,
+        /// Callers above callees.
+        #[arg(long)]
+        reverse: bool,
+        /// Roots at the top.
+        #[arg(long)]
+        icicle: bool,
+        /// inferno palette (python, hot, mem, io, java, js, perl, rust, …).
+        #[arg(long, default_value = "python")]
+        palette: String,
+        #[arg(long, value_enum, default_value_t = ColorArg::Deterministic)]
+        colors: ColorArg,
+        /// Leave out frames narrower than this many pixels.
+        #[arg(long, default_value_t = 0.1)]
+        min_width: f64,
+    },
+    /// LineProfiler timings per line (like line_profiler).
+    Lines {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, value_enum, default_value_t = Format2::Table)]
+        format: Format2,
+    },
+    /// Debugger records (parameters, return values, variables) in time order.
+    Events {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, value_enum, default_value_t = Format2::Table)]
+        format: Format2,
+    },
+    /// Every record of each file as a line of text.
+    Dump {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Each file's header, threads, time span, record counts and damage.
+    Info {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct Common {
+    /// Files, directories or globs; binary traces and text logs can be mixed (rotated logs are included).
+    /// Default: /tmp/pyliveupdate/ and /tmp/pyliveupdate.log.
+    inputs: Vec<PathBuf>,
+    /// No progress bar.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Only these processes (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',')]
+    pid: Vec<u32>,
+    /// Only these threads, by name or id (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',')]
+    thread: Vec<String>,
+    /// Only stacks with a function matching this regex.
+    #[arg(long)]
+    func: Option<String>,
+    /// Only events at or after this time (epoch seconds or YYYY-MM-DD HH:MM:SS[.fff], UTC).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only events at or before this time.
+    #[arg(long)]
+    until: Option<String>,
+    /// One root per process instead of per thread.
+    #[arg(long)]
+    merge_threads: bool,
+    /// One root for everything.
+    #[arg(long)]
+    merge_processes: bool,
+    /// Bytes per unit of parallel work, in MiB.
+    #[arg(long, default_value_t = 8, hide = true)]
+    chunk_mib: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format3 {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format2 {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Sort {
+    #[value(name = "self")]
+    SelfTime,
+    Total,
+    Hits,
+    P99,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ColorArg {
+    Deterministic,
+    Hash,
+    Random,
+}
+
+impl Common {
+    fn selection(&self) -> Result<Selection> {
+        let func = match &self.func {
+            None => None,
+            Some(re) => Some(regex::Regex::new(re).with_context(|| format!("bad --func regex {re:?}"))?),
+        };
+        Ok(Selection {
+            pids: self.pid.clone(),
+            threads: self.thread.clone(),
+            func,
+            merge_threads: self.merge_threads,
+            merge_processes: self.merge_processes,
+        })
+    }
+
+    /// Reads the inputs; damage goes to stderr.
+    fn analyze(&self, collect_events: bool) -> Result<Analysis> {
+        let paths = discover(&self.inputs)?;
+        let inputs = paths.iter().map(|p| Input::open(p)).collect::<Result<Vec<_>, _>>()?;
+        let pb = progress::bar(pylu_analyzer::pipeline::total_bytes(&inputs), self.quiet);
+        let opts = Options {
+            chunk_bytes: self.chunk_mib.max(1) << 20,
+            since_ns: self.since.as_deref().map(parse_time).transpose()?,
+            until_ns: self.until.as_deref().map(parse_time).transpose()?,
+            pids: self.pid.clone(),
+            collect_events,
+            progress: Some(progress::callback(&pb)),
+        };
+        let a = analyze(&inputs, &opts);
+        pb.finish_and_clear();
+        report_damage(&a);
+        Ok(a)
+    }
+}
+
+fn report_damage(a: &Analysis) {
+    for d in &a.damage {
+        eprintln!("pylu-analyze: skipped: {d}");
+    }
+    if a.damage_count > a.damage.len() as u64 {
+        eprintln!("pylu-analyze: skipped {} more damaged parts", a.damage_count - a.damage.len() as u64);
+    }
+    if a.warnings.cut_calls + a.warnings.unmatched > 0 {
+        eprintln!("pylu-analyze: {}", summary::warnings_line(a));
+    }
+}
+
+fn output(path: &Option<PathBuf>) -> Result<Box<dyn Write>> {
+    Ok(match path {
+        None => Box::new(io::stdout().lock()),
+        Some(p) => Box::new(File::create(p).with_context(|| format!("{}: cannot create", p.display()))?),
+    })
+}
+
+fn code(a: &Analysis) -> u8 {
+    if a.damaged() {
+        EXIT_DAMAGED
+    } else {
+        EXIT_OK
+    }
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    let mut stdout = io::stdout().lock();
+    match cli.cmd {
+        Cmd::Summary { common, format, sort, top } => {
+            let sel = common.selection()?;
+            let a = common.analyze(false)?;
+            let views = sel.views(&a);
+            let sort = match sort {
+                Sort::SelfTime => SortBy::SelfTime,
+                Sort::Total => SortBy::Total,
+                Sort::Hits => SortBy::Hits,
+                Sort::P99 => SortBy::P99,
+            };
+            match format {
+                Format3::Table => summary::write_text(&a, &views, &SummaryOptions { sort, top: Some(top.unwrap_or(30)) }, &mut stdout)?,
+                Format3::Json => summary::write_json(&a, &views, &SummaryOptions { sort, top }, &mut stdout)?,
+                Format3::Csv => summary::write_csv(&a, &views, &SummaryOptions { sort, top }, &mut stdout)?,
+            }
+            Ok(code(&a))
+        }
+        Cmd::Folded { common, output: out } => {
+            let sel = common.selection()?;
+            let a = common.analyze(false)?;
+            folded::write_folded(&a, &sel.views(&a), &mut *output(&out)?)?;
+            Ok(code(&a))
+        }
+        Cmd::Flamegraph { common, output: out, title, count_name, reverse, icicle, palette, colors, min_width } => {
+            let sel = common.selection()?;
+            let a = common.analyze(false)?;
+            let lines = folded::folded_lines(&a, &sel.views(&a));
+            let o = FlameOptions {
+                title,
+                count_name,
+                reverse,
+                icicle,
+                colors: match colors {
+                    ColorArg::Deterministic => Colors::Deterministic,
+                    ColorArg::Hash => Colors::Hash,
+                    ColorArg::Random => Colors::Random,
+                },
+                palette,
+                min_width,
+            };
+            flamegraph::write_flamegraph(&lines, &o, &mut *output(&out)?)?;
+            Ok(code(&a))
+        }
+        Cmd::Lines { common, format } => {
+            let sel = common.selection()?;
+            let a = common.analyze(false)?;
+            let views = sel.views(&a);
+            match format {
+                Format2::Table => lines::write_text(&a, &views, &mut stdout)?,
+                Format2::Json => lines::write_json(&a, &views, &mut stdout)?,
+            }
+            Ok(code(&a))
+        }
+        Cmd::Events { common, format } => {
+            let sel = common.selection()?;
+            let a = common.analyze(true)?;
+            match format {
+                Format2::Table => events::write_text(&a, &sel, &mut stdout)?,
+                Format2::Json => events::write_json(&a, &sel, &mut stdout)?,
+            }
+            Ok(code(&a))
+        }
+        Cmd::Dump { files } => inspect(&files, |p, d, o| pylu_analyzer::dump::dump(p, d, o).map(|s| s.damaged())),
+        Cmd::Info { files } => inspect(&files, |p, d, o| pylu_analyzer::info::info(p, d, o).map(|s| s.damaged())),
+    }
+}
+
+/// Runs `f` on each mapped file, with a `==> path <==` header when there are several.
+fn inspect(
+    files: &[PathBuf],
+    f: impl Fn(&std::path::Path, &[u8], &mut dyn Write) -> Result<bool, pylu_analyzer::InspectError>,
+) -> Result<u8> {
+    let mut stdout = io::stdout().lock();
+    let mut damaged = false;
+    let mut failed = false;
+    for (i, path) in files.iter().enumerate() {
+        if files.len() > 1 {
+            if i > 0 {
+                writeln!(stdout)?;
+            }
+            writeln!(stdout, "==> {} <==", path.display())?;
+        }
+        let input = Input::open(path)?;
+        match f(path, input.bytes(), &mut stdout) {
+            Ok(d) => damaged |= d,
+            Err(pylu_analyzer::InspectError::Output(e)) => return Err(e.into()),
+            Err(e) => {
+                eprintln!("pylu-analyze: error: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed {
+        EXIT_ERROR
+    } else if damaged {
+        EXIT_DAMAGED
+    } else {
+        EXIT_OK
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(c) => ExitCode::from(c),
+        Err(e) => {
+            // A reader that went away (`| head`) is not an error.
+            if e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)) {
+                return ExitCode::from(EXIT_OK);
+            }
+            eprintln!("pylu-analyze: error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Why an analysis could not run. Damage inside readable inputs is not an error: it is reported in
+//! [`crate::Analysis::damage`] and the rest of the input still counts.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("no input given, and neither /tmp/pyliveupdate/ nor /tmp/pyliveupdate.log exists")]
+    NoDefaultInput,
+    #[error("{pattern}: bad glob pattern: {what}")]
+    BadGlob { pattern: String, what: &'static str },
+    #[error("{pattern}: no file matches")]
+    NoMatch { pattern: String },
+    #[error("no readable trace or log among the inputs")]
+    NothingReadable,
+    #[error("bad time {text:?}: expected epoch seconds or YYYY-MM-DD[ T]HH:MM:SS[.fff] (UTC)")]
+    BadTime { text: String },
+    #[error("bad regex {text:?}: {what}")]
+    BadRegex { text: String, what: String },
+}

@@ -1,0 +1,158 @@
+//! Finding the inputs (files, directories, globs, rotated logs, the defaults) and mapping them into memory.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use pylu_formats::{detect, legacy, Format};
+
+use crate::error::AnalyzeError;
+
+/// Where the stub writes binary traces by default.
+pub const DEFAULT_TRACE_DIR: &str = "/tmp/pyliveupdate";
+/// Where the original pyliveupdate wrote its text log.
+pub const DEFAULT_LEGACY_LOG: &str = "/tmp/pyliveupdate.log";
+
+/// One input file, mapped (or read, when it cannot be mapped: a pipe, `/proc`).
+#[derive(Debug)]
+pub struct Input {
+    pub path: PathBuf,
+    data: Data,
+}
+
+#[derive(Debug)]
+enum Data {
+    Mapped(Mmap),
+    Read(Vec<u8>),
+}
+
+impl Input {
+    /// Maps `path` read-only.
+    pub fn open(path: &Path) -> Result<Input, AnalyzeError> {
+        let io = |source| AnalyzeError::Io { path: path.to_owned(), source };
+        let file = File::open(path).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        if meta.is_file() && meta.len() > 0 {
+            // SAFETY: the map is read-only and private to us; what can go wrong is another process truncating
+            // the file while we read it, which makes later reads of the lost pages fault (SIGBUS). We accept
+            // that rather than copy gigabytes: the stub and the original's logger only ever append (rotation
+            // renames files, which does not affect a mapping), so only a user truncating a trace under the
+            // analyzer can trigger it, and copying on read would cost the memory bound we promise.
+            let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+            #[cfg(unix)]
+            {
+                // One sequential pass over most of the file: ask for aggressive read-ahead.
+                let _ = map.advise(memmap2::Advice::Sequential);
+            }
+            Ok(Input { path: path.to_owned(), data: Data::Mapped(map) })
+        } else {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut &file, &mut buf).map_err(io)?;
+            Ok(Input { path: path.to_owned(), data: Data::Read(buf) })
+        }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        match &self.data {
+            Data::Mapped(m) => m,
+            Data::Read(v) => v,
+        }
+    }
+
+    pub fn format(&self) -> Option<Format> {
+        detect(self.bytes())
+    }
+}
+
+fn is_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// The files to read for `inputs` (any mix of files, directories and globs), in a stable order: each argument
+/// in turn, directories and globs sorted by name, a text log preceded by its rotated backups (oldest first).
+/// No inputs means the defaults ([`DEFAULT_TRACE_DIR`] and [`DEFAULT_LEGACY_LOG`], whichever exist).
+pub fn discover(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, AnalyzeError> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    let mut add = |p: PathBuf, out: &mut Vec<PathBuf>| {
+        let key = p.canonicalize().unwrap_or_else(|_| p.clone());
+        if seen.insert(key) {
+            out.push(p);
+        }
+    };
+    if inputs.is_empty() {
+        let dir = Path::new(DEFAULT_TRACE_DIR);
+        let log = Path::new(DEFAULT_LEGACY_LOG);
+        if !dir.is_dir() && !log.exists() {
+            return Err(AnalyzeError::NoDefaultInput);
+        }
+        if dir.is_dir() {
+            for p in dir_files(dir)? {
+                add(p, &mut out);
+            }
+        }
+        if log.exists() {
+            for p in legacy::rotated_siblings(log) {
+                add(p, &mut out);
+            }
+        }
+        return Ok(out);
+    }
+    for input in inputs {
+        let text = input.to_string_lossy();
+        let paths: Vec<PathBuf> = if !input.exists() && is_glob(&text) {
+            let pattern = glob::glob(&text).map_err(|e| AnalyzeError::BadGlob { pattern: text.to_string(), what: e.msg })?;
+            let mut v: Vec<PathBuf> = pattern.filter_map(Result::ok).collect();
+            if v.is_empty() {
+                return Err(AnalyzeError::NoMatch { pattern: text.to_string() });
+            }
+            v.sort();
+            v
+        } else {
+            vec![input.clone()]
+        };
+        for p in paths {
+            if p.is_dir() {
+                for f in dir_files(&p)? {
+                    add(f, &mut out);
+                }
+            } else if !p.exists() {
+                return Err(AnalyzeError::Io {
+                    path: p.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+                });
+            } else if is_legacy_file(&p) {
+                for s in legacy::rotated_siblings(&p) {
+                    add(s, &mut out);
+                }
+            } else {
+                add(p, &mut out);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The regular, non-hidden files directly in `dir`, by name.
+fn dir_files(dir: &Path) -> Result<Vec<PathBuf>, AnalyzeError> {
+    let io = |source| AnalyzeError::Io { path: dir.to_owned(), source };
+    let mut v = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if !hidden && entry.file_type().map_err(io)?.is_file() {
+            v.push(entry.path());
+        }
+    }
+    v.sort();
+    Ok(v)
+}
+
+/// Whether `path` starts like the original's text log (reads 32 bytes, not the file).
+fn is_legacy_file(path: &Path) -> bool {
+    let mut head = [0u8; 32];
+    let Ok(mut f) = File::open(path) else { return false };
+    let n = std::io::Read::read(&mut f, &mut head).unwrap_or(0);
+    legacy::looks_like_legacy(&head[..n])
+}

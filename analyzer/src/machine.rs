@@ -1,0 +1,373 @@
+//! The call-stack machine, and how a chunk's calls are rebuilt without knowing what was on the stack before it.
+//!
+//! One [`Machine`] replays a thread's enters, exits, suspends and resumes onto a [`Tree`]. A chunk (a run of one
+//! thread's binary blocks, or a stretch of a text log) does not know the stack it starts in, so its
+//! [`ChunkBuilder`] runs a machine whose bottom is an *anchor* (a stand-in for "whatever was on the stack").
+//! Whenever the chunk touches a frame below its own (an exit or suspend of a call that began earlier), it ends
+//! the current anchor with an [`Op::Graft`], records the operation, and starts a new anchor. Stitching
+//! ([`ThreadAgg::stitch`]) replays those operations, in order, on the thread's real stack: the chunk's calls land
+//! under whatever was on top at that moment, exactly where a sequential pass would have put them.
+//!
+//! Timing rules (the same in both places):
+//! - a call's time is the sum of its stretches on the stack (suspended time does not count);
+//! - a stretch lasts at least as long as the calls that ended inside it (recorded durations of the text log
+//!   can disagree by rounding), so self time is never negative;
+//! - a frame that never ends (cut by an exception the log did not record, or by the end of the input) gets no
+//!   time of its own and no hit: it passes the time of the calls that ended inside it down to its caller. So per
+//!   thread the self times add up to the root's total.
+//!
+//! A resumed generator or coroutine goes under whatever calls it now (its parent at resume time), and a
+//! resume matches the most recently suspended invocation of that function on that thread.
+
+use crate::tree::{Tree, NO_NODE};
+
+const NO_SLOT: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Frame {
+    pub node: u32,
+    pub func: u32,
+    /// When the current stretch on the stack began.
+    pub start: u64,
+    /// Time of the calls that ended (or passed time down) inside the current stretch.
+    pub child_ns: u64,
+    /// Time of the earlier stretches (a resumed generator).
+    pub acc: u64,
+    /// A chunk-local frame resumed from a suspension the chunk did not see: its earlier time is in `slot`.
+    pub slot: u32,
+    cache_func: u32,
+    cache_node: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Suspended {
+    pub func: u32,
+    pub acc: u64,
+    pub slot: u32,
+}
+
+/// A whole duration that must wait for the earlier stretches recorded in `slot` (see [`Frame::slot`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deferred {
+    pub node: u32,
+    pub whole: u64,
+    pub slot: u32,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Warnings {
+    /// Frames popped without their exit (an exception the log did not record, damage, or the end of input).
+    pub cut_calls: u64,
+    /// Exits, suspends or resumes that matched no open (or suspended) call.
+    pub unmatched: u64,
+}
+
+impl Warnings {
+    pub fn add(&mut self, o: &Warnings) {
+        self.cut_calls += o.cut_calls;
+        self.unmatched += o.unmatched;
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Machine {
+    pub tree: Tree,
+    pub stack: Vec<Frame>,
+    pub suspended: Vec<Suspended>,
+    /// The node the bottom frame hangs from (the thread root, or a chunk's current anchor).
+    pub base: u32,
+    /// Time passed down to the base.
+    pub base_child_ns: u64,
+    base_cache: (u32, u32),
+    pub deferred: Vec<Deferred>,
+    pub warnings: Warnings,
+    /// Calls that ended (for throughput figures).
+    pub calls: u64,
+}
+
+impl Machine {
+    pub fn new() -> Self {
+        Machine {
+            tree: Tree::new(),
+            stack: Vec::with_capacity(64),
+            suspended: Vec::new(),
+            base: 0,
+            base_child_ns: 0,
+            base_cache: (u32::MAX, NO_NODE),
+            deferred: Vec::new(),
+            warnings: Warnings::default(),
+            calls: 0,
+        }
+    }
+
+    pub fn set_base(&mut self, base: u32) {
+        self.base = base;
+        self.base_cache = (u32::MAX, NO_NODE);
+    }
+
+    pub fn top_node(&self) -> u32 {
+        self.stack.last().map_or(self.base, |f| f.node)
+    }
+
+    #[inline]
+    fn push(&mut self, func: u32, start: u64, acc: u64, slot: u32) {
+        // Loops call the same function again and again: remember the last child of each frame.
+        let node = match self.stack.last_mut() {
+            Some(top) => {
+                if top.cache_func == func {
+                    top.cache_node
+                } else {
+                    let n = self.tree.child(top.node, func);
+                    top.cache_func = func;
+                    top.cache_node = n;
+                    n
+                }
+            }
+            None => {
+                if self.base_cache.0 == func {
+                    self.base_cache.1
+                } else {
+                    let n = self.tree.child(self.base, func);
+                    self.base_cache = (func, n);
+                    n
+                }
+            }
+        };
+        self.stack.push(Frame { node, func, start, child_ns: 0, acc, slot, cache_func: u32::MAX, cache_node: NO_NODE });
+    }
+
+    #[inline]
+    pub fn pass_down(&mut self, ns: u64) {
+        match self.stack.last_mut() {
+            Some(p) => p.child_ns += ns,
+            None => self.base_child_ns += ns,
+        }
+    }
+
+    #[inline]
+    pub fn enter(&mut self, func: u32, t: u64) {
+        self.push(func, t, 0, NO_SLOT);
+    }
+
+    /// Pops the top frame as never ended.
+    pub fn abandon_top(&mut self) {
+        if let Some(f) = self.stack.pop() {
+            self.tree.nodes[f.node as usize].stats.total_ns += f.child_ns;
+            self.pass_down(f.child_ns);
+            self.warnings.cut_calls += 1;
+        }
+    }
+
+    /// Position of the innermost open call of `func`; the frames above it are abandoned.
+    #[inline]
+    fn unwind_to(&mut self, func: u32) -> Option<Frame> {
+        if self.stack.last().map(|f| f.func) != Some(func) {
+            let pos = self.stack.iter().rposition(|f| f.func == func)?;
+            while self.stack.len() > pos + 1 {
+                self.abandon_top();
+            }
+        }
+        self.stack.pop()
+    }
+
+    /// A call of `func` ended at `t` (or lasted `duration`, when the recorder measured it). `false` when no
+    /// call of `func` is open (nothing changes then).
+    #[inline]
+    pub fn exit(&mut self, func: u32, t: u64, duration: Option<u64>) -> bool {
+        let Some(f) = self.unwind_to(func) else { return false };
+        let raw = duration.unwrap_or_else(|| t.saturating_sub(f.start));
+        let seg = raw.max(f.child_ns);
+        let stats = &mut self.tree.nodes[f.node as usize].stats;
+        stats.total_ns += seg;
+        if f.slot == NO_SLOT {
+            stats.observe(f.acc + seg);
+        } else {
+            // The hit and the duration wait for the stretches before the chunk (see `ThreadAgg::stitch`).
+            self.deferred.push(Deferred { node: f.node, whole: f.acc + seg, slot: f.slot });
+        }
+        self.calls += 1;
+        self.pass_down(seg);
+        true
+    }
+
+    /// The generator or coroutine `func` left the stack at `t`. `false` when it is not on the stack.
+    pub fn suspend(&mut self, func: u32, t: u64) -> bool {
+        let Some(f) = self.unwind_to(func) else { return false };
+        let seg = t.saturating_sub(f.start).max(f.child_ns);
+        self.tree.nodes[f.node as usize].stats.total_ns += seg;
+        self.pass_down(seg);
+        self.suspended.push(Suspended { func, acc: f.acc + seg, slot: f.slot });
+        true
+    }
+
+    /// Takes the most recent suspension of `func`.
+    pub fn take_suspended(&mut self, func: u32) -> Option<Suspended> {
+        let i = self.suspended.iter().rposition(|s| s.func == func)?;
+        Some(self.suspended.remove(i))
+    }
+
+    pub fn resume_from(&mut self, s: Suspended, t: u64) {
+        self.push(s.func, t, s.acc, s.slot);
+    }
+
+    /// The end of the thread: open frames are abandoned, the root gets the thread's total.
+    pub fn finish(&mut self) {
+        while !self.stack.is_empty() {
+            self.abandon_top();
+        }
+        self.tree.nodes[0].stats.total_ns += std::mem::take(&mut self.base_child_ns);
+    }
+}
+
+/// What a chunk asks of the stack it started in, in order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Op {
+    /// The calls under anchor node `anchor` (nodes `anchor..end` of the chunk tree) go under the real top, which
+    /// also gets `child_ns`.
+    Graft { anchor: u32, end: u32, child_ns: u64 },
+    /// An exit of a call that began before the chunk.
+    Exit { func: u32, t: u64, duration: Option<u64> },
+    /// A suspend of a call that began before the chunk.
+    Suspend { func: u32, t: u64 },
+    /// A resume of a suspension from before the chunk: its earlier time goes to `slot`.
+    TakeSuspended { func: u32, slot: u32 },
+}
+
+/// One thread's part of one chunk: a partial tree plus what to do with the stack it started in.
+#[derive(Debug, Clone)]
+pub(crate) struct ChunkBuilder {
+    pub m: Machine,
+    pub ops: Vec<Op>,
+    pub slots: u32,
+}
+
+impl ChunkBuilder {
+    pub fn new() -> Self {
+        ChunkBuilder { m: Machine::new(), ops: Vec::new(), slots: 0 }
+    }
+
+    /// Ends the current anchor: the chunk's own frames are abandoned (a sequential pass would have unwound them
+    /// too), and what was under the anchor is handed over.
+    fn to_context(&mut self) {
+        while !self.m.stack.is_empty() {
+            self.m.abandon_top();
+        }
+        self.ops.push(Op::Graft {
+            anchor: self.m.base,
+            end: self.m.tree.len() as u32,
+            child_ns: std::mem::take(&mut self.m.base_child_ns),
+        });
+        let a = self.m.tree.add_root();
+        self.m.set_base(a);
+    }
+
+    #[inline]
+    pub fn enter(&mut self, func: u32, t: u64) {
+        self.m.enter(func, t);
+    }
+
+    #[inline]
+    pub fn exit(&mut self, func: u32, t: u64, duration: Option<u64>) {
+        if !self.m.exit(func, t, duration) {
+            self.to_context();
+            self.ops.push(Op::Exit { func, t, duration });
+        }
+    }
+
+    pub fn suspend(&mut self, func: u32, t: u64) {
+        if !self.m.suspend(func, t) {
+            self.to_context();
+            self.ops.push(Op::Suspend { func, t });
+        }
+    }
+
+    pub fn resume(&mut self, func: u32, t: u64) {
+        let s = match self.m.take_suspended(func) {
+            Some(s) => s,
+            None => {
+                let slot = self.slots;
+                self.slots += 1;
+                self.ops.push(Op::TakeSuspended { func, slot });
+                Suspended { func, acc: 0, slot }
+            }
+        };
+        self.m.resume_from(s, t);
+    }
+
+    /// Closes the last anchor. The chunk's open frames and suspensions stay for the stitch.
+    pub fn finish(&mut self) {
+        self.ops.push(Op::Graft {
+            anchor: self.m.base,
+            end: self.m.tree.len() as u32,
+            child_ns: std::mem::take(&mut self.m.base_child_ns),
+        });
+    }
+}
+
+/// A thread's real stack and tree, built from its chunks in order.
+#[derive(Debug, Clone)]
+pub(crate) struct ThreadAgg {
+    pub m: Machine,
+}
+
+impl ThreadAgg {
+    pub fn new() -> Self {
+        ThreadAgg { m: Machine::new() }
+    }
+
+    /// Replays a finished chunk on the real stack; `relabel` maps the chunk's function labels to this tree's.
+    pub fn stitch(&mut self, c: &ChunkBuilder, relabel: &dyn Fn(u32) -> u32) {
+        let local = &c.m.tree;
+        let mut map = vec![NO_NODE; local.len()];
+        let mut taken = vec![0u64; c.slots as usize];
+        for op in &c.ops {
+            match *op {
+                Op::Graft { anchor, end, child_ns } => {
+                    map[anchor as usize] = self.m.top_node();
+                    for i in anchor as usize + 1..end as usize {
+                        let n = &local.nodes[i];
+                        let to = self.m.tree.child(map[n.parent as usize], relabel(n.func));
+                        map[i] = to;
+                        self.m.tree.nodes[to as usize].stats.merge(&n.stats);
+                    }
+                    self.m.pass_down(child_ns);
+                }
+                Op::Exit { func, t, duration } => {
+                    if !self.m.exit(relabel(func), t, duration) {
+                        self.m.warnings.unmatched += 1;
+                    }
+                }
+                Op::Suspend { func, t } => {
+                    if !self.m.suspend(relabel(func), t) {
+                        self.m.warnings.unmatched += 1;
+                    }
+                }
+                Op::TakeSuspended { func, slot } => match self.m.take_suspended(relabel(func)) {
+                    Some(s) => taken[slot as usize] = s.acc,
+                    None => self.m.warnings.unmatched += 1,
+                },
+            }
+        }
+        let earlier = |slot: u32| if slot == NO_SLOT { 0 } else { taken[slot as usize] };
+        for f in &c.m.stack {
+            self.m.stack.push(Frame {
+                node: map[f.node as usize],
+                func: relabel(f.func),
+                acc: f.acc + earlier(f.slot),
+                slot: NO_SLOT,
+                cache_func: u32::MAX,
+                cache_node: NO_NODE,
+                ..*f
+            });
+        }
+        for s in &c.m.suspended {
+            self.m.suspended.push(Suspended { func: relabel(s.func), acc: s.acc + earlier(s.slot), slot: NO_SLOT });
+        }
+        for d in &c.m.deferred {
+            let stats = &mut self.m.tree.nodes[map[d.node as usize] as usize].stats;
+            stats.observe(d.whole + earlier(d.slot));
+        }
+        self.m.warnings.add(&c.m.warnings);
+        self.m.calls += c.m.calls;
+    }
+}

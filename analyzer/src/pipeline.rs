@@ -1,0 +1,676 @@
+//! The pipeline: map the inputs, cut them into units, decode units in parallel into partial call trees, and
+//! stitch each thread's partials in order.
+//!
+//! A *unit* is a run of one thread's blocks of a binary trace (in sequence order), or a newline-aligned stretch
+//! of a text log (all its threads). Units are decoded in parallel in batches; each batch is then stitched in
+//! order on one core (stitching costs the number of distinct stacks of a unit, not its events), so memory holds
+//! one batch of partial trees plus the final trees, whatever the size of the input.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use pylu_formats::{event::join_name, legacy, BlockRef, EventKind, Format, FuncRef, Trace};
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use crate::error::AnalyzeError;
+use crate::input::Input;
+use crate::machine::{ChunkBuilder, ThreadAgg, Warnings};
+use crate::profile::{Analysis, Damage, DebugEvent, Function, LineStat, Location, ThreadProfile};
+use crate::tree::{Tree, NO_FUNC};
+
+/// Damage reports kept in full (the rest are only counted).
+pub const MAX_DAMAGE_KEPT: usize = 20;
+
+/// How to read the inputs.
+#[derive(Clone)]
+pub struct Options {
+    /// Bytes per unit of parallel work (about). Bigger units merge fewer partial trees; smaller ones spread
+    /// better over cores. Results do not depend on it, except where the input itself is inconsistent (an exit
+    /// of a call that was never entered, see docs/ANALYZER.md).
+    pub chunk_bytes: usize,
+    /// Only events at or after this wall-clock time (ns since the epoch).
+    pub since_ns: Option<i64>,
+    /// Only events at or before this wall-clock time.
+    pub until_ns: Option<i64>,
+    /// Only these processes (empty: all).
+    pub pids: Vec<u32>,
+    /// Keep debugger records (for `events`); off, they are only counted.
+    pub collect_events: bool,
+    /// Called with the bytes of each finished unit (a progress bar).
+    pub progress: Option<std::sync::Arc<dyn Fn(u64) + Send + Sync>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { chunk_bytes: 8 << 20, since_ns: None, until_ns: None, pids: Vec::new(), collect_events: false, progress: None }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("chunk_bytes", &self.chunk_bytes)
+            .field("since_ns", &self.since_ns)
+            .field("until_ns", &self.until_ns)
+            .field("pids", &self.pids)
+            .field("collect_events", &self.collect_events)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// The total size of `inputs` (for a progress bar).
+pub fn total_bytes(inputs: &[Input]) -> u64 {
+    inputs.iter().map(|i| i.bytes().len() as u64).sum()
+}
+
+/// Maps and analyzes `paths` (see [`crate::discover`]).
+pub fn analyze_paths(paths: &[PathBuf], opts: &Options) -> Result<Analysis, AnalyzeError> {
+    let inputs = paths.iter().map(|p| Input::open(p)).collect::<Result<Vec<_>, _>>()?;
+    Ok(analyze(&inputs, opts))
+}
+
+/// Analyzes mapped inputs. Unreadable parts are reported in [`Analysis::damage`], never fatal.
+pub fn analyze(inputs: &[Input], opts: &Options) -> Analysis {
+    let mut st = Stitcher::new(inputs, opts);
+    let units = plan(inputs, opts, &mut st);
+    let batch = (rayon::current_num_threads() * 3).max(4);
+    for group in units.chunks(batch) {
+        let outs: Vec<UnitOut<'_>> = group
+            .par_iter()
+            .map(|u| {
+                let out = run_unit(inputs, u, opts);
+                if let Some(p) = &opts.progress {
+                    p(u.bytes);
+                }
+                out
+            })
+            .collect();
+        for out in outs {
+            st.stitch(out);
+        }
+    }
+    st.finish()
+}
+
+/// One unit of parallel work.
+#[derive(Debug)]
+struct Unit<'a> {
+    file: u32,
+    bytes: u64,
+    kind: UnitKind<'a>,
+}
+
+#[derive(Debug)]
+enum UnitKind<'a> {
+    Binary { trace: Trace<'a>, thread: u64, blocks: Vec<BlockRef<'a>> },
+    Legacy { range: Range<usize> },
+}
+
+/// Cuts every input into units, in an order that keeps each thread's units in sequence.
+fn plan<'a>(inputs: &'a [Input], opts: &Options, st: &mut Stitcher<'a>) -> Vec<Unit<'a>> {
+    let planned: Vec<(Vec<(u64, Unit<'a>)>, Vec<Damage>)> =
+        inputs.par_iter().enumerate().map(|(i, input)| plan_file(i as u32, input, opts)).collect();
+    let mut units = Vec::new();
+    for (u, d) in planned {
+        units.extend(u);
+        for d in d {
+            st.damage(d);
+        }
+    }
+    // (file, ordinal within its thread, offset): a thread's units stay in order, threads interleave.
+    units.sort_by_key(|(ord, u)| (u.file, *ord));
+    units.into_iter().map(|(_, u)| u).collect()
+}
+
+fn plan_file<'a>(file: u32, input: &'a Input, opts: &Options) -> (Vec<(u64, Unit<'a>)>, Vec<Damage>) {
+    let data = input.bytes();
+    let path = &input.path;
+    let mut units = Vec::new();
+    let mut damage = Vec::new();
+    let dmg = |at, what: String| Damage { path: path.clone(), at, what };
+    match input.format() {
+        None if data.is_empty() => damage.push(dmg(None, "empty file".into())),
+        None => damage.push(dmg(None, "not a pylu trace or pyliveupdate log".into())),
+        Some(Format::Legacy) => {
+            for (k, range) in legacy::split_chunks(data, opts.chunk_bytes).into_iter().enumerate() {
+                let bytes = range.len() as u64;
+                units.push(((k as u64) << 32, Unit { file, bytes, kind: UnitKind::Legacy { range } }));
+            }
+        }
+        Some(Format::Binary) => match Trace::parse(data) {
+            Err(e) => damage.push(dmg(None, e.to_string())),
+            Ok(trace) => {
+                if !opts.pids.is_empty() && !opts.pids.contains(&trace.header.pid) {
+                    return (units, damage);
+                }
+                let mut per_thread: BTreeMap<u64, Vec<BlockRef<'a>>> = BTreeMap::new();
+                for b in trace.blocks() {
+                    match b {
+                        Ok(b) => per_thread.entry(b.thread_id).or_default().push(b),
+                        Err(e) => damage.push(dmg(Some(Location::Offset(e.offset)), e.kind.to_string())),
+                    }
+                }
+                for (thread, mut blocks) in per_thread {
+                    blocks.sort_by_key(|b| (b.seq, b.offset));
+                    let mut ordinal = 0u64;
+                    let mut cur: Vec<BlockRef<'a>> = Vec::new();
+                    let mut cur_bytes = 0usize;
+                    let mut flush = |cur: &mut Vec<BlockRef<'a>>, cur_bytes: &mut usize, ordinal: &mut u64| {
+                        if cur.is_empty() {
+                            return;
+                        }
+                        let first = cur[0].offset;
+                        units.push((
+                            (*ordinal << 32) | (first >> 20).min(u32::MAX as u64),
+                            Unit {
+                                file,
+                                bytes: *cur_bytes as u64,
+                                kind: UnitKind::Binary { trace: trace.clone(), thread, blocks: std::mem::take(cur) },
+                            },
+                        ));
+                        *ordinal += 1;
+                        *cur_bytes = 0;
+                    };
+                    for b in blocks {
+                        cur_bytes += b.len_in_file();
+                        cur.push(b);
+                        if cur_bytes >= opts.chunk_bytes {
+                            flush(&mut cur, &mut cur_bytes, &mut ordinal);
+                        }
+                    }
+                    flush(&mut cur, &mut cur_bytes, &mut ordinal);
+                }
+            }
+        },
+    }
+    (units, damage)
+}
+
+/// A function as a unit names it: by a binary file's id, or spelled out (text log, interned per unit).
+#[derive(Debug, Clone, Copy)]
+struct NamedFunc<'a> {
+    module: &'a str,
+    name: &'a str,
+    file: &'a str,
+    first_line: u32,
+}
+
+/// One thread's share of a unit.
+#[derive(Debug)]
+struct Part<'a> {
+    pid: u32,
+    tid: u64,
+    chunk: ChunkBuilder,
+    thread_name: Option<&'a str>,
+    lines: FxHashMap<(u32, u32), (u64, u64)>,
+    events: Vec<RawDebug<'a>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RawDebug<'a> {
+    time_ns: i64,
+    func: u32,
+    line: u32,
+    kind: pylu_formats::DebugKind,
+    name: &'a str,
+    value: &'a str,
+    truncated: bool,
+}
+
+impl<'a> Part<'a> {
+    fn new(pid: u32, tid: u64) -> Self {
+        Part { pid, tid, chunk: ChunkBuilder::new(), thread_name: None, lines: FxHashMap::default(), events: Vec::new() }
+    }
+}
+
+#[derive(Debug)]
+struct UnitOut<'a> {
+    file: u32,
+    parts: Vec<Part<'a>>,
+    /// Binary: function definitions seen (labels are the file's ids). Text log: the unit's interned names
+    /// (labels are indices into it).
+    defs: Vec<(u32, NamedFunc<'a>)>,
+    legacy: bool,
+    /// Text log: lines in the unit (to number the next unit's lines).
+    line_count: u64,
+    damage: Vec<Damage>,
+    /// Damage with line numbers relative to the unit (text log).
+    line_damage: Vec<(u64, &'static str)>,
+}
+
+/// The time window in a file's own clock.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    lo: u64,
+    hi: u64,
+}
+
+impl Window {
+    #[inline(always)]
+    fn holds(&self, t: u64) -> bool {
+        t >= self.lo && t <= self.hi
+    }
+}
+
+/// The window in a binary trace's monotonic clock (wall = anchor.wall + (mono - anchor.mono)).
+fn window_for(opts: &Options, clock: Option<pylu_formats::ClockAnchor>) -> Window {
+    let conv = |wall: i64| -> i128 {
+        match clock {
+            Some(c) => wall as i128 - c.wall_ns as i128 + c.monotonic_ns as i128,
+            None => wall as i128,
+        }
+    };
+    let lo = opts.since_ns.map_or(0, |s| conv(s).clamp(0, u64::MAX as i128) as u64);
+    let hi = match opts.until_ns {
+        None => u64::MAX,
+        // Before the file's clock began: nothing is in the window.
+        Some(u) if conv(u) < 0 => return Window { lo: 1, hi: 0 },
+        Some(u) => conv(u).min(u64::MAX as i128) as u64,
+    };
+    Window { lo, hi }
+}
+
+fn run_unit<'a>(inputs: &'a [Input], unit: &Unit<'a>, opts: &Options) -> UnitOut<'a> {
+    match &unit.kind {
+        UnitKind::Binary { trace, thread, blocks } => run_binary(&inputs[unit.file as usize].path, unit.file, trace, *thread, blocks, opts),
+        UnitKind::Legacy { range } => run_legacy(unit.file, &inputs[unit.file as usize].bytes()[range.clone()], opts),
+    }
+}
+
+fn run_binary<'a>(path: &Path, file: u32, trace: &Trace<'a>, thread: u64, blocks: &[BlockRef<'a>], opts: &Options) -> UnitOut<'a> {
+    let win = window_for(opts, Some(trace.header.clock));
+    let mut part = Part::new(trace.header.pid, thread);
+    let mut defs = Vec::new();
+    let mut damage = Vec::new();
+    let c = &mut part.chunk;
+    for b in blocks {
+        if let Err(e) = b.verify() {
+            damage.push(Damage { path: path.to_owned(), at: Some(Location::Offset(e.offset)), what: e.kind.to_string() });
+            continue;
+        }
+        for r in b.records() {
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => {
+                    damage.push(Damage { path: path.to_owned(), at: Some(Location::Offset(e.offset)), what: e.what.to_string() });
+                    break;
+                }
+            };
+            let t = r.time_ns;
+            match r.kind {
+                EventKind::Enter(FuncRef::Id(f)) => {
+                    if win.holds(t) {
+                        c.enter(f, t)
+                    }
+                }
+                EventKind::Exit { func: FuncRef::Id(f), duration_ns, .. } => {
+                    if win.holds(t) {
+                        c.exit(f, t, duration_ns)
+                    }
+                }
+                EventKind::Suspend(FuncRef::Id(f)) => {
+                    if win.holds(t) {
+                        c.suspend(f, t)
+                    }
+                }
+                EventKind::Resume(FuncRef::Id(f)) => {
+                    if win.holds(t) {
+                        c.resume(f, t)
+                    }
+                }
+                EventKind::Line { func: FuncRef::Id(f), line, duration_ns } => {
+                    if win.holds(t) {
+                        let e = part.lines.entry((f, line)).or_default();
+                        e.0 += 1;
+                        e.1 += duration_ns;
+                    }
+                }
+                EventKind::Debug { func: FuncRef::Id(f), line, kind, name, value, truncated } => {
+                    if opts.collect_events && win.holds(t) {
+                        let time_ns = trace.header.clock.to_wall(t);
+                        part.events.push(RawDebug { time_ns, func: f, line, kind, name, value, truncated });
+                    }
+                }
+                EventKind::FuncDef(d) => defs.push((
+                    d.id,
+                    NamedFunc { module: d.module, name: d.qualname, file: d.file, first_line: d.first_line },
+                )),
+                EventKind::ThreadName(n) => part.thread_name = Some(n),
+                _ => {}
+            }
+        }
+    }
+    part.chunk.finish();
+    UnitOut { file, parts: vec![part], defs, legacy: false, line_count: 0, damage, line_damage: Vec::new() }
+}
+
+fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
+    let win = window_for(opts, None);
+    let in_win = |t: i64| win.holds(t.max(0) as u64);
+    let mut parts: Vec<Part<'a>> = Vec::new();
+    let mut by_thread: FxHashMap<(u32, u64), usize> = FxHashMap::default();
+    let mut last: ((u32, u64), usize) = ((u32::MAX, u64::MAX), usize::MAX);
+    let mut names: Vec<(u32, NamedFunc<'a>)> = Vec::new();
+    let mut interned: FxHashMap<(&'a str, &'a str), u32> = FxHashMap::default();
+    let mut line_damage = Vec::new();
+    let mut intern = |module: &'a str, name: &'a str, file: &'a str| -> u32 {
+        *interned.entry((module, name)).or_insert_with(|| {
+            names.push((names.len() as u32, NamedFunc { module, name, file, first_line: 0 }));
+            (names.len() - 1) as u32
+        })
+    };
+    for ev in legacy::lines(chunk, 1) {
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                line_damage.push((e.line_no, e.what));
+                continue;
+            }
+        };
+        if !opts.pids.is_empty() && !opts.pids.contains(&ev.pid) {
+            continue;
+        }
+        let key = (ev.pid, ev.tid);
+        let pi = if last.0 == key {
+            last.1
+        } else {
+            let i = *by_thread.entry(key).or_insert_with(|| {
+                parts.push(Part::new(ev.pid, ev.tid));
+                parts.len() - 1
+            });
+            last = (key, i);
+            i
+        };
+        let part = &mut parts[pi];
+        let t = ev.time_ns.max(0) as u64;
+        let func_id = |f: FuncRef<'a>, intern: &mut dyn FnMut(&'a str, &'a str, &'a str) -> u32| match f {
+            FuncRef::Named { module, name, file } => intern(module, name, file),
+            FuncRef::Id(id) => id,
+        };
+        match ev.kind {
+            EventKind::ThreadName(n) => part.thread_name = Some(n),
+            EventKind::Enter(f) => {
+                if in_win(ev.time_ns) {
+                    let id = func_id(f, &mut intern);
+                    part.chunk.enter(id, t)
+                }
+            }
+            EventKind::Exit { func, duration_ns, .. } => {
+                if in_win(ev.time_ns) {
+                    let id = func_id(func, &mut intern);
+                    part.chunk.exit(id, t, duration_ns)
+                }
+            }
+            EventKind::Suspend(f) => {
+                if in_win(ev.time_ns) {
+                    let id = func_id(f, &mut intern);
+                    part.chunk.suspend(id, t)
+                }
+            }
+            EventKind::Resume(f) => {
+                if in_win(ev.time_ns) {
+                    let id = func_id(f, &mut intern);
+                    part.chunk.resume(id, t)
+                }
+            }
+            EventKind::Line { func, line, duration_ns } => {
+                if in_win(ev.time_ns) {
+                    let id = func_id(func, &mut intern);
+                    let e = part.lines.entry((id, line)).or_default();
+                    e.0 += 1;
+                    e.1 += duration_ns;
+                }
+            }
+            EventKind::Debug { func, line, kind, name, value, truncated } => {
+                if opts.collect_events && in_win(ev.time_ns) {
+                    let id = func_id(func, &mut intern);
+                    part.events.push(RawDebug { time_ns: ev.time_ns, func: id, line, kind, name, value, truncated });
+                }
+            }
+            _ => {}
+        }
+    }
+    for p in &mut parts {
+        p.chunk.finish();
+    }
+    // `parts` is in order of each thread's first line, so stitching never depends on hash order.
+    let line_count = legacy::count_lines(chunk) + u64::from(!chunk.is_empty() && !chunk.ends_with(b"\n"));
+    UnitOut { file, parts, defs: names, legacy: true, line_count, damage: Vec::new(), line_damage }
+}
+
+/// The key of a thread's state: binary threads keep their file's function ids until the end (a function may be
+/// defined in a later block than its first use), so they are per file; text-log threads use global ids.
+type ThreadKey = (u32, u64, u32);
+const GLOBAL_LABELS: u32 = u32::MAX;
+
+#[derive(Debug)]
+struct ThreadState {
+    agg: ThreadAgg,
+    name: Option<String>,
+    lines: FxHashMap<(u32, u32), (u64, u64)>,
+    events: Vec<DebugEvent>,
+}
+
+struct Stitcher<'a> {
+    inputs: &'a [Input],
+    functions: Vec<Function>,
+    by_name: FxHashMap<String, u32>,
+    /// Per binary file: its function ids → global ids (filled as definitions are seen).
+    file_defs: Vec<FxHashMap<u32, u32>>,
+    threads: BTreeMap<ThreadKey, ThreadState>,
+    /// Per file: lines of the text log stitched so far.
+    lines_done: Vec<u64>,
+    damage: Vec<Damage>,
+    damage_count: u64,
+}
+
+impl<'a> Stitcher<'a> {
+    fn new(inputs: &'a [Input], _opts: &Options) -> Self {
+        Stitcher {
+            inputs,
+            functions: Vec::new(),
+            by_name: FxHashMap::default(),
+            file_defs: vec![FxHashMap::default(); inputs.len()],
+            threads: BTreeMap::new(),
+            lines_done: vec![0; inputs.len()],
+            damage: Vec::new(),
+            damage_count: 0,
+        }
+    }
+
+    fn damage(&mut self, d: Damage) {
+        self.damage_count += 1;
+        if self.damage.len() < MAX_DAMAGE_KEPT {
+            self.damage.push(d);
+        }
+    }
+
+    fn intern(&mut self, f: &NamedFunc<'_>) -> u32 {
+        let name = join_name(f.module, f.name);
+        if let Some(&id) = self.by_name.get(&name) {
+            return id;
+        }
+        let id = self.functions.len() as u32;
+        self.functions.push(Function { name: name.clone(), file: f.file.to_owned(), first_line: f.first_line });
+        self.by_name.insert(name, id);
+        id
+    }
+
+    fn intern_name(&mut self, name: String) -> u32 {
+        if let Some(&id) = self.by_name.get(&name) {
+            return id;
+        }
+        let id = self.functions.len() as u32;
+        self.functions.push(Function { name: name.clone(), file: String::new(), first_line: 0 });
+        self.by_name.insert(name, id);
+        id
+    }
+
+    fn stitch(&mut self, out: UnitOut<'a>) {
+        let file = out.file;
+        for d in out.damage {
+            self.damage(d);
+        }
+        let first_line = self.lines_done[file as usize];
+        for (line, what) in &out.line_damage {
+            let path = self.inputs[file as usize].path.clone();
+            self.damage(Damage { path, at: Some(Location::Line(first_line + line)), what: (*what).to_string() });
+        }
+        self.lines_done[file as usize] += out.line_count;
+        let (remap, key_file): (Vec<u32>, u32) = if out.legacy {
+            (out.defs.iter().map(|(_, f)| f).collect::<Vec<_>>().into_iter().map(|f| self.intern(f)).collect(), GLOBAL_LABELS)
+        } else {
+            for (id, f) in &out.defs {
+                let g = self.intern(f);
+                self.file_defs[file as usize].entry(*id).or_insert(g);
+            }
+            (Vec::new(), file)
+        };
+        let relabel = |f: u32| if out.legacy { remap[f as usize] } else { f };
+        for part in out.parts {
+            let st = self.threads.entry((part.pid, part.tid, key_file)).or_insert_with(|| ThreadState {
+                agg: ThreadAgg::new(),
+                name: None,
+                lines: FxHashMap::default(),
+                events: Vec::new(),
+            });
+            st.agg.stitch(&part.chunk, &relabel);
+            if let Some(n) = part.thread_name {
+                if st.name.as_deref() != Some(n) {
+                    st.name = Some(n.to_owned());
+                }
+            }
+            for ((f, line), (hits, ns)) in part.lines {
+                let e = st.lines.entry((relabel(f), line)).or_default();
+                e.0 += hits;
+                e.1 += ns;
+            }
+            let thread = st.name.clone().unwrap_or_else(|| part.tid.to_string());
+            st.events.extend(part.events.into_iter().map(|e| DebugEvent {
+                time_ns: e.time_ns,
+                pid: part.pid,
+                tid: part.tid,
+                thread: thread.clone(),
+                func: relabel(e.func),
+                line: e.line,
+                kind: e.kind,
+                name: e.name.to_owned(),
+                value: e.value.to_owned(),
+                truncated: e.truncated,
+            }));
+        }
+    }
+
+    fn finish(mut self) -> Analysis {
+        // Binary ids never defined in their file get a name saying so.
+        let mut labels: Vec<(u32, Vec<(u32, u32)>)> = Vec::new();
+        let keys: Vec<ThreadKey> = self.threads.keys().copied().collect();
+        for key in &keys {
+            if key.2 == GLOBAL_LABELS {
+                continue;
+            }
+            let st = &self.threads[key];
+            let mut missing: Vec<u32> = st
+                .agg
+                .m
+                .tree
+                .nodes
+                .iter()
+                .map(|n| n.func)
+                .chain(st.lines.keys().map(|k| k.0))
+                .chain(st.events.iter().map(|e| e.func))
+                .filter(|&f| f != NO_FUNC && !self.file_defs[key.2 as usize].contains_key(&f))
+                .collect();
+            missing.sort_unstable();
+            missing.dedup();
+            let ids = missing.iter().map(|&f| (f, self.intern_name(format!("<function #{f}>")))).collect();
+            labels.push((key.2, ids));
+        }
+        for (file, ids) in labels {
+            self.file_defs[file as usize].extend(ids);
+        }
+        let file_defs = &self.file_defs;
+        let states: Vec<(ThreadKey, ThreadState)> = std::mem::take(&mut self.threads).into_iter().collect();
+        let mut warnings = Warnings::default();
+        let mut calls = 0;
+        let finished: Vec<(ThreadKey, ThreadProfile, Vec<DebugEvent>, Warnings, u64)> = states
+            .into_par_iter()
+            .map(|(key, mut st)| {
+                st.agg.m.finish();
+                let relabel = |f: u32| -> u32 {
+                    if key.2 == GLOBAL_LABELS || f == NO_FUNC {
+                        f
+                    } else {
+                        file_defs[key.2 as usize][&f]
+                    }
+                };
+                let tree = if key.2 == GLOBAL_LABELS { st.agg.m.tree } else { st.agg.m.tree.relabelled(relabel) };
+                let mut lines: FxHashMap<(u32, u32), (u64, u64)> = FxHashMap::default();
+                for ((f, l), (h, ns)) in st.lines {
+                    let e = lines.entry((relabel(f), l)).or_default();
+                    e.0 += h;
+                    e.1 += ns;
+                }
+                let mut lines: Vec<LineStat> =
+                    lines.into_iter().map(|((func, line), (hits, total_ns))| LineStat { func, line, hits, total_ns }).collect();
+                lines.sort_by_key(|l| (l.func, l.line));
+                let mut events = st.events;
+                for e in &mut events {
+                    e.func = relabel(e.func);
+                }
+                let thread = st.name.unwrap_or_else(|| key.1.to_string());
+                let w = st.agg.m.warnings;
+                let calls = st.agg.m.calls;
+                (key, ThreadProfile { pid: key.0, tid: key.1, thread, tree, lines }, events, w, calls)
+            })
+            .collect();
+        // The same thread in several binary files (a restarted writer) is one thread.
+        let mut merged: BTreeMap<(u32, u64), ThreadProfile> = BTreeMap::new();
+        let mut events = Vec::new();
+        for (_, prof, ev, w, c) in finished {
+            warnings.add(&w);
+            calls += c;
+            events.extend(ev);
+            match merged.get_mut(&(prof.pid, prof.tid)) {
+                None => {
+                    merged.insert((prof.pid, prof.tid), prof);
+                }
+                Some(into) => merge_profile(into, prof),
+            }
+        }
+        let mut threads: Vec<ThreadProfile> = merged.into_values().collect();
+        threads.sort_by(|a, b| (a.pid, &a.thread, a.tid).cmp(&(b.pid, &b.thread, b.tid)));
+        events.sort_by(|a, b| (a.time_ns, a.pid, a.tid).cmp(&(b.time_ns, b.pid, b.tid)));
+        Analysis {
+            functions: self.functions,
+            threads,
+            events,
+            warnings,
+            damage: self.damage,
+            damage_count: self.damage_count,
+            files: self.inputs.len(),
+            bytes: total_bytes(self.inputs),
+            calls,
+        }
+    }
+}
+
+/// Adds `b` into `a` (same thread: trees grafted at the root, line timings summed).
+pub(crate) fn merge_profile(a: &mut ThreadProfile, b: ThreadProfile) {
+    a.tree.graft(&b.tree, 0, |f| f);
+    let mut lines: BTreeMap<(u32, u32), (u64, u64)> = BTreeMap::new();
+    for l in a.lines.drain(..).chain(b.lines) {
+        let e = lines.entry((l.func, l.line)).or_default();
+        e.0 += l.hits;
+        e.1 += l.total_ns;
+    }
+    a.lines = lines.into_iter().map(|((func, line), (hits, total_ns))| LineStat { func, line, hits, total_ns }).collect();
+}
+
+#[allow(dead_code)]
+fn _assert_tree_send(t: Tree) -> impl Send {
+    t
+}

@@ -1,0 +1,117 @@
+//! What an analysis produces: per-thread call trees over one table of functions, line timings, debugger
+//! values, and what was wrong with the input. Every report (folded, flamegraph, summary, lines, events) is
+//! made from an [`Analysis`].
+
+use std::path::PathBuf;
+
+use pylu_formats::DebugKind;
+
+use crate::machine::Warnings;
+use crate::tree::Tree;
+
+/// A function, under the name reports show (`module.qualname`, e.g. `polls.views.IndexView.get`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Function {
+    pub name: String,
+    pub file: String,
+    pub first_line: u32,
+}
+
+/// One thread's calls.
+#[derive(Debug, Clone)]
+pub struct ThreadProfile {
+    pub pid: u32,
+    pub tid: u64,
+    /// The thread's name as recorded (`MainThread`, `Thread-5`), or its id when it was never named.
+    pub thread: String,
+    /// Function labels are indices into [`Analysis::functions`]; node 0 is the thread (its total is the
+    /// thread's profiled time).
+    pub tree: Tree,
+    /// LineProfiler timings, by (function, line).
+    pub lines: Vec<LineStat>,
+}
+
+impl ThreadProfile {
+    /// The root's name in stacks and tables, like the original: `4510-Thread-5`.
+    pub fn root_name(&self) -> String {
+        format!("{}-{}", self.pid, self.thread)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineStat {
+    pub func: u32,
+    pub line: u32,
+    pub hits: u64,
+    pub total_ns: u64,
+}
+
+/// A debugger record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebugEvent {
+    /// Wall-clock ns since the epoch.
+    pub time_ns: i64,
+    pub pid: u32,
+    pub tid: u64,
+    pub thread: String,
+    pub func: u32,
+    pub line: u32,
+    pub kind: DebugKind,
+    pub name: String,
+    pub value: String,
+    pub truncated: bool,
+}
+
+/// Input that was skipped (a damaged block, a line that does not parse, a file of unknown format).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    pub path: PathBuf,
+    /// Byte offset (binary) or 1-based line number (text log) where it is, when known.
+    pub at: Option<Location>,
+    pub what: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    Offset(u64),
+    Line(u64),
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.at {
+            Some(Location::Offset(o)) => write!(f, "{}: offset {}: {}", self.path.display(), o, self.what),
+            Some(Location::Line(l)) => write!(f, "{}: line {}: {}", self.path.display(), l, self.what),
+            None => write!(f, "{}: {}", self.path.display(), self.what),
+        }
+    }
+}
+
+/// Everything read from the inputs.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    pub functions: Vec<Function>,
+    /// Sorted by (pid, thread name, tid).
+    pub threads: Vec<ThreadProfile>,
+    /// Debugger records by time (only when [`crate::Options::collect_events`]).
+    pub events: Vec<DebugEvent>,
+    pub warnings: Warnings,
+    /// The first [`crate::pipeline::MAX_DAMAGE_KEPT`] damage reports; `damage_count` counts them all.
+    pub damage: Vec<Damage>,
+    pub damage_count: u64,
+    pub files: usize,
+    pub bytes: u64,
+    /// Calls that ended (enter/exit pairs), over all threads.
+    pub calls: u64,
+}
+
+impl Analysis {
+    pub fn func_name(&self, id: u32) -> &str {
+        &self.functions[id as usize].name
+    }
+
+    /// Whether some input was skipped (exit code 1).
+    pub fn damaged(&self) -> bool {
+        self.damage_count > 0
+    }
+}

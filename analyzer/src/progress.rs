@@ -1,0 +1,33 @@
+//! The progress bar on stderr, and the exit codes the binaries share.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Everything was read.
+pub const EXIT_OK: u8 = 0;
+/// Finished, but some input was damaged and skipped (reported on stderr).
+pub const EXIT_DAMAGED: u8 = 1;
+/// Nothing useful was produced: bad arguments, no input, an unreadable file, output that cannot be written.
+pub const EXIT_ERROR: u8 = 2;
+
+/// A bar over `total` bytes, or a hidden one when stderr is not a terminal, `quiet` is set, or the input is
+/// small enough to be done before a bar would help.
+pub fn bar(total: u64, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() || total < (64 << 20) {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
+            .expect("valid template"),
+    );
+    pb
+}
+
+/// The callback [`crate::Options::progress`] takes, advancing `pb`.
+pub fn callback(pb: &ProgressBar) -> Arc<dyn Fn(u64) + Send + Sync> {
+    let pb = pb.clone();
+    Arc::new(move |n| pb.inc(n))
+}

@@ -1,0 +1,310 @@
+//! The summary: per root, the indented call tree (function, hits, total, time per hit, self), then a flat
+//! table of functions over everything selected (hits, total, self, mean, p50, p90, p99, max). As text (the
+//! `.summary` file), JSON (an interface, see docs/JSON.md) or CSV.
+
+use std::io::{self, Write};
+
+use comfy_table::{presets::ASCII_MARKDOWN, CellAlignment, Table};
+use serde::Serialize;
+
+use crate::profile::Analysis;
+use crate::report::{ms, sorted_children, us};
+use crate::select::View;
+use crate::tree::{Stats, NO_NODE};
+
+/// What orders the flat table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortBy {
+    #[default]
+    SelfTime,
+    Total,
+    Hits,
+    P99,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SummaryOptions {
+    pub sort: SortBy,
+    /// Rows of the flat table (`None`: all).
+    pub top: Option<usize>,
+}
+
+/// One function over every selected root.
+#[derive(Debug, Clone)]
+pub struct FuncStat {
+    pub func: u32,
+    pub name: String,
+    /// Time in calls of the function, counted once however deep it recursed.
+    pub total_ns: u64,
+    pub self_ns: u64,
+    /// Hits, the latency distribution, min and max over all its calls.
+    pub stats: Stats,
+}
+
+impl FuncStat {
+    pub fn mean_ns(&self) -> u64 {
+        self.stats.sum_ns.checked_div(self.stats.hits).unwrap_or(0)
+    }
+}
+
+/// Per-function totals over `views`, ordered by `sort` (ties by name).
+pub fn function_stats(a: &Analysis, views: &[View], sort: SortBy) -> Vec<FuncStat> {
+    let mut by_func: Vec<Option<FuncStat>> = vec![None; a.functions.len()];
+    for v in views {
+        let tree = &v.tree;
+        let selfs = tree.self_times();
+        for (i, node) in tree.nodes.iter().enumerate().skip(1) {
+            let f = node.func as usize;
+            let e = by_func[f].get_or_insert_with(|| FuncStat {
+                func: node.func,
+                name: a.functions[f].name.clone(),
+                total_ns: 0,
+                self_ns: 0,
+                stats: Stats::default(),
+            });
+            e.self_ns += selfs[i];
+            // A recursive call's time is already in its outer call's.
+            let mut p = node.parent;
+            let mut recursive = false;
+            while p != NO_NODE && p != 0 {
+                if tree.nodes[p as usize].func == node.func {
+                    recursive = true;
+                    break;
+                }
+                p = tree.nodes[p as usize].parent;
+            }
+            if !recursive {
+                e.total_ns += node.stats.total_ns;
+            }
+            let total = e.stats.total_ns;
+            e.stats.merge(&node.stats);
+            e.stats.total_ns = total;
+        }
+    }
+    let mut v: Vec<FuncStat> = by_func.into_iter().flatten().filter(|f| f.stats.hits > 0 || f.total_ns > 0).collect();
+    let key = |f: &FuncStat| -> u64 {
+        match sort {
+            SortBy::SelfTime => f.self_ns,
+            SortBy::Total => f.total_ns,
+            SortBy::Hits => f.stats.hits,
+            SortBy::P99 => f.stats.quantile_ns(0.99),
+        }
+    };
+    v.sort_by(|x, y| key(y).cmp(&key(x)).then_with(|| x.name.cmp(&y.name)));
+    v
+}
+
+/// The text summary (what `pylu-processlogs` writes to `<name>.summary`).
+pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dyn Write) -> io::Result<()> {
+    let mut w = io::BufWriter::new(out);
+    for v in views {
+        let tree = &v.tree;
+        let ch = sorted_children(a, tree);
+        let selfs = tree.self_times();
+        let hits: u64 = tree.nodes.iter().skip(1).map(|n| n.stats.hits).sum();
+        writeln!(w, "{}: {} calls, {} ms", v.root, hits, ms(tree.nodes[0].stats.total_ns))?;
+        writeln!(w, "{:<60} {:>10} {:>12} {:>12} {:>12}", "function", "hit", "total ms", "time/hit ms", "self ms")?;
+        let mut stack: Vec<(u32, usize)> = ch[0].iter().rev().map(|&c| (c, 1)).collect();
+        while let Some((n, depth)) = stack.pop() {
+            let node = &tree.nodes[n as usize];
+            let s = &node.stats;
+            let name = format!("{:indent$}{}", "", a.func_name(node.func), indent = depth * 2);
+            let per_hit = if s.hits > 0 { ms(s.total_ns / s.hits) } else { "-".into() };
+            writeln!(
+                w,
+                "{:<60} {:>10} {:>12} {:>12} {:>12}",
+                name,
+                s.hits,
+                ms(s.total_ns),
+                per_hit,
+                ms(selfs[n as usize])
+            )?;
+            stack.extend(ch[n as usize].iter().rev().map(|&c| (c, depth + 1)));
+        }
+        writeln!(w)?;
+    }
+    let funcs = function_stats(a, views, o.sort);
+    let shown = o.top.unwrap_or(funcs.len()).min(funcs.len());
+    writeln!(w, "top {} of {} functions by {}:", shown, funcs.len(), sort_name(o.sort))?;
+    let mut t = Table::new();
+    t.load_preset(ASCII_MARKDOWN);
+    t.set_header(vec!["function", "hits", "total ms", "self ms", "mean ms", "p50 ms", "p99 ms", "max ms"]);
+    for f in &funcs[..shown] {
+        t.add_row(vec![
+            f.name.clone(),
+            f.stats.hits.to_string(),
+            ms(f.total_ns),
+            ms(f.self_ns),
+            ms(f.mean_ns()),
+            ms(f.stats.quantile_ns(0.5)),
+            ms(f.stats.quantile_ns(0.99)),
+            ms(f.stats.max_ns),
+        ]);
+    }
+    for c in 1..8 {
+        if let Some(col) = t.column_mut(c) {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    writeln!(w, "{t}")?;
+    if a.warnings.cut_calls + a.warnings.unmatched > 0 {
+        writeln!(w, "\n{}", warnings_line(a))?;
+    }
+    w.flush()
+}
+
+fn sort_name(s: SortBy) -> &'static str {
+    match s {
+        SortBy::SelfTime => "self time",
+        SortBy::Total => "total time",
+        SortBy::Hits => "hits",
+        SortBy::P99 => "p99",
+    }
+}
+
+/// The one line about calls that could not be matched (never an error).
+pub fn warnings_line(a: &Analysis) -> String {
+    format!(
+        "warning: {} calls never ended (cut by an exception or the end of the input), {} exits/resumes matched no call",
+        a.warnings.cut_calls, a.warnings.unmatched
+    )
+}
+
+#[derive(Serialize)]
+struct JsonFunction<'a> {
+    function: &'a str,
+    hits: u64,
+    total_us: f64,
+    self_us: f64,
+    mean_us: f64,
+    min_us: f64,
+    p50_us: f64,
+    p90_us: f64,
+    p99_us: f64,
+    max_us: f64,
+}
+
+#[derive(Serialize)]
+struct JsonNode<'a> {
+    function: &'a str,
+    hits: u64,
+    total_us: f64,
+    self_us: f64,
+    children: Vec<JsonNode<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonThread<'a> {
+    root: &'a str,
+    pid: Option<u32>,
+    thread: Option<&'a str>,
+    total_us: f64,
+    tree: Vec<JsonNode<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonWarnings {
+    cut_calls: u64,
+    unmatched: u64,
+    damaged_input: u64,
+}
+
+#[derive(Serialize)]
+struct JsonSummary<'a> {
+    functions: Vec<JsonFunction<'a>>,
+    threads: Vec<JsonThread<'a>>,
+    calls: u64,
+    warnings: JsonWarnings,
+}
+
+fn json_function(f: &FuncStat) -> JsonFunction<'_> {
+    JsonFunction {
+        function: &f.name,
+        hits: f.stats.hits,
+        total_us: us(f.total_ns),
+        self_us: us(f.self_ns),
+        mean_us: us(f.mean_ns()),
+        min_us: us(f.stats.min_ns),
+        p50_us: us(f.stats.quantile_ns(0.5)),
+        p90_us: us(f.stats.quantile_ns(0.9)),
+        p99_us: us(f.stats.quantile_ns(0.99)),
+        max_us: us(f.stats.max_ns),
+    }
+}
+
+/// The summary as one JSON object (docs/JSON.md).
+pub fn write_json(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dyn Write) -> io::Result<()> {
+    let funcs = function_stats(a, views, o.sort);
+    let shown = o.top.unwrap_or(funcs.len()).min(funcs.len());
+    let mut threads = Vec::new();
+    for v in views {
+        let tree = &v.tree;
+        let ch = sorted_children(a, tree);
+        let selfs = tree.self_times();
+        fn build<'a>(a: &'a Analysis, v: &'a View, ch: &[Vec<u32>], selfs: &[u64], n: u32) -> JsonNode<'a> {
+            let node = &v.tree.nodes[n as usize];
+            JsonNode {
+                function: a.func_name(node.func),
+                hits: node.stats.hits,
+                total_us: us(node.stats.total_ns),
+                self_us: us(selfs[n as usize]),
+                children: ch[n as usize].iter().map(|&c| build(a, v, ch, selfs, c)).collect(),
+            }
+        }
+        threads.push(JsonThread {
+            root: &v.root,
+            pid: v.pid,
+            thread: v.thread.as_deref(),
+            total_us: us(tree.nodes[0].stats.total_ns),
+            tree: ch[0].iter().map(|&c| build(a, v, &ch, &selfs, c)).collect(),
+        });
+    }
+    let doc = JsonSummary {
+        functions: funcs[..shown].iter().map(json_function).collect(),
+        threads,
+        calls: a.calls,
+        warnings: JsonWarnings {
+            cut_calls: a.warnings.cut_calls,
+            unmatched: a.warnings.unmatched,
+            damaged_input: a.damage_count,
+        },
+    };
+    let mut w = io::BufWriter::new(out);
+    serde_json::to_writer_pretty(&mut w, &doc)?;
+    writeln!(w)?;
+    w.flush()
+}
+
+fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
+    } else {
+        s.into()
+    }
+}
+
+/// The flat function table as CSV (same columns as the JSON `functions`).
+pub fn write_csv(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dyn Write) -> io::Result<()> {
+    let funcs = function_stats(a, views, o.sort);
+    let shown = o.top.unwrap_or(funcs.len()).min(funcs.len());
+    let mut w = io::BufWriter::new(out);
+    writeln!(w, "function,hits,total_us,self_us,mean_us,min_us,p50_us,p90_us,p99_us,max_us")?;
+    for f in &funcs[..shown] {
+        let j = json_function(f);
+        writeln!(
+            w,
+            "{},{},{},{},{},{},{},{},{},{}",
+            csv_field(j.function),
+            j.hits,
+            j.total_us,
+            j.self_us,
+            j.mean_us,
+            j.min_us,
+            j.p50_us,
+            j.p90_us,
+            j.p99_us,
+            j.max_us
+        )?;
+    }
+    w.flush()
+}

@@ -1,0 +1,79 @@
+//! Reading the times users give to `--since` and `--until`.
+
+use pylu_formats::timefmt::days_from_civil;
+
+use crate::error::AnalyzeError;
+
+/// Nanoseconds since the epoch for `text`: epoch seconds (`1589113696.5`), or a UTC date and time
+/// (`2020-05-10 12:28:16`, `2020-05-10T12:28:16.048Z`, `2020-05-10 12:28:16,048` as in the original's log,
+/// or just `2020-05-10`).
+pub fn parse_time(text: &str) -> Result<i64, AnalyzeError> {
+    let bad = || AnalyzeError::BadTime { text: text.to_owned() };
+    let t = text.trim();
+    if let Ok(secs) = t.parse::<f64>() {
+        if secs.is_finite() {
+            return Ok((secs * 1e9).round() as i64);
+        }
+        return Err(bad());
+    }
+    let t = t.strip_suffix('Z').unwrap_or(t);
+    let (date, time) = match t.find(['T', ' ']) {
+        Some(i) => (&t[..i], &t[i + 1..]),
+        None => (t, ""),
+    };
+    let mut d = date.split('-');
+    let (Some(y), Some(m), Some(dd), None) = (d.next(), d.next(), d.next(), d.next()) else { return Err(bad()) };
+    let y: i64 = y.parse().map_err(|_| bad())?;
+    let m: u32 = m.parse().map_err(|_| bad())?;
+    let dd: u32 = dd.parse().map_err(|_| bad())?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&dd) {
+        return Err(bad());
+    }
+    let mut ns = days_from_civil(y, m, dd) * 86_400 * 1_000_000_000;
+    if !time.is_empty() {
+        let (hms, frac) = match time.find(['.', ',']) {
+            Some(i) => (&time[..i], &time[i + 1..]),
+            None => (time, ""),
+        };
+        let parts: Vec<&str> = hms.split(':').collect();
+        if parts.len() < 2 || parts.len() > 3 {
+            return Err(bad());
+        }
+        let mut secs = 0i64;
+        for (k, p) in parts.iter().enumerate() {
+            let v: i64 = p.parse().map_err(|_| bad())?;
+            let limit = if k == 0 { 24 } else { 60 };
+            if v < 0 || v >= limit {
+                return Err(bad());
+            }
+            secs = secs * 60 + v;
+        }
+        if parts.len() == 2 {
+            secs *= 60;
+        }
+        ns += secs * 1_000_000_000;
+        if !frac.is_empty() {
+            if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            let v: i64 = frac.parse().map_err(|_| bad())?;
+            ns += v * 10i64.pow(9 - frac.len() as u32);
+        }
+    }
+    Ok(ns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_shapes_users_type() {
+        assert_eq!(parse_time("1589113696.048286").unwrap(), 1_589_113_696_048_286_000);
+        assert_eq!(parse_time("2020-05-10 12:28:16,048").unwrap(), 1_589_113_696_048_000_000);
+        assert_eq!(parse_time("2020-05-10T12:28:16.048Z").unwrap(), 1_589_113_696_048_000_000);
+        assert_eq!(parse_time("2020-05-10").unwrap(), 1_589_068_800_000_000_000);
+        assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("2020-13-01").is_err());
+    }
+}

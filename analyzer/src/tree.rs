@@ -1,0 +1,172 @@
+//! The call-tree arena: one node per distinct stack, never one per call.
+//!
+//! Nodes live in a `Vec` and refer to each other by index, so a tree of a million nodes is one allocation and
+//! merging chunk trees is index arithmetic. Children are found through one hash map keyed by (parent, function)
+//! rather than per-node maps, which keeps a node small (the common case is a leaf).
+
+use hdrhistogram::Histogram;
+use rustc_hash::FxHashMap;
+
+/// Index of "no node" (the parent of a root).
+pub const NO_NODE: u32 = u32::MAX;
+/// The function label of a root (a thread, or a chunk's anchor).
+pub const NO_FUNC: u32 = u32::MAX;
+
+/// Latency distributions keep 2 significant digits: p99 within 1 %, and a few KiB per node at most.
+const SIGFIG: u8 = 2;
+
+/// What the calls at one stack position add up to.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Calls that ended here (a call that suspended and resumed elsewhere counts where it ended).
+    pub hits: u64,
+    /// Time on the stack at this position, children included (calls that never ended contribute the time of
+    /// the calls that ended inside them, see `docs/ANALYZER.md`).
+    pub total_ns: u64,
+    /// Sum of the whole durations of the calls counted in `hits` (for the exact mean).
+    pub sum_ns: u64,
+    pub min_ns: u64,
+    pub max_ns: u64,
+    /// Whole durations of the calls counted in `hits`; `None` until the first one.
+    pub hist: Option<Box<Histogram<u64>>>,
+}
+
+impl Stats {
+    /// A call ended after being on the stack for `whole_ns` in all.
+    #[inline]
+    pub fn observe(&mut self, whole_ns: u64) {
+        if self.hits == 0 || whole_ns < self.min_ns {
+            self.min_ns = whole_ns;
+        }
+        self.max_ns = self.max_ns.max(whole_ns);
+        self.hits += 1;
+        self.sum_ns += whole_ns;
+        self.hist
+            .get_or_insert_with(|| Box::new(Histogram::new(SIGFIG).expect("valid sigfig")))
+            .saturating_record(whole_ns);
+    }
+
+    pub fn merge(&mut self, other: &Stats) {
+        self.total_ns += other.total_ns;
+        if other.hits == 0 {
+            return;
+        }
+        if self.hits == 0 || other.min_ns < self.min_ns {
+            self.min_ns = other.min_ns;
+        }
+        self.max_ns = self.max_ns.max(other.max_ns);
+        self.hits += other.hits;
+        self.sum_ns += other.sum_ns;
+        if let Some(h) = &other.hist {
+            match &mut self.hist {
+                Some(mine) => {
+                    // Both auto-resize, so adding cannot fail on range.
+                    mine.add(&**h).expect("auto-resizing histograms add");
+                }
+                None => self.hist = Some(h.clone()),
+            }
+        }
+    }
+
+    /// The duration at `q` (0..=1) of the calls counted here, in ns (0 without calls).
+    pub fn quantile_ns(&self, q: f64) -> u64 {
+        self.hist.as_ref().map_or(0, |h| h.value_at_quantile(q))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub func: u32,
+    pub parent: u32,
+    pub stats: Stats,
+}
+
+/// An arena of nodes; node 0 is the root.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    pub nodes: Vec<Node>,
+    index: FxHashMap<u64, u32>,
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tree {
+    /// A tree holding only its root (node 0).
+    pub fn new() -> Self {
+        let mut t = Tree { nodes: Vec::with_capacity(64), index: FxHashMap::default() };
+        t.add_root();
+        t
+    }
+
+    /// Adds another parentless node and returns it (chunk trees use one per stretch of unknown context).
+    pub fn add_root(&mut self) -> u32 {
+        self.nodes.push(Node { func: NO_FUNC, parent: NO_NODE, stats: Stats::default() });
+        (self.nodes.len() - 1) as u32
+    }
+
+    /// The child of `parent` for `func`, created on first use.
+    #[inline]
+    pub fn child(&mut self, parent: u32, func: u32) -> u32 {
+        let key = ((parent as u64) << 32) | func as u64;
+        let next = self.nodes.len() as u32;
+        let idx = *self.index.entry(key).or_insert(next);
+        if idx == next {
+            self.nodes.push(Node { func, parent, stats: Stats::default() });
+        }
+        idx
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.len() <= 1
+    }
+
+    /// Children lists of every node (indices), in creation order.
+    pub fn children(&self) -> Vec<Vec<u32>> {
+        let mut out = vec![Vec::new(); self.nodes.len()];
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.parent != NO_NODE {
+                out[n.parent as usize].push(i as u32);
+            }
+        }
+        out
+    }
+
+    /// Self time of every node: total minus the children's totals.
+    pub fn self_times(&self) -> Vec<u64> {
+        let mut s: Vec<u64> = self.nodes.iter().map(|n| n.stats.total_ns).collect();
+        for n in &self.nodes {
+            if n.parent != NO_NODE {
+                let p = n.parent as usize;
+                s[p] = s[p].saturating_sub(n.stats.total_ns);
+            }
+        }
+        s
+    }
+
+    /// Adds every node of `other` (root included) into this tree under `at`, functions relabelled through
+    /// `relabel`. Returns where each node of `other` went.
+    pub fn graft(&mut self, other: &Tree, at: u32, relabel: impl Fn(u32) -> u32) -> Vec<u32> {
+        let mut map = vec![NO_NODE; other.nodes.len()];
+        for (i, n) in other.nodes.iter().enumerate() {
+            let to = if n.parent == NO_NODE { at } else { self.child(map[n.parent as usize], relabel(n.func)) };
+            map[i] = to;
+            self.nodes[to as usize].stats.merge(&n.stats);
+        }
+        map
+    }
+
+    /// A copy with functions relabelled, merging siblings that now share a label.
+    pub fn relabelled(&self, relabel: impl Fn(u32) -> u32) -> Tree {
+        let mut t = Tree::new();
+        t.graft(self, 0, relabel);
+        t
+    }
+}
