@@ -1,1 +1,110 @@
-//! The stub. (Being written.)
+//! `pyliveupdate._native`: the stub's native core. The recorder (per-thread buffers → one trace file per
+//! process), the probes instrumented code calls (≤ 3.11) or the sys.monitoring callbacks (≥ 3.12), function
+//! ids, and a trace reader for tests. Everything Python-facing that may be called from a host's thread is
+//! infallible; only control-side calls (opening the file, reading a trace) raise.
+
+mod clock;
+mod echo;
+mod errors;
+mod functions;
+mod monitoring;
+mod probes;
+mod recorder;
+mod trace_dump;
+
+use std::path::PathBuf;
+use std::sync::Once;
+
+use pylu_formats::UpdateAction;
+use pyo3::prelude::*;
+
+/// Opens this process's trace file in `trace_dir` (which must exist) and returns its path. Function
+/// definitions interned so far are written to it (a forked child's new file needs them).
+#[pyfunction]
+fn open_trace(py: Python<'_>, trace_dir: PathBuf, python_version: &str, argv: Vec<String>) -> PyResult<PathBuf> {
+    let rec = recorder::open(&trace_dir, python_version, &argv)?;
+    functions::announce_all(py);
+    Ok(rec.path().to_path_buf())
+}
+
+/// The current trace file, or None when not recording (not started, or just forked and not re-opened).
+#[pyfunction]
+fn trace_path() -> Option<PathBuf> {
+    recorder::current().map(|r| r.path().to_path_buf())
+}
+
+/// Whether a write failed and recording stopped.
+#[pyfunction]
+fn recording_stopped() -> bool {
+    recorder::current().map(|r| r.is_stopped()).unwrap_or(false)
+}
+
+/// Writes every thread's pending records to the file (called at revert and at exit).
+#[pyfunction]
+fn flush() {
+    if let Some(rec) = recorder::current() {
+        rec.flush_all();
+    }
+}
+
+/// The process-global id of a function, writing its definition to the trace the first time.
+#[pyfunction]
+fn intern_function(py: Python<'_>, qualname: &str, module: &str, file: &str, first_line: u32) -> u32 {
+    functions::intern(py, qualname, module, file, first_line)
+}
+
+/// Writes an update marker (and flushes it at once).
+#[pyfunction]
+fn update_marker(py: Python<'_>, update_id: u32, applied: bool, description: &str) {
+    let action = if applied { UpdateAction::Applied } else { UpdateAction::Reverted };
+    recorder::record_and_flush(py, |enc, t| enc.update(update_id, action, description, t));
+}
+
+/// Turns the per-call echo to stderr on or off for one function id.
+#[pyfunction]
+fn set_echo(func_id: u32, on: bool) {
+    echo::set(func_id, on);
+}
+
+/// The monotonic clock the records use, in ns (for benchmarks and tests).
+#[pyfunction]
+fn monotonic_ns() -> u64 {
+    clock::monotonic_ns()
+}
+
+extern "C" fn forget_recorder_in_child() {
+    recorder::forget_after_fork();
+}
+
+static AT_FORK: Once = Once::new();
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    AT_FORK.call_once(|| {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe as a forked child requires.
+        unsafe { libc::pthread_atfork(None, None, Some(forget_recorder_in_child)) };
+    });
+    m.add_function(wrap_pyfunction!(open_trace, m)?)?;
+    m.add_function(wrap_pyfunction!(trace_path, m)?)?;
+    m.add_function(wrap_pyfunction!(recording_stopped, m)?)?;
+    m.add_function(wrap_pyfunction!(flush, m)?)?;
+    m.add_function(wrap_pyfunction!(intern_function, m)?)?;
+    m.add_function(wrap_pyfunction!(update_marker, m)?)?;
+    m.add_function(wrap_pyfunction!(set_echo, m)?)?;
+    m.add_function(wrap_pyfunction!(monotonic_ns, m)?)?;
+    m.add_function(wrap_pyfunction!(probes::enter, m)?)?;
+    m.add_function(wrap_pyfunction!(probes::exit, m)?)?;
+    m.add_function(wrap_pyfunction!(probes::exit_raised, m)?)?;
+    m.add_function(wrap_pyfunction!(probes::suspend, m)?)?;
+    m.add_function(wrap_pyfunction!(probes::resume, m)?)?;
+    m.add_function(wrap_pyfunction!(monitoring::watch_code, m)?)?;
+    m.add_function(wrap_pyfunction!(monitoring::unwatch_code, m)?)?;
+    m.add_function(wrap_pyfunction!(monitoring::on_py_start, m)?)?;
+    m.add_function(wrap_pyfunction!(monitoring::on_py_resume, m)?)?;
+    m.add_function(wrap_pyfunction!(monitoring::on_py_throw, m)?)?;
+    m.add_function(wrap_pyfunction!(monitoring::on_py_yield, m)?)?;
+    m.add_function(wrap_pyfunction!(monitoring::on_py_return, m)?)?;
+    m.add_function(wrap_pyfunction!(monitoring::on_py_unwind, m)?)?;
+    m.add_function(wrap_pyfunction!(trace_dump::read_trace, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,1 @@
+"""The control channel: an owner-only Unix socket per stub (and optional loopback TCP with a token)."""

@@ -1,0 +1,115 @@
+"""Updates: every modification applied to the running program (a FuncProfiler run now; line profiling,
+debuggers, Instrument and Redefine next), listed, reverted and re-applied by id. Each apply and revert writes
+an update marker to the trace."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from . import _native
+from .instrument import NotInstrumentable, instrumentation
+from .recording import ensure_recording
+from .text import Text
+
+
+class UpdateError(Exception):
+    pass
+
+
+@dataclass
+class Update:
+    id: int
+    kind: str
+    description: str
+    targets: list  # [Target]
+    echo: bool = False
+    applied: bool = False
+    skipped: list = field(default_factory=list)  # [(name, reason)]
+    created: float = field(default_factory=time.time)
+    active: list = field(default_factory=list)  # the targets this update holds while applied
+
+    def apply(self) -> None:
+        ensure_recording()
+        self.skipped = []
+        self.active = []
+        for target in self.targets:
+            try:
+                instrumentation.acquire(target.func, self.id, self.echo)
+                self.active.append(target)
+            except NotInstrumentable as why:
+                self.skipped.append((target.name, str(why)))
+        self.applied = True
+        _native.update_marker(self.id, True, self.description)
+
+    def revert(self) -> None:
+        for target in self.active:
+            instrumentation.release(target.func, self.id)
+        self.active = []
+        self.applied = False
+        _native.update_marker(self.id, False, self.description)
+        _native.flush()
+
+
+class UpdateManager:
+    """``LU``: the list of updates."""
+
+    def __init__(self) -> None:
+        self._updates: dict = {}
+        self._next_id = 1
+        self._lock = threading.RLock()
+
+    def add(self, kind: str, description: str, targets: list, echo: bool = False) -> Update:
+        with self._lock:
+            update = Update(self._next_id, kind, description, targets, echo)
+            self._next_id += 1
+            self._updates[update.id] = update
+            update.apply()
+            return update
+
+    def get(self, update_id: int) -> Update:
+        try:
+            return self._updates[int(update_id)]
+        except (KeyError, ValueError, TypeError):
+            raise UpdateError(f"no update {update_id!r} (LU.ls() lists them)") from None
+
+    def ls(self) -> Text:
+        with self._lock:
+            if not self._updates:
+                return Text("no updates")
+            lines = [f"{'id':>3}  {'state':<8} {'kind':<13} {'functions':>9}  description"]
+            for u in self._updates.values():
+                state = "applied" if u.applied else "reverted"
+                lines.append(f"{u.id:>3}  {state:<8} {u.kind:<13} {len(u.active if u.applied else u.targets):>9}  {u.description}")
+                for t in u.targets:
+                    lines.append(f"       {t.name}")
+                for name, why in u.skipped:
+                    lines.append(f"       (skipped {name}: {why})")
+            return Text("\n".join(lines))
+
+    def revert(self, update_id: int) -> Text:
+        with self._lock:
+            update = self.get(update_id)
+            if not update.applied:
+                return Text(f"update {update.id} is not applied")
+            update.revert()
+            return Text(f"reverted update {update.id}: {update.description}")
+
+    def apply(self, update_id: int) -> Text:
+        with self._lock:
+            update = self.get(update_id)
+            if update.applied:
+                return Text(f"update {update.id} is already applied")
+            update.apply()
+            return Text(f"applied update {update.id}: {update.description} ({len(update.active)} functions)")
+
+    def revert_all(self) -> Text:
+        with self._lock:
+            done = [u.id for u in self._updates.values() if u.applied]
+            for uid in done:
+                self._updates[uid].revert()
+            return Text(f"reverted {len(done)} updates")
+
+
+LU = UpdateManager()

@@ -1,0 +1,12 @@
+"""The original pyliveupdate's import path: ``from pyliveupdatescripts import UpdateStub``, and the tools a
+controller command can use (``FP``, ``LU``, ...)."""
+
+from pyliveupdate.stub import UpdateStub
+from pyliveupdate.updates import LU, UpdateManager
+
+from .funcprofiler import FP, FuncProfiler
+from .pending import FD, LD, LP, VD, Instrument, Redefine
+
+__all__ = [
+    "UpdateStub", "FP", "FuncProfiler", "LP", "FD", "LD", "VD", "LU", "UpdateManager", "Instrument", "Redefine",
+]

@@ -1,0 +1,255 @@
+//! One trace file per process, fed by one buffer per thread.
+//!
+//! A thread encodes into its own [`BlockEncoder`]; the mutex around it is only ever contended by the flusher
+//! thread (once a second), so the hot path pays one uncontended lock. Recorders are leaked, never freed: a
+//! forked child must not touch locks its parent's threads may have held at the fork, so it simply publishes a
+//! new recorder and every thread notices that its slot belongs to an older one.
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use pylu_formats::{BlockEncoder, ClockAnchor, FileHeader, TraceWriter, DEFAULT_BLOCK_CAPACITY};
+use pyo3::prelude::*;
+
+use crate::clock;
+use crate::errors::StubError;
+
+/// How often the flusher hands idle threads' records to the file.
+const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+pub struct ThreadSlot {
+    name: String,
+    encoder: Mutex<BlockEncoder>,
+}
+
+pub struct Recorder {
+    path: PathBuf,
+    writer: TraceWriter,
+    /// Set after a write failed (unwritable directory, disk full): records are dropped from then on.
+    stopped: AtomicBool,
+    threads: Mutex<Vec<Arc<ThreadSlot>>>,
+}
+
+static CURRENT: AtomicPtr<Recorder> = AtomicPtr::new(ptr::null_mut());
+/// The warning about a failed write is printed once per process, however many recorders fail.
+static WARNED: AtomicBool = AtomicBool::new(false);
+
+/// The recorder of this process, if recording was started (and, after a fork, re-opened by the child).
+#[inline(always)]
+pub fn current() -> Option<&'static Recorder> {
+    let p = CURRENT.load(Ordering::Acquire);
+    // SAFETY: a published recorder is leaked (never freed), so a non-null pointer stays valid for the
+    // process's whole life.
+    unsafe { p.as_ref() }
+}
+
+/// Called in a forked child before anything else runs: the parent's recorder (its file, its locks, its
+/// threads' buffers) belongs to the parent. Recording resumes when Python's after-fork hook re-opens.
+pub fn forget_after_fork() {
+    CURRENT.store(ptr::null_mut(), Ordering::Release);
+}
+
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a recorder lock cannot leave an encoder half-written in a way readers would not
+    // catch (blocks are checksummed), so poisoning is ignored rather than turned into a crash.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Creates this process's trace file in `dir` and makes it the current recorder.
+pub fn open(dir: &Path, python_version: &str, argv: &[String]) -> Result<&'static Recorder, StubError> {
+    // SAFETY: getpid and getppid cannot fail and touch no memory of ours.
+    let (pid, ppid) = unsafe { (libc::getpid() as u32, libc::getppid() as u32) };
+    let wall = clock::wall_ns();
+    let monotonic = clock::monotonic_ns();
+    let path = dir.join(format!("{pid}-{}.pylu", wall / 1_000_000));
+    let header = FileHeader::new(
+        pid,
+        ppid,
+        &hostname(),
+        python_version,
+        argv,
+        ClockAnchor { monotonic_ns: monotonic, wall_ns: wall },
+    );
+    let writer = TraceWriter::create(&path, &header).map_err(|source| StubError::CreateTrace { path: path.clone(), source })?;
+    let recorder: &'static Recorder = Box::leak(Box::new(Recorder {
+        path,
+        writer,
+        stopped: AtomicBool::new(false),
+        threads: Mutex::new(Vec::new()),
+    }));
+    CURRENT.store(recorder as *const Recorder as *mut Recorder, Ordering::Release);
+    spawn_flusher(recorder);
+    Ok(recorder)
+}
+
+fn spawn_flusher(recorder: &'static Recorder) {
+    let spawned = std::thread::Builder::new().name("pylu-flusher".into()).spawn(move || loop {
+        std::thread::sleep(FLUSH_INTERVAL);
+        match current() {
+            Some(cur) if ptr::eq(cur, recorder) => recorder.flush_all(),
+            // Replaced (a fork cannot get here: the thread does not exist in the child) or stopped.
+            _ => return,
+        }
+    });
+    if spawned.is_err() {
+        warn_once(format_args!("pylu: cannot start the flusher thread; records reach the file when buffers fill"));
+    }
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length; gethostname writes at most that many bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+fn warn_once(message: std::fmt::Arguments<'_>) {
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        // Write errors are ignored: a host with a closed stderr must not be disturbed either.
+        let _ = writeln!(std::io::stderr(), "{message}");
+    }
+}
+
+impl Recorder {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
+
+    /// Seals `encoder`'s block into the file; after a failure, drops it.
+    fn write_out(&self, encoder: &mut BlockEncoder) {
+        if self.is_stopped() {
+            encoder.clear();
+            return;
+        }
+        if let Err(err) = self.writer.flush_encoder(encoder) {
+            self.stopped.store(true, Ordering::Relaxed);
+            warn_once(format_args!("pylu: recording stopped, cannot write {}: {err}", self.path.display()));
+        }
+    }
+
+    /// Hands every thread's pending records to the file.
+    pub fn flush_all(&self) {
+        let slots: Vec<Arc<ThreadSlot>> = lock(&self.threads).clone();
+        for slot in slots {
+            let mut encoder = lock(&slot.encoder);
+            if !encoder.is_empty() {
+                self.write_out(&mut encoder);
+            }
+        }
+    }
+
+    fn register(&self, thread_id: u64, name: String) -> Arc<ThreadSlot> {
+        let slot = Arc::new(ThreadSlot { name, encoder: Mutex::new(BlockEncoder::new(thread_id, DEFAULT_BLOCK_CAPACITY)) });
+        lock(&self.threads).push(slot.clone());
+        slot
+    }
+
+    /// A thread ended: its last records go out and its buffer is forgotten.
+    fn retire(&self, slot: &Arc<ThreadSlot>) {
+        {
+            let mut encoder = lock(&slot.encoder);
+            if !encoder.is_empty() {
+                self.write_out(&mut encoder);
+            }
+        }
+        lock(&self.threads).retain(|s| !Arc::ptr_eq(s, slot));
+    }
+}
+
+/// This thread's buffer, tied to the recorder it was registered with.
+struct LocalSlot {
+    owner: *const Recorder,
+    slot: Arc<ThreadSlot>,
+}
+
+impl Drop for LocalSlot {
+    fn drop(&mut self) {
+        // Only the recorder the slot belongs to may take it: after a fork the owner is the parent's.
+        if let Some(rec) = current() {
+            if ptr::eq(rec, self.owner) {
+                rec.retire(&self.slot);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static LOCAL: RefCell<Option<LocalSlot>> = const { RefCell::new(None) };
+}
+
+/// The id `threading.get_ident()` returns for this thread (CPython uses `pthread_self`).
+#[inline]
+pub fn thread_ident() -> u64 {
+    // SAFETY: pthread_self cannot fail and has no preconditions.
+    unsafe { libc::pthread_self() as u64 }
+}
+
+/// `threading`'s name for the current thread, read without running any Python code (no property, no import),
+/// so an instrumented `threading` cannot re-enter the recorder.
+fn python_thread_name(py: Python<'_>, ident: u64) -> String {
+    let lookup = || -> PyResult<String> {
+        let modules = py.import("sys")?.getattr("modules")?;
+        let threading = modules.get_item("threading")?;
+        let thread = threading.getattr("_active")?.get_item(ident)?;
+        thread.getattr("_name")?.extract()
+    };
+    lookup().unwrap_or_else(|_| format!("Thread-{ident}"))
+}
+
+/// Writes one record into the calling thread's buffer. Never fails: with no recorder, or after a write error,
+/// the record is dropped.
+#[inline]
+pub fn record(py: Python<'_>, write: impl FnOnce(&mut BlockEncoder, u64)) {
+    record_with(py, false, write)
+}
+
+/// Like [`record`], then writes the thread's block out at once: for function definitions and update markers,
+/// which a killed process must not lose.
+pub fn record_and_flush(py: Python<'_>, write: impl FnOnce(&mut BlockEncoder, u64)) {
+    record_with(py, true, write)
+}
+
+#[inline(always)]
+fn record_with(py: Python<'_>, flush_now: bool, write: impl FnOnce(&mut BlockEncoder, u64)) {
+    let Some(rec) = current() else { return };
+    if rec.is_stopped() {
+        return;
+    }
+    // try_with: a thread being torn down has no thread-locals left; its record is dropped.
+    let _ = LOCAL.try_with(|cell| {
+        // Busy only if recording re-entered itself on this thread; dropping the inner record is the safe answer.
+        let Ok(mut local) = cell.try_borrow_mut() else { return };
+        let fresh = match local.as_ref() {
+            Some(l) => !ptr::eq(l.owner, rec),
+            None => true,
+        };
+        if fresh {
+            let ident = thread_ident();
+            let slot = rec.register(ident, python_thread_name(py, ident));
+            *local = Some(LocalSlot { owner: rec, slot });
+        }
+        let Some(local) = local.as_ref() else { return };
+        let mut encoder = lock(&local.slot.encoder);
+        if encoder.is_empty() {
+            // Every block names its thread, so a reader that lost earlier blocks still knows it.
+            encoder.thread_name(&local.slot.name);
+        }
+        write(&mut encoder, clock::monotonic_ns());
+        if flush_now || encoder.is_full() {
+            rec.write_out(&mut encoder);
+        }
+    });
+}
