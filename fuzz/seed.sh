@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Copies the project's fixtures into the fuzz corpora, so fuzzing starts from real traces and logs.
+# Usage: fuzz/seed.sh   (from anywhere; corpora land in fuzz/corpus/<target>/, which git ignores)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+mkdir -p "$here/corpus/binary_reader" "$here/corpus/legacy_lines"
+shopt -s nullglob
+copied=0
+for f in "$root"/fixtures/binary/*.pylu; do
+    cp "$f" "$here/corpus/binary_reader/"
+    copied=$((copied + 1))
+done
+for f in "$root"/fixtures/legacy/*.log; do
+    cp "$f" "$here/corpus/legacy_lines/"
+    copied=$((copied + 1))
+done
+# A small generated trace and log as well, when pylu-gen is built (cargo build --release -p pylu-formats).
+gen="$root/target/release/pylu-gen"
+if [ -x "$gen" ]; then
+    tmp="$(mktemp -d)"
+    "$gen" --format binary --size 16K --processes 1 --threads 2 --functions 40 -o "$tmp/bin" > /dev/null
+    cp "$tmp"/bin/*.pylu "$here/corpus/binary_reader/"
+    "$gen" --format legacy --size 8K --processes 2 --threads 2 --functions 40 -o "$tmp/gen.log" > /dev/null
+    cp "$tmp/gen.log" "$here/corpus/legacy_lines/"
+    rm -rf "$tmp"
+    copied=$((copied + 2))
+fi
+echo "seeded $copied files into $here/corpus"
