@@ -164,3 +164,36 @@ fn legacy_log_parses_cleanly_and_counts_match() {
     assert_eq!(pids.len(), opts.processes as usize);
     assert_eq!(stats.bytes, data.len() as u64);
 }
+
+#[test]
+fn extreme_options_neither_panic_nor_hang() {
+    let extremes = [
+        GenOptions {
+            target_bytes: 20_000,
+            processes: 0,
+            threads_per_process: 0,
+            functions: 0,
+            max_depth: 0,
+            ..GenOptions::default()
+        },
+        GenOptions {
+            target_bytes: 20_000,
+            line_rate: 1.0,
+            debug_rate: 1.0,
+            exception_rate: 2.0,
+            generator_rate: f64::NAN,
+            zipf_exponent: f64::NAN,
+            ..GenOptions::default()
+        },
+        GenOptions { target_bytes: 0, exception_rate: -1.0, zipf_exponent: -3.0, ..GenOptions::default() },
+    ];
+    for opts in extremes {
+        let mut out = Vec::new();
+        write_binary(&opts, 1, &mut out).unwrap();
+        assert!(Trace::parse(&out).is_ok(), "{opts:?}");
+        out.clear();
+        let stats = write_legacy(&opts, &mut out).unwrap();
+        assert_eq!(stats.bytes, out.len() as u64);
+        assert!(legacy::lines(&out, 1).all(|item| item.is_ok()), "{opts:?}");
+    }
+}

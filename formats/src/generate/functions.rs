@@ -107,7 +107,7 @@ pub(crate) fn make_functions(rng: &mut ChaCha8Rng, count: u32, generator_rate: f
             file,
             first_line: rng.gen_range(1..1800),
             body_lines: rng.gen_range(2..60),
-            is_generator: rng.gen_bool(generator_rate.clamp(0.0, 1.0)),
+            is_generator: rng.gen_bool(if generator_rate.is_nan() { 0.0 } else { generator_rate.clamp(0.0, 1.0) }),
         });
     }
     functions

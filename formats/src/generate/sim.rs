@@ -112,6 +112,14 @@ pub(crate) struct ProcessSim<'f> {
     update_applied: bool,
 }
 
+fn clamp_rate(rate: f64, max: f64) -> f64 {
+    if rate.is_nan() {
+        0.0
+    } else {
+        rate.clamp(0.0, max)
+    }
+}
+
 /// Wall clock of the first event: 2024-03-01 09:00:00 UTC.
 const WALL_START_NS: u64 = 1_709_283_600_000_000_000;
 
@@ -154,7 +162,12 @@ impl<'f> ProcessSim<'f> {
             roots,
             child_choice,
             child_by_rank,
-            opts: opts.clone(),
+            opts: GenOptions {
+                // Line and debug records do not advance a call: rates near 1 would never let a request end.
+                line_rate: clamp_rate(opts.line_rate, 0.45),
+                debug_rate: clamp_rate(opts.debug_rate, 0.45),
+                ..opts.clone()
+            },
             current: 0,
             draining: false,
             events_until_update,
@@ -303,7 +316,7 @@ impl<'f> ProcessSim<'f> {
     }
 
     fn finish_call(&mut self) -> SimEvent {
-        let exception_rate = self.opts.exception_rate.clamp(0.0, 1.0);
+        let exception_rate = clamp_rate(self.opts.exception_rate, 1.0);
         let stack = &mut self.threads[self.current].stack;
         let Some(mut frame) = stack.pop() else { unreachable!("finish_call needs a frame") };
         let was_leaf = frame.fresh;
