@@ -1,0 +1,5 @@
+import sys
+
+from .controller import main
+
+sys.exit(main())
