@@ -1,0 +1,39 @@
+"""In-process helpers: profile functions of this pytest process and read back what was recorded since."""
+
+from __future__ import annotations
+
+import os
+
+from conftest import func_names, read_trace
+
+
+def setup_trace_dir(tmp_path_factory) -> str:
+    # One trace file per process: every in-process test shares it and looks only at its own window of time.
+    if "PYLU_TRACE_DIR" not in os.environ:
+        os.environ["PYLU_TRACE_DIR"] = str(tmp_path_factory.mktemp("inproc-traces"))
+    return os.environ["PYLU_TRACE_DIR"]
+
+
+def now() -> int:
+    from pyliveupdate import _native
+
+    return _native.monotonic_ns()
+
+
+def events_since(t0: int):
+    from pyliveupdate import _native
+
+    _native.flush()
+    trace = read_trace(_native.trace_path())
+    assert trace["errors"] == []
+    names = func_names(trace)
+    return trace, [e for e in trace["events"] if len(e) >= 4 and e[-1] >= t0 and e[0] != "func_def"], names
+
+
+def hits_since(t0: int) -> dict:
+    _trace, events, names = events_since(t0)
+    out: dict = {}
+    for e in events:
+        if e[0] == "enter":
+            out[names[e[2]]] = out.get(names[e[2]], 0) + 1
+    return out
