@@ -15,15 +15,14 @@ for f in "$root"/fixtures/legacy/*.log; do
     cp "$f" "$here/corpus/legacy_lines/"
     copied=$((copied + 1))
 done
-# A small generated trace and log as well, when pylu-gen is built (cargo build --release -p pylu-formats).
+# The start of a generated log as well, when pylu-gen is built (cargo build --release -p pylu-formats): many
+# kinds of lines in a few KiB (small inputs keep the fuzzer fast).
 gen="$root/target/release/pylu-gen"
 if [ -x "$gen" ]; then
     tmp="$(mktemp -d)"
-    "$gen" --format binary --size 16K --processes 1 --threads 2 --functions 40 -o "$tmp/bin" > /dev/null
-    cp "$tmp"/bin/*.pylu "$here/corpus/binary_reader/"
-    "$gen" --format legacy --size 8K --processes 2 --threads 2 --functions 40 -o "$tmp/gen.log" > /dev/null
-    cp "$tmp/gen.log" "$here/corpus/legacy_lines/"
+    "$gen" --format legacy --size 4K --processes 2 --threads 2 --functions 40 -o "$tmp/gen.log" > /dev/null
+    head -c 4096 "$tmp/gen.log" > "$here/corpus/legacy_lines/generated-head.log"
     rm -rf "$tmp"
-    copied=$((copied + 2))
+    copied=$((copied + 1))
 fi
 echo "seeded $copied files into $here/corpus"
