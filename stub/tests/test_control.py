@@ -1,0 +1,193 @@
+"""The control channel and pylu-controller, against real target processes."""
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import Target, controller
+
+
+def test_error_in_command_is_returned_and_host_keeps_running(target, trace_dir):
+    r = controller(trace_dir, "1/0", pid=target.pid)
+    assert r.returncode != 0
+    assert "ZeroDivisionError" in r.stdout
+    assert f"[pid {target.pid}] ERROR" in r.stdout
+    r = controller(trace_dir, "raise SystemExit(3)", pid=target.pid)
+    assert r.returncode != 0 and "SystemExit" in r.stdout
+    r = controller(trace_dir, "FP.profile('no_such_module.f')", pid=target.pid)
+    assert r.returncode != 0 and "nothing to profile" in r.stdout
+    target.run("work 2")
+    assert target.alive()
+    r = controller(trace_dir, "print('hello from', 'stub')", "x = 41", "x + 1", pid=target.pid)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "hello from stub" in r.stdout and "42" in r.stdout
+
+
+def test_commands_from_stdin_and_ls(target, trace_dir):
+    script = "FP.profile(['workload.leaf'])\n# a comment\nLU.ls()\n"
+    r = controller(trace_dir, stdin=script)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "update 1: profiling 1 functions" in r.stdout
+    assert "workload.leaf" in r.stdout and "applied" in r.stdout
+
+
+def test_patch_sends_the_files_code(target, trace_dir, tmp_path):
+    patch = tmp_path / "p.py"
+    patch.write_text("import os\nresult = FP.profile('workload.leaf')\nprint('patched', os.getpid())\n")
+    r = controller(trace_dir, f"patch({str(patch)!r})", pid=target.pid)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"patched {target.pid}" in r.stdout
+
+
+def test_broadcast_to_every_stub_and_dead_ones_dropped(trace_dir):
+    a, b = Target(trace_dir), Target(trace_dir)
+    try:
+        r = controller(trace_dir, "import os; print(os.getpid())")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert f"[pid {a.pid}]" in r.stdout and f"[pid {b.pid}]" in r.stdout
+        b.proc.kill()
+        b.proc.wait()
+        r = controller(trace_dir, "1")
+        assert f"[pid {a.pid}]" in r.stdout
+        assert f"pid {b.pid}" in r.stderr  # reported as gone, not silently ignored
+    finally:
+        a.close()
+        b.close()
+
+
+def test_socket_is_owner_only(target, trace_dir):
+    path = os.path.join(trace_dir, f"pylu-{target.pid}.sock")
+    st = os.lstat(path)
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    assert st.st_uid == os.getuid()
+
+
+def _connect_as(uid, path):
+    """Connects to `path` from a child running as `uid`; returns what the child saw."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        outcome = b"?"
+        try:
+            os.setgid(uid)
+            os.setuid(uid)
+            sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            from pyliveupdate.control.protocol import recv_message, send_message
+
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(path)
+                send_message(s, {"op": "run", "code": "print('should not run')"})
+                reply = recv_message(s)
+                outcome = b"refused" if not reply.get("ok") and "refused" in reply.get("error", "") else b"ACCEPTED"
+            except PermissionError:
+                outcome = b"eacces"
+            except OSError:
+                outcome = b"closed"
+        finally:
+            os.write(w, outcome)
+            os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    with os.fdopen(r, "rb") as f:
+        return f.read().decode()
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as a second user")
+def test_second_user_is_refused():
+    import shutil
+    import tempfile
+
+    directory = tempfile.mkdtemp(prefix="pylu-uid-", dir="/tmp")
+    os.chmod(directory, 0o755)  # every ancestor traversable: only the socket's own protection is tested
+    t = Target(directory)
+    try:
+        path = os.path.join(directory, f"pylu-{t.pid}.sock")
+        # Through the file mode alone, another user cannot even connect ...
+        assert _connect_as(65534, path) == "eacces"
+        # ... and with the mode opened up, the peer uid check still refuses the command.
+        os.chmod(path, 0o666)
+        assert _connect_as(65534, path) == "refused"
+        assert t.alive()
+    finally:
+        t.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_tcp_loopback_with_token(trace_dir):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t = Target(trace_dir, {"PYLU_TEST_ADDRESS": f"127.0.0.1:{port}"})
+    try:
+        token_file = os.path.join(trace_dir, f"token-{os.getuid()}")
+        assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
+        r = controller(trace_dir, "import os; os.getpid()", extra=["--address", f"127.0.0.1:{port}"])
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert str(t.pid) in r.stdout
+        bad = os.path.join(trace_dir, "bad-token")
+        with open(bad, "w") as f:
+            f.write("0" * 64)
+        os.chmod(bad, 0o600)
+        r = controller(trace_dir, "1", extra=["--address", f"127.0.0.1:{port}", "--token-file", bad])
+        assert r.returncode != 0 and "token" in r.stdout
+    finally:
+        t.close()
+
+
+def test_tcp_refuses_non_loopback(tmp_path):
+    code = (
+        "from pyliveupdatescripts import UpdateStub\n"
+        "s = UpdateStub(address='0.0.0.0:50999').start()\n"
+        "print('host still running')\n"
+    )
+    env = dict(os.environ, PYLU_TRACE_DIR=str(tmp_path))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0
+    assert "host still running" in r.stdout
+    assert "not loopback" in r.stderr
+
+
+def test_unwritable_trace_file_warns_once_and_host_runs(tmp_path):
+    # RLIMIT_FSIZE makes every write past 4 KiB fail (EFBIG) like a full disk would.
+    code = (
+        "import resource, signal\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+        "from pyliveupdatescripts import FP\n"
+        "def f(x):\n    return x + 1\n"
+        "FP.profile('__main__.f')\n"
+        "total = sum(f(i) for i in range(300000))\n"
+        "from pyliveupdate import _native\n"
+        "_native.flush()\n"
+        "print('done', total, _native.recording_stopped())\n"
+    )
+    env = dict(os.environ, PYLU_TRACE_DIR=str(tmp_path))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "done" in r.stdout and "True" in r.stdout
+    assert r.stderr.count("pylu: recording stopped") == 1
+
+
+def test_missing_trace_dir_never_reaches_the_host(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code = (
+        "from pyliveupdatescripts import FP, UpdateStub\n"
+        "UpdateStub().start()\n"
+        "def f(x):\n    return x + 1\n"
+        "print(FP.profile('__main__.f'))\n"
+        "print('sum', sum(f(i) for i in range(1000)))\n"
+    )
+    env = dict(os.environ, PYLU_TRACE_DIR=str(blocker / "sub"))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "sum 500500" in r.stdout
+    assert "pylu:" in r.stderr
