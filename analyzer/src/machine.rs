@@ -227,8 +227,9 @@ pub(crate) enum Op {
     Graft { anchor: u32, end: u32, child_ns: u64 },
     /// An exit of a call that began before the chunk.
     Exit { func: u32, t: u64, duration: Option<u64> },
-    /// A suspend of a call that began before the chunk.
-    Suspend { func: u32, t: u64 },
+    /// A suspend of a call that began before the chunk; its time so far goes to `slot` (the chunk keeps the
+    /// suspension in its own list, so a later resume picks the most recent one, as a sequential pass would).
+    Suspend { func: u32, t: u64, slot: u32 },
     /// A resume of a suspension from before the chunk: its earlier time goes to `slot`.
     TakeSuspended { func: u32, slot: u32 },
 }
@@ -277,7 +278,9 @@ impl ChunkBuilder {
     pub fn suspend(&mut self, func: u32, t: u64) {
         if !self.m.suspend(func, t) {
             self.to_context();
-            self.ops.push(Op::Suspend { func, t });
+            let slot = self.new_slot();
+            self.ops.push(Op::Suspend { func, t, slot });
+            self.m.suspended.push(Suspended { func, acc: 0, slot });
         }
     }
 
@@ -285,13 +288,17 @@ impl ChunkBuilder {
         let s = match self.m.take_suspended(func) {
             Some(s) => s,
             None => {
-                let slot = self.slots;
-                self.slots += 1;
+                let slot = self.new_slot();
                 self.ops.push(Op::TakeSuspended { func, slot });
                 Suspended { func, acc: 0, slot }
             }
         };
         self.m.resume_from(s, t);
+    }
+
+    fn new_slot(&mut self) -> u32 {
+        self.slots += 1;
+        self.slots - 1
     }
 
     /// Closes the last anchor. The chunk's open frames and suspensions stay for the stitch.
@@ -337,8 +344,12 @@ impl ThreadAgg {
                         self.m.warnings.unmatched += 1;
                     }
                 }
-                Op::Suspend { func, t } => {
-                    if !self.m.suspend(relabel(func), t) {
+                Op::Suspend { func, t, slot } => {
+                    if self.m.suspend(relabel(func), t) {
+                        // The chunk holds this suspension in its own list (see `Op::Suspend`).
+                        let s = self.m.suspended.pop().expect("just suspended");
+                        taken[slot as usize] = s.acc;
+                    } else {
                         self.m.warnings.unmatched += 1;
                     }
                 }

@@ -10,11 +10,15 @@ use crate::error::AnalyzeError;
 pub fn parse_time(text: &str) -> Result<i64, AnalyzeError> {
     let bad = || AnalyzeError::BadTime { text: text.to_owned() };
     let t = text.trim();
-    if let Ok(secs) = t.parse::<f64>() {
-        if secs.is_finite() {
-            return Ok((secs * 1e9).round() as i64);
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        // Epoch seconds, read exactly (an f64 would be off by hundreds of ns today).
+        let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+        if int.is_empty() || frac.len() > 9 || frac.contains('.') {
+            return Err(bad());
         }
-        return Err(bad());
+        let secs: i64 = int.parse().map_err(|_| bad())?;
+        let frac_ns: i64 = if frac.is_empty() { 0 } else { frac.parse::<i64>().map_err(|_| bad())? * 10i64.pow(9 - frac.len() as u32) };
+        return secs.checked_mul(1_000_000_000).and_then(|n| n.checked_add(frac_ns)).ok_or_else(bad);
     }
     let t = t.strip_suffix('Z').unwrap_or(t);
     let (date, time) = match t.find(['T', ' ']) {

@@ -7,6 +7,18 @@
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 
+fn new_hist() -> Box<Histogram<u64>> {
+    Box::new(Histogram::new(SIGFIG).expect("valid sigfig"))
+}
+
+#[inline]
+fn record(h: &mut Histogram<u64>, v: u64) {
+    // `record` grows an auto-resizing histogram (`saturating_record` would clamp to its current range).
+    if h.record(v).is_err() {
+        h.saturating_record(v);
+    }
+}
+
 /// Index of "no node" (the parent of a root).
 pub const NO_NODE: u32 = u32::MAX;
 /// The function label of a root (a thread, or a chunk's anchor).
@@ -27,7 +39,7 @@ pub struct Stats {
     pub sum_ns: u64,
     pub min_ns: u64,
     pub max_ns: u64,
-    /// Whole durations of the calls counted in `hits`; `None` until the first one.
+    /// Whole durations of the calls counted in `hits`; `None` while there is only one (it is `min_ns`).
     pub hist: Option<Box<Histogram<u64>>>,
 }
 
@@ -35,15 +47,22 @@ impl Stats {
     /// A call ended after being on the stack for `whole_ns` in all.
     #[inline]
     pub fn observe(&mut self, whole_ns: u64) {
-        if self.hits == 0 || whole_ns < self.min_ns {
+        if self.hits == 0 {
+            // Most stacks of a big profile are seen once: min = max holds the one value, no histogram yet.
             self.min_ns = whole_ns;
+            self.max_ns = whole_ns;
+        } else {
+            let first = (self.hits == 1).then_some(self.min_ns);
+            let h = self.hist.get_or_insert_with(new_hist);
+            if let Some(v) = first {
+                record(h, v);
+            }
+            record(h, whole_ns);
+            self.min_ns = self.min_ns.min(whole_ns);
+            self.max_ns = self.max_ns.max(whole_ns);
         }
-        self.max_ns = self.max_ns.max(whole_ns);
         self.hits += 1;
         self.sum_ns += whole_ns;
-        self.hist
-            .get_or_insert_with(|| Box::new(Histogram::new(SIGFIG).expect("valid sigfig")))
-            .saturating_record(whole_ns);
     }
 
     pub fn merge(&mut self, other: &Stats) {
@@ -51,26 +70,37 @@ impl Stats {
         if other.hits == 0 {
             return;
         }
-        if self.hits == 0 || other.min_ns < self.min_ns {
-            self.min_ns = other.min_ns;
+        if self.hits == 0 {
+            let total = self.total_ns;
+            *self = other.clone();
+            self.total_ns = total;
+            return;
         }
+        let min = self.min_ns;
+        let h = self.hist.get_or_insert_with(|| {
+            let mut h = new_hist();
+            record(&mut h, min);
+            h
+        });
+        match &other.hist {
+            // Both auto-resize, so adding cannot fail on range.
+            Some(o) => h.add(&**o).expect("auto-resizing histograms add"),
+            None => record(h, other.min_ns),
+        }
+        self.min_ns = self.min_ns.min(other.min_ns);
         self.max_ns = self.max_ns.max(other.max_ns);
         self.hits += other.hits;
         self.sum_ns += other.sum_ns;
-        if let Some(h) = &other.hist {
-            match &mut self.hist {
-                Some(mine) => {
-                    // Both auto-resize, so adding cannot fail on range.
-                    mine.add(&**h).expect("auto-resizing histograms add");
-                }
-                None => self.hist = Some(h.clone()),
-            }
-        }
     }
 
     /// The duration at `q` (0..=1) of the calls counted here, in ns (0 without calls).
     pub fn quantile_ns(&self, q: f64) -> u64 {
-        self.hist.as_ref().map_or(0, |h| h.value_at_quantile(q))
+        match (&self.hist, self.hits) {
+            // The middle of the bucket, kept within what was seen (a bucket's top can exceed the max).
+            (Some(h), _) => h.median_equivalent(h.value_at_quantile(q)).clamp(self.min_ns, self.max_ns),
+            (None, 0) => 0,
+            (None, _) => self.min_ns,
+        }
     }
 }
 

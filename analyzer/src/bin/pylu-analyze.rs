@@ -234,9 +234,9 @@ fn run(cli: Cli) -> Result<u8> {
                 Sort::P99 => SortBy::P99,
             };
             match format {
-                Format3::Table => summary::write_text(&a, &views, &SummaryOptions { sort, top: Some(top.unwrap_or(30)) }, &mut stdout)?,
-                Format3::Json => summary::write_json(&a, &views, &SummaryOptions { sort, top }, &mut stdout)?,
-                Format3::Csv => summary::write_csv(&a, &views, &SummaryOptions { sort, top }, &mut stdout)?,
+                Format3::Table => summary::write_text(&a, &views, &SummaryOptions { sort, top: Some(top.unwrap_or(30)), ..Default::default() }, &mut stdout)?,
+                Format3::Json => summary::write_json(&a, &views, &SummaryOptions { sort, top, ..Default::default() }, &mut stdout)?,
+                Format3::Csv => summary::write_csv(&a, &views, &SummaryOptions { sort, top, ..Default::default() }, &mut stdout)?,
             }
             Ok(code(&a))
         }

@@ -22,11 +22,20 @@ pub enum SortBy {
     P99,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SummaryOptions {
     pub sort: SortBy,
     /// Rows of the flat table (`None`: all).
     pub top: Option<usize>,
+    /// The text tree leaves out call sites under this percentage of their root's total (with their callees),
+    /// and says how many: a big profile has millions of distinct stacks. JSON always has the whole tree.
+    pub min_tree_percent: f64,
+}
+
+impl Default for SummaryOptions {
+    fn default() -> Self {
+        SummaryOptions { sort: SortBy::SelfTime, top: None, min_tree_percent: 0.1 }
+    }
 }
 
 /// One function over every selected root.
@@ -104,10 +113,16 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
         let hits: u64 = tree.nodes.iter().skip(1).map(|n| n.stats.hits).sum();
         writeln!(w, "{}: {} calls, {} ms", v.root, hits, ms(tree.nodes[0].stats.total_ns))?;
         writeln!(w, "{:<60} {:>10} {:>12} {:>12} {:>12}", "function", "hit", "total ms", "time/hit ms", "self ms")?;
+        let cutoff = (tree.nodes[0].stats.total_ns as f64 * o.min_tree_percent / 100.0) as u64;
+        let mut hidden = 0u64;
         let mut stack: Vec<(u32, usize)> = ch[0].iter().rev().map(|&c| (c, 1)).collect();
         while let Some((n, depth)) = stack.pop() {
             let node = &tree.nodes[n as usize];
             let s = &node.stats;
+            if s.total_ns < cutoff {
+                hidden += 1;
+                continue;
+            }
             let name = format!("{:indent$}{}", "", a.func_name(node.func), indent = depth * 2);
             let per_hit = if s.hits > 0 { ms(s.total_ns / s.hits) } else { "-".into() };
             writeln!(
@@ -120,6 +135,9 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
                 ms(selfs[n as usize])
             )?;
             stack.extend(ch[n as usize].iter().rev().map(|&c| (c, depth + 1)));
+        }
+        if hidden > 0 {
+            writeln!(w, "  ({hidden} call sites under {}% of the total not shown, with their callees)", o.min_tree_percent)?;
         }
         writeln!(w)?;
     }

@@ -1,0 +1,128 @@
+//! The binaries as users run them: exit codes, outputs, closed pipes, thread-count independence.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use crate::common::*;
+
+fn analyze_cmd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pylu-analyze"))
+}
+
+fn formats_fixture(name: &str) -> std::path::PathBuf {
+    fixtures().join("../binary").join(name)
+}
+
+#[test]
+fn exit_codes() {
+    let ok = analyze_cmd().args(["summary", "-q"]).arg(fixtures().join("two_threads.log")).output().unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    let damaged = analyze_cmd().args(["summary", "-q"]).arg(formats_fixture("corrupt_middle_block.pylu")).output().unwrap();
+    assert_eq!(damaged.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&damaged.stderr);
+    assert!(err.contains("corrupt_middle_block.pylu: offset "), "{err}");
+    let missing = analyze_cmd().args(["summary", "/nonexistent/trace.pylu"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("/nonexistent/trace.pylu"), "{err}");
+    let bad_regex = analyze_cmd().args(["folded", "--func", "("]).arg(fixtures().join("two_threads.log")).output().unwrap();
+    assert_eq!(bad_regex.status.code(), Some(2));
+}
+
+#[test]
+fn processlogs_writes_three_files_and_the_original_last_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pylu-processlogs"))
+        .arg("-i")
+        .arg(fixtures().join("two_threads.log"))
+        .arg("-o")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap();
+    assert!(last.starts_with("generate summary: ") && last.contains(" and flamegraph: "), "{last}");
+    let folded = std::fs::read_to_string(dir.path().join("two_threads.folded")).unwrap();
+    assert_eq!(folded.lines().next(), Some("4510-MainThread;views.handle 7500"));
+    assert!(std::fs::read_to_string(dir.path().join("two_threads.summary")).unwrap().contains("views.handle"));
+    assert!(std::fs::read_to_string(dir.path().join("two_threads.svg")).unwrap().starts_with("<?xml"));
+}
+
+fn generated(dir: &std::path::Path) -> std::path::PathBuf {
+    let opts = pylu_formats::generate::GenOptions { target_bytes: 3 << 20, processes: 2, ..Default::default() };
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    pylu_formats::generate::write_binary_dir(&opts, &bin).unwrap();
+    let f = std::fs::File::create(dir.join("app.log")).unwrap();
+    pylu_formats::generate::write_legacy(&pylu_formats::generate::GenOptions { target_bytes: 2 << 20, ..opts }, std::io::BufWriter::new(f))
+        .unwrap();
+    dir.to_owned()
+}
+
+#[test]
+fn one_thread_and_default_give_identical_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = generated(dir.path());
+    let run = |threads: Option<&str>, args: &[&str]| {
+        let mut c = analyze_cmd();
+        c.args(args).arg(d.join("bin")).arg(d.join("app.log")).args(["-q", "--chunk-mib", "1"]);
+        if let Some(t) = threads {
+            c.env("RAYON_NUM_THREADS", t);
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.code().unwrap() <= 1, "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    for args in [&["folded"][..], &["summary", "--format", "json"][..], &["flamegraph"][..]] {
+        let one = run(Some("1"), args);
+        assert!(!one.is_empty());
+        assert!(one == run(None, args), "{args:?} differs between RAYON_NUM_THREADS=1 and the default");
+    }
+}
+
+#[test]
+fn a_closed_pipe_exits_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = generated(dir.path());
+    let mut child = analyze_cmd()
+        .args(["folded", "-q"])
+        .arg(d.join("bin"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 16];
+    child.stdout.as_mut().unwrap().read_exact(&mut buf).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("error"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn filters() {
+    let log = fixtures().join("two_threads.log");
+    let run = |args: &[&str]| {
+        let out = analyze_cmd().args(args).arg(&log).output().unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(run(&["folded", "--thread", "Thread-1"]), "4510-Thread-1;jobs.worker 3000\n4510-Thread-1;jobs.worker;db.query 1000\n");
+    assert_eq!(run(&["folded", "--func", "^db\\."]), "4510-MainThread;views.handle;db.query 2500\n4510-Thread-1;jobs.worker;db.query 1000\n");
+    assert_eq!(run(&["folded", "--merge-threads"]).lines().count(), 4);
+    assert!(run(&["folded", "--merge-threads"]).starts_with("4510;"));
+    assert_eq!(run(&["folded", "--pid", "1"]), "");
+    // Worker ran 12:28:16.002–.006: from .005 on only handle's exit is in the window (its enter is not).
+    assert_eq!(run(&["folded", "--since", "2020-05-10 12:28:16.0045"]), "");
+    assert_eq!(run(&["folded", "--until", "2020-05-10 12:28:16.0065", "--thread", "Thread-1"]), "4510-Thread-1;jobs.worker 3000\n4510-Thread-1;jobs.worker;db.query 1000\n");
+    let json: serde_json::Value = serde_json::from_str(&run(&["summary", "--format", "json"])).unwrap();
+    let f = &json["functions"][0];
+    assert_eq!(f["function"], "views.handle");
+    assert_eq!(f["self_us"], 7500.0);
+    assert_eq!(json["threads"][1]["thread"], "Thread-1");
+    assert_eq!(json["threads"][1]["tree"][0]["children"][0]["function"], "db.query");
+    let ev: serde_json::Value = serde_json::from_str(&run(&["events", "--format", "json"])).unwrap();
+    assert_eq!(ev[0]["time"], "2020-05-10T12:28:16.005000000Z");
+    assert_eq!(ev[0]["kind"], "parameters");
+}

@@ -1,0 +1,126 @@
+//! Building small traces in code, running analyses, and comparing with golden files.
+
+use std::path::{Path, PathBuf};
+
+use pylu_analyzer::{analyze, report, Analysis, Input, Options, Selection};
+use pylu_formats::{BlockEncoder, ClockAnchor, FileHeader, FuncDef, TraceWriter};
+
+pub const WALL0: u64 = 1_589_113_696_000_000_000;
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/analyzer")
+}
+
+/// One record of a thread, times in ns of the trace's monotonic clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ev {
+    Enter(u32, u64),
+    Exit(u32, u64),
+    Raise(u32, u64),
+    Suspend(u32, u64),
+    Resume(u32, u64),
+}
+
+pub struct ThreadSpec<'a> {
+    pub tid: u64,
+    pub name: &'a str,
+    pub events: Vec<Ev>,
+}
+
+/// A binary trace of process `pid`: function `i` of `funcs` (qualname, module) gets id `i`; each thread's
+/// records are sealed into a block every `per_block` records, and blocks of the threads are interleaved in the
+/// file (as a real writer's would be).
+pub fn build_trace(pid: u32, funcs: &[(&str, &str)], threads: &[ThreadSpec<'_>], per_block: usize) -> Vec<u8> {
+    let header = FileHeader::new(pid, 1, "test-host", "3.11.7", &["app.py".into()], ClockAnchor { monotonic_ns: 0, wall_ns: WALL0 });
+    let w = TraceWriter::new(Vec::new(), &header).unwrap();
+    let mut encs: Vec<(BlockEncoder, &ThreadSpec<'_>, usize)> =
+        threads.iter().map(|t| (BlockEncoder::new(t.tid, 1 << 16), t, 0usize)).collect();
+    for (i, (enc, t, _)) in encs.iter_mut().enumerate() {
+        if i == 0 {
+            for (id, (q, m)) in funcs.iter().enumerate() {
+                enc.func_def(&FuncDef { id: id as u32, qualname: q, module: m, file: "/srv/app.py", first_line: 1 });
+            }
+        }
+        enc.thread_name(t.name);
+        w.flush_encoder(enc).unwrap();
+    }
+    loop {
+        let mut progressed = false;
+        for (enc, t, pos) in encs.iter_mut() {
+            let end = (*pos + per_block.max(1)).min(t.events.len());
+            for ev in &t.events[*pos..end] {
+                match *ev {
+                    Ev::Enter(f, ts) => enc.enter(f, ts),
+                    Ev::Exit(f, ts) => enc.exit(f, ts, false),
+                    Ev::Raise(f, ts) => enc.exit(f, ts, true),
+                    Ev::Suspend(f, ts) => enc.suspend(f, ts),
+                    Ev::Resume(f, ts) => enc.resume(f, ts),
+                }
+            }
+            if end > *pos {
+                progressed = true;
+                *pos = end;
+                w.flush_encoder(enc).unwrap();
+            }
+        }
+        if !progressed {
+            break;
+        }
+    }
+    w.into_inner()
+}
+
+pub fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+pub fn analyze_files(paths: &[PathBuf], chunk_bytes: usize) -> Analysis {
+    let inputs: Vec<Input> = paths.iter().map(|p| Input::open(p).unwrap()).collect();
+    analyze(&inputs, &Options { chunk_bytes, collect_events: true, ..Options::default() })
+}
+
+pub fn folded(a: &Analysis) -> String {
+    let mut out = Vec::new();
+    report::folded::write_folded(a, &Selection::default().views(a), &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+pub fn summary_json(a: &Analysis) -> String {
+    let mut out = Vec::new();
+    report::summary::write_json(a, &Selection::default().views(a), &Default::default(), &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// Compares with `fixtures/analyzer/expected/<name>`; `PYLU_BLESS=1` rewrites it. A missing file fails.
+pub fn check_golden(name: &str, actual: &[u8]) {
+    let path = fixtures().join("expected").join(name);
+    if std::env::var_os("PYLU_BLESS").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read(&path)
+        .unwrap_or_else(|_| panic!("{} is missing: run `PYLU_BLESS=1 cargo test -p pylu-analyzer` and review it", path.display()));
+    if expected != actual {
+        let e = String::from_utf8_lossy(&expected);
+        let a = String::from_utf8_lossy(actual);
+        let first = e.lines().zip(a.lines()).position(|(x, y)| x != y).unwrap_or(e.lines().count().min(a.lines().count()));
+        panic!(
+            "{} differs from the output (first at line {}):\n expected: {:?}\n   actual: {:?}\n(PYLU_BLESS=1 to accept)",
+            path.display(),
+            first + 1,
+            e.lines().nth(first),
+            a.lines().nth(first)
+        );
+    }
+}
+
+/// Per root: the sum of self times equals the root's total.
+pub fn assert_self_sums(a: &Analysis) {
+    for t in &a.threads {
+        let selfs: u64 = t.tree.self_times().iter().sum();
+        assert_eq!(selfs, t.tree.nodes[0].stats.total_ns, "thread {}", t.root_name());
+    }
+}

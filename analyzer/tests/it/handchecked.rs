@@ -1,0 +1,157 @@
+//! Small inputs whose every number was worked out by hand (see fixtures/analyzer/README.md).
+
+use pylu_analyzer::report::lines::line_rows;
+use pylu_analyzer::report::summary::{function_stats, SortBy};
+use pylu_analyzer::{Selection, Tree};
+
+use crate::common::*;
+
+const MS: u64 = 1_000_000;
+
+fn node_path(a: &pylu_analyzer::Analysis, tree: &Tree, path: &[&str]) -> u32 {
+    let mut at = 0u32;
+    for name in path {
+        at = tree
+            .nodes
+            .iter()
+            .enumerate()
+            .find(|(_, n)| n.parent == at && a.func_name(n.func) == *name)
+            .map(|(i, _)| i as u32)
+            .unwrap_or_else(|| panic!("no {name} under node {at}"));
+    }
+    at
+}
+
+#[test]
+fn two_thread_legacy_log_by_hand() {
+    let a = analyze_files(&[fixtures().join("two_threads.log")], 1 << 20);
+    assert_eq!(a.damage_count, 0);
+    assert_eq!(a.threads.len(), 2);
+    let main = &a.threads[0];
+    assert_eq!(main.root_name(), "4510-MainThread");
+    let t1 = &a.threads[1];
+    assert_eq!(t1.root_name(), "4510-Thread-1");
+
+    let handle = node_path(&a, &main.tree, &["views.handle"]);
+    let query = node_path(&a, &main.tree, &["views.handle", "db.query"]);
+    let s = main.tree.self_times();
+    assert_eq!(main.tree.nodes[handle as usize].stats.hits, 1);
+    assert_eq!(main.tree.nodes[handle as usize].stats.total_ns, 10 * MS);
+    assert_eq!(s[handle as usize], 7_500_000);
+    // The second query never ended: no hit, no time.
+    assert_eq!(main.tree.nodes[query as usize].stats.hits, 1);
+    assert_eq!(main.tree.nodes[query as usize].stats.total_ns, 2_500_000);
+    assert_eq!(main.tree.nodes[0].stats.total_ns, 10 * MS);
+    assert_eq!(a.warnings.cut_calls, 1);
+
+    let worker = node_path(&a, &t1.tree, &["jobs.worker"]);
+    assert_eq!(t1.tree.nodes[worker as usize].stats.total_ns, 4 * MS);
+    assert_eq!(t1.tree.self_times()[worker as usize], 3 * MS);
+    assert_eq!(t1.tree.nodes[0].stats.total_ns, 4 * MS);
+
+    let views = Selection::default().views(&a);
+    let f = function_stats(&a, &views, SortBy::SelfTime);
+    let names: Vec<&str> = f.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["views.handle", "db.query", "jobs.worker"]);
+    assert_eq!((f[1].stats.hits, f[1].total_ns, f[1].self_ns), (2, 3_500_000, 3_500_000));
+    assert_eq!((f[1].stats.min_ns, f[1].stats.max_ns), (MS, 2_500_000));
+
+    let rows = line_rows(&a, &views);
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0].line, rows[0].hits, rows[0].total_us, rows[0].per_hit_us, rows[0].percent), (22, 2, 750.0, 375.0, 75.0));
+    assert_eq!((rows[1].line, rows[1].hits, rows[1].total_us, rows[1].percent), (23, 1, 250.0, 25.0));
+
+    assert_eq!(a.events.len(), 1);
+    assert_eq!(a.events[0].value, "{'sql': 'SELECT 1'}");
+    assert_eq!(a.events[0].thread, "MainThread");
+    assert_eq!(a.func_name(a.events[0].func), "db.query");
+    assert_self_sums(&a);
+}
+
+const US: u64 = 1000;
+
+/// Process 4510: MainThread nests calls; Thread-1 has a generator that suspends under `main` and resumes under
+/// `other`, and a call `x` that never ends.
+pub fn worked_trace(per_block: usize) -> Vec<u8> {
+    use Ev::*;
+    let funcs = [("main", "app"), ("foo", "app"), ("bar", "app.db"), ("gen", "app"), ("other", "app"), ("x", "app"), ("y", "app")];
+    let t0 = ThreadSpec {
+        tid: 11,
+        name: "MainThread",
+        events: vec![
+            Enter(0, 0),
+            Enter(1, 10 * US),
+            Exit(1, 30 * US),
+            Enter(1, 40 * US),
+            Enter(2, 45 * US),
+            Exit(2, 50 * US),
+            Exit(1, 60 * US),
+            Exit(0, 100 * US),
+        ],
+    };
+    let t1 = ThreadSpec {
+        tid: 12,
+        name: "Thread-1",
+        events: vec![
+            Enter(0, 0),
+            Enter(3, 10 * US),
+            Suspend(3, 15 * US),
+            Enter(4, 20 * US),
+            Resume(3, 22 * US),
+            Exit(3, 30 * US),
+            Exit(4, 40 * US),
+            Exit(0, 50 * US),
+            Enter(5, 60 * US),
+            Enter(6, 61 * US),
+            Exit(6, 71 * US),
+        ],
+    };
+    build_trace(4510, &funcs, &[t0, t1], per_block)
+}
+
+#[test]
+fn binary_trace_by_hand_whatever_the_chunking() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reference: Option<(String, String)> = None;
+    for per_block in [1, 2, 3, 100] {
+        let p = write_temp(dir.path(), &format!("t{per_block}.pylu"), &worked_trace(per_block));
+        for chunk in [1, 1 << 20] {
+            let a = analyze_files(&[p.clone()], chunk);
+            assert_eq!(a.damage_count, 0);
+            let main = &a.threads[0];
+            assert_eq!(main.root_name(), "4510-MainThread");
+            let foo = node_path(&a, &main.tree, &["app.main", "app.foo"]);
+            let st = &main.tree.nodes[foo as usize].stats;
+            assert_eq!((st.hits, st.total_ns, st.min_ns, st.max_ns), (2, 40 * US, 20 * US, 20 * US));
+            assert_eq!(main.tree.self_times()[foo as usize], 35 * US);
+            let m = node_path(&a, &main.tree, &["app.main"]);
+            assert_eq!(main.tree.self_times()[m as usize], 60 * US);
+
+            let t1 = &a.threads[1];
+            // Before the suspension: 5 µs under main, no hit there.
+            let g1 = node_path(&a, &t1.tree, &["app.main", "app.gen"]);
+            assert_eq!((t1.tree.nodes[g1 as usize].stats.hits, t1.tree.nodes[g1 as usize].stats.total_ns), (0, 5 * US));
+            // Resumed under `other`: 8 µs there, one hit whose whole duration is 13 µs.
+            let g2 = node_path(&a, &t1.tree, &["app.main", "app.other", "app.gen"]);
+            let st = &t1.tree.nodes[g2 as usize].stats;
+            assert_eq!((st.hits, st.total_ns, st.max_ns), (1, 8 * US, 13 * US));
+            let other = node_path(&a, &t1.tree, &["app.main", "app.other"]);
+            assert_eq!(t1.tree.self_times()[other as usize], 12 * US);
+            let m = node_path(&a, &t1.tree, &["app.main"]);
+            assert_eq!(t1.tree.self_times()[m as usize], 25 * US);
+            // `x` never ended: it holds y's 10 µs as total, none of its own.
+            let x = node_path(&a, &t1.tree, &["app.x"]);
+            assert_eq!((t1.tree.nodes[x as usize].stats.hits, t1.tree.nodes[x as usize].stats.total_ns), (0, 10 * US));
+            assert_eq!(t1.tree.self_times()[x as usize], 0);
+            assert_eq!(t1.tree.nodes[0].stats.total_ns, 60 * US);
+            assert_eq!(a.warnings.cut_calls, 1);
+            assert_self_sums(&a);
+
+            let got = (folded(&a), summary_json(&a));
+            match &reference {
+                None => reference = Some(got),
+                Some(r) => assert_eq!(r, &got, "per_block {per_block}, chunk {chunk}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The analyzer's integration tests, in one binary (one link, one run).
+
+mod cli;
+mod common;
+mod golden;
+mod handchecked;
+mod properties;
