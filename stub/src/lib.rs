@@ -92,19 +92,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(update_marker, m)?)?;
     m.add_function(wrap_pyfunction!(set_echo, m)?)?;
     m.add_function(wrap_pyfunction!(monotonic_ns, m)?)?;
-    m.add_function(wrap_pyfunction!(probes::enter, m)?)?;
-    m.add_function(wrap_pyfunction!(probes::exit, m)?)?;
-    m.add_function(wrap_pyfunction!(probes::exit_raised, m)?)?;
-    m.add_function(wrap_pyfunction!(probes::suspend, m)?)?;
-    m.add_function(wrap_pyfunction!(probes::resume, m)?)?;
     m.add_function(wrap_pyfunction!(monitoring::watch_code, m)?)?;
     m.add_function(wrap_pyfunction!(monitoring::unwatch_code, m)?)?;
-    m.add_function(wrap_pyfunction!(monitoring::on_py_start, m)?)?;
-    m.add_function(wrap_pyfunction!(monitoring::on_py_resume, m)?)?;
-    m.add_function(wrap_pyfunction!(monitoring::on_py_throw, m)?)?;
-    m.add_function(wrap_pyfunction!(monitoring::on_py_yield, m)?)?;
-    m.add_function(wrap_pyfunction!(monitoring::on_py_return, m)?)?;
-    m.add_function(wrap_pyfunction!(monitoring::on_py_unwind, m)?)?;
     m.add_function(wrap_pyfunction!(trace_dump::read_trace, m)?)?;
+    probes::add_to(m)?;
     Ok(())
 }
