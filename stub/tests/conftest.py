@@ -56,10 +56,17 @@ class Target:
         assert line.startswith("ready"), line + self.proc.stderr.read()
         self.pid = self.proc.pid
 
-    def run(self, command: str) -> None:
+    def run(self, command: str) -> list:
+        """Sends one command; returns the lines the target printed before its "ok"."""
         self.proc.stdin.write(command + "\n")
         self.proc.stdin.flush()
-        assert self.proc.stdout.readline().strip() == "ok"
+        lines = []
+        while True:
+            line = self.proc.stdout.readline()
+            assert line, "target exited: " + self.proc.stderr.read()
+            if line.strip() == "ok":
+                return lines
+            lines.append(line.strip())
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -68,7 +68,7 @@ def test_socket_is_owner_only(target, trace_dir):
     assert st.st_uid == os.getuid()
 
 
-def _connect_as(uid, path):
+def _connect_as(uid, path, marker="/nonexistent"):
     """Connects to `path` from a child running as `uid`; returns what the child saw."""
     r, w = os.pipe()
     pid = os.fork()
@@ -84,7 +84,7 @@ def _connect_as(uid, path):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 s.connect(path)
-                send_message(s, {"op": "run", "code": "print('should not run')"})
+                send_message(s, {"op": "run", "code": f"open({marker!r}, 'w').close()"})
                 reply = recv_message(s)
                 outcome = b"refused" if not reply.get("ok") and "refused" in reply.get("error", "") else b"ACCEPTED"
             except PermissionError:
@@ -114,7 +114,10 @@ def test_second_user_is_refused():
         assert _connect_as(65534, path) == "eacces"
         # ... and with the mode opened up, the peer uid check still refuses the command.
         os.chmod(path, 0o666)
-        assert _connect_as(65534, path) == "refused"
+        marker = os.path.join(directory, "ran")
+        # "closed": the stub refused and hung up before the request was even sent (a reset loses the reply).
+        assert _connect_as(65534, path, marker) in ("refused", "closed")
+        assert not os.path.exists(marker)
         assert t.alive()
     finally:
         t.close()
@@ -191,3 +194,30 @@ def test_missing_trace_dir_never_reaches_the_host(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "sum 500500" in r.stdout
     assert "pylu:" in r.stderr
+
+
+def test_forked_worker_records_its_own_file_and_answers(trace_dir, tmp_path):
+    release = tmp_path / "release"
+    t = Target(trace_dir, {"PYLU_TEST_RELEASE": str(release)})
+    try:
+        assert controller(trace_dir, "FP.profile('__main__.main_helper')", pid=t.pid).returncode == 0
+        t.run("work 2")
+        (line,) = t.run("fork 5")
+        child = int(line.split()[1])
+        r = controller(trace_dir, "import os; os.getpid()")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert f"[pid {t.pid}]" in r.stdout and f"[pid {child}]" in r.stdout
+        release.write_text("")
+        deadline = time.time() + 30
+        while os.path.exists(os.path.join(trace_dir, f"pylu-{child}.sock")) and time.time() < deadline:
+            time.sleep(0.05)
+        from conftest import hit_counts, read_trace, trace_files
+
+        (child_file,) = trace_files(trace_dir, child)
+        child_trace = read_trace(child_file)
+        assert child_trace["errors"] == [] and child_trace["ppid"] == t.pid
+        assert hit_counts(child_trace)["__main__.main_helper"] == 5
+        controller(trace_dir, "LU.revert(1)", pid=t.pid)
+        assert hit_counts(t.trace())["__main__.main_helper"] == 2  # the child's calls are not in the parent's
+    finally:
+        t.close()

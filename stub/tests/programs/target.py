@@ -4,6 +4,7 @@ each stdin line is a workload to run ("work N", "async N", "exit"); "ok" is prin
 import asyncio
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,6 +42,25 @@ for line in sys.stdin:
             main_helper(i)
     elif cmd[0] == "async":
         asyncio.run(gather(int(cmd[1])))
+    elif cmd[0] == "fork":
+        # A worker like gunicorn's or multiprocessing's: it must record into its own file and have its own socket.
+        ready_r, ready_w = os.pipe()
+        child = os.fork()
+        if child == 0:
+            os.close(ready_r)
+            for i in range(int(cmd[1])):
+                main_helper(i)
+            os.write(ready_w, b"x")
+            os.close(ready_w)
+            release = os.environ.get("PYLU_TEST_RELEASE", "")
+            deadline = time.time() + 60
+            while time.time() < deadline and not os.path.exists(release):
+                time.sleep(0.02)
+            sys.exit(0)  # a normal exit: atexit flushes the child's trace
+        os.close(ready_w)
+        os.read(ready_r, 1)
+        os.close(ready_r)
+        print("child", child, flush=True)
     elif cmd[0] == "exit":
         break
     print("ok", flush=True)
