@@ -1,7 +1,7 @@
 //! Walking a log (or a chunk of it) line by line, and cutting a log into chunks that can be parsed in
 //! parallel.
 
-use super::line::parse_line;
+use super::line::{parse_line_cached, AsctimeCache};
 use crate::event::{Event, EventKind};
 
 /// A line that is not a record of the original's log. Counted and reported by the caller, never fatal.
@@ -43,7 +43,13 @@ pub fn count_lines(data: &[u8]) -> u64 {
 
 /// Parses the lines of `chunk`; `first_line_no` is the 1-based line number of its first line.
 pub fn lines(chunk: &[u8], first_line_no: u64) -> LegacyLines<'_> {
-    LegacyLines { rest: chunk, next_line_no: first_line_no, pending: None, current_thread: None }
+    LegacyLines {
+        rest: chunk,
+        next_line_no: first_line_no,
+        pending: None,
+        current_thread: None,
+        asctime: AsctimeCache::default(),
+    }
 }
 
 /// The events of a chunk's lines, in order, with a [`LineError`] for each line that is not a record. Blank
@@ -59,6 +65,7 @@ pub struct LegacyLines<'a> {
     /// A line's own event, held back while its thread name event goes out first.
     pending: Option<Event<'a>>,
     current_thread: Option<(u32, u64, &'a str)>,
+    asctime: AsctimeCache<'a>,
 }
 
 impl<'a> LegacyLines<'a> {
@@ -92,7 +99,7 @@ impl<'a> Iterator for LegacyLines<'a> {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let (event, thread_name) = match parse_line(line) {
+            let (event, thread_name) = match parse_line_cached(line, &mut self.asctime) {
                 Ok(parsed) => parsed,
                 Err(what) => return Some(Err(LineError { line_no, what })),
             };
