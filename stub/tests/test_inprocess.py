@@ -220,3 +220,20 @@ def test_fork_child_writes_its_own_file():
     names = {e[2]: e[3] for e in child["events"] if e[0] == "func_def"}
     enters = [e for e in child["events"] if e[0] == "enter"]
     assert len(enters) == 7 and all(names[e[2]] == "leaf" for e in enters)
+
+
+def test_nothing_printed_per_call_unless_echo(capfd):
+    import workload
+    from pyliveupdatescripts import FP, LU
+
+    FP.profile("workload.leaf")
+    workload.leaf(1)
+    assert "workload.leaf" not in capfd.readouterr().err
+    LU.revert_all()
+    FP.profile("workload.leaf", echo=True)
+    workload.leaf(1)
+    err = capfd.readouterr().err
+    assert f"pylu[{os.getpid()}] enter workload.leaf" in err and "exit workload.leaf" in err
+    LU.revert_all()
+    workload.leaf(1)
+    assert "workload.leaf" not in capfd.readouterr().err
