@@ -34,7 +34,7 @@ measure() {
 report() {
     local label=$1 bytes=$2; shift 2
     read -r wc_s _ < <(measure wc -l "$@")
-    read -r info_s info_rss < <(measure "$bin/pylu-analyze" -q info "$@")
+    read -r info_s info_rss < <(measure "$bin/pylu-analyze" info "$@")
     awk -v l="$label" -v b="$bytes" -v w="$wc_s" -v i="$info_s" -v r="$info_rss" 'BEGIN {
         printf "%-8s %6.0f MB   wc -l: %6.2f s (%5.2f GB/s)   pylu-analyze info: %6.2f s (%5.2f GB/s, peak RSS %s MB)\n",
             l, b/1e6, w, b/w/1e9, i, b/i/1e9, r }'
@@ -47,5 +47,5 @@ echo "cores: $(nproc); rayon threads: ${RAYON_NUM_THREADS:-default}"
 report binary "$bin_bytes" "$bin_dir"/*
 report legacy "$legacy_bytes" "$legacy_log"
 
-calls=$("$bin/pylu-analyze" -q info "$bin_dir"/* | awk '/^profiled calls:/ {s += $3} END {print s}')
+calls=$("$bin/pylu-analyze" info "$bin_dir"/* | awk '/^profiled calls:/ {s += $3} END {print s}')
 awk -v b="$bin_bytes" -v c="$calls" 'BEGIN { printf "binary: %d profiled calls, %.2f bytes per call (all records included)\n", c, b/c }'
