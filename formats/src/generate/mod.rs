@@ -8,6 +8,7 @@
 //! output: every random choice comes from ChaCha8, which is reproducible across platforms.
 
 mod binary;
+mod distributions;
 mod functions;
 mod legacy;
 mod pyfloat;

@@ -7,8 +7,8 @@
 use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, LogNormal, Zipf};
 
+use super::distributions::{LogNormalTable, ZipfTable};
 use super::functions::Function;
 use super::values::{repr_value, variable_name};
 use super::GenOptions;
@@ -63,20 +63,20 @@ struct Frame {
 #[derive(Debug, Clone)]
 struct Timing {
     /// Between two consecutive events of the running thread (interpreter work between instrumented points).
-    gap: LogNormal<f64>,
+    gap: LogNormalTable,
     /// Extra time a leaf call spends in its own body.
-    leaf_self: LogNormal<f64>,
+    leaf_self: LogNormalTable,
     /// A blocking call (database, network) now and then.
-    io_wait: LogNormal<f64>,
+    io_wait: LogNormalTable,
     /// Idle time between two requests of a thread.
-    between_requests: LogNormal<f64>,
+    between_requests: LogNormalTable,
     /// One execution of a profiled line.
-    line: LogNormal<f64>,
+    line: LogNormalTable,
 }
 
 impl Timing {
     fn new() -> Self {
-        let lognormal = |median_ns: f64, sigma: f64| LogNormal::new(median_ns.ln(), sigma).expect("constant parameters");
+        let lognormal = LogNormalTable::new;
         Timing {
             gap: lognormal(700.0, 1.0),
             leaf_self: lognormal(1_500.0, 1.2),
@@ -99,9 +99,8 @@ pub(crate) struct ProcessSim<'f> {
     functions: &'f [Function],
     rng: ChaCha8Rng,
     timing: Timing,
-    root_choice: Zipf<f64>,
-    roots: u32,
-    child_choice: Zipf<f64>,
+    root_choice: ZipfTable,
+    child_choice: ZipfTable,
     /// Rank → function: keeps the most called children apart from the request handlers.
     child_by_rank: Vec<u32>,
     opts: GenOptions,
@@ -131,9 +130,8 @@ impl<'f> ProcessSim<'f> {
         rng.set_stream(u64::from(pid) + 1);
         let function_count = functions.len().max(1) as u32;
         let roots = (function_count / 20).max(1);
-        let exponent = if opts.zipf_exponent.is_finite() { opts.zipf_exponent.max(0.0) } else { 1.0 };
-        let root_choice = Zipf::new(u64::from(roots), exponent).expect("n ≥ 1 and exponent ≥ 0");
-        let child_choice = Zipf::new(u64::from(function_count), exponent).expect("n ≥ 1 and exponent ≥ 0");
+        let root_choice = ZipfTable::new(roots, opts.zipf_exponent);
+        let child_choice = ZipfTable::new(function_count, opts.zipf_exponent);
         let mut child_by_rank: Vec<u32> = (0..function_count).collect();
         rand::seq::SliceRandom::shuffle(&mut child_by_rank[..], &mut rng);
 
@@ -159,7 +157,6 @@ impl<'f> ProcessSim<'f> {
             rng,
             timing: Timing::new(),
             root_choice,
-            roots,
             child_choice,
             child_by_rank,
             opts: GenOptions {
@@ -208,12 +205,13 @@ impl<'f> ProcessSim<'f> {
         let next = self.rng.gen_range(0..self.threads.len());
         if next != self.current {
             self.current = next;
-            self.advance(&self.timing.gap.clone());
+            self.advance(|t| &t.gap);
         }
     }
 
-    fn advance(&mut self, distribution: &LogNormal<f64>) {
-        let ns = distribution.sample(&mut self.rng).min(5e9) as u64;
+    /// Moves the clock on by a draw from one of the timing distributions.
+    fn advance(&mut self, pick: impl Fn(&Timing) -> &LogNormalTable) {
+        let ns = pick(&self.timing).sample(&mut self.rng).min(5e9) as u64;
         self.clock_ns += ns.max(1);
     }
 
@@ -233,7 +231,7 @@ impl<'f> ProcessSim<'f> {
             if self.draining {
                 return None;
             }
-            self.advance(&self.timing.between_requests.clone());
+            self.advance(|t| &t.between_requests);
             let func = self.pick_root();
             return Some(self.push_call(func, 0));
         };
@@ -272,13 +270,11 @@ impl<'f> ProcessSim<'f> {
     }
 
     fn pick_root(&mut self) -> u32 {
-        let rank = self.root_choice.sample(&mut self.rng) as u32;
-        rank.clamp(1, self.roots) - 1
+        self.root_choice.sample(&mut self.rng) as u32
     }
 
     fn pick_child(&mut self) -> u32 {
-        let rank = (self.child_choice.sample(&mut self.rng) as usize).clamp(1, self.child_by_rank.len());
-        self.child_by_rank[rank - 1]
+        self.child_by_rank[self.child_choice.sample(&mut self.rng)]
     }
 
     /// How many calls a frame at `depth` makes: wide near the root, mostly leaves deep down.
@@ -298,7 +294,7 @@ impl<'f> ProcessSim<'f> {
     }
 
     fn push_call(&mut self, func: u32, depth: u32) -> SimEvent {
-        self.advance(&self.timing.gap.clone());
+        self.advance(|t| &t.gap);
         let children_left = self.child_count(depth);
         let yields_left = if self.function(func).is_generator { self.rng.gen_range(1..5) } else { 0 };
         let frame = Frame {
@@ -320,11 +316,11 @@ impl<'f> ProcessSim<'f> {
         let stack = &mut self.threads[self.current].stack;
         let Some(mut frame) = stack.pop() else { unreachable!("finish_call needs a frame") };
         let was_leaf = frame.fresh;
-        self.advance(&self.timing.gap.clone());
+        self.advance(|t| &t.gap);
         if was_leaf {
-            self.advance(&self.timing.leaf_self.clone());
+            self.advance(|t| &t.leaf_self);
             if self.rng.gen_bool(0.01) {
-                self.advance(&self.timing.io_wait.clone());
+                self.advance(|t| &t.io_wait);
             }
         }
         let stack = &mut self.threads[self.current].stack;
@@ -350,7 +346,7 @@ impl<'f> ProcessSim<'f> {
     }
 
     fn resume_generator(&mut self) -> SimEvent {
-        self.advance(&self.timing.gap.clone());
+        self.advance(|t| &t.gap);
         let top = self.top_frame();
         top.fresh = false;
         let Some(mut generator) = top.suspended_child.take() else { unreachable!("checked by step") };
@@ -370,7 +366,7 @@ impl<'f> ProcessSim<'f> {
     }
 
     fn debug_record(&mut self, func: u32, kind: DebugKind) -> SimEvent {
-        self.advance(&self.timing.gap.clone());
+        self.advance(|t| &t.gap);
         let f = self.function(func);
         let line = match kind {
             DebugKind::Parameters => f.first_line,
@@ -383,7 +379,7 @@ impl<'f> ProcessSim<'f> {
     }
 
     fn update_marker(&mut self) -> SimEvent {
-        self.advance(&self.timing.gap.clone());
+        self.advance(|t| &t.gap);
         let (id, action) = if self.update_applied {
             (self.next_update_id - 1, UpdateAction::Reverted)
         } else {
