@@ -91,7 +91,7 @@ fn rotated_siblings_oldest_first() {
     assert_eq!(names, ["pyliveupdate.log.10", "pyliveupdate.log.2", "pyliveupdate.log.1", "pyliveupdate.log"]);
 
     let missing = dir.path().join("absent.log");
-    assert_eq!(rotated_siblings(&missing), [missing.clone()], "the log itself is always listed");
+    assert_eq!(rotated_siblings(&missing), vec![missing], "the log itself is always listed");
 }
 
 /// A line of the original's log from a few generated parts (some lines are garbage or blank).

@@ -53,6 +53,8 @@ pub(crate) fn parse_asctime(text: &[u8]) -> Option<i64> {
     Some(seconds * 1_000_000_000 + i64::from(millis) * 1_000_000)
 }
 
+// `is_multiple_of` needs Rust 1.87; the workspace supports 1.80.
+#[allow(unknown_lints, clippy::manual_is_multiple_of)]
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
         2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
