@@ -7,7 +7,7 @@
 //! log), decode units in parallel into partial call trees, and stitch each thread's partials in order
 //! ([`machine`] explains how a chunk is rebuilt without knowing the stack it starts in). The result is an
 //! [`Analysis`]: one [`ThreadProfile`] per process and thread, whose [`Tree`] has a node per distinct stack
-//! (hits, inclusive and self time, min, max, and a mergeable latency histogram), over one table of
+//! (hits, inclusive and self time, min, max; latency histograms per thread and function), over one table of
 //! [`Function`]s.
 //!
 //! Reports are made from an `Analysis` through a [`Selection`] (the `--pid`, `--thread`, `--func` filters and

@@ -19,7 +19,7 @@
 //! A resumed generator or coroutine goes under whatever calls it now (its parent at resume time), and a
 //! resume matches the most recently suspended invocation of that function on that thread.
 
-use crate::tree::{Tree, NO_NODE};
+use crate::tree::{FuncHists, Tree, NO_NODE};
 
 const NO_SLOT: u32 = u32::MAX;
 
@@ -50,6 +50,7 @@ pub(crate) struct Suspended {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Deferred {
     pub node: u32,
+    pub func: u32,
     pub whole: u64,
     pub slot: u32,
 }
@@ -72,6 +73,8 @@ impl Warnings {
 #[derive(Debug, Clone)]
 pub(crate) struct Machine {
     pub tree: Tree,
+    /// Whole durations of ended calls, per function.
+    pub hists: FuncHists,
     pub stack: Vec<Frame>,
     pub suspended: Vec<Suspended>,
     /// The node the bottom frame hangs from (the thread root, or a chunk's current anchor).
@@ -89,6 +92,7 @@ impl Machine {
     pub fn new() -> Self {
         Machine {
             tree: Tree::new(),
+            hists: FuncHists::default(),
             stack: Vec::with_capacity(64),
             suspended: Vec::new(),
             base: 0,
@@ -181,9 +185,10 @@ impl Machine {
         stats.total_ns += seg;
         if f.slot == NO_SLOT {
             stats.observe(f.acc + seg);
+            self.hists.record(f.func, f.acc + seg);
         } else {
             // The hit and the duration wait for the stretches before the chunk (see `ThreadAgg::stitch`).
-            self.deferred.push(Deferred { node: f.node, whole: f.acc + seg, slot: f.slot });
+            self.deferred.push(Deferred { node: f.node, func: f.func, whole: f.acc + seg, slot: f.slot });
         }
         self.calls += 1;
         self.pass_down(seg);
@@ -377,7 +382,9 @@ impl ThreadAgg {
         for d in &c.m.deferred {
             let stats = &mut self.m.tree.nodes[map[d.node as usize] as usize].stats;
             stats.observe(d.whole + earlier(d.slot));
+            self.m.hists.record(relabel(d.func), d.whole + earlier(d.slot));
         }
+        self.m.hists.merge(&c.m.hists, relabel);
         self.m.warnings.add(&c.m.warnings);
         self.m.calls += c.m.calls;
     }

@@ -76,7 +76,7 @@ pub fn analyze_paths(paths: &[PathBuf], opts: &Options) -> Result<Analysis, Anal
 pub fn analyze(inputs: &[Input], opts: &Options) -> Analysis {
     let mut st = Stitcher::new(inputs, opts);
     let units = plan(inputs, opts, &mut st);
-    let batch = (rayon::current_num_threads() * 3).max(4);
+    let batch = (rayon::current_num_threads() * 2).max(2);
     for group in units.chunks(batch) {
         let outs: Vec<UnitOut<'_>> = group
             .par_iter()
@@ -607,7 +607,13 @@ impl<'a> Stitcher<'a> {
                         file_defs[key.2 as usize][&f]
                     }
                 };
-                let tree = if key.2 == GLOBAL_LABELS { st.agg.m.tree } else { st.agg.m.tree.relabelled(relabel) };
+                let (tree, hists) = if key.2 == GLOBAL_LABELS {
+                    (st.agg.m.tree, st.agg.m.hists)
+                } else {
+                    let mut h = crate::tree::FuncHists::default();
+                    h.merge(&st.agg.m.hists, relabel);
+                    (st.agg.m.tree.relabelled(relabel), h)
+                };
                 let mut lines: FxHashMap<(u32, u32), (u64, u64)> = FxHashMap::default();
                 for ((f, l), (h, ns)) in st.lines {
                     let e = lines.entry((relabel(f), l)).or_default();
@@ -624,7 +630,7 @@ impl<'a> Stitcher<'a> {
                 let thread = st.name.unwrap_or_else(|| key.1.to_string());
                 let w = st.agg.m.warnings;
                 let calls = st.agg.m.calls;
-                (key, ThreadProfile { pid: key.0, tid: key.1, thread, tree, lines }, events, w, calls)
+                (key, ThreadProfile { pid: key.0, tid: key.1, thread, tree, hists, lines }, events, w, calls)
             })
             .collect();
         // The same thread in several binary files (a restarted writer) is one thread.
@@ -661,6 +667,7 @@ impl<'a> Stitcher<'a> {
 /// Adds `b` into `a` (same thread: trees grafted at the root, line timings summed).
 pub(crate) fn merge_profile(a: &mut ThreadProfile, b: ThreadProfile) {
     a.tree.graft(&b.tree, 0, |f| f);
+    a.hists.merge(&b.hists, |f| f);
     let mut lines: BTreeMap<(u32, u32), (u64, u64)> = BTreeMap::new();
     for l in a.lines.drain(..).chain(b.lines) {
         let e = lines.entry((l.func, l.line)).or_default();

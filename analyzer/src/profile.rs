@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use pylu_formats::DebugKind;
 
 use crate::machine::Warnings;
-use crate::tree::Tree;
+use crate::tree::{FuncHists, Tree};
 
 /// A function, under the name reports show (`module.qualname`, e.g. `polls.views.IndexView.get`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub struct ThreadProfile {
     /// Function labels are indices into [`Analysis::functions`]; node 0 is the thread (its total is the
     /// thread's profiled time).
     pub tree: Tree,
+    /// Whole call durations per function (labels as in `tree`).
+    pub hists: FuncHists,
     /// LineProfiler timings, by (function, line).
     pub lines: Vec<LineStat>,
 }

@@ -5,7 +5,7 @@ use regex::Regex;
 
 use crate::pipeline::merge_profile;
 use crate::profile::{Analysis, LineStat, ThreadProfile};
-use crate::tree::{Tree, NO_NODE};
+use crate::tree::{FuncHists, Tree, NO_NODE};
 
 /// What to show. The default shows everything, one root per process and thread.
 #[derive(Debug, Clone, Default)]
@@ -31,6 +31,7 @@ pub struct View {
     pub pid: Option<u32>,
     pub thread: Option<String>,
     pub tree: Tree,
+    pub hists: FuncHists,
     pub lines: Vec<LineStat>,
 }
 
@@ -60,7 +61,7 @@ impl Selection {
                 }
             }
             if let Some(t) = acc {
-                views.push(View { root: "all".into(), pid: None, thread: None, tree: t.tree, lines: t.lines });
+                views.push(View { root: "all".into(), pid: None, thread: None, tree: t.tree, hists: t.hists, lines: t.lines });
             }
         } else if self.merge_threads {
             let mut cur: Option<ThreadProfile> = None;
@@ -69,14 +70,14 @@ impl Selection {
                     Some(x) if x.pid == t.pid => merge_profile(x, t.clone()),
                     _ => {
                         if let Some(x) = cur.take() {
-                            views.push(View { root: x.pid.to_string(), pid: Some(x.pid), thread: None, tree: x.tree, lines: x.lines });
+                            views.push(View { root: x.pid.to_string(), pid: Some(x.pid), thread: None, tree: x.tree, hists: x.hists, lines: x.lines });
                         }
                         cur = Some(t.clone());
                     }
                 }
             }
             if let Some(x) = cur {
-                views.push(View { root: x.pid.to_string(), pid: Some(x.pid), thread: None, tree: x.tree, lines: x.lines });
+                views.push(View { root: x.pid.to_string(), pid: Some(x.pid), thread: None, tree: x.tree, hists: x.hists, lines: x.lines });
             }
         } else {
             for t in chosen {
@@ -85,6 +86,7 @@ impl Selection {
                     pid: Some(t.pid),
                     thread: Some(t.thread.clone()),
                     tree: t.tree.clone(),
+                    hists: t.hists.clone(),
                     lines: t.lines.clone(),
                 });
             }
@@ -93,6 +95,7 @@ impl Selection {
             for v in &mut views {
                 v.tree = filter_tree(&v.tree, |f| re.is_match(a.func_name(f)));
                 v.lines.retain(|l| re.is_match(a.func_name(l.func)));
+                v.hists.retain(|f| re.is_match(a.func_name(f)));
             }
         }
         views
@@ -134,7 +137,7 @@ pub fn filter_tree(tree: &Tree, matches: impl Fn(u32) -> bool) -> Tree {
         let to = out.child(map[node.parent as usize], node.func);
         map[i] = to;
         let s = &mut out.nodes[to as usize].stats;
-        *s = node.stats.clone();
+        *s = node.stats;
         s.total_ns = total[i];
     }
     out

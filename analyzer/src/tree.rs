@@ -7,16 +7,8 @@
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 
-fn new_hist() -> Box<Histogram<u64>> {
+fn new_hist() -> Box<Histogram<u32>> {
     Box::new(Histogram::new(SIGFIG).expect("valid sigfig"))
-}
-
-#[inline]
-fn record(h: &mut Histogram<u64>, v: u64) {
-    // `record` grows an auto-resizing histogram (`saturating_record` would clamp to its current range).
-    if h.record(v).is_err() {
-        h.saturating_record(v);
-    }
 }
 
 /// Index of "no node" (the parent of a root).
@@ -24,11 +16,13 @@ pub const NO_NODE: u32 = u32::MAX;
 /// The function label of a root (a thread, or a chunk's anchor).
 pub const NO_FUNC: u32 = u32::MAX;
 
-/// Latency distributions keep 2 significant digits: p99 within 1 %, and a few KiB per node at most.
+/// Latency distributions keep 2 significant digits: p99 within 1 %.
 const SIGFIG: u8 = 2;
 
-/// What the calls at one stack position add up to.
-#[derive(Debug, Clone, Default)]
+/// What the calls at one stack position add up to. Latency distributions are kept per thread and function
+/// ([`FuncHists`]), not per node: a big profile has millions of distinct stacks, and a histogram precise to 1 %
+/// is kilobytes.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Stats {
     /// Calls that ended here (a call that suspended and resumed elsewhere counts where it ended).
     pub hits: u64,
@@ -39,28 +33,16 @@ pub struct Stats {
     pub sum_ns: u64,
     pub min_ns: u64,
     pub max_ns: u64,
-    /// Whole durations of the calls counted in `hits`; `None` while there is only one (it is `min_ns`).
-    pub hist: Option<Box<Histogram<u64>>>,
 }
 
 impl Stats {
     /// A call ended after being on the stack for `whole_ns` in all.
     #[inline]
     pub fn observe(&mut self, whole_ns: u64) {
-        if self.hits == 0 {
-            // Most stacks of a big profile are seen once: min = max holds the one value, no histogram yet.
+        if self.hits == 0 || whole_ns < self.min_ns {
             self.min_ns = whole_ns;
-            self.max_ns = whole_ns;
-        } else {
-            let first = (self.hits == 1).then_some(self.min_ns);
-            let h = self.hist.get_or_insert_with(new_hist);
-            if let Some(v) = first {
-                record(h, v);
-            }
-            record(h, whole_ns);
-            self.min_ns = self.min_ns.min(whole_ns);
-            self.max_ns = self.max_ns.max(whole_ns);
         }
+        self.max_ns = self.max_ns.max(whole_ns);
         self.hits += 1;
         self.sum_ns += whole_ns;
     }
@@ -70,36 +52,78 @@ impl Stats {
         if other.hits == 0 {
             return;
         }
-        if self.hits == 0 {
-            let total = self.total_ns;
-            *self = other.clone();
-            self.total_ns = total;
-            return;
+        if self.hits == 0 || other.min_ns < self.min_ns {
+            self.min_ns = other.min_ns;
         }
-        let min = self.min_ns;
-        let h = self.hist.get_or_insert_with(|| {
-            let mut h = new_hist();
-            record(&mut h, min);
-            h
-        });
-        match &other.hist {
-            // Both auto-resize, so adding cannot fail on range.
-            Some(o) => h.add(&**o).expect("auto-resizing histograms add"),
-            None => record(h, other.min_ns),
-        }
-        self.min_ns = self.min_ns.min(other.min_ns);
         self.max_ns = self.max_ns.max(other.max_ns);
         self.hits += other.hits;
         self.sum_ns += other.sum_ns;
     }
+}
 
-    /// The duration at `q` (0..=1) of the calls counted here, in ns (0 without calls).
-    pub fn quantile_ns(&self, q: f64) -> u64 {
-        match (&self.hist, self.hits) {
-            // The middle of the bucket, kept within what was seen (a bucket's top can exceed the max).
-            (Some(h), _) => h.median_equivalent(h.value_at_quantile(q)).clamp(self.min_ns, self.max_ns),
-            (None, 0) => 0,
-            (None, _) => self.min_ns,
+/// Whole call durations per function label: mergeable HDR histograms (2 significant digits, so quantiles are
+/// within 1 %; `u32` counts, so a histogram is a few KiB).
+#[derive(Debug, Clone, Default)]
+pub struct FuncHists {
+    by_func: Vec<Option<Box<Histogram<u32>>>>,
+}
+
+/// Labels above this are not given a histogram (a corrupt id must not allocate gigabytes).
+const MAX_HIST_LABEL: u32 = 1 << 22;
+
+impl FuncHists {
+    #[inline]
+    pub fn record(&mut self, func: u32, whole_ns: u64) {
+        if func >= MAX_HIST_LABEL {
+            return;
+        }
+        let i = func as usize;
+        if i >= self.by_func.len() {
+            self.by_func.resize_with(i + 1, || None);
+        }
+        let h = self.by_func[i].get_or_insert_with(new_hist);
+        // `record` grows an auto-resizing histogram; it fails only when a count would overflow.
+        if h.record(whole_ns).is_err() {
+            h.saturating_record(whole_ns);
+        }
+    }
+
+    /// Adds `other`'s histograms, relabelled.
+    pub fn merge(&mut self, other: &FuncHists, relabel: impl Fn(u32) -> u32) {
+        for (f, h) in other.iter() {
+            self.add(relabel(f), h);
+        }
+    }
+
+    pub fn add(&mut self, func: u32, h: &Histogram<u32>) {
+        if func >= MAX_HIST_LABEL {
+            return;
+        }
+        let i = func as usize;
+        if i >= self.by_func.len() {
+            self.by_func.resize_with(i + 1, || None);
+        }
+        match &mut self.by_func[i] {
+            // Auto-resizing histograms add whatever their ranges; only a count overflow fails (ignored).
+            Some(mine) => drop(mine.add(h)),
+            slot @ None => *slot = Some(Box::new(h.clone())),
+        }
+    }
+
+    pub fn get(&self, func: u32) -> Option<&Histogram<u32>> {
+        self.by_func.get(func as usize).and_then(|h| h.as_deref())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Histogram<u32>)> {
+        self.by_func.iter().enumerate().filter_map(|(i, h)| h.as_deref().map(|h| (i as u32, h)))
+    }
+
+    /// Only the functions `keep` accepts.
+    pub fn retain(&mut self, keep: impl Fn(u32) -> bool) {
+        for (i, h) in self.by_func.iter_mut().enumerate() {
+            if !keep(i as u32) {
+                *h = None;
+            }
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::profile::Analysis;
 use crate::report::{ms, sorted_children, us};
 use crate::select::View;
 use crate::tree::{Stats, NO_NODE};
+use hdrhistogram::Histogram;
 
 /// What orders the flat table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,11 +47,24 @@ pub struct FuncStat {
     /// Time in calls of the function, counted once however deep it recursed.
     pub total_ns: u64,
     pub self_ns: u64,
-    /// Hits, the latency distribution, min and max over all its calls.
+    /// Hits, min, max and summed durations over all its calls.
     pub stats: Stats,
+    /// The distribution of its calls' durations.
+    pub hist: Option<Histogram<u32>>,
 }
 
 impl FuncStat {
+    /// The duration at quantile `q` (0..=1), in ns: the middle of its histogram bucket, kept within what was
+    /// seen (a bucket's top can exceed the max).
+    pub fn quantile_ns(&self, q: f64) -> u64 {
+        match &self.hist {
+            Some(h) if self.stats.hits > 0 => {
+                h.median_equivalent(h.value_at_quantile(q)).clamp(self.stats.min_ns, self.stats.max_ns)
+            }
+            _ => self.stats.min_ns,
+        }
+    }
+
     pub fn mean_ns(&self) -> u64 {
         self.stats.sum_ns.checked_div(self.stats.hits).unwrap_or(0)
     }
@@ -70,6 +84,7 @@ pub fn function_stats(a: &Analysis, views: &[View], sort: SortBy) -> Vec<FuncSta
                 total_ns: 0,
                 self_ns: 0,
                 stats: Stats::default(),
+                hist: None,
             });
             e.self_ns += selfs[i];
             // A recursive call's time is already in its outer call's.
@@ -89,6 +104,15 @@ pub fn function_stats(a: &Analysis, views: &[View], sort: SortBy) -> Vec<FuncSta
             e.stats.merge(&node.stats);
             e.stats.total_ns = total;
         }
+        for (f, h) in v.hists.iter() {
+            if let Some(Some(e)) = by_func.get_mut(f as usize) {
+                match &mut e.hist {
+                    // Auto-resizing histograms add whatever their ranges; only a count overflow fails.
+                    Some(mine) => drop(mine.add(h)),
+                    None => e.hist = Some(h.clone()),
+                }
+            }
+        }
     }
     let mut v: Vec<FuncStat> = by_func.into_iter().flatten().filter(|f| f.stats.hits > 0 || f.total_ns > 0).collect();
     let key = |f: &FuncStat| -> u64 {
@@ -96,7 +120,7 @@ pub fn function_stats(a: &Analysis, views: &[View], sort: SortBy) -> Vec<FuncSta
             SortBy::SelfTime => f.self_ns,
             SortBy::Total => f.total_ns,
             SortBy::Hits => f.stats.hits,
-            SortBy::P99 => f.stats.quantile_ns(0.99),
+            SortBy::P99 => f.quantile_ns(0.99),
         }
     };
     v.sort_by(|x, y| key(y).cmp(&key(x)).then_with(|| x.name.cmp(&y.name)));
@@ -154,8 +178,8 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
             ms(f.total_ns),
             ms(f.self_ns),
             ms(f.mean_ns()),
-            ms(f.stats.quantile_ns(0.5)),
-            ms(f.stats.quantile_ns(0.99)),
+            ms(f.quantile_ns(0.5)),
+            ms(f.quantile_ns(0.99)),
             ms(f.stats.max_ns),
         ]);
     }
@@ -243,9 +267,9 @@ fn json_function(f: &FuncStat) -> JsonFunction<'_> {
         self_us: us(f.self_ns),
         mean_us: us(f.mean_ns()),
         min_us: us(f.stats.min_ns),
-        p50_us: us(f.stats.quantile_ns(0.5)),
-        p90_us: us(f.stats.quantile_ns(0.9)),
-        p99_us: us(f.stats.quantile_ns(0.99)),
+        p50_us: us(f.quantile_ns(0.5)),
+        p90_us: us(f.quantile_ns(0.9)),
+        p99_us: us(f.quantile_ns(0.99)),
         max_us: us(f.stats.max_ns),
     }
 }
