@@ -153,7 +153,7 @@ impl std::fmt::Display for FuncRef<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FuncRef::Id(id) => write!(f, "fn#{id}"),
-            FuncRef::Named { module, name, .. } if module.is_empty() => f.write_str(name),
+            FuncRef::Named { module: "", name, .. } => f.write_str(name),
             FuncRef::Named { module, name, .. } => write!(f, "{module}.{name}"),
         }
     }
