@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Analyzer benchmark (not a timed test): generates SIZE of each format with pylu-gen, then reports in one run
+#   - pylu-processlogs end to end (folded + summary + SVG),
+#   - parse + aggregate alone (`pylu-analyze summary --format csv --top 1`: no tree is printed),
+#   - `wc -l` over the same bytes (the floor of "reading the file"),
+#   - peak memory (/usr/bin/time -v, maximum resident set size; the mapped input counts in it as it is read).
+# Usage: benches/analyzer.sh [SIZE=1G] [WORKDIR=/tmp/pylu-bench]    (SIZE as pylu-gen takes it: 256M, 1G, …)
+set -euo pipefail
+SIZE=${1:-1G}
+WORK=${2:-/tmp/pylu-bench}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cargo build --release -q -p pylu-analyzer -p pylu-formats --manifest-path "$ROOT/Cargo.toml"
+BIN="$ROOT/target/release"
+mkdir -p "$WORK"
+cd "$WORK"
+[ -d "bin-$SIZE" ] || "$BIN/pylu-gen" --format binary --size "$SIZE" -o "bin-$SIZE" | tail -n 1
+[ -f "legacy-$SIZE.log" ] || "$BIN/pylu-gen" --format legacy --size "$SIZE" -o "legacy-$SIZE.log" | tail -n 1
+
+# Runs a command under /usr/bin/time -v; prints "seconds peak_MiB".
+measure() {
+    /usr/bin/time -v "$@" >/dev/null 2>time.out || { tail -n 5 time.out >&2; true; }
+    local wall rss
+    wall=$(grep 'Elapsed (wall clock)' time.out | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+    rss=$(grep 'Maximum resident set size' time.out | awk '{print int($NF/1024)}')
+    echo "$wall $rss"
+}
+
+printf '%-8s %-28s %10s %10s %14s\n' format step seconds peak_MiB throughput
+for fmt in binary legacy; do
+    if [ $fmt = binary ]; then IN="bin-$SIZE"; FILES=("$IN"/*); else IN="legacy-$SIZE.log"; FILES=("$IN"); fi
+    bytes=$(cat "${FILES[@]}" | wc -c)
+    # Warm the page cache so every step reads from memory.
+    cat "${FILES[@]}" >/dev/null
+    read -r s m < <(measure sh -c "cat ${FILES[*]} | wc -l")
+    printf '%-8s %-28s %10s %10s %11.0f MB/s\n' $fmt "wc -l" "$s" "$m" "$(echo "$bytes / $s / 1000000" | bc -l)"
+    read -r s m < <(measure "$BIN/pylu-analyze" summary -q --format csv --top 1 "$IN")
+    calls=$("$BIN/pylu-analyze" summary -q --format json --top 0 --func '^$' "$IN" | grep '"calls"' | tr -dc 0-9)
+    printf '%-8s %-28s %10s %10s %11.0f MB/s  %.1f M calls/s (%s calls)\n' $fmt "parse + aggregate" "$s" "$m" \
+        "$(echo "$bytes / $s / 1000000" | bc -l)" "$(echo "$calls / $s / 1000000" | bc -l)" "$calls"
+    rm -rf out && mkdir out
+    read -r s m < <(measure "$BIN/pylu-processlogs" -q -i "$IN" -o out)
+    printf '%-8s %-28s %10s %10s %11.0f MB/s\n' $fmt "pylu-processlogs end to end" "$s" "$m" "$(echo "$bytes / $s / 1000000" | bc -l)"
+done
