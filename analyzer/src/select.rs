@@ -1,6 +1,8 @@
 //! Choosing what a report shows: which processes, threads and functions, and whether threads or processes are
 //! merged. A [`Selection`] turns an [`Analysis`] into [`View`]s, one per root of the report.
 
+use std::borrow::Cow;
+
 use regex::Regex;
 
 use crate::pipeline::merge_profile;
@@ -24,15 +26,16 @@ pub struct Selection {
 }
 
 /// One root of a report: a thread, a process, or everything.
+/// Borrows the analysis where nothing is merged or filtered (a big profile's trees are gigabytes).
 #[derive(Debug, Clone)]
-pub struct View {
+pub struct View<'a> {
     /// `4510-Thread-5`, `4510` or `all`.
     pub root: String,
     pub pid: Option<u32>,
     pub thread: Option<String>,
-    pub tree: Tree,
-    pub hists: FuncHists,
-    pub lines: Vec<LineStat>,
+    pub tree: Cow<'a, Tree>,
+    pub hists: Cow<'a, FuncHists>,
+    pub lines: Cow<'a, [LineStat]>,
 }
 
 impl Selection {
@@ -48,7 +51,7 @@ impl Selection {
     }
 
     /// The roots to report, in order (pid, thread name, tid).
-    pub fn views(&self, a: &Analysis) -> Vec<View> {
+    pub fn views<'a>(&self, a: &'a Analysis) -> Vec<View<'a>> {
         let chosen: Vec<&ThreadProfile> =
             a.threads.iter().filter(|t| self.wants_thread(t.pid, t.tid, &t.thread)).collect();
         let mut views: Vec<View> = Vec::new();
@@ -61,7 +64,7 @@ impl Selection {
                 }
             }
             if let Some(t) = acc {
-                views.push(View { root: "all".into(), pid: None, thread: None, tree: t.tree, hists: t.hists, lines: t.lines });
+                views.push(View { root: "all".into(), pid: None, thread: None, tree: Cow::Owned(t.tree), hists: Cow::Owned(t.hists), lines: Cow::Owned(t.lines) });
             }
         } else if self.merge_threads {
             let mut cur: Option<ThreadProfile> = None;
@@ -70,14 +73,14 @@ impl Selection {
                     Some(x) if x.pid == t.pid => merge_profile(x, t.clone()),
                     _ => {
                         if let Some(x) = cur.take() {
-                            views.push(View { root: x.pid.to_string(), pid: Some(x.pid), thread: None, tree: x.tree, hists: x.hists, lines: x.lines });
+                            views.push(View { root: x.pid.to_string(), pid: Some(x.pid), thread: None, tree: Cow::Owned(x.tree), hists: Cow::Owned(x.hists), lines: Cow::Owned(x.lines) });
                         }
                         cur = Some(t.clone());
                     }
                 }
             }
             if let Some(x) = cur {
-                views.push(View { root: x.pid.to_string(), pid: Some(x.pid), thread: None, tree: x.tree, hists: x.hists, lines: x.lines });
+                views.push(View { root: x.pid.to_string(), pid: Some(x.pid), thread: None, tree: Cow::Owned(x.tree), hists: Cow::Owned(x.hists), lines: Cow::Owned(x.lines) });
             }
         } else {
             for t in chosen {
@@ -85,17 +88,17 @@ impl Selection {
                     root: t.root_name(),
                     pid: Some(t.pid),
                     thread: Some(t.thread.clone()),
-                    tree: t.tree.clone(),
-                    hists: t.hists.clone(),
-                    lines: t.lines.clone(),
+                    tree: Cow::Borrowed(&t.tree),
+                    hists: Cow::Borrowed(&t.hists),
+                    lines: Cow::Borrowed(&t.lines),
                 });
             }
         }
         if let Some(re) = &self.func {
             for v in &mut views {
-                v.tree = filter_tree(&v.tree, |f| re.is_match(a.func_name(f)));
-                v.lines.retain(|l| re.is_match(a.func_name(l.func)));
-                v.hists.retain(|f| re.is_match(a.func_name(f)));
+                v.tree = Cow::Owned(filter_tree(&v.tree, |f| re.is_match(a.func_name(f))));
+                v.lines.to_mut().retain(|l| re.is_match(a.func_name(l.func)));
+                v.hists.to_mut().retain(|f| re.is_match(a.func_name(f)));
             }
         }
         views

@@ -249,7 +249,7 @@ fn run(cli: Cli) -> Result<u8> {
         Cmd::Flamegraph { common, output: out, title, count_name, reverse, icicle, palette, colors, min_width } => {
             let sel = common.selection()?;
             let a = common.analyze(false)?;
-            let lines = folded::folded_lines(&a, &sel.views(&a));
+            let lines = folded::flame_lines(&a, &sel.views(&a), flamegraph::IMAGE_WIDTH, min_width);
             let o = FlameOptions {
                 title,
                 count_name,

@@ -3,7 +3,7 @@
 //! damaged input skipped, 2 error.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -75,14 +75,8 @@ fn run(cli: Cli) -> Result<u8> {
     let folded_path = cli.output.join(format!("{name}.folded"));
     let summary_path = cli.output.join(format!("{name}.summary"));
     let svg_path = cli.output.join(format!("{name}.svg"));
-    let lines = folded::folded_lines(&a, &views);
-    {
-        let mut w = create(&folded_path)?;
-        for l in &lines {
-            writeln!(w, "{l}")?;
-        }
-        w.flush()?;
-    }
+    folded::write_folded(&a, &views, &mut create(&folded_path)?)?;
+    let lines = folded::flame_lines(&a, &views, flamegraph::IMAGE_WIDTH, FlameOptions::default().min_width);
     summary::write_text(&a, &views, &SummaryOptions { top: Some(cli.top), ..Default::default() }, &mut create(&summary_path)?)?;
     let title = format!("{name} ({} calls)", a.calls);
     flamegraph::write_flamegraph(&lines, &FlameOptions { title, ..Default::default() }, &mut create(&svg_path)?)?;

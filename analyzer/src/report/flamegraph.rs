@@ -47,7 +47,10 @@ impl Default for FlameOptions {
     }
 }
 
-/// Draws `folded` lines as an SVG. An empty profile still gives a (blank) SVG, so callers always get a file.
+/// inferno's default image width, in pixels.
+pub const IMAGE_WIDTH: f64 = 1200.0;
+
+/// Draws `folded` lines as an SVG (make them with [`crate::report::folded::flame_lines`]). An empty profile still gives a (blank) SVG, so callers always get a file.
 pub fn write_flamegraph(folded: &[String], o: &FlameOptions, out: &mut dyn Write) -> io::Result<()> {
     let mut opt = flamegraph::Options::default();
     opt.title = o.title.clone();

@@ -17,40 +17,68 @@ fn frame(name: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The folded lines of `views`, in depth-first order by function name. Stacks whose self time rounds to 0 µs
-/// are left out (a flamegraph could not show them).
-pub fn folded_lines(a: &Analysis, views: &[View]) -> Vec<String> {
-    let mut out = Vec::new();
+/// Calls `emit(stack, self_us)` for each stack of `views`, depth first by function name. Subtrees whose total
+/// is under `min_total_ns` are not walked: their time counts as their caller's self time (so every width
+/// that is drawn stays right). Stacks whose self time rounds to 0 µs are left out.
+pub fn walk_stacks(a: &Analysis, views: &[View], min_total_ns: u64, mut emit: impl FnMut(&str, u64) -> io::Result<()>) -> io::Result<()> {
     for v in views {
         let tree = &v.tree;
         let ch = sorted_children(a, tree);
         let selfs = tree.self_times();
-        // (node, length of `path` before this node's frame was appended)
+        let total = |n: u32| tree.nodes[n as usize].stats.total_ns;
+        let folded_in = |n: u32| -> u64 { ch[n as usize].iter().filter(|&&c| total(c) < min_total_ns).map(|&c| total(c)).sum() };
         let mut path = frame(&v.root).into_owned();
-        let mut stack: Vec<(u32, usize)> = ch[0].iter().rev().map(|&c| (c, path.len())).collect();
+        let root_self = selfs[0] + folded_in(0);
+        // (node, length of `path` before this node's frame)
+        let mut stack: Vec<(u32, usize)> =
+            ch[0].iter().rev().filter(|&&c| total(c) >= min_total_ns).map(|&c| (c, path.len())).collect();
         while let Some((n, cut)) = stack.pop() {
             path.truncate(cut);
             path.push(';');
             path.push_str(&frame(a.func_name(tree.nodes[n as usize].func)));
-            let self_us = (selfs[n as usize] + 500) / 1000;
+            let self_us = (selfs[n as usize] + folded_in(n) + 500) / 1000;
             if self_us > 0 {
-                out.push(format!("{path} {self_us}"));
+                emit(&path, self_us)?;
             }
             let here = path.len();
-            stack.extend(ch[n as usize].iter().rev().map(|&c| (c, here)));
+            stack.extend(ch[n as usize].iter().rev().filter(|&&c| total(c) >= min_total_ns).map(|&c| (c, here)));
         }
-        let root_us = (selfs[0] + 500) / 1000;
+        let root_us = (root_self + 500) / 1000;
         if root_us > 0 {
-            out.push(format!("{} {root_us}", frame(&v.root)));
+            emit(&frame(&v.root), root_us)?;
         }
     }
+    Ok(())
+}
+
+/// Every folded line of `views`.
+pub fn folded_lines(a: &Analysis, views: &[View]) -> Vec<String> {
+    let mut out = Vec::new();
+    walk_stacks(a, views, 0, |s, us| {
+        out.push(format!("{s} {us}"));
+        Ok(())
+    })
+    .expect("no I/O");
     out
 }
 
+/// The lines a flamegraph `image_width` pixels wide can show with frames of at least `min_width` pixels: the
+/// same picture from far fewer lines (a big profile has millions of distinct stacks).
+pub fn flame_lines(a: &Analysis, views: &[View], image_width: f64, min_width: f64) -> Vec<String> {
+    let total: u64 = views.iter().map(|v| v.tree.nodes[0].stats.total_ns).sum();
+    let min_total = (total as f64 * min_width / image_width.max(1.0)) as u64;
+    let mut out = Vec::new();
+    walk_stacks(a, views, min_total, |s, us| {
+        out.push(format!("{s} {us}"));
+        Ok(())
+    })
+    .expect("no I/O");
+    out
+}
+
+/// Writes every folded line, streaming.
 pub fn write_folded(a: &Analysis, views: &[View], out: &mut dyn Write) -> io::Result<()> {
-    let mut w = io::BufWriter::new(out);
-    for l in folded_lines(a, views) {
-        writeln!(w, "{l}")?;
-    }
+    let mut w = io::BufWriter::with_capacity(1 << 16, out);
+    walk_stacks(a, views, 0, |s, us| writeln!(w, "{s} {us}"))?;
     w.flush()
 }

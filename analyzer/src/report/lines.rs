@@ -27,7 +27,7 @@ pub struct LineRow {
 pub fn line_rows(a: &Analysis, views: &[View]) -> Vec<LineRow> {
     let mut by: BTreeMap<(&str, u32), (u64, u64)> = BTreeMap::new();
     for v in views {
-        for l in &v.lines {
+        for l in v.lines.iter() {
             let e = by.entry((a.func_name(l.func), l.line)).or_default();
             e.0 += l.hits;
             e.1 += l.total_ns;
