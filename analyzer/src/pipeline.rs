@@ -77,20 +77,34 @@ pub fn analyze(inputs: &[Input], opts: &Options) -> Analysis {
     let mut st = Stitcher::new(inputs, opts);
     let units = plan(inputs, opts, &mut st);
     let batch = (rayon::current_num_threads() * 2).max(2);
+    // Stitching batch k (one core, in order) overlaps decoding batch k + 1 (the other cores).
+    let mut pending: Vec<UnitOut<'_>> = Vec::new();
     for group in units.chunks(batch) {
-        let outs: Vec<UnitOut<'_>> = group
-            .par_iter()
-            .map(|u| {
-                let out = run_unit(inputs, u, opts);
-                if let Some(p) = &opts.progress {
-                    p(u.bytes);
+        let prev = std::mem::take(&mut pending);
+        let st_ref = &mut st;
+        let ((), outs) = rayon::join(
+            move || {
+                for out in prev {
+                    st_ref.stitch(out);
                 }
-                out
-            })
-            .collect();
-        for out in outs {
-            st.stitch(out);
-        }
+            },
+            || {
+                group
+                    .par_iter()
+                    .map(|u| {
+                        let out = run_unit(inputs, u, opts);
+                        if let Some(p) = &opts.progress {
+                            p(u.bytes);
+                        }
+                        out
+                    })
+                    .collect::<Vec<_>>()
+            },
+        );
+        pending = outs;
+    }
+    for out in pending {
+        st.stitch(out);
     }
     st.finish()
 }
