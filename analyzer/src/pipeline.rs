@@ -621,13 +621,14 @@ impl<'a> Stitcher<'a> {
                         file_defs[key.2 as usize][&f]
                     }
                 };
-                let (tree, hists) = if key.2 == GLOBAL_LABELS {
+                let (tree, mut hists) = if key.2 == GLOBAL_LABELS {
                     (st.agg.m.tree, st.agg.m.hists)
                 } else {
                     let mut h = crate::tree::FuncHists::default();
                     h.merge(&st.agg.m.hists, relabel);
                     (st.agg.m.tree.relabelled(relabel), h)
                 };
+                hists.compact();
                 let mut lines: FxHashMap<(u32, u32), (u64, u64)> = FxHashMap::default();
                 for ((f, l), (h, ns)) in st.lines {
                     let e = lines.entry((relabel(f), l)).or_default();
@@ -682,6 +683,7 @@ impl<'a> Stitcher<'a> {
 pub(crate) fn merge_profile(a: &mut ThreadProfile, b: ThreadProfile) {
     a.tree.graft(&b.tree, 0, |f| f);
     a.hists.merge(&b.hists, |f| f);
+    a.hists.compact();
     let mut lines: BTreeMap<(u32, u32), (u64, u64)> = BTreeMap::new();
     for l in a.lines.drain(..).chain(b.lines) {
         let e = lines.entry((l.func, l.line)).or_default();

@@ -62,11 +62,18 @@ impl Stats {
 }
 
 /// Whole call durations per function label: mergeable HDR histograms (2 significant digits, so quantiles are
-/// within 1 %; `u32` counts, so a histogram is a few KiB).
+/// within 1 %; `u32` counts). A function's first [`RAW_PER_FUNC`] durations are kept as plain values instead:
+/// most functions are called a few times per chunk, and merging a histogram costs its few thousand counters
+/// where recording a value costs one.
 #[derive(Debug, Clone, Default)]
 pub struct FuncHists {
     by_func: Vec<Option<Box<Histogram<u32>>>>,
+    raw_count: Vec<u8>,
+    raw: Vec<(u32, u64)>,
 }
+
+/// Values kept raw per function before it gets a histogram.
+pub const RAW_PER_FUNC: u8 = 32;
 
 /// Labels above this are not given a histogram (a corrupt id must not allocate gigabytes).
 const MAX_HIST_LABEL: u32 = 1 << 22;
@@ -80,28 +87,37 @@ impl FuncHists {
         let i = func as usize;
         if i >= self.by_func.len() {
             self.by_func.resize_with(i + 1, || None);
+            self.raw_count.resize(i + 1, 0);
         }
-        let h = self.by_func[i].get_or_insert_with(new_hist);
-        // `record` grows an auto-resizing histogram; it fails only when a count would overflow.
-        if h.record(whole_ns).is_err() {
-            h.saturating_record(whole_ns);
+        if let Some(h) = &mut self.by_func[i] {
+            record(h, whole_ns);
+        } else if self.raw_count[i] < RAW_PER_FUNC {
+            self.raw_count[i] += 1;
+            self.raw.push((func, whole_ns));
+        } else {
+            let h = self.by_func[i].insert(new_hist());
+            record(h, whole_ns);
         }
     }
 
-    /// Adds `other`'s histograms, relabelled.
+    /// Adds `other`'s durations, relabelled.
     pub fn merge(&mut self, other: &FuncHists, relabel: impl Fn(u32) -> u32) {
-        for (f, h) in other.iter() {
+        for &(f, v) in &other.raw {
+            self.record(relabel(f), v);
+        }
+        for (f, h) in other.by_func.iter().enumerate().filter_map(|(i, h)| h.as_deref().map(|h| (i as u32, h))) {
             self.add(relabel(f), h);
         }
     }
 
-    pub fn add(&mut self, func: u32, h: &Histogram<u32>) {
+    fn add(&mut self, func: u32, h: &Histogram<u32>) {
         if func >= MAX_HIST_LABEL {
             return;
         }
         let i = func as usize;
         if i >= self.by_func.len() {
             self.by_func.resize_with(i + 1, || None);
+            self.raw_count.resize(i + 1, 0);
         }
         match &mut self.by_func[i] {
             // Auto-resizing histograms add whatever their ranges; only a count overflow fails (ignored).
@@ -110,21 +126,43 @@ impl FuncHists {
         }
     }
 
+    /// Moves the raw values into histograms (before reading quantiles).
+    pub fn compact(&mut self) {
+        for (f, v) in std::mem::take(&mut self.raw) {
+            let h = self.by_func[f as usize].get_or_insert_with(new_hist);
+            record(h, v);
+        }
+        self.raw_count.iter_mut().for_each(|c| *c = RAW_PER_FUNC);
+    }
+
+    /// The histogram of `func` ([`FuncHists::compact`] first).
     pub fn get(&self, func: u32) -> Option<&Histogram<u32>> {
+        debug_assert!(self.raw.is_empty(), "compact() before reading");
         self.by_func.get(func as usize).and_then(|h| h.as_deref())
     }
 
+    /// Every histogram ([`FuncHists::compact`] first).
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Histogram<u32>)> {
+        debug_assert!(self.raw.is_empty(), "compact() before reading");
         self.by_func.iter().enumerate().filter_map(|(i, h)| h.as_deref().map(|h| (i as u32, h)))
     }
 
     /// Only the functions `keep` accepts.
     pub fn retain(&mut self, keep: impl Fn(u32) -> bool) {
+        self.raw.retain(|&(f, _)| keep(f));
         for (i, h) in self.by_func.iter_mut().enumerate() {
             if !keep(i as u32) {
                 *h = None;
             }
         }
+    }
+}
+
+#[inline]
+fn record(h: &mut Histogram<u32>, v: u64) {
+    // `record` grows an auto-resizing histogram; it fails only when a count would overflow.
+    if h.record(v).is_err() {
+        h.saturating_record(v);
     }
 }
 
