@@ -16,28 +16,30 @@ cd "$WORK"
 [ -d "bin-$SIZE" ] || "$BIN/pylu-gen" --format binary --size "$SIZE" -o "bin-$SIZE" | tail -n 1
 [ -f "legacy-$SIZE.log" ] || "$BIN/pylu-gen" --format legacy --size "$SIZE" -o "legacy-$SIZE.log" | tail -n 1
 
-# Runs a command under /usr/bin/time -v; prints "seconds peak_MiB".
+# Runs a command under /usr/bin/time -v; prints "wall_seconds peak_MiB cpu_seconds" (CPU = user + system: on a
+# shared machine the wall time depends on the neighbours, the CPU time much less).
 measure() {
     /usr/bin/time -v "$@" >/dev/null 2>time.out || { tail -n 5 time.out >&2; true; }
     local wall rss
     wall=$(grep 'Elapsed (wall clock)' time.out | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
     rss=$(grep 'Maximum resident set size' time.out | awk '{print int($NF/1024)}')
-    echo "$wall $rss"
+    cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' time.out)
+    echo "$wall $rss $cpu"
 }
 
-printf '%-8s %-28s %10s %10s %14s\n' format step seconds peak_MiB throughput
+printf '%-8s %-28s %8s %8s %9s %14s\n' format step wall_s cpu_s peak_MiB throughput
 for fmt in binary legacy; do
     if [ $fmt = binary ]; then IN="bin-$SIZE"; FILES=("$IN"/*); else IN="legacy-$SIZE.log"; FILES=("$IN"); fi
     bytes=$(cat "${FILES[@]}" | wc -c)
     # Warm the page cache so every step reads from memory.
     cat "${FILES[@]}" >/dev/null
-    read -r s m < <(measure sh -c "cat ${FILES[*]} | wc -l")
-    printf '%-8s %-28s %10s %10s %11.0f MB/s\n' $fmt "wc -l" "$s" "$m" "$(echo "$bytes / $s / 1000000" | bc -l)"
-    read -r s m < <(measure "$BIN/pylu-analyze" summary -q --format csv --top 1 "$IN")
+    read -r s m c < <(measure sh -c "cat ${FILES[*]} | wc -l")
+    printf '%-8s %-28s %8s %8s %9s %11.0f MB/s\n' $fmt "wc -l" "$s" "$c" "$m" "$(echo "$bytes / $s / 1000000" | bc -l)"
+    read -r s m c < <(measure "$BIN/pylu-analyze" summary -q --format csv --top 1 "$IN")
     calls=$("$BIN/pylu-analyze" summary -q --format json --top 0 --func '^$' "$IN" | grep '"calls"' | tr -dc 0-9)
-    printf '%-8s %-28s %10s %10s %11.0f MB/s  %.1f M calls/s (%s calls)\n' $fmt "parse + aggregate" "$s" "$m" \
+    printf '%-8s %-28s %8s %8s %9s %11.0f MB/s  %.1f M calls/s (%s calls)\n' $fmt "parse + aggregate" "$s" "$c" "$m" \
         "$(echo "$bytes / $s / 1000000" | bc -l)" "$(echo "$calls / $s / 1000000" | bc -l)" "$calls"
     rm -rf out && mkdir out
-    read -r s m < <(measure "$BIN/pylu-processlogs" -q -i "$IN" -o out)
-    printf '%-8s %-28s %10s %10s %11.0f MB/s\n' $fmt "pylu-processlogs end to end" "$s" "$m" "$(echo "$bytes / $s / 1000000" | bc -l)"
+    read -r s m c < <(measure "$BIN/pylu-processlogs" -q -i "$IN" -o out)
+    printf '%-8s %-28s %8s %8s %9s %11.0f MB/s\n' $fmt "pylu-processlogs end to end" "$s" "$c" "$m" "$(echo "$bytes / $s / 1000000" | bc -l)"
 done
