@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::profile::Analysis;
 use crate::report::{ms, sorted_children, us};
 use crate::select::View;
-use crate::tree::{Stats, NO_NODE};
+use crate::tree::Stats;
 use hdrhistogram::Histogram;
 
 /// What orders the flat table.
@@ -76,8 +76,18 @@ pub fn function_stats(a: &Analysis, views: &[View], sort: SortBy) -> Vec<FuncSta
     for v in views {
         let tree = &v.tree;
         let selfs = tree.self_times();
-        for (i, node) in tree.nodes.iter().enumerate().skip(1) {
+        // Depth first with a count of each function on the current path: a recursive call's time is already
+        // in its outer call's.
+        let ch = tree.children();
+        let mut on_path = vec![0u32; a.functions.len()];
+        let mut stack: Vec<(u32, bool)> = ch[0].iter().map(|&c| (c, false)).collect();
+        while let Some((n, leaving)) = stack.pop() {
+            let node = &tree.nodes[n as usize];
             let f = node.func as usize;
+            if leaving {
+                on_path[f] -= 1;
+                continue;
+            }
             let e = by_func[f].get_or_insert_with(|| FuncStat {
                 func: node.func,
                 name: a.functions[f].name.clone(),
@@ -86,23 +96,16 @@ pub fn function_stats(a: &Analysis, views: &[View], sort: SortBy) -> Vec<FuncSta
                 stats: Stats::default(),
                 hist: None,
             });
-            e.self_ns += selfs[i];
-            // A recursive call's time is already in its outer call's.
-            let mut p = node.parent;
-            let mut recursive = false;
-            while p != NO_NODE && p != 0 {
-                if tree.nodes[p as usize].func == node.func {
-                    recursive = true;
-                    break;
-                }
-                p = tree.nodes[p as usize].parent;
-            }
-            if !recursive {
+            e.self_ns += selfs[n as usize];
+            if on_path[f] == 0 {
                 e.total_ns += node.stats.total_ns;
             }
             let total = e.stats.total_ns;
             e.stats.merge(&node.stats);
             e.stats.total_ns = total;
+            on_path[f] += 1;
+            stack.push((n, true));
+            stack.extend(ch[n as usize].iter().map(|&c| (c, false)));
         }
         for (f, h) in v.hists.iter() {
             if let Some(Some(e)) = by_func.get_mut(f as usize) {
