@@ -6,19 +6,20 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::PyErr;
 
 #[derive(Debug, thiserror::Error)]
+/// What went wrong with a trace file.
 pub enum StubError {
     #[error("cannot create trace file {path}: {source}")]
-    CreateTrace { path: PathBuf, source: std::io::Error },
+    Create { path: PathBuf, source: std::io::Error },
     #[error("cannot read trace file {path}: {source}")]
-    ReadTrace { path: PathBuf, source: std::io::Error },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a readable pylu trace: {reason}")]
-    BadTrace { path: PathBuf, reason: String },
+    Malformed { path: PathBuf, reason: String },
 }
 
 impl From<StubError> for PyErr {
     fn from(err: StubError) -> PyErr {
         match err {
-            StubError::BadTrace { .. } => PyValueError::new_err(err.to_string()),
+            StubError::Malformed { .. } => PyValueError::new_err(err.to_string()),
             _ => PyOSError::new_err(err.to_string()),
         }
     }

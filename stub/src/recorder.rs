@@ -75,7 +75,7 @@ pub fn open(dir: &Path, python_version: &str, argv: &[String]) -> Result<&'stati
         argv,
         ClockAnchor { monotonic_ns: monotonic, wall_ns: wall },
     );
-    let writer = TraceWriter::create(&path, &header).map_err(|source| StubError::CreateTrace { path: path.clone(), source })?;
+    let writer = TraceWriter::create(&path, &header).map_err(|source| StubError::Create { path: path.clone(), source })?;
     let recorder: &'static Recorder = Box::leak(Box::new(Recorder {
         path,
         writer,

@@ -23,8 +23,8 @@ fn func_id(func: FuncRef<'_>) -> i64 {
 /// `("update", tid, update_id, "applied"|"reverted", description, t)`, `("other", tid, t)`.
 #[pyfunction]
 pub fn read_trace<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
-    let bytes = std::fs::read(&path).map_err(|source| StubError::ReadTrace { path: path.clone(), source })?;
-    let trace = Trace::parse(&bytes).map_err(|e| StubError::BadTrace { path: path.clone(), reason: e.to_string() })?;
+    let bytes = std::fs::read(&path).map_err(|source| StubError::Read { path: path.clone(), source })?;
+    let trace = Trace::parse(&bytes).map_err(|e| StubError::Malformed { path: path.clone(), reason: e.to_string() })?;
     let out = PyDict::new(py);
     out.set_item("pid", trace.header.pid)?;
     out.set_item("ppid", trace.header.ppid)?;
