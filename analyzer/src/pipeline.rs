@@ -168,7 +168,9 @@ fn plan_file<'a>(file: u32, input: &'a Input, opts: &Options) -> (Vec<(u64, Unit
                     }
                 }
                 for (thread, mut blocks) in per_thread {
-                    blocks.sort_by_key(|b| (b.seq, b.offset));
+                    // File order is each thread's order (one writer appends a thread's blocks as it seals them);
+                    // seq restarts when the OS gives a finished thread's id to a new thread, so it cannot order them.
+                    blocks.sort_by_key(|b| b.offset);
                     let mut ordinal = 0u64;
                     let mut cur: Vec<BlockRef<'a>> = Vec::new();
                     let mut cur_bytes = 0usize;
