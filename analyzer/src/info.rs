@@ -18,6 +18,7 @@ type Counts = [u64; KIND_NAMES.len()];
 const KIND_NAMES: [&str; 10] =
     ["enter", "exit", "exit-raised", "suspend", "resume", "line", "debug", "update", "funcdef", "thread-name"];
 
+#[inline(always)]
 fn kind_index(kind: &EventKind) -> usize {
     match kind {
         EventKind::Enter(_) => 0,
@@ -44,15 +45,22 @@ struct ThreadTally {
 }
 
 impl ThreadTally {
+    // Inlined so the decoded record never has to be built in memory: this loop is the decode benchmark.
+    #[inline(always)]
     fn see(&mut self, kind: &EventKind, time_ns: i64) {
         self.counts[kind_index(kind)] += 1;
         if let EventKind::ThreadName(n) = kind {
-            self.name = Some((*n).to_owned());
+            self.set_name(n);
         }
         if kind.is_timed() {
             self.first_ns = Some(self.first_ns.map_or(time_ns, |f| f.min(time_ns)));
             self.last_ns = Some(self.last_ns.map_or(time_ns, |l| l.max(time_ns)));
         }
+    }
+
+    #[cold]
+    fn set_name(&mut self, name: &str) {
+        self.name = Some(name.to_owned());
     }
 
     fn merge(&mut self, later: ThreadTally) {

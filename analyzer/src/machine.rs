@@ -328,6 +328,24 @@ impl ThreadAgg {
     }
 
     /// Replays a finished chunk on the real stack; `relabel` maps the chunk's function labels to this tree's.
+    /// Like [`ThreadAgg::stitch`], but a thread's first chunk that never reached below its own frames becomes
+    /// the thread's state as it is (its labels must already be the thread's: `identity_labels`), saving the
+    /// copy of a tree that can hold millions of distinct stacks.
+    pub fn stitch_owned(&mut self, c: ChunkBuilder, identity_labels: bool, relabel: &dyn Fn(u32) -> u32) {
+        let fresh = self.m.tree.len() == 1 && self.m.stack.is_empty() && self.m.suspended.is_empty() && self.m.calls == 0;
+        if let (true, true, [Op::Graft { anchor: 0, child_ns, .. }]) = (identity_labels, fresh, c.ops.as_slice()) {
+            if c.slots == 0 && c.m.deferred.is_empty() && self.m.base_child_ns == 0 {
+                let child_ns = *child_ns;
+                let warnings = self.m.warnings;
+                self.m = c.m;
+                self.m.base_child_ns = child_ns;
+                self.m.warnings.add(&warnings);
+                return;
+            }
+        }
+        self.stitch(&c, relabel);
+    }
+
     pub fn stitch(&mut self, c: &ChunkBuilder, relabel: &dyn Fn(u32) -> u32) {
         let local = &c.m.tree;
         let mut map = vec![NO_NODE; local.len()];

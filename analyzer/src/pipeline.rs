@@ -30,6 +30,9 @@ pub struct Options {
     /// better over cores. Results do not depend on it, except where the input itself is inconsistent (an exit
     /// of a call that was never entered, see docs/ANALYZER.md).
     pub chunk_bytes: usize,
+    /// Binary traces: grow units to a quarter of the input per core (at least `chunk_bytes`), so that most
+    /// threads are one unit whose tree is kept as it is. Off, units are `chunk_bytes` (tests of stitching).
+    pub adaptive_units: bool,
     /// Only events at or after this wall-clock time (ns since the epoch).
     pub since_ns: Option<i64>,
     /// Only events at or before this wall-clock time.
@@ -44,7 +47,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { chunk_bytes: 8 << 20, since_ns: None, until_ns: None, pids: Vec::new(), collect_events: false, progress: None }
+        Options { chunk_bytes: 8 << 20, adaptive_units: true, since_ns: None, until_ns: None, pids: Vec::new(), collect_events: false, progress: None }
     }
 }
 
@@ -52,6 +55,7 @@ impl std::fmt::Debug for Options {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Options")
             .field("chunk_bytes", &self.chunk_bytes)
+            .field("adaptive_units", &self.adaptive_units)
             .field("since_ns", &self.since_ns)
             .field("until_ns", &self.until_ns)
             .field("pids", &self.pids)
@@ -125,8 +129,13 @@ enum UnitKind<'a> {
 
 /// Cuts every input into units, in an order that keeps each thread's units in sequence.
 fn plan<'a>(inputs: &'a [Input], opts: &Options, st: &mut Stitcher<'a>) -> Vec<Unit<'a>> {
+    let target = if opts.adaptive_units {
+        opts.chunk_bytes.max((total_bytes(inputs) / (4 * rayon::current_num_threads().max(1)) as u64) as usize)
+    } else {
+        opts.chunk_bytes
+    };
     let planned: Vec<(Vec<(u64, Unit<'a>)>, Vec<Damage>)> =
-        inputs.par_iter().enumerate().map(|(i, input)| plan_file(i as u32, input, opts)).collect();
+        inputs.par_iter().enumerate().map(|(i, input)| plan_file(i as u32, input, opts, target)).collect();
     let mut units = Vec::new();
     for (u, d) in planned {
         units.extend(u);
@@ -139,7 +148,7 @@ fn plan<'a>(inputs: &'a [Input], opts: &Options, st: &mut Stitcher<'a>) -> Vec<U
     units.into_iter().map(|(_, u)| u).collect()
 }
 
-fn plan_file<'a>(file: u32, input: &'a Input, opts: &Options) -> (Vec<(u64, Unit<'a>)>, Vec<Damage>) {
+fn plan_file<'a>(file: u32, input: &'a Input, opts: &Options, target: usize) -> (Vec<(u64, Unit<'a>)>, Vec<Damage>) {
     let data = input.bytes();
     let path = &input.path;
     let mut units = Vec::new();
@@ -167,6 +176,8 @@ fn plan_file<'a>(file: u32, input: &'a Input, opts: &Options) -> (Vec<(u64, Unit
                         Err(e) => damage.push(dmg(Some(Location::Offset(e.offset)), e.kind.to_string())),
                     }
                 }
+                // Binary units are as big as parallelism allows: a thread's first unit becomes its tree as it is
+                // (`ThreadAgg::stitch_owned`), later ones are copied into it.
                 for (thread, mut blocks) in per_thread {
                     // File order is each thread's order (one writer appends a thread's blocks as it seals them);
                     // seq restarts when the OS gives a finished thread's id to a new thread, so it cannot order them.
@@ -193,7 +204,7 @@ fn plan_file<'a>(file: u32, input: &'a Input, opts: &Options) -> (Vec<(u64, Unit
                     for b in blocks {
                         cur_bytes += b.len_in_file();
                         cur.push(b);
-                        if cur_bytes >= opts.chunk_bytes {
+                        if cur_bytes >= target {
                             flush(&mut cur, &mut cur_bytes, &mut ordinal);
                         }
                     }
@@ -553,7 +564,7 @@ impl<'a> Stitcher<'a> {
                 lines: FxHashMap::default(),
                 events: Vec::new(),
             });
-            st.agg.stitch(&part.chunk, &relabel);
+            st.agg.stitch_owned(part.chunk, !out.legacy, &relabel);
             if let Some(n) = part.thread_name {
                 if st.name.as_deref() != Some(n) {
                     st.name = Some(n.to_owned());

@@ -185,6 +185,7 @@ impl Common {
             pids: self.pid.clone(),
             collect_events,
             progress: Some(progress::callback(&pb)),
+            adaptive_units: true,
         };
         let a = analyze(&inputs, &opts);
         pb.finish_and_clear();

@@ -78,7 +78,7 @@ pub fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 
 pub fn analyze_files(paths: &[PathBuf], chunk_bytes: usize) -> Analysis {
     let inputs: Vec<Input> = paths.iter().map(|p| Input::open(p).unwrap()).collect();
-    analyze(&inputs, &Options { chunk_bytes, collect_events: true, ..Options::default() })
+    analyze(&inputs, &Options { chunk_bytes, adaptive_units: false, collect_events: true, ..Options::default() })
 }
 
 pub fn folded(a: &Analysis) -> String {
