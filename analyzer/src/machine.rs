@@ -254,7 +254,7 @@ impl ChunkBuilder {
 
     /// Ends the current anchor: the chunk's own frames are abandoned (a sequential pass would have unwound them
     /// too), and what was under the anchor is handed over.
-    fn to_context(&mut self) {
+    fn leave_anchor(&mut self) {
         while !self.m.stack.is_empty() {
             self.m.abandon_top();
         }
@@ -275,14 +275,14 @@ impl ChunkBuilder {
     #[inline]
     pub fn exit(&mut self, func: u32, t: u64, duration: Option<u64>) {
         if !self.m.exit(func, t, duration) {
-            self.to_context();
+            self.leave_anchor();
             self.ops.push(Op::Exit { func, t, duration });
         }
     }
 
     pub fn suspend(&mut self, func: u32, t: u64) {
         if !self.m.suspend(func, t) {
-            self.to_context();
+            self.leave_anchor();
             let slot = self.new_slot();
             self.ops.push(Op::Suspend { func, t, slot });
             self.m.suspended.push(Suspended { func, acc: 0, slot });

@@ -134,7 +134,7 @@ fn plan<'a>(inputs: &'a [Input], opts: &Options, st: &mut Stitcher<'a>) -> Vec<U
     } else {
         opts.chunk_bytes
     };
-    let planned: Vec<(Vec<(u64, Unit<'a>)>, Vec<Damage>)> =
+    let planned: Vec<Planned<'a>> =
         inputs.par_iter().enumerate().map(|(i, input)| plan_file(i as u32, input, opts, target)).collect();
     let mut units = Vec::new();
     for (u, d) in planned {
@@ -148,7 +148,10 @@ fn plan<'a>(inputs: &'a [Input], opts: &Options, st: &mut Stitcher<'a>) -> Vec<U
     units.into_iter().map(|(_, u)| u).collect()
 }
 
-fn plan_file<'a>(file: u32, input: &'a Input, opts: &Options, target: usize) -> (Vec<(u64, Unit<'a>)>, Vec<Damage>) {
+/// A file's units (each with its sort key) and what could not be read.
+type Planned<'a> = (Vec<(u64, Unit<'a>)>, Vec<Damage>);
+
+fn plan_file<'a>(file: u32, input: &'a Input, opts: &Options, target: usize) -> Planned<'a> {
     let data = input.bytes();
     let path = &input.path;
     let mut units = Vec::new();
@@ -327,39 +330,23 @@ fn run_binary<'a>(path: &Path, file: u32, trace: &Trace<'a>, thread: u64, blocks
                 }
             };
             let t = r.time_ns;
+            let untimed = matches!(r.kind, EventKind::FuncDef(_) | EventKind::ThreadName(_));
+            if !untimed && !win.holds(t) {
+                continue;
+            }
             match r.kind {
-                EventKind::Enter(FuncRef::Id(f)) => {
-                    if win.holds(t) {
-                        c.enter(f, t)
-                    }
-                }
-                EventKind::Exit { func: FuncRef::Id(f), duration_ns, .. } => {
-                    if win.holds(t) {
-                        c.exit(f, t, duration_ns)
-                    }
-                }
-                EventKind::Suspend(FuncRef::Id(f)) => {
-                    if win.holds(t) {
-                        c.suspend(f, t)
-                    }
-                }
-                EventKind::Resume(FuncRef::Id(f)) => {
-                    if win.holds(t) {
-                        c.resume(f, t)
-                    }
-                }
+                EventKind::Enter(FuncRef::Id(f)) => c.enter(f, t),
+                EventKind::Exit { func: FuncRef::Id(f), duration_ns, .. } => c.exit(f, t, duration_ns),
+                EventKind::Suspend(FuncRef::Id(f)) => c.suspend(f, t),
+                EventKind::Resume(FuncRef::Id(f)) => c.resume(f, t),
                 EventKind::Line { func: FuncRef::Id(f), line, duration_ns } => {
-                    if win.holds(t) {
-                        let e = part.lines.entry((f, line)).or_default();
-                        e.0 += 1;
-                        e.1 += duration_ns;
-                    }
+                    let e = part.lines.entry((f, line)).or_default();
+                    e.0 += 1;
+                    e.1 += duration_ns;
                 }
-                EventKind::Debug { func: FuncRef::Id(f), line, kind, name, value, truncated } => {
-                    if opts.collect_events && win.holds(t) {
-                        let time_ns = trace.header.clock.to_wall(t);
-                        part.events.push(RawDebug { time_ns, func: f, line, kind, name, value, truncated });
-                    }
+                EventKind::Debug { func: FuncRef::Id(f), line, kind, name, value, truncated } if opts.collect_events => {
+                    let time_ns = trace.header.clock.to_wall(t);
+                    part.events.push(RawDebug { time_ns, func: f, line, kind, name, value, truncated });
                 }
                 EventKind::FuncDef(d) => defs.push((
                     d.id,
@@ -417,45 +404,36 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
             FuncRef::Named { module, name, file } => intern(module, name, file),
             FuncRef::Id(id) => id,
         };
+        if !matches!(ev.kind, EventKind::ThreadName(_)) && !in_win(ev.time_ns) {
+            continue;
+        }
         match ev.kind {
             EventKind::ThreadName(n) => part.thread_name = Some(n),
             EventKind::Enter(f) => {
-                if in_win(ev.time_ns) {
-                    let id = func_id(f, &mut intern);
-                    part.chunk.enter(id, t)
-                }
+                let id = func_id(f, &mut intern);
+                part.chunk.enter(id, t)
             }
             EventKind::Exit { func, duration_ns, .. } => {
-                if in_win(ev.time_ns) {
-                    let id = func_id(func, &mut intern);
-                    part.chunk.exit(id, t, duration_ns)
-                }
+                let id = func_id(func, &mut intern);
+                part.chunk.exit(id, t, duration_ns)
             }
             EventKind::Suspend(f) => {
-                if in_win(ev.time_ns) {
-                    let id = func_id(f, &mut intern);
-                    part.chunk.suspend(id, t)
-                }
+                let id = func_id(f, &mut intern);
+                part.chunk.suspend(id, t)
             }
             EventKind::Resume(f) => {
-                if in_win(ev.time_ns) {
-                    let id = func_id(f, &mut intern);
-                    part.chunk.resume(id, t)
-                }
+                let id = func_id(f, &mut intern);
+                part.chunk.resume(id, t)
             }
             EventKind::Line { func, line, duration_ns } => {
-                if in_win(ev.time_ns) {
-                    let id = func_id(func, &mut intern);
-                    let e = part.lines.entry((id, line)).or_default();
-                    e.0 += 1;
-                    e.1 += duration_ns;
-                }
+                let id = func_id(func, &mut intern);
+                let e = part.lines.entry((id, line)).or_default();
+                e.0 += 1;
+                e.1 += duration_ns;
             }
-            EventKind::Debug { func, line, kind, name, value, truncated } => {
-                if opts.collect_events && in_win(ev.time_ns) {
-                    let id = func_id(func, &mut intern);
-                    part.events.push(RawDebug { time_ns: ev.time_ns, func: id, line, kind, name, value, truncated });
-                }
+            EventKind::Debug { func, line, kind, name, value, truncated } if opts.collect_events => {
+                let id = func_id(func, &mut intern);
+                part.events.push(RawDebug { time_ns: ev.time_ns, func: id, line, kind, name, value, truncated });
             }
             _ => {}
         }
@@ -677,7 +655,7 @@ impl<'a> Stitcher<'a> {
         }
         let mut threads: Vec<ThreadProfile> = merged.into_values().collect();
         threads.sort_by(|a, b| (a.pid, &a.thread, a.tid).cmp(&(b.pid, &b.thread, b.tid)));
-        events.sort_by(|a, b| (a.time_ns, a.pid, a.tid).cmp(&(b.time_ns, b.pid, b.tid)));
+        events.sort_by_key(|e| (e.time_ns, e.pid, e.tid));
         Analysis {
             functions: self.functions,
             threads,

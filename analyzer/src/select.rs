@@ -47,7 +47,10 @@ impl Selection {
 
     /// Whether a function name passes `--func`.
     pub fn wants_func(&self, name: &str) -> bool {
-        self.func.as_ref().map_or(true, |r| r.is_match(name))
+        match &self.func {
+            None => true,
+            Some(r) => r.is_match(name),
+        }
     }
 
     /// The roots to report, in order (pid, thread name, tid).

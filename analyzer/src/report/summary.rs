@@ -151,7 +151,7 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
                 continue;
             }
             let name = format!("{:indent$}{}", "", a.func_name(node.func), indent = depth * 2);
-            let per_hit = if s.hits > 0 { ms(s.total_ns / s.hits) } else { "-".into() };
+            let per_hit = s.total_ns.checked_div(s.hits).map_or_else(|| "-".into(), ms);
             writeln!(
                 w,
                 "{:<60} {:>10} {:>12} {:>12} {:>12}",

@@ -116,7 +116,7 @@ fn binary_trace_by_hand_whatever_the_chunking() {
     for per_block in [1, 2, 3, 100] {
         let p = write_temp(dir.path(), &format!("t{per_block}.pylu"), &worked_trace(per_block));
         for chunk in [1, 1 << 20] {
-            let a = analyze_files(&[p.clone()], chunk);
+            let a = analyze_files(std::slice::from_ref(&p), chunk);
             assert_eq!(a.damage_count, 0);
             let main = &a.threads[0];
             assert_eq!(main.root_name(), "4510-MainThread");

@@ -23,7 +23,7 @@ fn thread_events(ops: &[(u8, u8, u16)]) -> (Vec<Ev>, u64) {
             }
             2 => {
                 if let Some(top) = stack.pop() {
-                    evs.push(if f % 2 == 0 { Ev::Exit(top, t) } else { Ev::Raise(top, t) });
+                    evs.push(if f & 1 == 0 { Ev::Exit(top, t) } else { Ev::Raise(top, t) });
                     ended += 1;
                 }
             }
@@ -81,7 +81,7 @@ proptest! {
         prop_assert_eq!(hits, ended0 + ended1);
         prop_assert_eq!(reference.calls, ended0 + ended1);
         for chunk in [1usize, 200, 1 << 30] {
-            let a = analyze_files(&[fine.clone()], chunk);
+            let a = analyze_files(std::slice::from_ref(&fine), chunk);
             assert_self_sums(&a);
             prop_assert_eq!(folded(&a), folded(&reference));
             prop_assert_eq!(summary_json(&a), summary_json(&reference));
