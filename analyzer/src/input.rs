@@ -102,7 +102,8 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, AnalyzeError> {
     for input in inputs {
         let text = input.to_string_lossy();
         let paths: Vec<PathBuf> = if !input.exists() && is_glob(&text) {
-            let pattern = glob::glob(&text).map_err(|e| AnalyzeError::BadGlob { pattern: text.to_string(), what: e.msg })?;
+            let pattern =
+                glob::glob(&text).map_err(|e| AnalyzeError::BadGlob { pattern: text.to_string(), what: e.msg })?;
             let mut v: Vec<PathBuf> = pattern.filter_map(Result::ok).collect();
             if v.is_empty() {
                 return Err(AnalyzeError::NoMatch { pattern: text.to_string() });

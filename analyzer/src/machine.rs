@@ -332,7 +332,8 @@ impl ThreadAgg {
     /// the thread's state as it is (its labels must already be the thread's: `identity_labels`), saving the
     /// copy of a tree that can hold millions of distinct stacks.
     pub fn stitch_owned(&mut self, c: ChunkBuilder, identity_labels: bool, relabel: &dyn Fn(u32) -> u32) {
-        let fresh = self.m.tree.len() == 1 && self.m.stack.is_empty() && self.m.suspended.is_empty() && self.m.calls == 0;
+        let fresh =
+            self.m.tree.len() == 1 && self.m.stack.is_empty() && self.m.suspended.is_empty() && self.m.calls == 0;
         if let (true, true, [Op::Graft { anchor: 0, child_ns, .. }]) = (identity_labels, fresh, c.ops.as_slice()) {
             if c.slots == 0 && c.m.deferred.is_empty() && self.m.base_child_ns == 0 {
                 let child_ns = *child_ns;

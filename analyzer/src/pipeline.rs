@@ -47,7 +47,15 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { chunk_bytes: 8 << 20, adaptive_units: true, since_ns: None, until_ns: None, pids: Vec::new(), collect_events: false, progress: None }
+        Options {
+            chunk_bytes: 8 << 20,
+            adaptive_units: true,
+            since_ns: None,
+            until_ns: None,
+            pids: Vec::new(),
+            collect_events: false,
+            progress: None,
+        }
     }
 }
 
@@ -252,7 +260,14 @@ struct RawDebug<'a> {
 
 impl<'a> Part<'a> {
     fn new(pid: u32, tid: u64) -> Self {
-        Part { pid, tid, chunk: ChunkBuilder::new(), thread_name: None, lines: FxHashMap::default(), events: Vec::new() }
+        Part {
+            pid,
+            tid,
+            chunk: ChunkBuilder::new(),
+            thread_name: None,
+            lines: FxHashMap::default(),
+            events: Vec::new(),
+        }
     }
 }
 
@@ -305,12 +320,21 @@ fn window_for(opts: &Options, clock: Option<pylu_formats::ClockAnchor>) -> Windo
 
 fn run_unit<'a>(inputs: &'a [Input], unit: &Unit<'a>, opts: &Options) -> UnitOut<'a> {
     match &unit.kind {
-        UnitKind::Binary { trace, thread, blocks } => run_binary(&inputs[unit.file as usize].path, unit.file, trace, *thread, blocks, opts),
+        UnitKind::Binary { trace, thread, blocks } => {
+            run_binary(&inputs[unit.file as usize].path, unit.file, trace, *thread, blocks, opts)
+        }
         UnitKind::Legacy { range } => run_legacy(unit.file, &inputs[unit.file as usize].bytes()[range.clone()], opts),
     }
 }
 
-fn run_binary<'a>(path: &Path, file: u32, trace: &Trace<'a>, thread: u64, blocks: &[BlockRef<'a>], opts: &Options) -> UnitOut<'a> {
+fn run_binary<'a>(
+    path: &Path,
+    file: u32,
+    trace: &Trace<'a>,
+    thread: u64,
+    blocks: &[BlockRef<'a>],
+    opts: &Options,
+) -> UnitOut<'a> {
     let win = window_for(opts, Some(trace.header.clock));
     let mut part = Part::new(trace.header.pid, thread);
     let mut defs = Vec::new();
@@ -318,14 +342,22 @@ fn run_binary<'a>(path: &Path, file: u32, trace: &Trace<'a>, thread: u64, blocks
     let c = &mut part.chunk;
     for b in blocks {
         if let Err(e) = b.verify() {
-            damage.push(Damage { path: path.to_owned(), at: Some(Location::Offset(e.offset)), what: e.kind.to_string() });
+            damage.push(Damage {
+                path: path.to_owned(),
+                at: Some(Location::Offset(e.offset)),
+                what: e.kind.to_string(),
+            });
             continue;
         }
         for r in b.records() {
             let r = match r {
                 Ok(r) => r,
                 Err(e) => {
-                    damage.push(Damage { path: path.to_owned(), at: Some(Location::Offset(e.offset)), what: e.what.to_string() });
+                    damage.push(Damage {
+                        path: path.to_owned(),
+                        at: Some(Location::Offset(e.offset)),
+                        what: e.what.to_string(),
+                    });
                     break;
                 }
             };
@@ -344,7 +376,9 @@ fn run_binary<'a>(path: &Path, file: u32, trace: &Trace<'a>, thread: u64, blocks
                     e.0 += 1;
                     e.1 += duration_ns;
                 }
-                EventKind::Debug { func: FuncRef::Id(f), line, kind, name, value, truncated } if opts.collect_events => {
+                EventKind::Debug { func: FuncRef::Id(f), line, kind, name, value, truncated }
+                    if opts.collect_events =>
+                {
                     let time_ns = trace.header.clock.to_wall(t);
                     part.events.push(RawDebug { time_ns, func: f, line, kind, name, value, truncated });
                 }
@@ -526,7 +560,10 @@ impl<'a> Stitcher<'a> {
         }
         self.lines_done[file as usize] += out.line_count;
         let (remap, key_file): (Vec<u32>, u32) = if out.legacy {
-            (out.defs.iter().map(|(_, f)| f).collect::<Vec<_>>().into_iter().map(|f| self.intern(f)).collect(), GLOBAL_LABELS)
+            (
+                out.defs.iter().map(|(_, f)| f).collect::<Vec<_>>().into_iter().map(|f| self.intern(f)).collect(),
+                GLOBAL_LABELS,
+            )
         } else {
             for (id, f) in &out.defs {
                 let g = self.intern(f);
@@ -626,8 +663,10 @@ impl<'a> Stitcher<'a> {
                     e.0 += h;
                     e.1 += ns;
                 }
-                let mut lines: Vec<LineStat> =
-                    lines.into_iter().map(|((func, line), (hits, total_ns))| LineStat { func, line, hits, total_ns }).collect();
+                let mut lines: Vec<LineStat> = lines
+                    .into_iter()
+                    .map(|((func, line), (hits, total_ns))| LineStat { func, line, hits, total_ns })
+                    .collect();
                 lines.sort_by_key(|l| (l.func, l.line));
                 let mut events = st.events;
                 for e in &mut events {
@@ -681,7 +720,8 @@ pub(crate) fn merge_profile(a: &mut ThreadProfile, b: ThreadProfile) {
         e.0 += l.hits;
         e.1 += l.total_ns;
     }
-    a.lines = lines.into_iter().map(|((func, line), (hits, total_ns))| LineStat { func, line, hits, total_ns }).collect();
+    a.lines =
+        lines.into_iter().map(|((func, line), (hits, total_ns))| LineStat { func, line, hits, total_ns }).collect();
 }
 
 #[allow(dead_code)]

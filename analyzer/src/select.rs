@@ -67,7 +67,14 @@ impl Selection {
                 }
             }
             if let Some(t) = acc {
-                views.push(View { root: "all".into(), pid: None, thread: None, tree: Cow::Owned(t.tree), hists: Cow::Owned(t.hists), lines: Cow::Owned(t.lines) });
+                views.push(View {
+                    root: "all".into(),
+                    pid: None,
+                    thread: None,
+                    tree: Cow::Owned(t.tree),
+                    hists: Cow::Owned(t.hists),
+                    lines: Cow::Owned(t.lines),
+                });
             }
         } else if self.merge_threads {
             let mut cur: Option<ThreadProfile> = None;
@@ -76,14 +83,28 @@ impl Selection {
                     Some(x) if x.pid == t.pid => merge_profile(x, t.clone()),
                     _ => {
                         if let Some(x) = cur.take() {
-                            views.push(View { root: x.pid.to_string(), pid: Some(x.pid), thread: None, tree: Cow::Owned(x.tree), hists: Cow::Owned(x.hists), lines: Cow::Owned(x.lines) });
+                            views.push(View {
+                                root: x.pid.to_string(),
+                                pid: Some(x.pid),
+                                thread: None,
+                                tree: Cow::Owned(x.tree),
+                                hists: Cow::Owned(x.hists),
+                                lines: Cow::Owned(x.lines),
+                            });
                         }
                         cur = Some(t.clone());
                     }
                 }
             }
             if let Some(x) = cur {
-                views.push(View { root: x.pid.to_string(), pid: Some(x.pid), thread: None, tree: Cow::Owned(x.tree), hists: Cow::Owned(x.hists), lines: Cow::Owned(x.lines) });
+                views.push(View {
+                    root: x.pid.to_string(),
+                    pid: Some(x.pid),
+                    thread: None,
+                    tree: Cow::Owned(x.tree),
+                    hists: Cow::Owned(x.hists),
+                    lines: Cow::Owned(x.lines),
+                });
             }
         } else {
             for t in chosen {

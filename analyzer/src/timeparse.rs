@@ -17,7 +17,11 @@ pub fn parse_time(text: &str) -> Result<i64, AnalyzeError> {
             return Err(bad());
         }
         let secs: i64 = int.parse().map_err(|_| bad())?;
-        let frac_ns: i64 = if frac.is_empty() { 0 } else { frac.parse::<i64>().map_err(|_| bad())? * 10i64.pow(9 - frac.len() as u32) };
+        let frac_ns: i64 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse::<i64>().map_err(|_| bad())? * 10i64.pow(9 - frac.len() as u32)
+        };
         return secs.checked_mul(1_000_000_000).and_then(|n| n.checked_add(frac_ns)).ok_or_else(bad);
     }
     let t = t.strip_suffix('Z').unwrap_or(t);

@@ -12,7 +12,9 @@ use pylu_analyzer::progress::{self, EXIT_DAMAGED, EXIT_ERROR, EXIT_OK};
 use pylu_analyzer::report::flamegraph::{Colors, FlameOptions};
 use pylu_analyzer::report::summary::{SortBy, SummaryOptions};
 use pylu_analyzer::timeparse::parse_time;
-use pylu_analyzer::{analyze, discover, events, flamegraph, folded, lines, summary, Analysis, Input, Options, Selection};
+use pylu_analyzer::{
+    analyze, discover, events, flamegraph, folded, lines, summary, Analysis, Input, Options, Selection,
+};
 
 #[derive(Parser)]
 #[command(name = "pylu-analyze", version, about = "Analyze pylu traces and pyliveupdate logs")]
@@ -235,9 +237,18 @@ fn run(cli: Cli) -> Result<u8> {
                 Sort::P99 => SortBy::P99,
             };
             match format {
-                Format3::Table => summary::write_text(&a, &views, &SummaryOptions { sort, top: Some(top.unwrap_or(30)), ..Default::default() }, &mut stdout)?,
-                Format3::Json => summary::write_json(&a, &views, &SummaryOptions { sort, top, ..Default::default() }, &mut stdout)?,
-                Format3::Csv => summary::write_csv(&a, &views, &SummaryOptions { sort, top, ..Default::default() }, &mut stdout)?,
+                Format3::Table => summary::write_text(
+                    &a,
+                    &views,
+                    &SummaryOptions { sort, top: Some(top.unwrap_or(30)), ..Default::default() },
+                    &mut stdout,
+                )?,
+                Format3::Json => {
+                    summary::write_json(&a, &views, &SummaryOptions { sort, top, ..Default::default() }, &mut stdout)?
+                }
+                Format3::Csv => {
+                    summary::write_csv(&a, &views, &SummaryOptions { sort, top, ..Default::default() }, &mut stdout)?
+                }
             }
             Ok(code(&a))
         }
@@ -331,7 +342,8 @@ fn main() -> ExitCode {
         Ok(c) => ExitCode::from(c),
         Err(e) => {
             // A reader that went away (`| head`) is not an error.
-            if e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)) {
+            if e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe))
+            {
                 return ExitCode::from(EXIT_OK);
             }
             eprintln!("pylu-analyze: error: {e:#}");

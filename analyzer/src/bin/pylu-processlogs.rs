@@ -15,7 +15,11 @@ use pylu_analyzer::report::summary::SummaryOptions;
 use pylu_analyzer::{analyze, discover, flamegraph, folded, summary, Input, Options, Selection};
 
 #[derive(Parser)]
-#[command(name = "pylu-processlogs", version, about = "Summary, folded stacks and flamegraph from pylu traces and pyliveupdate logs")]
+#[command(
+    name = "pylu-processlogs",
+    version,
+    about = "Summary, folded stacks and flamegraph from pylu traces and pyliveupdate logs"
+)]
 struct Cli {
     /// Input files, directories or globs (repeatable). Default: /tmp/pyliveupdate/ and /tmp/pyliveupdate.log.
     #[arg(short, long = "input")]
@@ -71,13 +75,19 @@ fn run(cli: Cli) -> Result<u8> {
     let sel = Selection { merge_threads: cli.merge_threads, ..Selection::default() };
     let views = sel.views(&a);
     let name = cli.name.clone().unwrap_or_else(|| base_name(&cli.input, &paths));
-    std::fs::create_dir_all(&cli.output).with_context(|| format!("{}: cannot create directory", cli.output.display()))?;
+    std::fs::create_dir_all(&cli.output)
+        .with_context(|| format!("{}: cannot create directory", cli.output.display()))?;
     let folded_path = cli.output.join(format!("{name}.folded"));
     let summary_path = cli.output.join(format!("{name}.summary"));
     let svg_path = cli.output.join(format!("{name}.svg"));
     folded::write_folded(&a, &views, &mut create(&folded_path)?)?;
     let lines = folded::flame_lines(&a, &views, flamegraph::IMAGE_WIDTH, FlameOptions::default().min_width);
-    summary::write_text(&a, &views, &SummaryOptions { top: Some(cli.top), ..Default::default() }, &mut create(&summary_path)?)?;
+    summary::write_text(
+        &a,
+        &views,
+        &SummaryOptions { top: Some(cli.top), ..Default::default() },
+        &mut create(&summary_path)?,
+    )?;
     let title = format!("{name} ({} calls)", a.calls);
     flamegraph::write_flamegraph(&lines, &FlameOptions { title, ..Default::default() }, &mut create(&svg_path)?)?;
     println!("generate summary: {} and flamegraph: {}", summary_path.display(), svg_path.display());
@@ -88,7 +98,8 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(c) => ExitCode::from(c),
         Err(e) => {
-            if e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)) {
+            if e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe))
+            {
                 return ExitCode::from(EXIT_OK);
             }
             eprintln!("pylu-processlogs: error: {e:#}");

@@ -20,13 +20,19 @@ fn frame(name: &str) -> std::borrow::Cow<'_, str> {
 /// Calls `emit(stack, self_us)` for each stack of `views`, depth first by function name. Subtrees whose total
 /// is under `min_total_ns` are not walked: their time counts as their caller's self time (so every width
 /// that is drawn stays right). Stacks whose self time rounds to 0 µs are left out.
-pub fn walk_stacks(a: &Analysis, views: &[View], min_total_ns: u64, mut emit: impl FnMut(&str, u64) -> io::Result<()>) -> io::Result<()> {
+pub fn walk_stacks(
+    a: &Analysis,
+    views: &[View],
+    min_total_ns: u64,
+    mut emit: impl FnMut(&str, u64) -> io::Result<()>,
+) -> io::Result<()> {
     for v in views {
         let tree = &v.tree;
         let ch = sorted_children(a, tree);
         let selfs = tree.self_times();
         let total = |n: u32| tree.nodes[n as usize].stats.total_ns;
-        let folded_in = |n: u32| -> u64 { ch[n as usize].iter().filter(|&&c| total(c) < min_total_ns).map(|&c| total(c)).sum() };
+        let folded_in =
+            |n: u32| -> u64 { ch[n as usize].iter().filter(|&&c| total(c) < min_total_ns).map(|&c| total(c)).sum() };
         let mut path = frame(&v.root).into_owned();
         let root_self = selfs[0] + folded_in(0);
         // (node, length of `path` before this node's frame)

@@ -164,7 +164,11 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
             stack.extend(ch[n as usize].iter().rev().map(|&c| (c, depth + 1)));
         }
         if hidden > 0 {
-            writeln!(w, "  ({hidden} call sites under {}% of the total not shown, with their callees)", o.min_tree_percent)?;
+            writeln!(
+                w,
+                "  ({hidden} call sites under {}% of the total not shown, with their callees)",
+                o.min_tree_percent
+            )?;
         }
         writeln!(w)?;
     }

@@ -17,7 +17,8 @@ fn formats_fixture(name: &str) -> std::path::PathBuf {
 fn exit_codes() {
     let ok = analyze_cmd().args(["summary", "-q"]).arg(fixtures().join("two_threads.log")).output().unwrap();
     assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
-    let damaged = analyze_cmd().args(["summary", "-q"]).arg(formats_fixture("corrupt_middle_block.pylu")).output().unwrap();
+    let damaged =
+        analyze_cmd().args(["summary", "-q"]).arg(formats_fixture("corrupt_middle_block.pylu")).output().unwrap();
     assert_eq!(damaged.status.code(), Some(1));
     let err = String::from_utf8_lossy(&damaged.stderr);
     assert!(err.contains("corrupt_middle_block.pylu: offset "), "{err}");
@@ -26,7 +27,8 @@ fn exit_codes() {
     let err = String::from_utf8_lossy(&missing.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("/nonexistent/trace.pylu"), "{err}");
-    let bad_regex = analyze_cmd().args(["folded", "--func", "("]).arg(fixtures().join("two_threads.log")).output().unwrap();
+    let bad_regex =
+        analyze_cmd().args(["folded", "--func", "("]).arg(fixtures().join("two_threads.log")).output().unwrap();
     assert_eq!(bad_regex.status.code(), Some(2));
 }
 
@@ -56,8 +58,11 @@ fn generated(dir: &std::path::Path) -> std::path::PathBuf {
     std::fs::create_dir_all(&bin).unwrap();
     pylu_formats::generate::write_binary_dir(&opts, &bin).unwrap();
     let f = std::fs::File::create(dir.join("app.log")).unwrap();
-    pylu_formats::generate::write_legacy(&pylu_formats::generate::GenOptions { target_bytes: 2 << 20, ..opts }, std::io::BufWriter::new(f))
-        .unwrap();
+    pylu_formats::generate::write_legacy(
+        &pylu_formats::generate::GenOptions { target_bytes: 2 << 20, ..opts },
+        std::io::BufWriter::new(f),
+    )
+    .unwrap();
     dir.to_owned()
 }
 
@@ -108,14 +113,23 @@ fn filters() {
         let out = analyze_cmd().args(args).arg(&log).output().unwrap();
         String::from_utf8(out.stdout).unwrap()
     };
-    assert_eq!(run(&["folded", "--thread", "Thread-1"]), "4510-Thread-1;jobs.worker 3000\n4510-Thread-1;jobs.worker;db.query 1000\n");
-    assert_eq!(run(&["folded", "--func", "^db\\."]), "4510-MainThread;views.handle;db.query 2500\n4510-Thread-1;jobs.worker;db.query 1000\n");
+    assert_eq!(
+        run(&["folded", "--thread", "Thread-1"]),
+        "4510-Thread-1;jobs.worker 3000\n4510-Thread-1;jobs.worker;db.query 1000\n"
+    );
+    assert_eq!(
+        run(&["folded", "--func", "^db\\."]),
+        "4510-MainThread;views.handle;db.query 2500\n4510-Thread-1;jobs.worker;db.query 1000\n"
+    );
     assert_eq!(run(&["folded", "--merge-threads"]).lines().count(), 4);
     assert!(run(&["folded", "--merge-threads"]).starts_with("4510;"));
     assert_eq!(run(&["folded", "--pid", "1"]), "");
     // Worker ran 12:28:16.002–.006: from .005 on only handle's exit is in the window (its enter is not).
     assert_eq!(run(&["folded", "--since", "2020-05-10 12:28:16.0045"]), "");
-    assert_eq!(run(&["folded", "--until", "2020-05-10 12:28:16.0065", "--thread", "Thread-1"]), "4510-Thread-1;jobs.worker 3000\n4510-Thread-1;jobs.worker;db.query 1000\n");
+    assert_eq!(
+        run(&["folded", "--until", "2020-05-10 12:28:16.0065", "--thread", "Thread-1"]),
+        "4510-Thread-1;jobs.worker 3000\n4510-Thread-1;jobs.worker;db.query 1000\n"
+    );
     let json: serde_json::Value = serde_json::from_str(&run(&["summary", "--format", "json"])).unwrap();
     let f = &json["functions"][0];
     assert_eq!(f["function"], "views.handle");

@@ -31,7 +31,14 @@ pub struct ThreadSpec<'a> {
 /// records are sealed into a block every `per_block` records, and blocks of the threads are interleaved in the
 /// file (as a real writer's would be).
 pub fn build_trace(pid: u32, funcs: &[(&str, &str)], threads: &[ThreadSpec<'_>], per_block: usize) -> Vec<u8> {
-    let header = FileHeader::new(pid, 1, "test-host", "3.11.7", &["app.py".into()], ClockAnchor { monotonic_ns: 0, wall_ns: WALL0 });
+    let header = FileHeader::new(
+        pid,
+        1,
+        "test-host",
+        "3.11.7",
+        &["app.py".into()],
+        ClockAnchor { monotonic_ns: 0, wall_ns: WALL0 },
+    );
     let w = TraceWriter::new(Vec::new(), &header).unwrap();
     let mut encs: Vec<(BlockEncoder, &ThreadSpec<'_>, usize)> =
         threads.iter().map(|t| (BlockEncoder::new(t.tid, 1 << 16), t, 0usize)).collect();
@@ -101,12 +108,14 @@ pub fn check_golden(name: &str, actual: &[u8]) {
         std::fs::write(&path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read(&path)
-        .unwrap_or_else(|_| panic!("{} is missing: run `PYLU_BLESS=1 cargo test -p pylu-analyzer` and review it", path.display()));
+    let expected = std::fs::read(&path).unwrap_or_else(|_| {
+        panic!("{} is missing: run `PYLU_BLESS=1 cargo test -p pylu-analyzer` and review it", path.display())
+    });
     if expected != actual {
         let e = String::from_utf8_lossy(&expected);
         let a = String::from_utf8_lossy(actual);
-        let first = e.lines().zip(a.lines()).position(|(x, y)| x != y).unwrap_or(e.lines().count().min(a.lines().count()));
+        let first =
+            e.lines().zip(a.lines()).position(|(x, y)| x != y).unwrap_or(e.lines().count().min(a.lines().count()));
         panic!(
             "{} differs from the output (first at line {}):\n expected: {:?}\n   actual: {:?}\n(PYLU_BLESS=1 to accept)",
             path.display(),

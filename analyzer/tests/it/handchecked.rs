@@ -58,7 +58,10 @@ fn two_thread_legacy_log_by_hand() {
 
     let rows = line_rows(&a, &views);
     assert_eq!(rows.len(), 2);
-    assert_eq!((rows[0].line, rows[0].hits, rows[0].total_us, rows[0].per_hit_us, rows[0].percent), (22, 2, 750.0, 375.0, 75.0));
+    assert_eq!(
+        (rows[0].line, rows[0].hits, rows[0].total_us, rows[0].per_hit_us, rows[0].percent),
+        (22, 2, 750.0, 375.0, 75.0)
+    );
     assert_eq!((rows[1].line, rows[1].hits, rows[1].total_us, rows[1].percent), (23, 1, 250.0, 25.0));
 
     assert_eq!(a.events.len(), 1);
@@ -74,7 +77,15 @@ const US: u64 = 1000;
 /// `other`, and a call `x` that never ends.
 pub fn worked_trace(per_block: usize) -> Vec<u8> {
     use Ev::*;
-    let funcs = [("main", "app"), ("foo", "app"), ("bar", "app.db"), ("gen", "app"), ("other", "app"), ("x", "app"), ("y", "app")];
+    let funcs = [
+        ("main", "app"),
+        ("foo", "app"),
+        ("bar", "app.db"),
+        ("gen", "app"),
+        ("other", "app"),
+        ("x", "app"),
+        ("y", "app"),
+    ];
     let t0 = ThreadSpec {
         tid: 11,
         name: "MainThread",
