@@ -166,6 +166,31 @@ fn record(h: &mut Histogram<u32>, v: u64) {
     }
 }
 
+/// Children lists of a [`Tree`] (`children[n]` is node `n`'s), stored contiguously: a tree of millions of
+/// nodes would otherwise need millions of small vectors.
+#[derive(Debug, Clone)]
+pub struct Children {
+    start: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl std::ops::Index<usize> for Children {
+    type Output = [u32];
+
+    fn index(&self, n: usize) -> &[u32] {
+        &self.items[self.start[n] as usize..self.start[n + 1] as usize]
+    }
+}
+
+impl Children {
+    /// Applies `f` to each node's list (to sort them).
+    pub fn for_each_mut(&mut self, mut f: impl FnMut(&mut [u32])) {
+        for n in 0..self.start.len() - 1 {
+            f(&mut self.items[self.start[n] as usize..self.start[n + 1] as usize]);
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Node {
     pub func: u32,
@@ -220,15 +245,28 @@ impl Tree {
         self.nodes.len() <= 1
     }
 
-    /// Children lists of every node (indices), in creation order.
-    pub fn children(&self) -> Vec<Vec<u32>> {
-        let mut out = vec![Vec::new(); self.nodes.len()];
-        for (i, n) in self.nodes.iter().enumerate() {
-            if n.parent != NO_NODE {
-                out[n.parent as usize].push(i as u32);
+    /// Children of every node (indices, in creation order), in one allocation.
+    pub fn children(&self) -> Children {
+        let n = self.nodes.len();
+        let mut start = vec![0u32; n + 1];
+        for node in &self.nodes {
+            if node.parent != NO_NODE {
+                start[node.parent as usize + 1] += 1;
             }
         }
-        out
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut items = vec![0u32; start[n] as usize];
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.parent != NO_NODE {
+                let at = &mut fill[node.parent as usize];
+                items[*at as usize] = i as u32;
+                *at += 1;
+            }
+        }
+        Children { start, items }
     }
 
     /// Self time of every node: total minus the children's totals.

@@ -8,14 +8,14 @@ pub mod lines;
 pub mod summary;
 
 use crate::profile::Analysis;
-use crate::tree::Tree;
+use crate::tree::{Children, Tree};
 
 /// Children of every node, sorted by function name.
-pub(crate) fn sorted_children(a: &Analysis, tree: &Tree) -> Vec<Vec<u32>> {
+pub(crate) fn sorted_children(a: &Analysis, tree: &Tree) -> Children {
     let mut ch = tree.children();
-    for c in &mut ch {
-        c.sort_by(|&x, &y| a.func_name(tree.nodes[x as usize].func).cmp(a.func_name(tree.nodes[y as usize].func)));
-    }
+    ch.for_each_mut(|c| {
+        c.sort_by(|&x, &y| a.func_name(tree.nodes[x as usize].func).cmp(a.func_name(tree.nodes[y as usize].func)))
+    });
     ch
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::profile::Analysis;
 use crate::report::{ms, sorted_children, us};
 use crate::select::View;
-use crate::tree::Stats;
+use crate::tree::{Children, Stats};
 use hdrhistogram::Histogram;
 
 /// What orders the flat table.
@@ -290,7 +290,7 @@ pub fn write_json(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
         let tree = &v.tree;
         let ch = sorted_children(a, tree);
         let selfs = tree.self_times();
-        fn build<'a>(a: &'a Analysis, v: &'a View, ch: &[Vec<u32>], selfs: &[u64], n: u32) -> JsonNode<'a> {
+        fn build<'a>(a: &'a Analysis, v: &'a View, ch: &Children, selfs: &[u64], n: u32) -> JsonNode<'a> {
             let node = &v.tree.nodes[n as usize];
             JsonNode {
                 function: a.func_name(node.func),
