@@ -140,3 +140,25 @@ fn filters() {
     assert_eq!(ev[0]["time"], "2020-05-10T12:28:16.005000000Z");
     assert_eq!(ev[0]["kind"], "parameters");
 }
+
+#[test]
+fn rotated_logs_globs_and_mixed_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = fixtures().join("two_threads.log");
+    std::fs::copy(&log, dir.path().join("app.log")).unwrap();
+    std::fs::copy(&log, dir.path().join("app.log.1")).unwrap();
+    std::fs::copy(formats_fixture("two_threads.pylu"), dir.path().join("trace.pylu")).unwrap();
+    let csv = |args: &[&str]| {
+        let out = analyze_cmd().args(["summary", "-q", "--format", "csv"]).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // Naming the log brings its rotated backup: every hit twice.
+    let s = csv(&[dir.path().join("app.log").to_str().unwrap()]);
+    assert!(s.contains("\nviews.handle,2,20000,15000,"), "{s}");
+    // A directory (or a glob) mixes the binary trace in.
+    let all = csv(&[dir.path().to_str().unwrap()]);
+    assert!(all.contains("\nviews.handle,2,20000,15000,") && all.lines().count() > s.lines().count(), "{all}");
+    let glob = csv(&[&format!("{}/*.pylu", dir.path().display())]);
+    assert!(!glob.contains("views.handle") && glob.lines().count() > 1, "{glob}");
+}
