@@ -214,7 +214,7 @@ fn sort_name(s: SortBy) -> &'static str {
 /// The one line about calls that could not be matched (never an error).
 pub fn warnings_line(a: &Analysis) -> String {
     format!(
-        "warning: {} calls never ended (cut by an exception or the end of the input), {} exits/resumes matched no call",
+        "warning: calls that never ended (cut by an exception or the end of the input): {}; exits or resumes that matched no call: {}",
         a.warnings.cut_calls, a.warnings.unmatched
     )
 }
