@@ -43,3 +43,8 @@ for fmt in binary legacy; do
     read -r s m c < <(measure "$BIN/pylu-processlogs" -q -i "$IN" -o out)
     printf '%-8s %-28s %8s %8s %9s %11.0f MB/s\n' $fmt "pylu-processlogs end to end" "$s" "$c" "$m" "$(echo "$bytes / $s / 1000000" | bc -l)"
 done
+
+# The same pipeline on a trace whose stacks repeat (a fixed request shape, 8 threads, 256 MB): what decoding
+# and aggregating cost when the tree stops growing — the generator's stacks above are nearly all distinct.
+cargo test --release -q -p pylu-analyzer --manifest-path "$ROOT/Cargo.toml" --test it bench_repetitive_stacks -- --ignored --nocapture 2>&1 \
+    | grep 'repetitive stacks'
