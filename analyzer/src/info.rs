@@ -35,13 +35,20 @@ fn kind_index(kind: &EventKind) -> usize {
 }
 
 /// What one block or chunk held, per (pid, tid); merged in file order.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 struct ThreadTally {
     name: Option<String>,
     counts: Counts,
     blocks: u64,
-    first_ns: Option<i64>,
-    last_ns: Option<i64>,
+    /// Earliest and latest timed record (`i64::MAX` / `i64::MIN` while there is none: no branch per record).
+    first_ns: i64,
+    last_ns: i64,
+}
+
+impl Default for ThreadTally {
+    fn default() -> Self {
+        ThreadTally { name: None, counts: Counts::default(), blocks: 0, first_ns: i64::MAX, last_ns: i64::MIN }
+    }
 }
 
 impl ThreadTally {
@@ -53,8 +60,8 @@ impl ThreadTally {
             self.set_name(n);
         }
         if kind.is_timed() {
-            self.first_ns = Some(self.first_ns.map_or(time_ns, |f| f.min(time_ns)));
-            self.last_ns = Some(self.last_ns.map_or(time_ns, |l| l.max(time_ns)));
+            self.first_ns = self.first_ns.min(time_ns);
+            self.last_ns = self.last_ns.max(time_ns);
         }
     }
 
@@ -71,17 +78,9 @@ impl ThreadTally {
             *a += b;
         }
         self.blocks += later.blocks;
-        self.first_ns = opt_min(self.first_ns, later.first_ns);
-        self.last_ns = opt_max(self.last_ns, later.last_ns);
+        self.first_ns = self.first_ns.min(later.first_ns);
+        self.last_ns = self.last_ns.max(later.last_ns);
     }
-}
-
-fn opt_min(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    a.into_iter().chain(b).min()
-}
-
-fn opt_max(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    a.into_iter().chain(b).max()
 }
 
 /// Per (pid, tid), in order.
@@ -148,13 +147,11 @@ fn info_binary(path: &Path, data: &[u8], out: &mut impl Write) -> Result<InfoSta
             if let Err(e) = block.verify() {
                 return BlockTally { tally: ThreadTally::default(), tid: block.thread_id, error: Some(e.to_string()) };
             }
-            let mut error = None;
-            for record in block.records() {
-                match record {
-                    Ok(r) => tally.see(&r.kind, h.clock.to_wall(r.time_ns)),
-                    Err(e) => error = Some(e.to_string()),
-                }
-            }
+            let error = block
+                .records()
+                .try_for_each_record(|r| tally.see(&r.kind, h.clock.to_wall(r.time_ns)))
+                .err()
+                .map(|e| e.to_string());
             BlockTally { tally, tid: block.thread_id, error }
         })
         .collect();
@@ -234,7 +231,7 @@ fn report(out: &mut impl Write, threads: &Threads, bytes: u64, blocks: u64) -> R
         writeln!(out, "  {pid}/{tid} {:?}: {records} records{blocks}", t.name.as_deref().unwrap_or(""))?;
     }
     match (total.first_ns, total.last_ns) {
-        (Some(first), Some(last)) => writeln!(
+        (first, last) if first <= last => writeln!(
             out,
             "time span: {} .. {} ({})",
             iso8601(first),

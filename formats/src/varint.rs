@@ -26,6 +26,10 @@ pub fn get(bytes: &[u8]) -> Option<(u64, usize)> {
         [b0, ..] if *b0 < 0x80 => Some((*b0 as u64, 1)),
         // Two bytes cover deltas up to 16 µs and function ids up to 4095: most of what is left.
         [b0, b1, ..] if *b1 < 0x80 => Some(((*b0 & 0x7f) as u64 | (*b1 as u64) << 7, 2)),
+        // Three bytes: deltas up to 2 ms, the rest of the common cases.
+        [b0, b1, b2, ..] if *b2 < 0x80 => {
+            Some(((*b0 & 0x7f) as u64 | ((*b1 & 0x7f) as u64) << 7 | (*b2 as u64) << 14, 3))
+        }
         [] => None,
         _ => u64::decode_var(bytes),
     }

@@ -294,6 +294,52 @@ impl<'a> Records<'a> {
     }
 }
 
+impl<'a> Records<'a> {
+    /// Calls `f` with every record, stopping at the first that does not decode (its error is returned; the
+    /// records before it have been seen). The same records as iterating, but the position and clock stay in
+    /// registers and no `Option<Result<Record>>` is built per record, which makes it about twice as fast as
+    /// the iterator in the analyzer's loops.
+    #[inline(always)]
+    pub fn try_for_each_record(mut self, mut f: impl FnMut(Record<'a>)) -> Result<(), RecordError> {
+        const CUT: &str = "record cut off at the end of the block";
+        let payload = self.payload;
+        let mut pos = self.pos;
+        let mut time = self.time;
+        let payload_offset = self.payload_offset;
+        while pos < payload.len() {
+            let start = pos;
+            let fail = |what| RecordError { offset: payload_offset + start as u64, what };
+            let Some((h, n)) = varint::get(&payload[pos..]) else { return Err(fail("bad varint")) };
+            pos += n;
+            let op = h & 3;
+            if op != OP_OTHER {
+                let id = u32::try_from(h >> 2).map_err(|_| fail("function id out of range"))?;
+                let Some((dt, n)) = varint::get(&payload[pos..]) else { return Err(fail(CUT)) };
+                pos += n;
+                time = time.wrapping_add(dt);
+                let func = FuncRef::Id(id);
+                let kind = if op == OP_ENTER {
+                    EventKind::Enter(func)
+                } else {
+                    EventKind::Exit { func, exception: op == OP_EXIT_RAISED, duration_ns: None }
+                };
+                f(Record { time_ns: time, kind });
+            } else {
+                self.pos = pos;
+                self.time = time;
+                match self.other(h >> 2) {
+                    Ok(Some(rec)) => f(rec),
+                    Ok(None) => {}
+                    Err(what) => return Err(fail(what)),
+                }
+                pos = self.pos;
+                time = self.time;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl<'a> Iterator for Records<'a> {
     type Item = Result<Record<'a>, RecordError>;
 

@@ -100,9 +100,8 @@ pub(crate) struct ProcessSim<'f> {
     rng: ChaCha8Rng,
     timing: Timing,
     root_choice: ZipfTable,
-    child_choice: ZipfTable,
-    /// Rank → function: keeps the most called children apart from the request handlers.
-    child_by_rank: Vec<u32>,
+    /// The program's static call graph: what each function's body calls, most frequent first.
+    callees: Vec<Vec<u32>>,
     opts: GenOptions,
     current: usize,
     draining: bool,
@@ -119,6 +118,38 @@ fn clamp_rate(rate: f64, max: f64) -> f64 {
     }
 }
 
+/// The program every process runs: a static call graph in which each function's body calls a fixed handful of
+/// others, as real code does, so the set of distinct stacks stays bounded however long the trace (drawing any
+/// function as any call's child made nearly every call a new stack — nothing like a real profile). Popular
+/// functions (Zipf) are called from many places; callees always have a larger id, so there is no recursion and
+/// the graph is a DAG. Built from the seed alone: every process runs the same code.
+fn call_graph(opts: &GenOptions, function_count: u32, roots: u32) -> Vec<Vec<u32>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    let popularity = ZipfTable::new(function_count, opts.zipf_exponent);
+    let mut by_rank: Vec<u32> = (0..function_count).collect();
+    rand::seq::SliceRandom::shuffle(&mut by_rank[..], &mut rng);
+    (0..function_count)
+        .map(|f| {
+            // A third of the functions below the request handlers are leaves (they call nothing profiled).
+            if f >= roots && rng.gen_bool(0.33) {
+                return Vec::new();
+            }
+            let wanted = rng.gen_range(1..=6);
+            let mut sites: Vec<u32> = Vec::with_capacity(wanted);
+            for _ in 0..wanted * 8 {
+                if sites.len() == wanted {
+                    break;
+                }
+                let callee = by_rank[popularity.sample(&mut rng)];
+                if callee > f && !sites.contains(&callee) {
+                    sites.push(callee);
+                }
+            }
+            sites
+        })
+        .collect()
+}
+
 /// Wall clock of the first event: 2024-03-01 09:00:00 UTC.
 const WALL_START_NS: u64 = 1_709_283_600_000_000_000;
 
@@ -131,9 +162,7 @@ impl<'f> ProcessSim<'f> {
         let function_count = functions.len().max(1) as u32;
         let roots = (function_count / 20).max(1);
         let root_choice = ZipfTable::new(roots, opts.zipf_exponent);
-        let child_choice = ZipfTable::new(function_count, opts.zipf_exponent);
-        let mut child_by_rank: Vec<u32> = (0..function_count).collect();
-        rand::seq::SliceRandom::shuffle(&mut child_by_rank[..], &mut rng);
+        let callees = call_graph(opts, function_count, roots);
 
         let thread_count = opts.threads_per_process.max(1);
         let threads = (0..thread_count)
@@ -157,8 +186,7 @@ impl<'f> ProcessSim<'f> {
             rng,
             timing: Timing::new(),
             root_choice,
-            child_choice,
-            child_by_rank,
+            callees,
             opts: GenOptions {
                 // Line and debug records do not advance a call: rates near 1 would never let a request end.
                 line_rate: clamp_rate(opts.line_rate, 0.45),
@@ -256,7 +284,7 @@ impl<'f> ProcessSim<'f> {
             return Some(self.resume_generator());
         }
         if children_left > 0 {
-            let child = self.pick_child();
+            let child = self.pick_child(func);
             let top = self.top_frame();
             top.children_left -= 1;
             top.fresh = false;
@@ -273,13 +301,20 @@ impl<'f> ProcessSim<'f> {
         self.root_choice.sample(&mut self.rng) as u32
     }
 
-    fn pick_child(&mut self) -> u32 {
-        self.child_by_rank[self.child_choice.sample(&mut self.rng)]
+    /// One of `parent`'s call sites: the first ones (the common path through its body) most often.
+    fn pick_child(&mut self, parent: u32) -> u32 {
+        let sites = &self.callees[parent as usize];
+        let mut i = 0;
+        while i + 1 < sites.len() && self.rng.gen_bool(0.45) {
+            i += 1;
+        }
+        sites[i]
     }
 
-    /// How many calls a frame at `depth` makes: wide near the root, mostly leaves deep down.
-    fn child_count(&mut self, depth: u32) -> u32 {
-        if depth + 1 >= self.opts.max_depth {
+    /// How many calls a frame of `func` at `depth` makes: wide near the root, mostly leaves deep down, none
+    /// where its body calls nothing.
+    fn child_count(&mut self, func: u32, depth: u32) -> u32 {
+        if depth + 1 >= self.opts.max_depth || self.callees[func as usize].is_empty() {
             return 0;
         }
         let leaf_probability = (0.30 + 0.06 * depth as f64).min(0.95);
@@ -295,7 +330,7 @@ impl<'f> ProcessSim<'f> {
 
     fn push_call(&mut self, func: u32, depth: u32) -> SimEvent {
         self.advance(|t| &t.gap);
-        let children_left = self.child_count(depth);
+        let children_left = self.child_count(func, depth);
         let yields_left = if self.function(func).is_generator { self.rng.gen_range(1..5) } else { 0 };
         let frame = Frame {
             func,
@@ -351,8 +386,8 @@ impl<'f> ProcessSim<'f> {
         top.fresh = false;
         let Some(mut generator) = top.suspended_child.take() else { unreachable!("checked by step") };
         let depth = generator.depth;
-        generator.children_left = if self.rng.gen_bool(0.5) { 0 } else { self.child_count(depth) };
         let func = generator.func;
+        generator.children_left = if self.rng.gen_bool(0.5) { 0 } else { self.child_count(func, depth) };
         self.threads[self.current].stack.push(*generator);
         self.event(SimKind::Resume { func })
     }
