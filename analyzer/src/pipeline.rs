@@ -349,22 +349,12 @@ fn run_binary<'a>(
             });
             continue;
         }
-        for r in b.records() {
-            let r = match r {
-                Ok(r) => r,
-                Err(e) => {
-                    damage.push(Damage {
-                        path: path.to_owned(),
-                        at: Some(Location::Offset(e.offset)),
-                        what: e.what.to_string(),
-                    });
-                    break;
-                }
-            };
+        // try_for_each_record rather than the iterator: the decode loop then keeps its state in registers.
+        let decoded = b.records().try_for_each_record(|r| {
             let t = r.time_ns;
             let untimed = matches!(r.kind, EventKind::FuncDef(_) | EventKind::ThreadName(_));
             if !untimed && !win.holds(t) {
-                continue;
+                return;
             }
             match r.kind {
                 EventKind::Enter(FuncRef::Id(f)) => c.enter(f, t),
@@ -389,6 +379,9 @@ fn run_binary<'a>(
                 EventKind::ThreadName(n) => part.thread_name = Some(n),
                 _ => {}
             }
+        });
+        if let Err(e) = decoded {
+            damage.push(Damage { path: path.to_owned(), at: Some(Location::Offset(e.offset)), what: e.what.to_string() });
         }
     }
     part.chunk.finish();
