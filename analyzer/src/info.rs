@@ -176,8 +176,10 @@ fn info_legacy(data: &[u8], out: &mut impl Write) -> Result<InfoStats, InspectEr
     writeln!(out, "format: pyliveupdate text log")?;
     let chunks = legacy::split_chunks(data, LEGACY_CHUNK);
     // Line numbers of each chunk's first line, for the error lines.
-    let newlines: Vec<u64> = chunks.par_iter().map(|r| data[r.clone()].iter().filter(|&&b| b == b'\n').count() as u64).collect();
-    let first_lines: Vec<u64> = newlines.iter().scan(1u64, |line, n| Some(std::mem::replace(line, *line + n))).collect();
+    let newlines: Vec<u64> =
+        chunks.par_iter().map(|r| data[r.clone()].iter().filter(|&&b| b == b'\n').count() as u64).collect();
+    let first_lines: Vec<u64> =
+        newlines.iter().scan(1u64, |line, n| Some(std::mem::replace(line, *line + n))).collect();
     let per_chunk: Vec<(Threads, Vec<String>, u64)> = chunks
         .par_iter()
         .zip(first_lines)
@@ -231,13 +233,9 @@ fn report(out: &mut impl Write, threads: &Threads, bytes: u64, blocks: u64) -> R
         writeln!(out, "  {pid}/{tid} {:?}: {records} records{blocks}", t.name.as_deref().unwrap_or(""))?;
     }
     match (total.first_ns, total.last_ns) {
-        (first, last) if first <= last => writeln!(
-            out,
-            "time span: {} .. {} ({})",
-            iso8601(first),
-            iso8601(last),
-            human_duration(last - first)
-        )?,
+        (first, last) if first <= last => {
+            writeln!(out, "time span: {} .. {} ({})", iso8601(first), iso8601(last), human_duration(last - first))?
+        }
         _ => writeln!(out, "time span: none (no timed records)")?,
     }
     let records: u64 = total.counts.iter().sum();
@@ -249,7 +247,11 @@ fn report(out: &mut impl Write, threads: &Threads, bytes: u64, blocks: u64) -> R
     writeln!(out, "records: {records} ({})", listed.join(", "))?;
     let calls = total.counts[0];
     if calls > 0 {
-        writeln!(out, "profiled calls: {calls} ({:.2} bytes per call, all records included)", bytes as f64 / calls as f64)?;
+        writeln!(
+            out,
+            "profiled calls: {calls} ({:.2} bytes per call, all records included)",
+            bytes as f64 / calls as f64
+        )?;
     } else {
         writeln!(out, "profiled calls: 0")?;
     }

@@ -381,7 +381,11 @@ fn run_binary<'a>(
             }
         });
         if let Err(e) = decoded {
-            damage.push(Damage { path: path.to_owned(), at: Some(Location::Offset(e.offset)), what: e.what.to_string() });
+            damage.push(Damage {
+                path: path.to_owned(),
+                at: Some(Location::Offset(e.offset)),
+                what: e.what.to_string(),
+            });
         }
     }
     part.chunk.finish();

@@ -13,7 +13,10 @@ pub enum FileError {
     HeaderTruncated { expected: usize, have: usize },
     #[error("offset {offset}: file header corrupt: {what}")]
     HeaderCorrupt { offset: u64, what: &'static str },
-    #[error("offset 8: trace format {major}.{minor} is not readable by this version (reads {}.x)", crate::FORMAT_MAJOR)]
+    #[error(
+        "offset 8: trace format {major}.{minor} is not readable by this version (reads {}.x)",
+        crate::FORMAT_MAJOR
+    )]
     UnsupportedVersion { major: u16, minor: u16 },
 }
 

@@ -164,7 +164,11 @@ impl std::fmt::Display for EventKind<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             EventKind::FuncDef(d) => {
-                write!(f, "funcdef fn#{} {:?} module={:?} file={:?}:{}", d.id, d.qualname, d.module, d.file, d.first_line)
+                write!(
+                    f,
+                    "funcdef fn#{} {:?} module={:?} file={:?}:{}",
+                    d.id, d.qualname, d.module, d.file, d.first_line
+                )
             }
             EventKind::ThreadName(name) => write!(f, "thread-name {name:?}"),
             EventKind::Enter(func) => write!(f, "enter {func}"),
@@ -188,7 +192,9 @@ impl std::fmt::Display for EventKind<'_> {
                 }
                 Ok(())
             }
-            EventKind::Update { id, action, description } => write!(f, "update {id} {} {description:?}", action.as_str()),
+            EventKind::Update { id, action, description } => {
+                write!(f, "update {id} {} {description:?}", action.as_str())
+            }
         }
     }
 }

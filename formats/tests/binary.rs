@@ -3,8 +3,8 @@
 use proptest::prelude::*;
 use pylu_formats::binary::block::MAX_REPR_BYTES;
 use pylu_formats::{
-    BlockEncoder, BlockErrorKind, ClockAnchor, DebugKind, EventKind, FileHeader, FuncDef, FuncRef, Trace,
-    TraceWriter, UpdateAction,
+    BlockEncoder, BlockErrorKind, ClockAnchor, DebugKind, EventKind, FileHeader, FuncDef, FuncRef, Trace, TraceWriter,
+    UpdateAction,
 };
 
 /// What a test asks the encoder to write, and expects back.
@@ -23,7 +23,9 @@ enum Rec {
 
 fn write_rec(enc: &mut BlockEncoder, r: &Rec) {
     match r {
-        Rec::Def(id, name) => enc.func_def(&FuncDef { id: *id, qualname: name, module: "m", file: "/f.py", first_line: 7 }),
+        Rec::Def(id, name) => {
+            enc.func_def(&FuncDef { id: *id, qualname: name, module: "m", file: "/f.py", first_line: 7 })
+        }
         Rec::Name(n) => enc.thread_name(n),
         Rec::Enter(f, t) => enc.enter(*f, *t),
         Rec::Exit(f, t, raised) => enc.exit(*f, *t, *raised),
@@ -195,7 +197,8 @@ fn three_thread_trace() -> (Vec<u8>, Vec<(usize, usize)>) {
         .collect();
     let bytes = write_trace(&threads, 8);
     let trace = Trace::parse(&bytes).unwrap();
-    let extents = trace.blocks().map(|b| b.unwrap()).map(|b| (b.offset as usize, b.offset as usize + b.len_in_file())).collect();
+    let extents =
+        trace.blocks().map(|b| b.unwrap()).map(|b| (b.offset as usize, b.offset as usize + b.len_in_file())).collect();
     (bytes, extents)
 }
 

@@ -21,11 +21,15 @@ fn check_golden(name: &str, actual: &[u8]) {
         std::fs::write(&path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (golden files are never created automatically: run with PYLU_BLESS=1)", path.display()));
+    let expected = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!("{}: {e} (golden files are never created automatically: run with PYLU_BLESS=1)", path.display())
+    });
     if expected != actual {
         let (a, e) = (String::from_utf8_lossy(actual), String::from_utf8_lossy(&expected));
-        panic!("{} differs from the output (PYLU_BLESS=1 rewrites it)\n--- expected\n{e}\n--- actual\n{a}", path.display());
+        panic!(
+            "{} differs from the output (PYLU_BLESS=1 rewrites it)\n--- expected\n{e}\n--- actual\n{a}",
+            path.display()
+        );
     }
 }
 
@@ -129,7 +133,10 @@ fn worked_example_fixture() {
     let bytes = worked_example();
     let block = Trace::parse(&bytes).unwrap().blocks().next().unwrap().unwrap();
     // The four call records of the example are the last 11 payload bytes, as docs/FORMAT.md counts them.
-    assert_eq!(&block.payload[block.payload.len() - 11..], &[0x0C, 0x00, 0x1C, 0xD2, 0x06, 0x1D, 0xE0, 0x5D, 0x0D, 0x90, 0x03]);
+    assert_eq!(
+        &block.payload[block.payload.len() - 11..],
+        &[0x0C, 0x00, 0x1C, 0xD2, 0x06, 0x1D, 0xE0, 0x5D, 0x0D, 0x90, 0x03]
+    );
     check_fixture("worked_example", bytes);
 }
 

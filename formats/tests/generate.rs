@@ -129,7 +129,9 @@ fn binary_trace_is_well_formed_and_realistic() {
     assert!(stacks.values().all(Vec::is_empty), "every request ran to its end");
     assert_eq!(named.len(), opts.threads_per_process as usize, "one thread name per thread");
     let calls = stats.calls as f64;
-    for (kind, low, high) in [("raised", 0.01, 0.10), ("suspend", 0.005, 0.3), ("line", 0.002, 0.05), ("debug", 0.002, 0.05)] {
+    for (kind, low, high) in
+        [("raised", 0.01, 0.10), ("suspend", 0.005, 0.3), ("line", 0.002, 0.05), ("debug", 0.002, 0.05)]
+    {
         let share = counts.get(kind).copied().unwrap_or(0) as f64 / calls;
         assert!((low..high).contains(&share), "{kind}: {share:.4} per call");
     }

@@ -84,10 +84,8 @@ fn rotated_siblings_oldest_first() {
     for name in ["pyliveupdate.log", "pyliveupdate.log.1", "pyliveupdate.log.2", "pyliveupdate.log.10", "other.log.3"] {
         std::fs::write(dir.path().join(name), b"").unwrap();
     }
-    let names: Vec<String> = rotated_siblings(&log)
-        .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let names: Vec<String> =
+        rotated_siblings(&log).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     assert_eq!(names, ["pyliveupdate.log.10", "pyliveupdate.log.2", "pyliveupdate.log.1", "pyliveupdate.log"]);
 
     let missing = dir.path().join("absent.log");
@@ -195,7 +193,9 @@ fn render(data: &[u8]) -> String {
                 out.push_str(&event.to_string());
                 let func = match event.kind {
                     EventKind::Enter(f) | EventKind::Suspend(f) | EventKind::Resume(f) => Some(f),
-                    EventKind::Exit { func, .. } | EventKind::Line { func, .. } | EventKind::Debug { func, .. } => Some(func),
+                    EventKind::Exit { func, .. } | EventKind::Line { func, .. } | EventKind::Debug { func, .. } => {
+                        Some(func)
+                    }
                     _ => None,
                 };
                 if let Some(FuncRef::Named { file, .. }) = func {

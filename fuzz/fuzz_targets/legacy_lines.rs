@@ -27,8 +27,6 @@ fuzz_target!(|data: &[u8]| {
 });
 
 /// The events other than thread names (a chunk boundary adds one), and every line error.
-fn not_thread_names<'a>(
-    items: &[Result<Event<'a>, LineError>],
-) -> Vec<Result<Event<'a>, LineError>> {
+fn not_thread_names<'a>(items: &[Result<Event<'a>, LineError>]) -> Vec<Result<Event<'a>, LineError>> {
     items.iter().filter(|i| !matches!(i, Ok(e) if matches!(e.kind, EventKind::ThreadName(_)))).cloned().collect()
 }

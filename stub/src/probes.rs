@@ -192,7 +192,10 @@ pub fn add_to(module: &Bound<'_, PyModule>) -> PyResult<()> {
     for def in &PROBES {
         // SAFETY: `def` is a valid, 'static method definition; a null `self` and module name are allowed.
         let func = unsafe {
-            Bound::from_owned_ptr_or_err(py, ffi::PyCFunction_NewEx(&def.0 as *const _ as *mut _, ptr::null_mut(), ptr::null_mut()))?
+            Bound::from_owned_ptr_or_err(
+                py,
+                ffi::PyCFunction_NewEx(&def.0 as *const _ as *mut _, ptr::null_mut(), ptr::null_mut()),
+            )?
         };
         // SAFETY: ml_name points at a 'static NUL-terminated name.
         let name = unsafe { CStr::from_ptr(def.0.ml_name) }.to_str().unwrap_or("probe");

@@ -75,7 +75,8 @@ pub fn open(dir: &Path, python_version: &str, argv: &[String]) -> Result<&'stati
         argv,
         ClockAnchor { monotonic_ns: monotonic, wall_ns: wall },
     );
-    let writer = TraceWriter::create(&path, &header).map_err(|source| StubError::Create { path: path.clone(), source })?;
+    let writer =
+        TraceWriter::create(&path, &header).map_err(|source| StubError::Create { path: path.clone(), source })?;
     let recorder: &'static Recorder = Box::leak(Box::new(Recorder {
         path,
         writer,
@@ -152,7 +153,8 @@ impl Recorder {
     }
 
     fn register(&self, thread_id: u64, name: String) -> Arc<ThreadSlot> {
-        let slot = Arc::new(ThreadSlot { name, encoder: Mutex::new(BlockEncoder::new(thread_id, DEFAULT_BLOCK_CAPACITY)) });
+        let slot =
+            Arc::new(ThreadSlot { name, encoder: Mutex::new(BlockEncoder::new(thread_id, DEFAULT_BLOCK_CAPACITY)) });
         lock(&self.threads).push(slot.clone());
         slot
     }

@@ -57,8 +57,9 @@ pub fn read_trace<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, Py
             };
             let t = record.time_ns;
             let item = match record.kind {
-                EventKind::FuncDef(d) => {
-                    PyTuple::new(py, [
+                EventKind::FuncDef(d) => PyTuple::new(
+                    py,
+                    [
                         "func_def".into_pyobject(py)?.into_any(),
                         tid.into_pyobject(py)?.into_any(),
                         d.id.into_pyobject(py)?.into_any(),
@@ -66,37 +67,46 @@ pub fn read_trace<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, Py
                         d.module.into_pyobject(py)?.into_any(),
                         d.file.into_pyobject(py)?.into_any(),
                         d.first_line.into_pyobject(py)?.into_any(),
-                    ])?
-                }
-                EventKind::ThreadName(name) => PyTuple::new(py, [
-                    "thread_name".into_pyobject(py)?.into_any(),
-                    tid.into_pyobject(py)?.into_any(),
-                    name.into_pyobject(py)?.into_any(),
-                ])?,
+                    ],
+                )?,
+                EventKind::ThreadName(name) => PyTuple::new(
+                    py,
+                    [
+                        "thread_name".into_pyobject(py)?.into_any(),
+                        tid.into_pyobject(py)?.into_any(),
+                        name.into_pyobject(py)?.into_any(),
+                    ],
+                )?,
                 EventKind::Enter(f) => timed(py, "enter", tid, func_id(f), t)?,
                 EventKind::Exit { func, exception, .. } => {
                     timed(py, if exception { "exit_raised" } else { "exit" }, tid, func_id(func), t)?
                 }
                 EventKind::Suspend(f) => timed(py, "suspend", tid, func_id(f), t)?,
                 EventKind::Resume(f) => timed(py, "resume", tid, func_id(f), t)?,
-                EventKind::Update { id, action, description } => PyTuple::new(py, [
-                    "update".into_pyobject(py)?.into_any(),
-                    tid.into_pyobject(py)?.into_any(),
-                    id.into_pyobject(py)?.into_any(),
-                    match action {
-                        UpdateAction::Applied => "applied",
-                        UpdateAction::Reverted => "reverted",
-                    }
-                    .into_pyobject(py)?
-                    .into_any(),
-                    description.into_pyobject(py)?.into_any(),
-                    t.into_pyobject(py)?.into_any(),
-                ])?,
-                _ => PyTuple::new(py, [
-                    "other".into_pyobject(py)?.into_any(),
-                    tid.into_pyobject(py)?.into_any(),
-                    t.into_pyobject(py)?.into_any(),
-                ])?,
+                EventKind::Update { id, action, description } => PyTuple::new(
+                    py,
+                    [
+                        "update".into_pyobject(py)?.into_any(),
+                        tid.into_pyobject(py)?.into_any(),
+                        id.into_pyobject(py)?.into_any(),
+                        match action {
+                            UpdateAction::Applied => "applied",
+                            UpdateAction::Reverted => "reverted",
+                        }
+                        .into_pyobject(py)?
+                        .into_any(),
+                        description.into_pyobject(py)?.into_any(),
+                        t.into_pyobject(py)?.into_any(),
+                    ],
+                )?,
+                _ => PyTuple::new(
+                    py,
+                    [
+                        "other".into_pyobject(py)?.into_any(),
+                        tid.into_pyobject(py)?.into_any(),
+                        t.into_pyobject(py)?.into_any(),
+                    ],
+                )?,
             };
             events.append(item)?;
         }
@@ -108,10 +118,13 @@ pub fn read_trace<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, Py
 }
 
 fn timed<'py>(py: Python<'py>, kind: &str, tid: u64, func: i64, t: u64) -> PyResult<Bound<'py, PyTuple>> {
-    PyTuple::new(py, [
-        kind.into_pyobject(py)?.into_any(),
-        tid.into_pyobject(py)?.into_any(),
-        func.into_pyobject(py)?.into_any(),
-        t.into_pyobject(py)?.into_any(),
-    ])
+    PyTuple::new(
+        py,
+        [
+            kind.into_pyobject(py)?.into_any(),
+            tid.into_pyobject(py)?.into_any(),
+            func.into_pyobject(py)?.into_any(),
+            t.into_pyobject(py)?.into_any(),
+        ],
+    )
 }

@@ -42,11 +42,18 @@ fn bench_repetitive_stacks() {
     let path = dir.path().join("repetitive.pylu");
     let header = FileHeader::new(1, 0, "bench", "3.11", &[], ClockAnchor::default());
     let w = TraceWriter::new(std::io::BufWriter::new(std::fs::File::create(&path).unwrap()), &header).unwrap();
-    let names = [("handle", "app.views"), ("query", "app.db"), ("execute", "db.cursor"), ("render", "app.views"), ("template", "jinja")];
+    let names = [
+        ("handle", "app.views"),
+        ("query", "app.db"),
+        ("execute", "db.cursor"),
+        ("render", "app.views"),
+        ("template", "jinja"),
+    ];
     let mut calls = 0u64;
     let mut written = 0usize;
     let threads = 8u64;
-    let mut encs: Vec<BlockEncoder> = (0..threads).map(|t| BlockEncoder::new(100 + t, DEFAULT_BLOCK_CAPACITY)).collect();
+    let mut encs: Vec<BlockEncoder> =
+        (0..threads).map(|t| BlockEncoder::new(100 + t, DEFAULT_BLOCK_CAPACITY)).collect();
     for (i, (q, m)) in names.iter().enumerate() {
         encs[0].func_def(&FuncDef { id: i as u32, qualname: q, module: m, file: "/app.py", first_line: 1 });
     }

@@ -1,7 +1,7 @@
 //! The analyzer's integration tests, in one binary (one link, one run).
 
-mod cli;
 mod bench;
+mod cli;
 mod common;
 mod golden;
 mod handchecked;

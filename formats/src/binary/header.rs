@@ -180,7 +180,11 @@ impl FieldReader<'_> {
 
     fn string(&mut self) -> Result<String, FileError> {
         let len = self.u64()? as usize;
-        let end = self.pos.checked_add(len).filter(|&e| e <= self.data.len()).ok_or_else(|| self.err("header string past its end"))?;
+        let end = self
+            .pos
+            .checked_add(len)
+            .filter(|&e| e <= self.data.len())
+            .ok_or_else(|| self.err("header string past its end"))?;
         let s = std::str::from_utf8(&self.data[self.pos..end]).map_err(|_| self.err("header string not UTF-8"))?;
         self.pos = end;
         Ok(s.to_owned())

@@ -365,7 +365,9 @@ impl<'a> Iterator for Records<'a> {
                                     let func = FuncRef::Id(id);
                                     let kind = match op {
                                         OP_ENTER => EventKind::Enter(func),
-                                        _ => EventKind::Exit { func, exception: op == OP_EXIT_RAISED, duration_ns: None },
+                                        _ => {
+                                            EventKind::Exit { func, exception: op == OP_EXIT_RAISED, duration_ns: None }
+                                        }
                                     };
                                     Ok(Some(Record { time_ns, kind }))
                                 }

@@ -33,11 +33,8 @@ pub fn write_legacy<W: Write>(opts: &GenOptions, out: W) -> io::Result<GenStats>
             draining = true;
             sims.iter_mut().for_each(ProcessSim::drain);
         }
-        let earliest = pending
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| e.as_ref().map(|e| (sims[i].wall_ns(e.time_ns), i)))
-            .min();
+        let earliest =
+            pending.iter().enumerate().filter_map(|(i, e)| e.as_ref().map(|e| (sims[i].wall_ns(e.time_ns), i))).min();
         let Some((_, process)) = earliest else { break };
         let Some(event) = pending[process].take() else { break };
         if let SimKind::Enter { .. } = event.kind {
@@ -68,11 +65,14 @@ impl LineRenderer {
     /// Renders `event` into `self.line`; false when the original would have logged nothing for it.
     fn render(&mut self, sim: &ProcessSim<'_>, event: &SimEvent) -> bool {
         let (func, line_no) = match &event.kind {
-            SimKind::Enter { func } | SimKind::Exit { func, raised: false, .. } => (*func, sim.function(*func).first_line),
-            SimKind::Line { func, line, .. } | SimKind::Debug { func, line, .. } => (*func, *line),
-            SimKind::Exit { raised: true, .. } | SimKind::Suspend { .. } | SimKind::Resume { .. } | SimKind::Update { .. } => {
-                return false
+            SimKind::Enter { func } | SimKind::Exit { func, raised: false, .. } => {
+                (*func, sim.function(*func).first_line)
             }
+            SimKind::Line { func, line, .. } | SimKind::Debug { func, line, .. } => (*func, *line),
+            SimKind::Exit { raised: true, .. }
+            | SimKind::Suspend { .. }
+            | SimKind::Resume { .. }
+            | SimKind::Update { .. } => return false,
         };
         let wall_ns = sim.wall_ns(event.time_ns);
         let thread = &sim.threads[event.thread];
@@ -130,7 +130,8 @@ impl LineRenderer {
         if self.cached_second.as_ref().map(|(s, _)| *s) != Some(second) {
             let (y, m, d) = crate::timefmt::civil_from_days((second / 86_400) as i64);
             let of_day = second % 86_400;
-            let text = format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", of_day / 3600, of_day % 3600 / 60, of_day % 60);
+            let text =
+                format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", of_day / 3600, of_day % 3600 / 60, of_day % 60);
             self.cached_second = Some((second, text));
         }
         if let Some((_, text)) = &self.cached_second {

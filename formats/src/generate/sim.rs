@@ -17,14 +17,38 @@ use crate::event::{DebugKind, UpdateAction};
 /// What happened; function numbers index the shared function table.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum SimKind {
-    Enter { func: u32 },
+    Enter {
+        func: u32,
+    },
     /// `enter_ns` is when the call began (the text log prints the call's duration).
-    Exit { func: u32, raised: bool, enter_ns: u64 },
-    Suspend { func: u32 },
-    Resume { func: u32 },
-    Line { func: u32, line: u32, duration_ns: u64 },
-    Debug { func: u32, line: u32, kind: DebugKind, name: &'static str, value: String },
-    Update { id: u32, action: UpdateAction, description: String },
+    Exit {
+        func: u32,
+        raised: bool,
+        enter_ns: u64,
+    },
+    Suspend {
+        func: u32,
+    },
+    Resume {
+        func: u32,
+    },
+    Line {
+        func: u32,
+        line: u32,
+        duration_ns: u64,
+    },
+    Debug {
+        func: u32,
+        line: u32,
+        kind: DebugKind,
+        name: &'static str,
+        value: String,
+    },
+    Update {
+        id: u32,
+        action: UpdateAction,
+        description: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -92,7 +92,12 @@ mod tests {
         assert_eq!(thread, "Thread-4");
         assert_eq!(
             event,
-            Event { pid: 4510, tid: 140_000_000_451_001, time_ns: 1_589_113_696_048_286_000, kind: EventKind::Enter(VIEWS) }
+            Event {
+                pid: 4510,
+                tid: 140_000_000_451_001,
+                time_ns: 1_589_113_696_048_286_000,
+                kind: EventKind::Enter(VIEWS)
+            }
         );
     }
 
@@ -103,7 +108,14 @@ mod tests {
         assert_eq!(event.time_ns, 1_589_113_696_048_000_000);
         assert_eq!(
             event.kind,
-            EventKind::Debug { func: VIEWS, line: 380, kind: DebugKind::Used, name: "", value: "{'q': 'a; b; c'}", truncated: false }
+            EventKind::Debug {
+                func: VIEWS,
+                line: 380,
+                kind: DebugKind::Used,
+                name: "",
+                value: "{'q': 'a; b; c'}",
+                truncated: false
+            }
         );
     }
 

@@ -104,22 +104,40 @@ mod tests {
 
     #[test]
     fn each_instrument() {
-        assert_eq!(parse_message(b"func_begin; 1589113696.048286"), Ok(Message::FuncBegin { time_ns: 1_589_113_696_048_286_000 }));
+        assert_eq!(
+            parse_message(b"func_begin; 1589113696.048286"),
+            Ok(Message::FuncBegin { time_ns: 1_589_113_696_048_286_000 })
+        );
         assert_eq!(
             parse_message(b"func_end; 0.0123456789; 1589113696.0483"),
             Ok(Message::FuncEnd { duration_ns: 12_346, time_ns: 1_589_113_696_048_300_000 })
         );
-        assert_eq!(parse_message(b"func_end; 1e-05; 1589113696"), Ok(Message::FuncEnd { duration_ns: 10, time_ns: 1_589_113_696_000_000_000 }));
+        assert_eq!(
+            parse_message(b"func_end; 1e-05; 1589113696"),
+            Ok(Message::FuncEnd { duration_ns: 10, time_ns: 1_589_113_696_000_000_000 })
+        );
         assert_eq!(parse_message(b"0.0123 ms"), Ok(Message::LineTime { duration_ns: 12_300 }));
-        assert_eq!(parse_message(b"parameters: {'a': 1; 'b': 2}"), Ok(Message::Debug { kind: DebugKind::Parameters, value: b"{'a': 1; 'b': 2}" }));
-        assert_eq!(parse_message(b"returnvalues: None"), Ok(Message::Debug { kind: DebugKind::ReturnValue, value: b"None" }));
-        assert_eq!(parse_message(b"usevalues: {'x': 'a: b'}"), Ok(Message::Debug { kind: DebugKind::Used, value: b"{'x': 'a: b'}" }));
+        assert_eq!(
+            parse_message(b"parameters: {'a': 1; 'b': 2}"),
+            Ok(Message::Debug { kind: DebugKind::Parameters, value: b"{'a': 1; 'b': 2}" })
+        );
+        assert_eq!(
+            parse_message(b"returnvalues: None"),
+            Ok(Message::Debug { kind: DebugKind::ReturnValue, value: b"None" })
+        );
+        assert_eq!(
+            parse_message(b"usevalues: {'x': 'a: b'}"),
+            Ok(Message::Debug { kind: DebugKind::Used, value: b"{'x': 'a: b'}" })
+        );
         assert_eq!(parse_message(b"defvalues:"), Ok(Message::Debug { kind: DebugKind::Defined, value: b"" }));
     }
 
     #[test]
     fn negative_durations_clamp_to_zero() {
-        assert_eq!(parse_message(b"func_end; -0.5; 10"), Ok(Message::FuncEnd { duration_ns: 0, time_ns: 10_000_000_000 }));
+        assert_eq!(
+            parse_message(b"func_end; -0.5; 10"),
+            Ok(Message::FuncEnd { duration_ns: 0, time_ns: 10_000_000_000 })
+        );
     }
 
     #[test]
