@@ -114,13 +114,16 @@ class ControlServer:
             except Exception:
                 pass
 
-    def stop(self) -> None:
+    def _close_listeners(self) -> None:
         for sock in self._sockets:
             try:
                 sock.close()
             except OSError:
                 pass
         self._sockets = []
+
+    def stop(self) -> None:
+        self._close_listeners()
         if self.unix_path:
             try:
                 os.unlink(self.unix_path)
@@ -130,10 +133,5 @@ class ControlServer:
 
     def abandon_after_fork(self) -> None:
         """In a forked child: the parent's listening sockets (and their file) stay the parent's."""
-        for sock in self._sockets:
-            try:
-                sock.close()
-            except OSError:
-                pass
-        self._sockets = []
+        self._close_listeners()
         self.unix_path = None
