@@ -4,7 +4,9 @@
 //! A *unit* is a run of one thread's blocks of a binary trace (in sequence order), or a newline-aligned stretch
 //! of a text log (all its threads). Units are decoded in parallel in batches; each batch is then stitched in
 //! order on one core (stitching costs the number of distinct stacks of a unit, not its events), so memory holds
-//! one batch of partial trees plus the final trees, whatever the size of the input.
+//! one batch of partial trees plus the final trees, whatever the size of the input. Text-log units are parsed
+//! into per-thread event lists instead, replayed in order when stitching (`ThreadAgg::replay`: the rule for
+//! requests whose root raised needs the thread's whole history).
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -16,7 +18,7 @@ use rustc_hash::FxHashMap;
 
 use crate::error::AnalyzeError;
 use crate::input::Input;
-use crate::machine::{ChunkBuilder, ThreadAgg, Warnings};
+use crate::machine::{ChunkBuilder, TextEv, ThreadAgg, Warnings};
 use crate::profile::{Analysis, Damage, DebugEvent, Function, LineStat, Location, ThreadProfile};
 use crate::tree::{Tree, NO_FUNC};
 
@@ -242,6 +244,8 @@ struct Part<'a> {
     pid: u32,
     tid: u64,
     chunk: ChunkBuilder,
+    /// Text log: the thread's events, replayed in order when stitching (`ThreadAgg::replay`).
+    text: Vec<TextEv>,
     thread_name: Option<&'a str>,
     lines: FxHashMap<(u32, u32), (u64, u64)>,
     events: Vec<RawDebug<'a>>,
@@ -264,6 +268,7 @@ impl<'a> Part<'a> {
             pid,
             tid,
             chunk: ChunkBuilder::new(),
+            text: Vec::new(),
             thread_name: None,
             lines: FxHashMap::default(),
             events: Vec::new(),
@@ -441,20 +446,20 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
         match ev.kind {
             EventKind::ThreadName(n) => part.thread_name = Some(n),
             EventKind::Enter(f) => {
-                let id = func_id(f, &mut intern);
-                part.chunk.enter(id, t)
+                let func = func_id(f, &mut intern);
+                part.text.push(TextEv::Enter { func, t })
             }
             EventKind::Exit { func, duration_ns, .. } => {
-                let id = func_id(func, &mut intern);
-                part.chunk.exit(id, t, duration_ns)
+                let func = func_id(func, &mut intern);
+                part.text.push(TextEv::Exit { func, t, duration: duration_ns })
             }
             EventKind::Suspend(f) => {
-                let id = func_id(f, &mut intern);
-                part.chunk.suspend(id, t)
+                let func = func_id(f, &mut intern);
+                part.text.push(TextEv::Suspend { func, t })
             }
             EventKind::Resume(f) => {
-                let id = func_id(f, &mut intern);
-                part.chunk.resume(id, t)
+                let func = func_id(f, &mut intern);
+                part.text.push(TextEv::Resume { func, t })
             }
             EventKind::Line { func, line, duration_ns } => {
                 let id = func_id(func, &mut intern);
@@ -468,9 +473,6 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
             }
             _ => {}
         }
-    }
-    for p in &mut parts {
-        p.chunk.finish();
     }
     // `parts` is in order of each thread's first line, so stitching never depends on hash order.
     let line_count = legacy::count_lines(chunk) + u64::from(!chunk.is_empty() && !chunk.ends_with(b"\n"));
@@ -576,7 +578,11 @@ impl<'a> Stitcher<'a> {
                 lines: FxHashMap::default(),
                 events: Vec::new(),
             });
-            st.agg.stitch_owned(part.chunk, !out.legacy, &relabel);
+            if out.legacy {
+                st.agg.replay(&part.text, &relabel);
+            } else {
+                st.agg.stitch_owned(part.chunk, true, &relabel);
+            }
             if let Some(n) = part.thread_name {
                 if st.name.as_deref() != Some(n) {
                     st.name = Some(n.to_owned());

@@ -166,3 +166,38 @@ fn binary_trace_by_hand_whatever_the_chunking() {
         }
     }
 }
+
+/// `fixtures/analyzer/unclosed_root.log` (see fixtures/analyzer/README.md): a request whose root raised (no
+/// `func_end`) does not swallow the thread's later requests, and an entry point also called inside another call
+/// costs one wrong cut, then is not taken for an entry point again.
+#[test]
+fn unclosed_root_by_hand_whatever_the_chunking() {
+    let path = fixtures().join("unclosed_root.log");
+    let expected = "4510-MainThread;views.handle 6000\n\
+                    4510-MainThread;views.handle;db.query 3000\n\
+                    4510-MainThread;views.handle;db.query;db.fetch 500\n\
+                    4510-Thread-1;jobs.batch 2000\n\
+                    4510-Thread-1;jobs.batch;jobs.run 1000\n\
+                    4510-Thread-1;jobs.run 2000\n";
+    for chunk in [1usize, 100, 700, 1 << 20] {
+        let a = analyze_files(std::slice::from_ref(&path), chunk);
+        assert_eq!(folded(&a), expected, "chunk {chunk}");
+        assert_self_sums(&a);
+        let main = &a.threads[0];
+        let handle = node_path(&a, &main.tree, &["views.handle"]);
+        let query = node_path(&a, &main.tree, &["views.handle", "db.query"]);
+        // Requests 1 and 3 ended (5 + 4 ms); request 2 passes down the 0.5 ms of the fetch that ended in it.
+        assert_eq!(main.tree.nodes[handle as usize].stats.hits, 2);
+        assert_eq!(main.tree.nodes[handle as usize].stats.total_ns, 9_500_000);
+        assert_eq!(main.tree.nodes[query as usize].stats.hits, 2);
+        assert_eq!(main.tree.nodes[query as usize].stats.total_ns, 3_500_000);
+        assert_eq!(main.tree.nodes[0].stats.total_ns, 9_500_000);
+        let t1 = &a.threads[1];
+        let batch = node_path(&a, &t1.tree, &["jobs.batch"]);
+        // The first batch was cut by mistake (no hit, no time); its exit is then unmatched.
+        assert_eq!(t1.tree.nodes[batch as usize].stats.hits, 1);
+        assert_eq!(t1.tree.nodes[0].stats.total_ns, 5 * MS);
+        // MainThread: handle and query of request 2; Thread-1: the first batch.
+        assert_eq!((a.warnings.cut_calls, a.warnings.unmatched), (3, 1));
+    }
+}

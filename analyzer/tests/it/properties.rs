@@ -89,3 +89,60 @@ proptest! {
         }
     }
 }
+
+/// A text log of the original's format from random calls on two interleaved threads: calls nest, some raise
+/// (no `func_end`, so roots stay open), function 0 and 1 are often request roots.
+fn text_log(ops: &[(u8, u8, u16)]) -> String {
+    let mut out = String::new();
+    let mut t = 0u64;
+    let mut stacks: [Vec<(u32, u64)>; 2] = [Vec::new(), Vec::new()];
+    for &(op, f, dt) in ops {
+        t += dt as u64 + 1;
+        let th = (op >> 7) as usize;
+        let f = (f % 6) as u32;
+        let (name, tid) = [("MainThread", 1001), ("Thread-1", 1002)][th];
+        let (q, m) = FUNCS[f as usize];
+        let epoch = |t: u64| format!("{}.{:06}", 1_589_113_696 + t / 1_000_000, t % 1_000_000);
+        let line = |q: &str, m: &str, msg: String| {
+            format!("2020-05-10 12:28:16,000; MainProcess; 4510; {name}; {tid}; /srv/{m}.py; 1; {m}; {q}; {msg}\n")
+        };
+        match op % 4 {
+            0 | 1 => {
+                stacks[th].push((f, t));
+                out += &line(q, m, format!("func_begin; {}", epoch(t)));
+            }
+            2 => {
+                if let Some((g, t0)) = stacks[th].pop() {
+                    let (q, m) = FUNCS[g as usize];
+                    out += &line(q, m, format!("func_end; {:.4}; {}", (t - t0) as f64 / 1000.0, epoch(t)));
+                }
+            }
+            _ => {
+                // Raises: the frame goes without a line.
+                stacks[th].pop();
+            }
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Text logs are replayed in order per thread, so the rule for unclosed frames gives the same result
+    /// whatever the chunk size.
+    #[test]
+    fn text_log_chunking(ops in prop::collection::vec((any::<u8>(), any::<u8>(), 0u16..500), 0..300)) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_temp(dir.path(), "x.log", text_log(&ops).as_bytes());
+        let reference = analyze_files(std::slice::from_ref(&p), 1 << 30);
+        assert_self_sums(&reference);
+        for chunk in [1usize, 300, 5000] {
+            let a = analyze_files(std::slice::from_ref(&p), chunk);
+            assert_self_sums(&a);
+            prop_assert_eq!(folded(&a), folded(&reference));
+            prop_assert_eq!(summary_json(&a), summary_json(&reference));
+            prop_assert_eq!(a.warnings, reference.warnings);
+        }
+    }
+}
