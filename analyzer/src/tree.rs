@@ -70,7 +70,19 @@ pub struct FuncHists {
     by_func: Vec<Option<Box<Histogram<u32>>>>,
     raw_count: Vec<u8>,
     raw: Vec<(u32, u64)>,
+    /// Durations of functions that have a histogram, not recorded yet: recorded [`PENDING_MAX`] at a time,
+    /// grouped by function, so each histogram's counters are loaded once per batch rather than once per call
+    /// (thousands of histograms do not fit in the caches; the counter load was most of the recording cost).
+    /// A histogram's contents do not depend on the order of its values.
+    pending: Vec<(u32, u64)>,
+    /// Scratch for [`FuncHists::flush`]: per label, a count then an offset; the labels seen; values by label.
+    slot: Vec<u32>,
+    seen: Vec<u32>,
+    sorted: Vec<u64>,
 }
+
+/// Durations held in [`FuncHists::pending`] before they are recorded.
+const PENDING_MAX: usize = 1 << 14;
 
 /// Values kept raw per function before it gets a histogram.
 pub const RAW_PER_FUNC: u8 = 32;
@@ -89,8 +101,11 @@ impl FuncHists {
             self.by_func.resize_with(i + 1, || None);
             self.raw_count.resize(i + 1, 0);
         }
-        if let Some(h) = &mut self.by_func[i] {
-            record(h, whole_ns);
+        if self.by_func[i].is_some() {
+            self.pending.push((func, whole_ns));
+            if self.pending.len() >= PENDING_MAX {
+                self.flush();
+            }
         } else if self.raw_count[i] < RAW_PER_FUNC {
             self.raw_count[i] += 1;
             self.raw.push((func, whole_ns));
@@ -100,9 +115,52 @@ impl FuncHists {
         }
     }
 
+    /// Records the pending durations, grouped by function (a counting sort).
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if self.slot.len() < self.by_func.len() {
+            self.slot.resize(self.by_func.len(), 0);
+        }
+        self.seen.clear();
+        for &(f, _) in &self.pending {
+            let c = &mut self.slot[f as usize];
+            if *c == 0 {
+                self.seen.push(f);
+            }
+            *c += 1;
+        }
+        let mut at = 0u32;
+        for &f in &self.seen {
+            let c = &mut self.slot[f as usize];
+            let n = *c;
+            *c = at;
+            at += n;
+        }
+        self.sorted.resize(self.pending.len(), 0);
+        for &(f, v) in &self.pending {
+            let c = &mut self.slot[f as usize];
+            self.sorted[*c as usize] = v;
+            *c += 1;
+        }
+        // `slot[f]` is now the end of f's values, and the labels in `seen` are in the order of their ranges.
+        let mut begin = 0usize;
+        for &f in &self.seen {
+            let end = self.slot[f as usize] as usize;
+            let h = self.by_func[f as usize].as_mut().expect("pending only for functions with a histogram");
+            for &v in &self.sorted[begin..end] {
+                record(h, v);
+            }
+            self.slot[f as usize] = 0;
+            begin = end;
+        }
+        self.pending.clear();
+    }
+
     /// Adds `other`'s durations, relabelled.
     pub fn merge(&mut self, other: &FuncHists, relabel: impl Fn(u32) -> u32) {
-        for &(f, v) in &other.raw {
+        for &(f, v) in other.raw.iter().chain(&other.pending) {
             self.record(relabel(f), v);
         }
         for (f, h) in other.by_func.iter().enumerate().filter_map(|(i, h)| h.as_deref().map(|h| (i as u32, h))) {
@@ -128,6 +186,7 @@ impl FuncHists {
 
     /// Moves the raw values into histograms (before reading quantiles).
     pub fn compact(&mut self) {
+        self.flush();
         for (f, v) in std::mem::take(&mut self.raw) {
             let h = self.by_func[f as usize].get_or_insert_with(new_hist);
             record(h, v);
@@ -137,19 +196,20 @@ impl FuncHists {
 
     /// The histogram of `func` ([`FuncHists::compact`] first).
     pub fn get(&self, func: u32) -> Option<&Histogram<u32>> {
-        debug_assert!(self.raw.is_empty(), "compact() before reading");
+        debug_assert!(self.raw.is_empty() && self.pending.is_empty(), "compact() before reading");
         self.by_func.get(func as usize).and_then(|h| h.as_deref())
     }
 
     /// Every histogram ([`FuncHists::compact`] first).
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Histogram<u32>)> {
-        debug_assert!(self.raw.is_empty(), "compact() before reading");
+        debug_assert!(self.raw.is_empty() && self.pending.is_empty(), "compact() before reading");
         self.by_func.iter().enumerate().filter_map(|(i, h)| h.as_deref().map(|h| (i as u32, h)))
     }
 
     /// Only the functions `keep` accepts.
     pub fn retain(&mut self, keep: impl Fn(u32) -> bool) {
         self.raw.retain(|&(f, _)| keep(f));
+        self.pending.retain(|&(f, _)| keep(f));
         for (i, h) in self.by_func.iter_mut().enumerate() {
             if !keep(i as u32) {
                 *h = None;
