@@ -412,7 +412,8 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
             (names.len() - 1) as u32
         })
     };
-    for ev in legacy::lines(chunk, 1) {
+    let mut it = legacy::lines(chunk, 1);
+    for ev in it.by_ref() {
         let ev = match ev {
             Ok(ev) => ev,
             Err(e) => {
@@ -475,7 +476,8 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
         }
     }
     // `parts` is in order of each thread's first line, so stitching never depends on hash order.
-    let line_count = legacy::count_lines(chunk) + u64::from(!chunk.is_empty() && !chunk.ends_with(b"\n"));
+    let line_count = it.next_line_no() - 1;
+    debug_assert_eq!(line_count, legacy::count_lines(chunk) + u64::from(!chunk.is_empty() && !chunk.ends_with(b"\n")));
     UnitOut { file, parts, defs: names, legacy: true, line_count, damage: Vec::new(), line_damage }
 }
 

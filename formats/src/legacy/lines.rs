@@ -69,6 +69,12 @@ pub struct LegacyLines<'a> {
 }
 
 impl<'a> LegacyLines<'a> {
+    /// The number the next line would have: once the iterator is done, the first line's number plus the lines
+    /// of the chunk (a last line without `\n` counts), so callers need no second pass to count them.
+    pub fn next_line_no(&self) -> u64 {
+        self.next_line_no
+    }
+
     /// The next line (without its `\n`) and its number, or `None` at the end.
     #[inline]
     fn next_line(&mut self) -> Option<(&'a [u8], u64)> {
