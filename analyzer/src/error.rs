@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyzeError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    // Not a `source` field: the message already says it, and `{:#}` would print it twice.
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("no input given, and neither /tmp/pyliveupdate/ nor /tmp/pyliveupdate.log exists")]
     NoDefaultInput,
     #[error("{pattern}: bad glob pattern: {what}")]

@@ -30,7 +30,7 @@ enum Data {
 impl Input {
     /// Maps `path` read-only.
     pub fn open(path: &Path) -> Result<Input, AnalyzeError> {
-        let io = |source| AnalyzeError::Io { path: path.to_owned(), source };
+        let io = |error| AnalyzeError::Io { path: path.to_owned(), error };
         let file = File::open(path).map_err(io)?;
         let meta = file.metadata().map_err(io)?;
         if meta.is_file() && meta.len() > 0 {
@@ -121,7 +121,7 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, AnalyzeError> {
             } else if !p.exists() {
                 return Err(AnalyzeError::Io {
                     path: p.clone(),
-                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+                    error: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
                 });
             } else if is_legacy_file(&p) {
                 for s in legacy::rotated_siblings(&p) {
@@ -137,7 +137,7 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, AnalyzeError> {
 
 /// The regular, non-hidden files directly in `dir`, by name.
 fn dir_files(dir: &Path) -> Result<Vec<PathBuf>, AnalyzeError> {
-    let io = |source| AnalyzeError::Io { path: dir.to_owned(), source };
+    let io = |error| AnalyzeError::Io { path: dir.to_owned(), error };
     let mut v = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
