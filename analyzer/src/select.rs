@@ -77,34 +77,28 @@ impl Selection {
                 });
             }
         } else if self.merge_threads {
+            let process_view = |x: ThreadProfile| View {
+                root: x.pid.to_string(),
+                pid: Some(x.pid),
+                thread: None,
+                tree: Cow::Owned(x.tree),
+                hists: Cow::Owned(x.hists),
+                lines: Cow::Owned(x.lines),
+            };
             let mut cur: Option<ThreadProfile> = None;
             for t in chosen {
                 match &mut cur {
                     Some(x) if x.pid == t.pid => merge_profile(x, t.clone()),
                     _ => {
                         if let Some(x) = cur.take() {
-                            views.push(View {
-                                root: x.pid.to_string(),
-                                pid: Some(x.pid),
-                                thread: None,
-                                tree: Cow::Owned(x.tree),
-                                hists: Cow::Owned(x.hists),
-                                lines: Cow::Owned(x.lines),
-                            });
+                            views.push(process_view(x));
                         }
                         cur = Some(t.clone());
                     }
                 }
             }
             if let Some(x) = cur {
-                views.push(View {
-                    root: x.pid.to_string(),
-                    pid: Some(x.pid),
-                    thread: None,
-                    tree: Cow::Owned(x.tree),
-                    hists: Cow::Owned(x.hists),
-                    lines: Cow::Owned(x.lines),
-                });
+                views.push(process_view(x));
             }
         } else {
             for t in chosen {

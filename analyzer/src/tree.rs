@@ -91,16 +91,23 @@ pub const RAW_PER_FUNC: u8 = 32;
 const MAX_HIST_LABEL: u32 = 1 << 22;
 
 impl FuncHists {
+    /// The index of `func`'s histogram, growing the tables to hold it; `None` for an implausible id.
     #[inline]
-    pub fn record(&mut self, func: u32, whole_ns: u64) {
+    fn slot(&mut self, func: u32) -> Option<usize> {
         if func >= MAX_HIST_LABEL {
-            return;
+            return None;
         }
         let i = func as usize;
         if i >= self.by_func.len() {
             self.by_func.resize_with(i + 1, || None);
             self.raw_count.resize(i + 1, 0);
         }
+        Some(i)
+    }
+
+    #[inline]
+    pub fn record(&mut self, func: u32, whole_ns: u64) {
+        let Some(i) = self.slot(func) else { return };
         if self.by_func[i].is_some() {
             self.pending.push((func, whole_ns));
             if self.pending.len() >= PENDING_MAX {
@@ -169,14 +176,7 @@ impl FuncHists {
     }
 
     fn add(&mut self, func: u32, h: &Histogram<u32>) {
-        if func >= MAX_HIST_LABEL {
-            return;
-        }
-        let i = func as usize;
-        if i >= self.by_func.len() {
-            self.by_func.resize_with(i + 1, || None);
-            self.raw_count.resize(i + 1, 0);
-        }
+        let Some(i) = self.slot(func) else { return };
         match &mut self.by_func[i] {
             // Auto-resizing histograms add whatever their ranges; only a count overflow fails (ignored).
             Some(mine) => drop(mine.add(h)),
