@@ -176,8 +176,7 @@ fn info_legacy(data: &[u8], out: &mut impl Write) -> Result<InfoStats, InspectEr
     writeln!(out, "format: pyliveupdate text log")?;
     let chunks = legacy::split_chunks(data, LEGACY_CHUNK);
     // Line numbers of each chunk's first line, for the error lines.
-    let newlines: Vec<u64> =
-        chunks.par_iter().map(|r| data[r.clone()].iter().filter(|&&b| b == b'\n').count() as u64).collect();
+    let newlines: Vec<u64> = chunks.par_iter().map(|r| legacy::count_lines(&data[r.clone()])).collect();
     let first_lines: Vec<u64> =
         newlines.iter().scan(1u64, |line, n| Some(std::mem::replace(line, *line + n))).collect();
     let per_chunk: Vec<(Threads, Vec<String>, u64)> = chunks

@@ -12,6 +12,21 @@ pub const EXIT_DAMAGED: u8 = 1;
 /// Nothing useful was produced: bad arguments, no input, an unreadable file, output that cannot be written.
 pub const EXIT_ERROR: u8 = 2;
 
+/// The exit code for an error that ended a run: 0, silently, when the reader of our output went away
+/// (`pylu-analyze dump big.pylu | head`); otherwise the error and its causes as one line on stderr, and 2.
+pub fn exit_code_for(program: &str, error: &(dyn std::error::Error + 'static)) -> u8 {
+    let causes = || std::iter::successors(Some(error), |e| e.source());
+    let broken_pipe = |e: &(dyn std::error::Error + 'static)| {
+        e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    };
+    if causes().any(broken_pipe) {
+        return EXIT_OK;
+    }
+    let line: Vec<String> = causes().map(|e| e.to_string()).collect();
+    eprintln!("{program}: error: {}", line.join(": "));
+    EXIT_ERROR
+}
+
 /// A bar over `total` bytes, or a hidden one when stderr is not a terminal, `quiet` is set, or the input is
 /// small enough to be done before a bar would help.
 pub fn bar(total: u64, quiet: bool) -> ProgressBar {

@@ -337,17 +337,8 @@ fn inspect(
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
-        Ok(c) => ExitCode::from(c),
-        Err(e) => {
-            // A reader that went away (`| head`) is not an error.
-            if e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe))
-            {
-                return ExitCode::from(EXIT_OK);
-            }
-            eprintln!("pylu-analyze: error: {e:#}");
-            ExitCode::from(EXIT_ERROR)
-        }
+    match run(Cli::parse()) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => ExitCode::from(progress::exit_code_for("pylu-analyze", e.as_ref())),
     }
 }

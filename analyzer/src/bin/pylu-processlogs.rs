@@ -3,13 +3,13 @@
 //! damaged input skipped, 2 error.
 
 use std::fs::File;
-use std::io::{self, BufWriter};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use pylu_analyzer::progress::{self, EXIT_DAMAGED, EXIT_ERROR, EXIT_OK};
+use pylu_analyzer::progress::{self, EXIT_DAMAGED, EXIT_OK};
 use pylu_analyzer::report::flamegraph::FlameOptions;
 use pylu_analyzer::report::summary::SummaryOptions;
 use pylu_analyzer::{analyze, discover, flamegraph, folded, summary, Input, Options, Selection};
@@ -96,14 +96,7 @@ fn run(cli: Cli) -> Result<u8> {
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(c) => ExitCode::from(c),
-        Err(e) => {
-            if e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe))
-            {
-                return ExitCode::from(EXIT_OK);
-            }
-            eprintln!("pylu-processlogs: error: {e:#}");
-            ExitCode::from(EXIT_ERROR)
-        }
+        Ok(code) => ExitCode::from(code),
+        Err(e) => ExitCode::from(progress::exit_code_for("pylu-processlogs", e.as_ref())),
     }
 }
