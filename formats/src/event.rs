@@ -61,13 +61,6 @@ pub struct FuncDef<'a> {
     pub first_line: u32,
 }
 
-impl FuncDef<'_> {
-    /// `module.qualname`, the name reports show (`polls.views.IndexView.get`).
-    pub fn display_name(&self) -> String {
-        join_name(self.module, self.qualname)
-    }
-}
-
 /// `module.name`, or just `name` where the module is unknown.
 pub fn join_name(module: &str, name: &str) -> String {
     if module.is_empty() {

@@ -85,17 +85,6 @@ impl BlockEncoder {
         BlockEncoder { buf, thread_id, seq: 0, record_count: 0, base_ts: 0, last_ts: 0, has_time: false, capacity }
     }
 
-    pub fn thread_id(&self) -> u64 {
-        self.thread_id
-    }
-
-    /// Re-labels the encoder for another thread id (a forked child's main thread); the sequence restarts.
-    pub fn reset_thread(&mut self, thread_id: u64) {
-        self.clear();
-        self.thread_id = thread_id;
-        self.seq = 0;
-    }
-
     /// No record since the last seal.
     #[inline]
     pub fn is_empty(&self) -> bool {
