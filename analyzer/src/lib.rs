@@ -19,6 +19,7 @@
 
 pub mod dump;
 pub mod error;
+pub mod hist;
 pub mod info;
 pub mod input;
 pub mod machine;
@@ -32,6 +33,7 @@ pub mod tree;
 
 pub use dump::InspectError;
 pub use error::AnalyzeError;
+pub use hist::LatencyHist;
 pub use input::{discover, Input};
 pub use machine::Warnings;
 pub use pipeline::{analyze, analyze_paths, Options};

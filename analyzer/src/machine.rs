@@ -19,7 +19,8 @@
 //! A resumed generator or coroutine goes under whatever calls it now (its parent at resume time), and a
 //! resume matches the most recently suspended invocation of that function on that thread.
 
-use crate::tree::{FuncHists, Tree, NO_NODE};
+use crate::hist::FuncHists;
+use crate::tree::{path_hash, Tree, NO_NODE};
 
 const NO_SLOT: u32 = u32::MAX;
 
@@ -35,6 +36,8 @@ pub(crate) struct Frame {
     pub acc: u64,
     /// A chunk-local frame resumed from a suspension the chunk did not see: its earlier time is in `slot`.
     pub slot: u32,
+    /// The node's path hash (the next lookup's key is computed from it, see [`crate::tree::path_hash`]).
+    hash: u64,
     cache_func: u32,
     cache_node: u32,
 }
@@ -116,28 +119,38 @@ impl Machine {
     #[inline]
     fn push(&mut self, func: u32, start: u64, acc: u64, slot: u32) {
         // Loops call the same function again and again: remember the last child of each frame.
-        let node = match self.stack.last_mut() {
+        let (node, hash) = match self.stack.last_mut() {
             Some(top) => {
                 if top.cache_func == func {
-                    top.cache_node
+                    (top.cache_node, path_hash(top.hash, func))
                 } else {
-                    let n = self.tree.child(top.node, func);
+                    let (n, h) = self.tree.child_hashed(top.node, top.hash, func);
                     top.cache_func = func;
                     top.cache_node = n;
-                    n
+                    (n, h)
                 }
             }
             None => {
                 if self.base_cache.0 == func {
-                    self.base_cache.1
+                    (self.base_cache.1, path_hash(self.tree.hash_of(self.base), func))
                 } else {
-                    let n = self.tree.child(self.base, func);
+                    let (n, h) = self.tree.child_hashed(self.base, self.tree.hash_of(self.base), func);
                     self.base_cache = (func, n);
-                    n
+                    (n, h)
                 }
             }
         };
-        self.stack.push(Frame { node, func, start, child_ns: 0, acc, slot, cache_func: u32::MAX, cache_node: NO_NODE });
+        self.stack.push(Frame {
+            node,
+            func,
+            start,
+            child_ns: 0,
+            acc,
+            slot,
+            hash,
+            cache_func: u32::MAX,
+            cache_node: NO_NODE,
+        });
     }
 
     #[inline]
@@ -466,8 +479,10 @@ impl ThreadAgg {
         }
         let earlier = |slot: u32| if slot == NO_SLOT { 0 } else { taken[slot as usize] };
         for f in &c.m.stack {
+            let node = map[f.node as usize];
             self.m.stack.push(Frame {
-                node: map[f.node as usize],
+                node,
+                hash: self.m.tree.hash_of(node),
                 func: relabel(f.func),
                 acc: f.acc + earlier(f.slot),
                 slot: NO_SLOT,

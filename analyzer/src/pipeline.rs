@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use pylu_formats::{event::join_name, legacy, BlockRef, EventKind, Format, FuncRef, Trace};
+use pylu_formats::{event::join_name, legacy, BlockRef, CallOp, EventKind, Format, FuncRef, Record, RecordSink, Trace};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
@@ -344,7 +344,6 @@ fn run_binary<'a>(
     let mut part = Part::new(trace.header.pid, thread);
     let mut defs = Vec::new();
     let mut damage = Vec::new();
-    let c = &mut part.chunk;
     for b in blocks {
         if let Err(e) = b.verify() {
             damage.push(Damage {
@@ -354,37 +353,7 @@ fn run_binary<'a>(
             });
             continue;
         }
-        // try_for_each_record rather than the iterator: the decode loop then keeps its state in registers.
-        let decoded = b.records().try_for_each_record(|r| {
-            let t = r.time_ns;
-            let untimed = matches!(r.kind, EventKind::FuncDef(_) | EventKind::ThreadName(_));
-            if !untimed && !win.holds(t) {
-                return;
-            }
-            match r.kind {
-                EventKind::Enter(FuncRef::Id(f)) => c.enter(f, t),
-                EventKind::Exit { func: FuncRef::Id(f), duration_ns, .. } => c.exit(f, t, duration_ns),
-                EventKind::Suspend(FuncRef::Id(f)) => c.suspend(f, t),
-                EventKind::Resume(FuncRef::Id(f)) => c.resume(f, t),
-                EventKind::Line { func: FuncRef::Id(f), line, duration_ns } => {
-                    let e = part.lines.entry((f, line)).or_default();
-                    e.0 += 1;
-                    e.1 += duration_ns;
-                }
-                EventKind::Debug { func: FuncRef::Id(f), line, kind, name, value, truncated }
-                    if opts.collect_events =>
-                {
-                    let time_ns = trace.header.clock.to_wall(t);
-                    part.events.push(RawDebug { time_ns, func: f, line, kind, name, value, truncated });
-                }
-                EventKind::FuncDef(d) => defs.push((
-                    d.id,
-                    NamedFunc { module: d.module, name: d.qualname, file: d.file, first_line: d.first_line },
-                )),
-                EventKind::ThreadName(n) => part.thread_name = Some(n),
-                _ => {}
-            }
-        });
+        let decoded = b.records().try_for_each(&mut BinarySink { part: &mut part, defs: &mut defs, win, trace, opts });
         if let Err(e) = decoded {
             damage.push(Damage {
                 path: path.to_owned(),
@@ -395,6 +364,60 @@ fn run_binary<'a>(
     }
     part.chunk.finish();
     UnitOut { file, parts: vec![part], defs, legacy: false, line_count: 0, damage, line_damage: Vec::new() }
+}
+
+/// Where [`run_binary`] sends a block's records.
+struct BinarySink<'s, 'a> {
+    part: &'s mut Part<'a>,
+    defs: &'s mut Vec<(u32, NamedFunc<'a>)>,
+    win: Window,
+    trace: &'s Trace<'a>,
+    opts: &'s Options,
+}
+
+impl<'a> RecordSink<'a> for BinarySink<'_, 'a> {
+    #[inline(always)]
+    fn call(&mut self, op: CallOp, func: u32, t: u64) {
+        if !self.win.holds(t) {
+            return;
+        }
+        match op {
+            CallOp::Enter => self.part.chunk.enter(func, t),
+            CallOp::Exit | CallOp::ExitRaised => self.part.chunk.exit(func, t, None),
+        }
+    }
+
+    #[inline(never)]
+    fn other(&mut self, r: Record<'a>) {
+        let t = r.time_ns;
+        let untimed = matches!(r.kind, EventKind::FuncDef(_) | EventKind::ThreadName(_));
+        if !untimed && !self.win.holds(t) {
+            return;
+        }
+        let part = &mut *self.part;
+        match r.kind {
+            EventKind::Enter(FuncRef::Id(f)) => part.chunk.enter(f, t),
+            EventKind::Exit { func: FuncRef::Id(f), duration_ns, .. } => part.chunk.exit(f, t, duration_ns),
+            EventKind::Suspend(FuncRef::Id(f)) => part.chunk.suspend(f, t),
+            EventKind::Resume(FuncRef::Id(f)) => part.chunk.resume(f, t),
+            EventKind::Line { func: FuncRef::Id(f), line, duration_ns } => {
+                let e = part.lines.entry((f, line)).or_default();
+                e.0 += 1;
+                e.1 += duration_ns;
+            }
+            EventKind::Debug { func: FuncRef::Id(f), line, kind, name, value, truncated }
+                if self.opts.collect_events =>
+            {
+                let time_ns = self.trace.header.clock.to_wall(t);
+                part.events.push(RawDebug { time_ns, func: f, line, kind, name, value, truncated });
+            }
+            EventKind::FuncDef(d) => self
+                .defs
+                .push((d.id, NamedFunc { module: d.module, name: d.qualname, file: d.file, first_line: d.first_line })),
+            EventKind::ThreadName(n) => part.thread_name = Some(n),
+            _ => {}
+        }
+    }
 }
 
 fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
@@ -654,14 +677,13 @@ impl<'a> Stitcher<'a> {
                         file_defs[key.2 as usize][&f]
                     }
                 };
-                let (tree, mut hists) = if key.2 == GLOBAL_LABELS {
+                let (tree, hists) = if key.2 == GLOBAL_LABELS {
                     (st.agg.m.tree, st.agg.m.hists)
                 } else {
-                    let mut h = crate::tree::FuncHists::default();
+                    let mut h = crate::hist::FuncHists::default();
                     h.merge(&st.agg.m.hists, relabel);
                     (st.agg.m.tree.relabelled(relabel), h)
                 };
-                hists.compact();
                 let mut lines: FxHashMap<(u32, u32), (u64, u64)> = FxHashMap::default();
                 for ((f, l), (h, ns)) in st.lines {
                     let e = lines.entry((relabel(f), l)).or_default();
@@ -718,7 +740,6 @@ impl<'a> Stitcher<'a> {
 pub(crate) fn merge_profile(a: &mut ThreadProfile, b: ThreadProfile) {
     a.tree.graft(&b.tree, 0, |f| f);
     a.hists.merge(&b.hists, |f| f);
-    a.hists.compact();
     let mut lines: BTreeMap<(u32, u32), (u64, u64)> = BTreeMap::new();
     for l in a.lines.drain(..).chain(b.lines) {
         let e = lines.entry((l.func, l.line)).or_default();

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use pylu_formats::DebugKind;
 
+use crate::hist::FuncHists;
 use crate::machine::Warnings;
-use crate::tree::{FuncHists, Tree};
+use crate::tree::Tree;
 
 /// A function, under the name reports show (`module.qualname`, e.g. `polls.views.IndexView.get`).
 #[derive(Debug, Clone, PartialEq, Eq)]

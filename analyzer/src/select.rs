@@ -5,9 +5,10 @@ use std::borrow::Cow;
 
 use regex::Regex;
 
+use crate::hist::FuncHists;
 use crate::pipeline::merge_profile;
 use crate::profile::{Analysis, LineStat, ThreadProfile};
-use crate::tree::{FuncHists, Tree, NO_NODE};
+use crate::tree::{Tree, NO_NODE};
 
 /// What to show. The default shows everything, one root per process and thread.
 #[derive(Debug, Clone, Default)]

@@ -4,23 +4,13 @@
 //! merging chunk trees is index arithmetic. Children are found through one hash map keyed by (parent, function)
 //! rather than per-node maps, which keeps a node small (the common case is a leaf).
 
-use hdrhistogram::Histogram;
-use rustc_hash::FxHashMap;
-
-fn new_hist() -> Box<Histogram<u32>> {
-    Box::new(Histogram::new(SIGFIG).expect("valid sigfig"))
-}
-
 /// Index of "no node" (the parent of a root).
 pub const NO_NODE: u32 = u32::MAX;
 /// The function label of a root (a thread, or a chunk's anchor).
 pub const NO_FUNC: u32 = u32::MAX;
 
-/// Latency distributions keep 2 significant digits: p99 within 1 %.
-const SIGFIG: u8 = 2;
-
 /// What the calls at one stack position add up to. Latency distributions are kept per thread and function
-/// ([`FuncHists`]), not per node: a big profile has millions of distinct stacks, and a histogram precise to 1 %
+/// ([`crate::hist::FuncHists`]), not per node: a big profile has millions of distinct stacks, and a histogram precise to 1 %
 /// is kilobytes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Stats {
@@ -61,171 +51,6 @@ impl Stats {
     }
 }
 
-/// Whole call durations per function label: mergeable HDR histograms (2 significant digits, so quantiles are
-/// within 1 %; `u32` counts). A function's first [`RAW_PER_FUNC`] durations are kept as plain values instead:
-/// most functions are called a few times per chunk, and merging a histogram costs its few thousand counters
-/// where recording a value costs one.
-#[derive(Debug, Clone, Default)]
-pub struct FuncHists {
-    by_func: Vec<Option<Box<Histogram<u32>>>>,
-    raw_count: Vec<u8>,
-    raw: Vec<(u32, u64)>,
-    /// Durations of functions that have a histogram, not recorded yet: recorded [`PENDING_MAX`] at a time,
-    /// grouped by function, so each histogram's counters are loaded once per batch rather than once per call
-    /// (thousands of histograms do not fit in the caches; the counter load was most of the recording cost).
-    /// A histogram's contents do not depend on the order of its values.
-    pending: Vec<(u32, u64)>,
-    /// Scratch for [`FuncHists::flush`]: per label, a count then an offset; the labels seen; values by label.
-    slot: Vec<u32>,
-    seen: Vec<u32>,
-    sorted: Vec<u64>,
-}
-
-/// Durations held in [`FuncHists::pending`] before they are recorded.
-const PENDING_MAX: usize = 1 << 14;
-
-/// Values kept raw per function before it gets a histogram.
-pub const RAW_PER_FUNC: u8 = 32;
-
-/// Labels above this are not given a histogram (a corrupt id must not allocate gigabytes).
-const MAX_HIST_LABEL: u32 = 1 << 22;
-
-impl FuncHists {
-    /// The index of `func`'s histogram, growing the tables to hold it; `None` for an implausible id.
-    #[inline]
-    fn slot(&mut self, func: u32) -> Option<usize> {
-        if func >= MAX_HIST_LABEL {
-            return None;
-        }
-        let i = func as usize;
-        if i >= self.by_func.len() {
-            self.by_func.resize_with(i + 1, || None);
-            self.raw_count.resize(i + 1, 0);
-        }
-        Some(i)
-    }
-
-    #[inline]
-    pub fn record(&mut self, func: u32, whole_ns: u64) {
-        let Some(i) = self.slot(func) else { return };
-        if self.by_func[i].is_some() {
-            self.pending.push((func, whole_ns));
-            if self.pending.len() >= PENDING_MAX {
-                self.flush();
-            }
-        } else if self.raw_count[i] < RAW_PER_FUNC {
-            self.raw_count[i] += 1;
-            self.raw.push((func, whole_ns));
-        } else {
-            let h = self.by_func[i].insert(new_hist());
-            record(h, whole_ns);
-        }
-    }
-
-    /// Records the pending durations, grouped by function (a counting sort).
-    fn flush(&mut self) {
-        if self.pending.is_empty() {
-            return;
-        }
-        if self.slot.len() < self.by_func.len() {
-            self.slot.resize(self.by_func.len(), 0);
-        }
-        self.seen.clear();
-        for &(f, _) in &self.pending {
-            let c = &mut self.slot[f as usize];
-            if *c == 0 {
-                self.seen.push(f);
-            }
-            *c += 1;
-        }
-        let mut at = 0u32;
-        for &f in &self.seen {
-            let c = &mut self.slot[f as usize];
-            let n = *c;
-            *c = at;
-            at += n;
-        }
-        self.sorted.resize(self.pending.len(), 0);
-        for &(f, v) in &self.pending {
-            let c = &mut self.slot[f as usize];
-            self.sorted[*c as usize] = v;
-            *c += 1;
-        }
-        // `slot[f]` is now the end of f's values, and the labels in `seen` are in the order of their ranges.
-        let mut begin = 0usize;
-        for &f in &self.seen {
-            let end = self.slot[f as usize] as usize;
-            let h = self.by_func[f as usize].as_mut().expect("pending only for functions with a histogram");
-            for &v in &self.sorted[begin..end] {
-                record(h, v);
-            }
-            self.slot[f as usize] = 0;
-            begin = end;
-        }
-        self.pending.clear();
-    }
-
-    /// Adds `other`'s durations, relabelled.
-    pub fn merge(&mut self, other: &FuncHists, relabel: impl Fn(u32) -> u32) {
-        for &(f, v) in other.raw.iter().chain(&other.pending) {
-            self.record(relabel(f), v);
-        }
-        for (f, h) in other.by_func.iter().enumerate().filter_map(|(i, h)| h.as_deref().map(|h| (i as u32, h))) {
-            self.add(relabel(f), h);
-        }
-    }
-
-    fn add(&mut self, func: u32, h: &Histogram<u32>) {
-        let Some(i) = self.slot(func) else { return };
-        match &mut self.by_func[i] {
-            // Auto-resizing histograms add whatever their ranges; only a count overflow fails (ignored).
-            Some(mine) => drop(mine.add(h)),
-            slot @ None => *slot = Some(Box::new(h.clone())),
-        }
-    }
-
-    /// Moves the raw values into histograms (before reading quantiles).
-    pub fn compact(&mut self) {
-        self.flush();
-        for (f, v) in std::mem::take(&mut self.raw) {
-            let h = self.by_func[f as usize].get_or_insert_with(new_hist);
-            record(h, v);
-        }
-        self.raw_count.iter_mut().for_each(|c| *c = RAW_PER_FUNC);
-    }
-
-    /// The histogram of `func` ([`FuncHists::compact`] first).
-    pub fn get(&self, func: u32) -> Option<&Histogram<u32>> {
-        debug_assert!(self.raw.is_empty() && self.pending.is_empty(), "compact() before reading");
-        self.by_func.get(func as usize).and_then(|h| h.as_deref())
-    }
-
-    /// Every histogram ([`FuncHists::compact`] first).
-    pub fn iter(&self) -> impl Iterator<Item = (u32, &Histogram<u32>)> {
-        debug_assert!(self.raw.is_empty() && self.pending.is_empty(), "compact() before reading");
-        self.by_func.iter().enumerate().filter_map(|(i, h)| h.as_deref().map(|h| (i as u32, h)))
-    }
-
-    /// Only the functions `keep` accepts.
-    pub fn retain(&mut self, keep: impl Fn(u32) -> bool) {
-        self.raw.retain(|&(f, _)| keep(f));
-        self.pending.retain(|&(f, _)| keep(f));
-        for (i, h) in self.by_func.iter_mut().enumerate() {
-            if !keep(i as u32) {
-                *h = None;
-            }
-        }
-    }
-}
-
-#[inline]
-fn record(h: &mut Histogram<u32>, v: u64) {
-    // `record` grows an auto-resizing histogram; it fails only when a count would overflow.
-    if h.record(v).is_err() {
-        h.saturating_record(v);
-    }
-}
-
 /// Children lists of a [`Tree`] (`children[n]` is node `n`'s), stored contiguously: a tree of millions of
 /// nodes would otherwise need millions of small vectors.
 #[derive(Debug, Clone)]
@@ -252,17 +77,62 @@ impl Children {
 }
 
 #[derive(Debug, Clone)]
+// One cache line per node: an enter's lookup reads the node it finds, and the call's exit writes its stats.
+#[repr(align(64))]
 pub struct Node {
     pub func: u32,
     pub parent: u32,
+    /// The node's [`path_hash`]: what the index finds it by.
+    hash: u64,
     pub stats: Stats,
+}
+
+/// The hash of a stack: its parent's path hash mixed with its function. Computed from the parent's *hash*
+/// rather than its index, so a run of enters computes its lookup keys without waiting for the previous lookup's
+/// result; the lookups' cache misses overlap instead of queueing behind each other.
+#[inline(always)]
+pub fn path_hash(parent_hash: u64, func: u32) -> u64 {
+    (parent_hash.rotate_left(23) ^ (func as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Path hash of the `k`-th parentless node (roots and chunk anchors differ from each other).
+fn root_hash(k: u32) -> u64 {
+    path_hash(0x243F_6A88_85A3_08D3, k)
+}
+
+/// The index of a [`Tree`]: open addressing over path hashes, linear probing. A slot holds a 32-bit tag of the
+/// hash (its low half; the slot number comes from the high bits) and the node index, so a probe reads only the
+/// slot and then the node it names, which the caller is about to use anyway.
+#[derive(Debug, Clone)]
+struct PathIndex {
+    slots: Vec<u64>,
+    shift: u32,
+}
+
+const EMPTY_SLOT: u64 = u64::MAX;
+
+impl PathIndex {
+    fn with_bits(bits: u32) -> Self {
+        PathIndex { slots: vec![EMPTY_SLOT; 1 << bits], shift: 64 - bits }
+    }
+
+    #[inline(always)]
+    fn home(&self, hash: u64) -> usize {
+        (hash >> self.shift) as usize
+    }
+
+    #[inline(always)]
+    fn tag(hash: u64) -> u64 {
+        (hash as u32 as u64) << 32
+    }
 }
 
 /// An arena of nodes; node 0 is the root.
 #[derive(Debug, Clone)]
 pub struct Tree {
     pub nodes: Vec<Node>,
-    index: FxHashMap<u64, u32>,
+    index: PathIndex,
+    roots: u32,
 }
 
 impl Default for Tree {
@@ -274,27 +144,78 @@ impl Default for Tree {
 impl Tree {
     /// A tree holding only its root (node 0).
     pub fn new() -> Self {
-        let mut t = Tree { nodes: Vec::with_capacity(64), index: FxHashMap::default() };
+        let mut t = Tree { nodes: Vec::with_capacity(64), index: PathIndex::with_bits(6), roots: 0 };
         t.add_root();
         t
     }
 
     /// Adds another parentless node and returns it (chunk trees use one per stretch of unknown context).
     pub fn add_root(&mut self) -> u32 {
-        self.nodes.push(Node { func: NO_FUNC, parent: NO_NODE, stats: Stats::default() });
+        let hash = root_hash(self.roots);
+        self.roots += 1;
+        self.nodes.push(Node { func: NO_FUNC, parent: NO_NODE, hash, stats: Stats::default() });
         (self.nodes.len() - 1) as u32
+    }
+
+    /// The path hash of `node` (to pass to [`Tree::child_hashed`]).
+    #[inline]
+    pub fn hash_of(&self, node: u32) -> u64 {
+        self.nodes[node as usize].hash
     }
 
     /// The child of `parent` for `func`, created on first use.
     #[inline]
     pub fn child(&mut self, parent: u32, func: u32) -> u32 {
-        let key = ((parent as u64) << 32) | func as u64;
-        let next = self.nodes.len() as u32;
-        let idx = *self.index.entry(key).or_insert(next);
-        if idx == next {
-            self.nodes.push(Node { func, parent, stats: Stats::default() });
+        self.child_hashed(parent, self.hash_of(parent), func).0
+    }
+
+    /// [`Tree::child`] for a caller that knows `parent`'s path hash; returns the child and its hash.
+    #[inline]
+    pub fn child_hashed(&mut self, parent: u32, parent_hash: u64, func: u32) -> (u32, u64) {
+        let hash = path_hash(parent_hash, func);
+        let tag = PathIndex::tag(hash);
+        let mask = self.index.slots.len() - 1;
+        let mut i = self.index.home(hash);
+        loop {
+            let slot = self.index.slots[i];
+            if slot == EMPTY_SLOT {
+                break;
+            }
+            if slot & !0xFFFF_FFFF == tag {
+                let n = slot as u32;
+                let node = &self.nodes[n as usize];
+                if node.func == func && node.parent == parent {
+                    return (n, hash);
+                }
+            }
+            i = (i + 1) & mask;
         }
-        idx
+        let n = self.nodes.len() as u32;
+        self.nodes.push(Node { func, parent, hash, stats: Stats::default() });
+        self.index.slots[i] = tag | n as u64;
+        // At most half full: probes stay short.
+        if self.nodes.len() * 2 > self.index.slots.len() {
+            self.grow_index();
+        }
+        (n, hash)
+    }
+
+    #[cold]
+    fn grow_index(&mut self) {
+        let bits = 64 - self.index.shift + 1;
+        let mut index = PathIndex::with_bits(bits);
+        let mask = index.slots.len() - 1;
+        for (n, node) in self.nodes.iter().enumerate() {
+            if node.parent == NO_NODE {
+                continue;
+            }
+            let mut i = index.home(node.hash);
+            while index.slots[i] != EMPTY_SLOT {
+                i = (i + 1) & mask;
+            }
+            index.slots[i] = PathIndex::tag(node.hash) | n as u64;
+        }
+        self.index = index;
     }
 
     pub fn len(&self) -> usize {

@@ -7,11 +7,11 @@ use std::io::{self, Write};
 use comfy_table::{presets::ASCII_MARKDOWN, CellAlignment, Table};
 use serde::Serialize;
 
+use crate::hist::LatencyHist;
 use crate::profile::Analysis;
 use crate::report::{ms, sorted_children, us};
 use crate::select::View;
 use crate::tree::{Children, Stats};
-use hdrhistogram::Histogram;
 
 /// What orders the flat table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,7 +50,7 @@ pub struct FuncStat {
     /// Hits, min, max and summed durations over all its calls.
     pub stats: Stats,
     /// The distribution of its calls' durations.
-    pub hist: Option<Histogram<u32>>,
+    pub hist: Option<LatencyHist>,
 }
 
 impl FuncStat {
@@ -59,7 +59,7 @@ impl FuncStat {
     pub fn quantile_ns(&self, q: f64) -> u64 {
         match &self.hist {
             Some(h) if self.stats.hits > 0 => {
-                h.median_equivalent(h.value_at_quantile(q)).clamp(self.stats.min_ns, self.stats.max_ns)
+                h.quantile(q).map_or(self.stats.min_ns, |v| v.clamp(self.stats.min_ns, self.stats.max_ns))
             }
             _ => self.stats.min_ns,
         }
@@ -110,8 +110,7 @@ pub fn function_stats(a: &Analysis, views: &[View], sort: SortBy) -> Vec<FuncSta
         for (f, h) in v.hists.iter() {
             if let Some(Some(e)) = by_func.get_mut(f as usize) {
                 match &mut e.hist {
-                    // Auto-resizing histograms add whatever their ranges; only a count overflow fails.
-                    Some(mine) => drop(mine.add(h)),
+                    Some(mine) => mine.add(h),
                     None => e.hist = Some(h.clone()),
                 }
             }
