@@ -363,18 +363,38 @@ impl<'a> Records<'a> {
         let mut time = self.time;
         let payload_offset = self.payload_offset;
         while pos < payload.len() {
-            let start = pos;
-            // The fast path: a call record whose two varints fit in 4 bytes each (function ids below 2^26,
-            // deltas below 268 ms), decoded from one 8-byte load without a branch on their lengths (those
-            // lengths vary record to record, and mispredicting them was most of the decoding cost).
-            if let Some(word) = payload.get(pos..pos + 8) {
-                let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
-                if let Some((h, dt, len)) = call_record(w) {
-                    pos += len;
+            // The fast path, a window of 32 bytes at a time: the ends of all its varints come from one mask,
+            // so finding where each record starts is a chain of 1-cycle bit operations rather than a chain of
+            // loads (decoding a record, then finding the next one after it). Each call record whose two
+            // varints fit in 4 bytes each (function ids below 2^26, deltas below 268 ms) then decodes from one
+            // 8-byte load without a branch on their lengths, which vary record to record.
+            if pos + WINDOW + 8 <= payload.len() {
+                let mut ends = varint_ends(&payload[pos..pos + WINDOW]);
+                let mut done = 0;
+                loop {
+                    // A record is two varints: its end is the second end left in the window.
+                    let after_header = ends & ends.wrapping_sub(1);
+                    if after_header == 0 {
+                        break;
+                    }
+                    let Some((h, dt, len)) = call_record(read_u64(payload, pos + done)) else { break };
                     time = time.wrapping_add(dt);
                     sink.call(call_op(h), (h >> 2) as u32, time);
+                    debug_assert_eq!(done + len, after_header.trailing_zeros() as usize + 1);
+                    done = after_header.trailing_zeros() as usize + 1;
+                    ends = after_header & after_header.wrapping_sub(1);
+                }
+                pos += done;
+                if done > 0 {
                     continue;
                 }
+            }
+            let start = pos;
+            if let Some((h, dt, len)) = payload.get(pos..pos + 8).and_then(|w| call_record(read_u64(w, 0))) {
+                pos += len;
+                time = time.wrapping_add(dt);
+                sink.call(call_op(h), (h >> 2) as u32, time);
+                continue;
             }
             let fail = |what| RecordError { offset: payload_offset + start as u64, what };
             let Some((h, n)) = varint::get(&payload[pos..]) else { return Err(fail("bad varint")) };
@@ -399,6 +419,32 @@ impl<'a> Records<'a> {
         }
         Ok(())
     }
+}
+
+/// Bytes [`Records::try_for_each`] finds the varint ends of at once.
+const WINDOW: usize = 32;
+
+/// The 8 bytes at `at`, little-endian.
+#[inline(always)]
+fn read_u64(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// Bit `i` set where byte `i` of `window` (32 bytes) ends a varint (its top bit is clear).
+#[inline(always)]
+fn varint_ends(window: &[u8]) -> u32 {
+    let mut mask = 0u32;
+    for k in 0..WINDOW / 8 {
+        mask |= byte_tops(!read_u64(window, 8 * k)) << (8 * k);
+    }
+    mask
+}
+
+/// The top bit of each byte of `w`, gathered into 8 bits (bit `i` from byte `i`): the multiplication moves
+/// bit 8i+7 to bit 56+i, and no two partial products meet below bit 64.
+#[inline(always)]
+fn byte_tops(w: u64) -> u32 {
+    ((w & 0x8080_8080_8080_8080).wrapping_mul(0x0002_0408_1020_4081) >> 56) as u32
 }
 
 /// Decodes a call record (enter, exit, exit-raised) from the 8 bytes at its start, little-endian in `w`: its
@@ -475,5 +521,54 @@ impl<'a> Iterator for Records<'a> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_tops_gathers_the_top_bits() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let naive = (0..8).filter(|i| x >> (8 * i + 7) & 1 == 1).fold(0u32, |m, i| m | 1 << i);
+            assert_eq!(byte_tops(x), naive, "{x:#x}");
+        }
+    }
+
+    /// The fast path decodes call records exactly as the general one, for every split of varint lengths
+    /// (1 to 5 bytes each, so both fast and slow records), next to each other in one window.
+    #[test]
+    fn window_path_agrees_with_the_general_decoder() {
+        let mut payload = Vec::new();
+        let mut expected = Vec::new();
+        let mut time = 0u64;
+        for (k, (hbytes, dbytes)) in (1..=5).flat_map(|h| (1..=5).map(move |d| (h, d))).cycle().take(400).enumerate() {
+            // The smallest value of each length, plus a little.
+            let func = ((1u64 << (7 * (hbytes - 1))) >> 2) as u32 + (k as u32 % 3);
+            let op = k as u64 % 3;
+            let dt = (1u64 << (7 * (dbytes - 1))) + k as u64;
+            varint::put(&mut payload, (func as u64) << 2 | op);
+            varint::put(&mut payload, dt);
+            time += dt;
+            expected.push((op, func, time));
+        }
+        struct Collect(Vec<(u64, u32, u64)>);
+        impl<'a> RecordSink<'a> for Collect {
+            fn call(&mut self, op: CallOp, func: u32, time_ns: u64) {
+                self.0.push((op as u64, func, time_ns));
+            }
+            fn other(&mut self, rec: Record<'a>) {
+                panic!("no other records here: {rec:?}");
+            }
+        }
+        let records = Records { payload: &payload, pos: 0, time: 0, payload_offset: 0, failed: false };
+        let mut got = Collect(Vec::new());
+        records.try_for_each(&mut got).unwrap();
+        assert_eq!(got.0, expected);
     }
 }
