@@ -18,7 +18,7 @@ use nom::combinator::{all_consuming, map, map_opt, opt, rest, value};
 use nom::sequence::{preceded, terminated, tuple};
 use nom::IResult;
 
-use super::number::{scaled_decimal, scaled_decimal_fast};
+use super::number::{plain_decimal_prefix, scaled_decimal, scaled_decimal_fast};
 use crate::event::DebugKind;
 
 /// A decoded message; times are ns since the epoch, durations ns.
@@ -100,12 +100,19 @@ pub(crate) fn parse_message_fast(input: &[u8]) -> Option<Message<'_>> {
     if !is_end {
         return Some(Message::FuncBegin { time_ns: scaled_decimal_fast(rest, 9)? });
     }
-    // `<ms>` is the longest run of number bytes, as nom's `take_while1` takes it.
-    let ms_len = rest.iter().position(|&b| !is_number_byte(b)).unwrap_or(rest.len());
-    if ms_len == 0 {
-        return None;
-    }
-    let duration_ns = scaled_decimal_fast(&rest[..ms_len], 6)?.max(0) as u64;
+    // `<ms>` is the longest run of number bytes, as nom's `take_while1` takes it: read in the same pass as its
+    // value when it is plain `digits[.digits]`.
+    let (duration_ns, ms_len) = match plain_decimal_prefix(rest, 6) {
+        Some((ns, len)) if !rest.get(len).is_some_and(|&b| is_number_byte(b)) => (ns, len),
+        _ => {
+            let len = rest.iter().position(|&b| !is_number_byte(b)).unwrap_or(rest.len());
+            if len == 0 {
+                return None;
+            }
+            (scaled_decimal(&rest[..len], 6)?, len)
+        }
+    };
+    let duration_ns = duration_ns.max(0) as u64;
     let epoch = skip_separator(&rest[ms_len..])?;
     Some(Message::FuncEnd { duration_ns, time_ns: scaled_decimal_fast(epoch, 9)? })
 }

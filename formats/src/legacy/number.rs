@@ -119,49 +119,47 @@ const POW10: [u64; 20] = {
 /// Anything else goes to [`scaled_decimal`], so the result is always the same as its (property-tested).
 #[inline]
 pub(crate) fn scaled_decimal_fast(text: &[u8], scale: i32) -> Option<i64> {
-    match plain_decimal(text, scale) {
-        Some(v) => Some(v),
-        None => scaled_decimal(text, scale),
+    match plain_decimal_prefix(text, scale) {
+        Some((v, len)) if len == text.len() => Some(v),
+        _ => scaled_decimal(text, scale),
     }
 }
 
-/// The fast case of [`scaled_decimal_fast`]; `None` means "not handled here" (or not a number).
+/// The longest `digits[.digits]` prefix of `text` × 10^`scale` and its length, when it has at most 19
+/// significant digits (what [`scaled_decimal`] would give for that prefix alone); `None` when there is no such
+/// prefix or it is not handled here.
 #[inline(always)]
-fn plain_decimal(text: &[u8], scale: i32) -> Option<i64> {
+pub(crate) fn plain_decimal_prefix(text: &[u8], scale: i32) -> Option<(i64, usize)> {
     if !(0..=19).contains(&scale) {
         return None;
     }
     let (int_value, int_len) = digits_prefix(text);
-    let frac = match text.get(int_len) {
-        None => &text[int_len..],
-        Some(b'.') => &text[int_len + 1..],
-        Some(_) => return None,
+    let (frac_value, frac_len, len) = match text.get(int_len) {
+        Some(b'.') => {
+            let (value, n) = digits_prefix(&text[int_len + 1..]);
+            (value, n, int_len + 1 + n)
+        }
+        _ => (0, 0, int_len),
     };
-    if int_len + frac.len() == 0 {
+    if int_len + frac_len == 0 {
         return None;
     }
     // Leading zeros are not significant (as in `scaled_decimal`); with at most 19 significant digits the
-    // mantissa is exact (no digit dropped) and below 10^19.
-    let int_zeros = text[..int_len].iter().take_while(|&&b| b == b'0').count();
-    let mantissa = if int_zeros == int_len {
-        let zeros = frac.iter().take_while(|&&b| b == b'0').count();
-        let significant = &frac[zeros..];
-        let (m, n) = digits_prefix(significant);
-        if n != significant.len() || n > 19 {
+    // mantissa is exact (no digit dropped), below 10^19, and no digit loop above wrapped.
+    let int_significant = int_len - text[..int_len].iter().take_while(|&&b| b == b'0').count();
+    let mantissa = if int_significant > 0 {
+        if int_significant + frac_len > 19 {
             return None;
         }
-        m
+        int_value.wrapping_mul(POW10[frac_len]).wrapping_add(frac_value)
     } else {
-        if int_len - int_zeros + frac.len() > 19 {
+        let frac = &text[len - frac_len..len];
+        if frac_len - frac.iter().take_while(|&&b| b == b'0').count() > 19 {
             return None;
         }
-        let (m, n) = digits_prefix_from(frac, int_value);
-        if n != frac.len() {
-            return None;
-        }
-        m
+        frac_value
     };
-    let power = i64::from(scale) - frac.len() as i64;
+    let power = i64::from(scale) - frac_len as i64;
     let magnitude = if power >= 0 {
         mantissa.checked_mul(POW10[power as usize])?
     } else if power < -19 {
@@ -173,24 +171,20 @@ fn plain_decimal(text: &[u8], scale: i32) -> Option<i64> {
         let (quotient, remainder) = (mantissa / divisor, mantissa % divisor);
         quotient + u64::from(remainder >= divisor - remainder)
     };
-    i64::try_from(magnitude).ok()
+    Some((i64::try_from(magnitude).ok()?, len))
 }
 
 /// The value of the leading ASCII digits of `text` and how many there are. The value wraps past 19 digits:
 /// callers count the digits and refuse more.
 #[inline(always)]
 fn digits_prefix(text: &[u8]) -> (u64, usize) {
-    digits_prefix_from(text, 0)
-}
-
-/// [`digits_prefix`] continuing a value already read (`value * 10^n + digits`).
-#[inline(always)]
-fn digits_prefix_from(text: &[u8], mut value: u64) -> (u64, usize) {
+    let mut value = 0u64;
     let mut i = 0;
     // Eight digits at a time (SWAR), then one at a time.
     while let Some(word) = text.get(i..i + 8) {
-        let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
-        match eight_digits(word) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        match eight_digits(u64::from_le_bytes(bytes)) {
             Some(v) => {
                 value = value.wrapping_mul(100_000_000).wrapping_add(v);
                 i += 8;
@@ -328,9 +322,17 @@ mod tests {
             (b"0.4999999999999999999", 0, 0),
             (b"0.05000000000000000000", 0, 0),
             (b"9999999999999999999", 0, -1),
+            (b"000", 0, 0),
+            (b"00.000", 6, 0),
+            (b"007.5", 0, 8),
         ] {
             let expected = (expected >= 0).then_some(expected);
-            assert_eq!(plain_decimal(text, scale), expected, "{}", String::from_utf8_lossy(text));
+            assert_eq!(
+                plain_decimal_prefix(text, scale).map(|(v, _)| v),
+                expected,
+                "{}",
+                String::from_utf8_lossy(text)
+            );
             assert_eq!(scaled_decimal(text, scale), expected, "{}", String::from_utf8_lossy(text));
         }
     }
