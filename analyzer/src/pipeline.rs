@@ -90,7 +90,10 @@ pub fn analyze_paths(paths: &[PathBuf], opts: &Options) -> Result<Analysis, Anal
 pub fn analyze(inputs: &[Input], opts: &Options) -> Analysis {
     let mut st = Stitcher::new(inputs, opts);
     let units = plan(inputs, opts, &mut st);
-    let batch = (rayon::current_num_threads() * 2).max(2);
+    // Text-log units' outputs are small (an 8 MiB chunk's event lists), so their batches are longer: fewer waits
+    // at the end of a batch for its last unit.
+    let per_core = if units.iter().all(|u| matches!(u.kind, UnitKind::Legacy { .. })) { 4 } else { 2 };
+    let batch = (rayon::current_num_threads() * per_core).max(2);
     // Stitching batch k (one core, in order) overlaps decoding batch k + 1 (the other cores).
     let mut pending: Vec<UnitOut<'_>> = Vec::new();
     for group in units.chunks(batch) {

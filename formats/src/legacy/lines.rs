@@ -65,7 +65,7 @@ pub struct LegacyLines<'a> {
     /// A line's own event, held back while its thread name event goes out first.
     pending: Option<Event<'a>>,
     current_thread: Option<(u32, u64, &'a str)>,
-    asctime: AsctimeCache<'a>,
+    asctime: AsctimeCache,
 }
 
 impl<'a> LegacyLines<'a> {

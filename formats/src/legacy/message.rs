@@ -18,7 +18,7 @@ use nom::combinator::{all_consuming, map, map_opt, opt, rest, value};
 use nom::sequence::{preceded, terminated, tuple};
 use nom::IResult;
 
-use super::number::scaled_decimal;
+use super::number::{plain_decimal_prefix, scaled_decimal, scaled_decimal_fast};
 use crate::event::DebugKind;
 
 /// A decoded message; times are ns since the epoch, durations ns.
@@ -85,6 +85,49 @@ pub(crate) fn parse_message(input: &[u8]) -> Result<Message<'_>, &'static str> {
     }
 }
 
+/// [`parse_message`] for the two messages that make nearly every line, `func_begin; <epoch>` and
+/// `func_end; <ms>; <epoch>`, by hand instead of through nom's combinators. `None` when the message is anything
+/// else or malformed: the caller then asks [`parse_message`], which is the reference (whenever this returns
+/// `Some`, it returns the same `Ok`; property-tested).
+#[inline]
+pub(crate) fn parse_message_fast(input: &[u8]) -> Option<Message<'_>> {
+    let (tail, is_end) = if let Some(tail) = input.strip_prefix(b"func_begin") {
+        (tail, false)
+    } else {
+        (input.strip_prefix(b"func_end")?, true)
+    };
+    let rest = skip_separator(tail)?;
+    if !is_end {
+        return Some(Message::FuncBegin { time_ns: scaled_decimal_fast(rest, 9)? });
+    }
+    // `<ms>` is the longest run of number bytes, as nom's `take_while1` takes it: read in the same pass as its
+    // value when it is plain `digits[.digits]`.
+    let (duration_ns, ms_len) = match plain_decimal_prefix(rest, 6) {
+        Some((ns, len)) if !rest.get(len).is_some_and(|&b| is_number_byte(b)) => (ns, len),
+        _ => {
+            let len = rest.iter().position(|&b| !is_number_byte(b)).unwrap_or(rest.len());
+            if len == 0 {
+                return None;
+            }
+            (scaled_decimal(&rest[..len], 6)?, len)
+        }
+    };
+    let duration_ns = duration_ns.max(0) as u64;
+    let epoch = skip_separator(&rest[ms_len..])?;
+    Some(Message::FuncEnd { duration_ns, time_ns: scaled_decimal_fast(epoch, 9)? })
+}
+
+/// What follows [`separator`] (spaces or tabs, `;`, spaces or tabs), or `None` when `input` does not start
+/// with one.
+#[inline(always)]
+fn skip_separator(input: &[u8]) -> Option<&[u8]> {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = input.iter().position(|b| !blank(b)).unwrap_or(input.len());
+    let after = input[start..].strip_prefix(b";")?;
+    let start = after.iter().position(|b| !blank(b)).unwrap_or(after.len());
+    Some(&after[start..])
+}
+
 /// Which message the line meant to be, for a useful error (nom's own error only says which combinator gave up).
 fn explain_failure(input: &[u8]) -> &'static str {
     if input.starts_with(b"func_begin") {
@@ -101,6 +144,7 @@ fn explain_failure(input: &[u8]) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn each_instrument() {
@@ -138,6 +182,59 @@ mod tests {
             parse_message(b"func_end; -0.5; 10"),
             Ok(Message::FuncEnd { duration_ns: 0, time_ns: 10_000_000_000 })
         );
+    }
+
+    #[test]
+    fn fast_path_takes_the_common_messages() {
+        for m in [&b"func_begin; 1709283600.000039"[..], b"func_end; 0.0040531158447265625; 1709283600.000072"] {
+            assert!(parse_message_fast(m).is_some(), "{}", String::from_utf8_lossy(m));
+            assert_eq!(parse_message_fast(m).ok_or(""), parse_message(m));
+        }
+        assert_eq!(parse_message_fast(b"0.0123 ms"), None, "left to the general parser");
+    }
+
+    /// Messages near the two the fast path takes: separators with spaces and tabs, odd numbers, junk after.
+    fn near_func_messages() -> impl Strategy<Value = Vec<u8>> {
+        let head = prop::sample::select(vec!["func_begin", "func_end", "func_beg", "func_endx", "func_beginn", ""]);
+        let sep = prop::sample::select(vec!["; ", ";", " ; ", "\t;\t", " ;  ", ";;", " ", "", ": "]);
+        let num = prop_oneof![
+            "[0-9]{1,10}\\.[0-9]{0,20}",
+            "-?[0-9]{0,3}(\\.[0-9]{0,4})?(e[+-]?[0-9]{0,3})?",
+            "0\\.0{0,8}[0-9]{0,20}",
+            "[0-9.eE+-]{0,6}",
+            Just("nan".to_owned()),
+        ];
+        let tail = prop::sample::select(vec!["", "", "", " ", "x", ";", " ms", "\t"]);
+        (head, sep.clone(), num.clone(), sep, num, tail, any::<bool>()).prop_map(|(head, s1, n1, s2, n2, tail, two)| {
+            let text = if two { format!("{head}{s1}{n1}{s2}{n2}{tail}") } else { format!("{head}{s1}{n1}{tail}") };
+            text.into_bytes()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5000))]
+
+        #[test]
+        fn fast_path_agrees_with_the_grammar(m in near_func_messages()) {
+            if let Some(fast) = parse_message_fast(&m) {
+                prop_assert_eq!(Ok(fast), parse_message(&m));
+            } else {
+                // It declines only what is not a func_begin or func_end message.
+                prop_assert!(
+                    !matches!(parse_message(&m), Ok(Message::FuncBegin { .. } | Message::FuncEnd { .. })),
+                    "{:?}",
+                    String::from_utf8_lossy(&m)
+                );
+            }
+        }
+
+        #[test]
+        fn fast_path_agrees_on_any_bytes(m in proptest::collection::vec(any::<u8>(), 0..40), head in 0usize..3) {
+            let m = [[&b"func_begin"[..], b"func_end", b""][head], &m].concat();
+            if let Some(fast) = parse_message_fast(&m) {
+                prop_assert_eq!(Ok(fast), parse_message(&m));
+            }
+        }
     }
 
     #[test]

@@ -103,12 +103,134 @@ fn scale_by_pow10(mantissa: u64, power: i32) -> Option<u128> {
     Some(quotient + u128::from(remainder * 2 >= divisor))
 }
 
+/// 10^0 ..= 10^19 (all that fit a u64).
+const POW10: [u64; 20] = {
+    let mut table = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
+/// [`scaled_decimal`], faster on what the log mostly holds: plain `digits[.digits]` with at most 19 significant
+/// digits (epochs such as `1709283600.000039`, durations such as `0.0040531158447265625`), in u64 arithmetic.
+/// Anything else goes to [`scaled_decimal`], so the result is always the same as its (property-tested).
+#[inline]
+pub(crate) fn scaled_decimal_fast(text: &[u8], scale: i32) -> Option<i64> {
+    match plain_decimal_prefix(text, scale) {
+        Some((v, len)) if len == text.len() => Some(v),
+        _ => scaled_decimal(text, scale),
+    }
+}
+
+/// The longest `digits[.digits]` prefix of `text` × 10^`scale` and its length, when it has at most 19
+/// significant digits (what [`scaled_decimal`] would give for that prefix alone); `None` when there is no such
+/// prefix or it is not handled here.
+#[inline(always)]
+pub(crate) fn plain_decimal_prefix(text: &[u8], scale: i32) -> Option<(i64, usize)> {
+    if !(0..=19).contains(&scale) {
+        return None;
+    }
+    let (int_value, int_len) = digits_prefix(text);
+    let (frac_value, frac_len, len) = match text.get(int_len) {
+        Some(b'.') => {
+            let (value, n) = digits_prefix(&text[int_len + 1..]);
+            (value, n, int_len + 1 + n)
+        }
+        _ => (0, 0, int_len),
+    };
+    if int_len + frac_len == 0 {
+        return None;
+    }
+    // Leading zeros are not significant (as in `scaled_decimal`); with at most 19 significant digits the
+    // mantissa is exact (no digit dropped), below 10^19, and no digit loop above wrapped.
+    let int_significant = int_len - text[..int_len].iter().take_while(|&&b| b == b'0').count();
+    let mantissa = if int_significant > 0 {
+        if int_significant + frac_len > 19 {
+            return None;
+        }
+        int_value.wrapping_mul(POW10[frac_len]).wrapping_add(frac_value)
+    } else {
+        let frac = &text[len - frac_len..len];
+        if frac_len - frac.iter().take_while(|&&b| b == b'0').count() > 19 {
+            return None;
+        }
+        frac_value
+    };
+    let power = i64::from(scale) - frac_len as i64;
+    let magnitude = if power >= 0 {
+        mantissa.checked_mul(POW10[power as usize])?
+    } else if power < -19 {
+        // mantissa < 10^19 ≤ 0.5 × 10^20: rounds to zero.
+        0
+    } else {
+        // Round half away from zero (`remainder * 2 >= divisor`, without overflowing).
+        let divisor = POW10[power.unsigned_abs() as usize];
+        let (quotient, remainder) = (mantissa / divisor, mantissa % divisor);
+        quotient + u64::from(remainder >= divisor - remainder)
+    };
+    Some((i64::try_from(magnitude).ok()?, len))
+}
+
+/// The value of the leading ASCII digits of `text` and how many there are. The value wraps past 19 digits:
+/// callers count the digits and refuse more.
+#[inline(always)]
+fn digits_prefix(text: &[u8]) -> (u64, usize) {
+    let mut value = 0u64;
+    let mut i = 0;
+    // Eight digits at a time (SWAR), then one at a time.
+    while let Some(word) = text.get(i..i + 8) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        match eight_digits(u64::from_le_bytes(bytes)) {
+            Some(v) => {
+                value = value.wrapping_mul(100_000_000).wrapping_add(v);
+                i += 8;
+            }
+            None => break,
+        }
+    }
+    while let Some(&b) = text.get(i) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        value = value.wrapping_mul(10).wrapping_add(u64::from(d));
+        i += 1;
+    }
+    (value, i)
+}
+
+/// Eight ASCII digits (the first in the lowest byte, as loaded little-endian) as their value, or `None` when
+/// any byte is not a digit.
+#[inline(always)]
+fn eight_digits(word: u64) -> Option<u64> {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    // Each byte is 0x30..=0x39 exactly when its high nibble is 3 and adding 6 keeps it 3.
+    if (word & HIGH) | ((word.wrapping_add(0x0606_0606_0606_0606) & HIGH) >> 4) != 0x3333_3333_3333_3333 {
+        return None;
+    }
+    let v = word - 0x3030_3030_3030_3030;
+    // Pairs, then quads, then all eight (each step multiplies the earlier, more significant, lane). No lane
+    // overflows into the next (99 < 2^8, 9999 < 2^16); wrapping only spells out that the top lane may.
+    let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
+    Some((v.wrapping_mul(10_000) + (v >> 32)) & 0xFFFF_FFFF)
+}
+
 /// An unsigned decimal integer made of ASCII digits only (no sign, no spaces), hand-rolled because it runs
 /// three times per line.
 #[inline]
 pub(crate) fn parse_u64(text: &[u8]) -> Option<u64> {
     if text.is_empty() || text.len() > 20 {
         return None;
+    }
+    if text.len() <= 19 {
+        // Below 10^19: cannot overflow.
+        let (value, n) = digits_prefix(text);
+        return (n == text.len()).then_some(value);
     }
     let mut value: u64 = 0;
     for &b in text {
@@ -129,6 +251,7 @@ pub(crate) fn parse_u32(text: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn epoch_seconds_are_exact() {
@@ -167,6 +290,118 @@ mod tests {
         assert_eq!(scaled_decimal(b"1e99999999999", 0), None);
         assert_eq!(scaled_decimal(b"1e-99999999999", 0), Some(0));
         assert_eq!(scaled_decimal(b"0e999", 0), Some(0));
+    }
+
+    /// The digit loop `parse_u64` had before its fast path: the reference it must agree with.
+    fn parse_u64_reference(text: &[u8]) -> Option<u64> {
+        if text.is_empty() || text.len() > 20 {
+            return None;
+        }
+        text.iter().try_fold(0u64, |value, &b| {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                return None;
+            }
+            value.checked_mul(10)?.checked_add(u64::from(digit))
+        })
+    }
+
+    #[test]
+    fn fast_decimals_on_the_log_s_numbers() {
+        assert_eq!(scaled_decimal_fast(b"1709283600.000039", 9), Some(1_709_283_600_000_039_000));
+        assert_eq!(scaled_decimal_fast(b"0.0040531158447265625", 6), Some(4_053));
+        assert_eq!(scaled_decimal_fast(b"0.00286102294921875", 6), Some(2_861));
+        // Each of these is handled by the fast case (not only by the fallback).
+        for (text, scale, expected) in [
+            (&b"1709283600.000039"[..], 9, 1_709_283_600_000_039_000),
+            (b"0.0040531158447265625", 6, 4_053),
+            (b"12", 0, 12),
+            (b".5", 0, 1),
+            // 19 significant digits, shifted by 19 and 20 places: the largest divisions, and past them.
+            (b"0.5000000000000000000", 0, 1),
+            (b"0.4999999999999999999", 0, 0),
+            (b"0.05000000000000000000", 0, 0),
+            (b"9999999999999999999", 0, -1),
+            (b"000", 0, 0),
+            (b"00.000", 6, 0),
+            (b"007.5", 0, 8),
+        ] {
+            let expected = (expected >= 0).then_some(expected);
+            assert_eq!(
+                plain_decimal_prefix(text, scale).map(|(v, _)| v),
+                expected,
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+            assert_eq!(scaled_decimal(text, scale), expected, "{}", String::from_utf8_lossy(text));
+        }
+    }
+
+    #[test]
+    fn eight_digits_edges() {
+        assert_eq!(eight_digits(u64::from_le_bytes(*b"12345678")), Some(12_345_678));
+        assert_eq!(eight_digits(u64::from_le_bytes(*b"99999999")), Some(99_999_999));
+        assert_eq!(eight_digits(u64::from_le_bytes(*b"00000000")), Some(0));
+        for bad in [b"1234567/", b"1234567:", b"/2345678", b":2345678", b"\xff2345678", b"1234\xfa678", b"1234 678"] {
+            assert_eq!(eight_digits(u64::from_le_bytes(*bad)), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    /// Bytes that make numbers, near-numbers and the borders of the digit range.
+    fn number_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop_oneof![
+            8 => b'0'..=b'9',
+            3 => Just(b'0'),
+            2 => Just(b'.'),
+            1 => prop::sample::select(vec![b'e', b'E', b'+', b'-', b'/', b':', b' ', 0x00, 0x80, 0xfa, 0xff]),
+        ];
+        proptest::collection::vec(byte, 0..32)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5000))]
+
+        #[test]
+        fn fast_decimal_agrees_with_the_general_one(text in number_bytes(), scale in -2i32..22) {
+            prop_assert_eq!(scaled_decimal_fast(&text, scale), scaled_decimal(&text, scale));
+        }
+
+        #[test]
+        fn fast_decimal_agrees_on_plain_numbers(
+            int in "0{0,3}[0-9]{0,12}", frac in "0{0,8}[0-9]{0,16}", dot in any::<bool>(), scale in 0i32..20,
+        ) {
+            let text = if dot { format!("{int}.{frac}") } else { format!("{int}{frac}") };
+            prop_assert_eq!(scaled_decimal_fast(text.as_bytes(), scale), scaled_decimal(text.as_bytes(), scale));
+        }
+
+        #[test]
+        fn fast_decimal_agrees_at_19_significant_digits(
+            zeros in "0{0,3}", sig in "[1-9][0-9]{17,19}", point in 0usize..24, scale in 0i32..20,
+        ) {
+            let digits = format!("{zeros}{sig}");
+            let text = format!("{}.{}", &digits[..point.min(digits.len())], &digits[point.min(digits.len())..]);
+            prop_assert_eq!(scaled_decimal_fast(text.as_bytes(), scale), scaled_decimal(text.as_bytes(), scale));
+        }
+
+        #[test]
+        fn fast_integers_agree_with_the_digit_loop(text in number_bytes()) {
+            prop_assert_eq!(parse_u64(&text), parse_u64_reference(&text));
+        }
+
+        #[test]
+        fn fast_integers_agree_on_long_numbers(text in "[0-9]{15,21}") {
+            prop_assert_eq!(parse_u64(text.as_bytes()), parse_u64_reference(text.as_bytes()));
+        }
+
+        #[test]
+        fn eight_digits_agrees_with_the_digit_loop(word in proptest::array::uniform8(prop_oneof![
+            6 => b'0'..=b'9',
+            1 => any::<u8>(),
+            1 => prop::sample::select(vec![b'/', b':', 0x2f, 0x3a, 0x3f, 0x40, 0xfa, 0xff, 0x00]),
+        ])) {
+            let expected = parse_u64_reference(&word);
+            prop_assert_eq!(eight_digits(u64::from_le_bytes(word)), expected);
+        }
     }
 
     #[test]
