@@ -167,9 +167,26 @@ impl LatencyHist {
         }
         self.cover(other.first, other.first + other.low.len() as u32);
         let at = (other.first - self.first) as usize;
-        for k in 0..other.low.len() {
-            let n = self.count(at + k) + other.count(k);
-            self.set(at + k, n);
+        let n = other.low.len();
+        if self.high.is_empty() {
+            self.high = vec![0; self.low.len()];
+        }
+        const MAX: u64 = u32::MAX as u64;
+        let (low, high) = (&mut self.low[at..at + n], &mut self.high[at..at + n]);
+        let mut sum = |k: usize, theirs: u64| {
+            let mine = (low[k] as u64 + ((high[k] as u64) << 8)).min(MAX);
+            let c = (mine + theirs.min(MAX)).min(MAX);
+            low[k] = c as u8;
+            high[k] = (c >> 8) as u32;
+        };
+        if other.high.is_empty() {
+            for k in 0..n {
+                sum(k, other.low[k] as u64);
+            }
+        } else {
+            for k in 0..n {
+                sum(k, other.low[k] as u64 + ((other.high[k] as u64) << 8));
+            }
         }
         self.total += other.total;
     }
