@@ -203,7 +203,7 @@ impl Machine {
 
     /// A call of `func` ended at `t` (or lasted `duration`, when the recorder measured it). `false` when no
     /// call of `func` is open (nothing changes then).
-    #[inline]
+    #[inline(always)]
     pub fn exit(&mut self, func: u32, t: u64, duration: Option<u64>) -> bool {
         let Some(f) = self.unwind_to(func) else { return false };
         let raw = duration.unwrap_or_else(|| t.saturating_sub(f.start));
