@@ -20,26 +20,39 @@
 //! resume matches the most recently suspended invocation of that function on that thread.
 
 use crate::hist::FuncHists;
-use crate::tree::{path_hash, Tree, NO_NODE};
+use crate::tree::{Tree, NO_NODE};
 
 const NO_SLOT: u32 = u32::MAX;
+
+/// [`Frame::key`] of a machine's bottom frame: no function's key.
+const BOTTOM: u64 = u64::MAX;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Frame {
     pub node: u32,
-    pub func: u32,
+    /// A chunk-local frame resumed from a suspension the chunk did not see: its earlier time is in `slot`.
+    pub slot: u32,
+    /// The function, widened so that the bottom frame's [`BOTTOM`] matches no function (see [`Frame::func`]).
+    key: u64,
     /// When the current stretch on the stack began.
     pub start: u64,
     /// Time of the calls that ended (or passed time down) inside the current stretch.
     pub child_ns: u64,
     /// Time of the earlier stretches (a resumed generator).
     pub acc: u64,
-    /// A chunk-local frame resumed from a suspension the chunk did not see: its earlier time is in `slot`.
-    pub slot: u32,
     /// The node's path hash (the next lookup's key is computed from it, see [`crate::tree::path_hash`]).
     hash: u64,
-    cache_func: u32,
-    cache_node: u32,
+}
+
+impl Frame {
+    /// The bottom frame of a machine whose calls hang from `node`.
+    fn bottom(node: u32, hash: u64) -> Frame {
+        Frame { node, slot: NO_SLOT, key: BOTTOM, start: 0, child_ns: 0, acc: 0, hash }
+    }
+
+    pub fn func(&self) -> u32 {
+        self.key as u32
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -78,13 +91,12 @@ pub(crate) struct Machine {
     pub tree: Tree,
     /// Whole durations of ended calls, per function.
     pub hists: FuncHists,
-    pub stack: Vec<Frame>,
+    /// The open calls, above a bottom frame that stands for the *base*: the node the bottom call hangs from
+    /// (the thread root, or a chunk's current anchor); the bottom frame's `child_ns` is the time passed down to
+    /// the base. The bottom frame is never popped, so there always is a top frame (no branch on an empty
+    /// stack when entering, leaving or passing time down).
+    stack: Vec<Frame>,
     pub suspended: Vec<Suspended>,
-    /// The node the bottom frame hangs from (the thread root, or a chunk's current anchor).
-    pub base: u32,
-    /// Time passed down to the base.
-    pub base_child_ns: u64,
-    base_cache: (u32, u32),
     pub deferred: Vec<Deferred>,
     pub warnings: Warnings,
     /// Calls that ended (for throughput figures).
@@ -93,72 +105,72 @@ pub(crate) struct Machine {
 
 impl Machine {
     pub fn new() -> Self {
+        let tree = Tree::new();
+        let mut stack = Vec::with_capacity(64);
+        stack.push(Frame::bottom(0, tree.hash_of(0)));
         Machine {
-            tree: Tree::new(),
+            tree,
             hists: FuncHists::default(),
-            stack: Vec::with_capacity(64),
+            stack,
             suspended: Vec::new(),
-            base: 0,
-            base_child_ns: 0,
-            base_cache: (u32::MAX, NO_NODE),
             deferred: Vec::new(),
             warnings: Warnings::default(),
             calls: 0,
         }
     }
 
+    /// Hangs the calls from `base` from now on (no call may be open).
     pub fn set_base(&mut self, base: u32) {
-        self.base = base;
-        self.base_cache = (u32::MAX, NO_NODE);
+        debug_assert!(!self.has_open());
+        self.stack[0] = Frame::bottom(base, self.tree.hash_of(base));
+    }
+
+    /// The node the bottom call hangs from.
+    pub fn base(&self) -> u32 {
+        self.stack[0].node
+    }
+
+    /// Takes the time passed down to the base.
+    pub fn take_base_child_ns(&mut self) -> u64 {
+        std::mem::take(&mut self.stack[0].child_ns)
+    }
+
+    /// Whether a call is open.
+    pub fn has_open(&self) -> bool {
+        self.stack.len() > 1
+    }
+
+    /// The open calls, bottom first.
+    pub fn frames(&self) -> &[Frame] {
+        &self.stack[1..]
+    }
+
+    #[inline(always)]
+    fn top(&self) -> &Frame {
+        self.stack.last().expect("the bottom frame is never popped")
+    }
+
+    #[inline(always)]
+    fn top_mut(&mut self) -> &mut Frame {
+        self.stack.last_mut().expect("the bottom frame is never popped")
     }
 
     pub fn top_node(&self) -> u32 {
-        self.stack.last().map_or(self.base, |f| f.node)
+        self.top().node
     }
 
     #[inline]
     fn push(&mut self, func: u32, start: u64, acc: u64, slot: u32) {
-        // Loops call the same function again and again: remember the last child of each frame.
-        let (node, hash) = match self.stack.last_mut() {
-            Some(top) => {
-                if top.cache_func == func {
-                    (top.cache_node, path_hash(top.hash, func))
-                } else {
-                    let (n, h) = self.tree.child_hashed(top.node, top.hash, func);
-                    top.cache_func = func;
-                    top.cache_node = n;
-                    (n, h)
-                }
-            }
-            None => {
-                if self.base_cache.0 == func {
-                    (self.base_cache.1, path_hash(self.tree.hash_of(self.base), func))
-                } else {
-                    let (n, h) = self.tree.child_hashed(self.base, self.tree.hash_of(self.base), func);
-                    self.base_cache = (func, n);
-                    (n, h)
-                }
-            }
-        };
-        self.stack.push(Frame {
-            node,
-            func,
-            start,
-            child_ns: 0,
-            acc,
-            slot,
-            hash,
-            cache_func: u32::MAX,
-            cache_node: NO_NODE,
-        });
+        // No cache of each frame's last child (loops call the same function again and again): it hit a quarter
+        // of the time on the generator's traces, too seldom to pay for its mispredicted branch.
+        let top = self.top();
+        let (node, hash) = self.tree.child_hashed(top.node, top.hash, func);
+        self.stack.push(Frame { node, slot, key: func as u64, start, child_ns: 0, acc, hash });
     }
 
     #[inline]
     pub fn pass_down(&mut self, ns: u64) {
-        match self.stack.last_mut() {
-            Some(p) => p.child_ns += ns,
-            None => self.base_child_ns += ns,
-        }
+        self.top_mut().child_ns += ns;
     }
 
     #[inline]
@@ -168,7 +180,8 @@ impl Machine {
 
     /// Pops the top frame as never ended.
     pub fn abandon_top(&mut self) {
-        if let Some(f) = self.stack.pop() {
+        if self.has_open() {
+            let f = self.stack.pop().expect("an open call");
             self.tree.nodes[f.node as usize].stats.total_ns += f.child_ns;
             self.pass_down(f.child_ns);
             self.warnings.cut_calls += 1;
@@ -178,8 +191,9 @@ impl Machine {
     /// Position of the innermost open call of `func`; the frames above it are abandoned.
     #[inline]
     fn unwind_to(&mut self, func: u32) -> Option<Frame> {
-        if self.stack.last().map(|f| f.func) != Some(func) {
-            let pos = self.stack.iter().rposition(|f| f.func == func)?;
+        if self.top().key != func as u64 {
+            // The bottom frame matches no function.
+            let pos = self.stack.iter().rposition(|f| f.key == func as u64)?;
             while self.stack.len() > pos + 1 {
                 self.abandon_top();
             }
@@ -189,7 +203,7 @@ impl Machine {
 
     /// A call of `func` ended at `t` (or lasted `duration`, when the recorder measured it). `false` when no
     /// call of `func` is open (nothing changes then).
-    #[inline]
+    #[inline(always)]
     pub fn exit(&mut self, func: u32, t: u64, duration: Option<u64>) -> bool {
         let Some(f) = self.unwind_to(func) else { return false };
         let raw = duration.unwrap_or_else(|| t.saturating_sub(f.start));
@@ -198,10 +212,10 @@ impl Machine {
         stats.total_ns += seg;
         if f.slot == NO_SLOT {
             stats.observe(f.acc + seg);
-            self.hists.record(f.func, f.acc + seg);
+            self.hists.record(f.func(), f.acc + seg);
         } else {
             // The hit and the duration wait for the stretches before the chunk (see `ThreadAgg::stitch`).
-            self.deferred.push(Deferred { node: f.node, func: f.func, whole: f.acc + seg, slot: f.slot });
+            self.deferred.push(Deferred { node: f.node, func: f.func(), whole: f.acc + seg, slot: f.slot });
         }
         self.calls += 1;
         self.pass_down(seg);
@@ -230,10 +244,10 @@ impl Machine {
 
     /// The end of the thread: open frames are abandoned, the root gets the thread's total.
     pub fn finish(&mut self) {
-        while !self.stack.is_empty() {
+        while self.has_open() {
             self.abandon_top();
         }
-        self.tree.nodes[0].stats.total_ns += std::mem::take(&mut self.base_child_ns);
+        self.tree.nodes[0].stats.total_ns += self.take_base_child_ns();
     }
 }
 
@@ -268,13 +282,13 @@ impl ChunkBuilder {
     /// Ends the current anchor: the chunk's own frames are abandoned (a sequential pass would have unwound them
     /// too), and what was under the anchor is handed over.
     fn leave_anchor(&mut self) {
-        while !self.m.stack.is_empty() {
+        while self.m.has_open() {
             self.m.abandon_top();
         }
         self.ops.push(Op::Graft {
-            anchor: self.m.base,
+            anchor: self.m.base(),
             end: self.m.tree.len() as u32,
-            child_ns: std::mem::take(&mut self.m.base_child_ns),
+            child_ns: self.m.take_base_child_ns(),
         });
         let a = self.m.tree.add_root();
         self.m.set_base(a);
@@ -322,9 +336,9 @@ impl ChunkBuilder {
     /// Closes the last anchor. The chunk's open frames and suspensions stay for the stitch.
     pub fn finish(&mut self) {
         self.ops.push(Op::Graft {
-            anchor: self.m.base,
+            anchor: self.m.base(),
             end: self.m.tree.len() as u32,
-            child_ns: std::mem::take(&mut self.m.base_child_ns),
+            child_ns: self.m.take_base_child_ns(),
         });
     }
 }
@@ -375,13 +389,13 @@ impl ThreadAgg {
                     if i >= self.entry_points.len() {
                         self.entry_points.resize(i + 1, UNKNOWN);
                     }
-                    if self.m.stack.is_empty() {
+                    if !self.m.has_open() {
                         if self.entry_points[i] == UNKNOWN {
                             self.entry_points[i] = ENTRY_POINT;
                         }
                     } else if self.entry_points[i] == ENTRY_POINT {
-                        self.last_cut = (func, self.m.stack.iter().map(|f| f.func).collect());
-                        while !self.m.stack.is_empty() {
+                        self.last_cut = (func, self.m.frames().iter().map(|f| f.func()).collect());
+                        while self.m.has_open() {
                             self.m.abandon_top();
                         }
                     }
@@ -397,7 +411,7 @@ impl ThreadAgg {
                             self.entry_points[self.last_cut.0 as usize] = NESTED;
                             self.last_cut.1.clear();
                         }
-                    } else if !self.m.stack.is_empty() {
+                    } else if self.m.has_open() {
                         // It ended inside another call: not (only) an entry point.
                         if let Some(e) = self.entry_points.get_mut(func as usize) {
                             *e = NESTED;
@@ -426,14 +440,14 @@ impl ThreadAgg {
     /// the thread's state as it is (its labels must already be the thread's: `identity_labels`), saving the
     /// copy of a tree that can hold millions of distinct stacks.
     pub fn stitch_owned(&mut self, c: ChunkBuilder, identity_labels: bool, relabel: &dyn Fn(u32) -> u32) {
-        let fresh =
-            self.m.tree.len() == 1 && self.m.stack.is_empty() && self.m.suspended.is_empty() && self.m.calls == 0;
+        let fresh = self.m.tree.len() == 1 && !self.m.has_open() && self.m.suspended.is_empty() && self.m.calls == 0;
         if let (true, true, [Op::Graft { anchor: 0, child_ns, .. }]) = (identity_labels, fresh, c.ops.as_slice()) {
-            if c.slots == 0 && c.m.deferred.is_empty() && self.m.base_child_ns == 0 {
+            if c.slots == 0 && c.m.deferred.is_empty() && self.m.stack[0].child_ns == 0 {
                 let child_ns = *child_ns;
                 let warnings = self.m.warnings;
                 self.m = c.m;
-                self.m.base_child_ns = child_ns;
+                // The chunk's base is its node 0, now the thread's root.
+                self.m.stack[0].child_ns = child_ns;
                 self.m.warnings.add(&warnings);
                 return;
             }
@@ -478,16 +492,14 @@ impl ThreadAgg {
             }
         }
         let earlier = |slot: u32| if slot == NO_SLOT { 0 } else { taken[slot as usize] };
-        for f in &c.m.stack {
+        for f in c.m.frames() {
             let node = map[f.node as usize];
             self.m.stack.push(Frame {
                 node,
                 hash: self.m.tree.hash_of(node),
-                func: relabel(f.func),
+                key: relabel(f.func()) as u64,
                 acc: f.acc + earlier(f.slot),
                 slot: NO_SLOT,
-                cache_func: u32::MAX,
-                cache_node: NO_NODE,
                 ..*f
             });
         }

@@ -356,7 +356,13 @@ fn run_binary<'a>(
             });
             continue;
         }
-        let decoded = b.records().try_for_each(&mut BinarySink { part: &mut part, defs: &mut defs, win, trace, opts });
+        // Without --since/--until every call record is in the window: a sink that does not ask saves two
+        // compares and branches per record.
+        let decoded = if win.lo == 0 && win.hi == u64::MAX {
+            b.records().try_for_each(&mut BinarySink::<false> { part: &mut part, defs: &mut defs, win, trace, opts })
+        } else {
+            b.records().try_for_each(&mut BinarySink::<true> { part: &mut part, defs: &mut defs, win, trace, opts })
+        };
         if let Err(e) = decoded {
             damage.push(Damage {
                 path: path.to_owned(),
@@ -369,8 +375,8 @@ fn run_binary<'a>(
     UnitOut { file, parts: vec![part], defs, legacy: false, line_count: 0, damage, line_damage: Vec::new() }
 }
 
-/// Where [`run_binary`] sends a block's records.
-struct BinarySink<'s, 'a> {
+/// Where [`run_binary`] sends a block's records; `WINDOWED`: whether call records can fall outside `win`.
+struct BinarySink<'s, 'a, const WINDOWED: bool> {
     part: &'s mut Part<'a>,
     defs: &'s mut Vec<(u32, NamedFunc<'a>)>,
     win: Window,
@@ -378,10 +384,10 @@ struct BinarySink<'s, 'a> {
     opts: &'s Options,
 }
 
-impl<'a> RecordSink<'a> for BinarySink<'_, 'a> {
+impl<'a, const WINDOWED: bool> RecordSink<'a> for BinarySink<'_, 'a, WINDOWED> {
     #[inline(always)]
     fn call(&mut self, op: CallOp, func: u32, t: u64) {
-        if !self.win.holds(t) {
+        if WINDOWED && !self.win.holds(t) {
             return;
         }
         match op {

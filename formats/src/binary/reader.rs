@@ -430,9 +430,33 @@ fn read_u64(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
 }
 
-/// Bit `i` set where byte `i` of `window` (64 bytes) ends a varint (its top bit is clear).
+/// Bit `i` set where byte `i` of `window` (64 bytes) ends a varint (its top bit is clear). On x86_64, SSE2's
+/// byte mask, 16 bytes at a time (4 instructions where the portable version takes 7 per 8 bytes: ~2 % of
+/// the analyzer's instructions).
 #[inline(always)]
 fn varint_ends(window: &[u8]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_movemask_epi8, _mm_set_epi64x};
+        let mut tops = 0u64;
+        for k in 0..WINDOW / 16 {
+            let (lo, hi) = (read_u64(window, 16 * k) as i64, read_u64(window, 16 * k + 8) as i64);
+            // SAFETY: the intrinsics need only SSE2, which every x86_64 target has; they touch no memory.
+            let mask = unsafe { _mm_movemask_epi8(_mm_set_epi64x(hi, lo)) };
+            tops |= (mask as u16 as u64) << (16 * k);
+        }
+        !tops
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        varint_ends_portable(window)
+    }
+}
+
+/// [`varint_ends`] without SIMD.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+#[inline(always)]
+fn varint_ends_portable(window: &[u8]) -> u64 {
     let mut mask = 0u64;
     for k in 0..WINDOW / 8 {
         mask |= (byte_tops(!read_u64(window, 8 * k)) as u64) << (8 * k);
@@ -537,6 +561,23 @@ mod tests {
             x ^= x << 17;
             let naive = (0..8).filter(|i| x >> (8 * i + 7) & 1 == 1).fold(0u32, |m, i| m | 1 << i);
             assert_eq!(byte_tops(x), naive, "{x:#x}");
+        }
+    }
+
+    #[test]
+    fn varint_ends_agree_with_the_portable_version() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut window = [0u8; WINDOW];
+        for _ in 0..10_000 {
+            for b in window.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            }
+            let naive = window.iter().enumerate().filter(|(_, &b)| b < 0x80).fold(0u64, |m, (i, _)| m | 1 << i);
+            assert_eq!(varint_ends(&window), naive);
+            assert_eq!(varint_ends_portable(&window), naive);
         }
     }
 
