@@ -396,6 +396,35 @@ impl<'a, const WINDOWED: bool> RecordSink<'a> for BinarySink<'_, 'a, WINDOWED> {
         }
     }
 
+    #[inline(always)]
+    fn suspend(&mut self, func: u32, t: u64) {
+        if self.win.holds(t) {
+            self.part.chunk.suspend(func, t)
+        }
+    }
+
+    #[inline(always)]
+    fn resume(&mut self, func: u32, t: u64) {
+        if self.win.holds(t) {
+            self.part.chunk.resume(func, t)
+        }
+    }
+
+    #[inline(always)]
+    fn line(&mut self, func: u32, line: u32, duration_ns: u64, t: u64) {
+        if self.win.holds(t) {
+            let e = self.part.lines.entry((func, line)).or_default();
+            e.0 += 1;
+            e.1 += duration_ns;
+        }
+    }
+
+    /// Without `collect_events` debug records are only checked (they are not counted here).
+    #[inline(always)]
+    fn wants_debug(&self) -> bool {
+        self.opts.collect_events
+    }
+
     #[inline(never)]
     fn other(&mut self, r: Record<'a>) {
         let t = r.time_ns;
