@@ -215,16 +215,19 @@ impl<'a> Records<'a> {
         Some(self.time)
     }
 
+    #[inline(always)]
     fn u32(&mut self) -> Option<u32> {
         self.varint().and_then(|v| u32::try_from(v).ok())
     }
 
+    #[inline(always)]
     fn byte(&mut self) -> Option<u8> {
         let b = *self.payload.get(self.pos)?;
         self.pos += 1;
         Some(b)
     }
 
+    #[inline(always)]
     fn bytes(&mut self) -> Option<&'a [u8]> {
         let len = usize::try_from(self.varint()?).ok()?;
         let end = self.pos.checked_add(len).filter(|&e| e <= self.payload.len())?;
