@@ -43,6 +43,9 @@ pub struct Options {
     pub pids: Vec<u32>,
     /// Keep debugger records (for `events`); off, they are only counted.
     pub collect_events: bool,
+    /// Keep per-line timings (for `lines`); off, only which functions have line records is kept (so that the
+    /// functions table is the same either way), which saves a hash-map update per line record.
+    pub collect_lines: bool,
     /// Called with the bytes of each finished unit (a progress bar).
     pub progress: Option<std::sync::Arc<dyn Fn(u64) + Send + Sync>>,
 }
@@ -56,6 +59,7 @@ impl Default for Options {
             until_ns: None,
             pids: Vec::new(),
             collect_events: false,
+            collect_lines: true,
             progress: None,
         }
     }
@@ -70,6 +74,7 @@ impl std::fmt::Debug for Options {
             .field("until_ns", &self.until_ns)
             .field("pids", &self.pids)
             .field("collect_events", &self.collect_events)
+            .field("collect_lines", &self.collect_lines)
             .field("progress", &self.progress.is_some())
             .finish()
     }
@@ -251,7 +256,27 @@ struct Part<'a> {
     text: Vec<TextEv>,
     thread_name: Option<&'a str>,
     lines: FxHashMap<(u32, u32), (u64, u64)>,
+    /// Without `collect_lines`: the functions that have line records instead.
+    line_funcs: LineFuncs,
     events: Vec<RawDebug<'a>>,
+}
+
+/// The set of functions with line records, with the last one added in front (line records come in runs of
+/// one function's lines).
+#[derive(Debug, Default)]
+struct LineFuncs {
+    last: Option<u32>,
+    set: rustc_hash::FxHashSet<u32>,
+}
+
+impl LineFuncs {
+    #[inline(always)]
+    fn add(&mut self, f: u32) {
+        if self.last != Some(f) {
+            self.last = Some(f);
+            self.set.insert(f);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -274,6 +299,7 @@ impl<'a> Part<'a> {
             text: Vec::new(),
             thread_name: None,
             lines: FxHashMap::default(),
+            line_funcs: LineFuncs::default(),
             events: Vec::new(),
         }
     }
@@ -396,6 +422,38 @@ impl<'a, const WINDOWED: bool> RecordSink<'a> for BinarySink<'_, 'a, WINDOWED> {
         }
     }
 
+    #[inline(always)]
+    fn suspend(&mut self, func: u32, t: u64) {
+        if self.win.holds(t) {
+            self.part.chunk.suspend(func, t)
+        }
+    }
+
+    #[inline(always)]
+    fn resume(&mut self, func: u32, t: u64) {
+        if self.win.holds(t) {
+            self.part.chunk.resume(func, t)
+        }
+    }
+
+    #[inline(always)]
+    fn line(&mut self, func: u32, line: u32, duration_ns: u64, t: u64) {
+        if !self.win.holds(t) {
+        } else if self.opts.collect_lines {
+            let e = self.part.lines.entry((func, line)).or_default();
+            e.0 += 1;
+            e.1 += duration_ns;
+        } else {
+            self.part.line_funcs.add(func);
+        }
+    }
+
+    /// Without `collect_events` debug records are only checked (they are not counted here).
+    #[inline(always)]
+    fn wants_debug(&self) -> bool {
+        self.opts.collect_events
+    }
+
     #[inline(never)]
     fn other(&mut self, r: Record<'a>) {
         let t = r.time_ns;
@@ -496,9 +554,13 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
             }
             EventKind::Line { func, line, duration_ns } => {
                 let id = func_id(func, &mut intern);
-                let e = part.lines.entry((id, line)).or_default();
-                e.0 += 1;
-                e.1 += duration_ns;
+                if opts.collect_lines {
+                    let e = part.lines.entry((id, line)).or_default();
+                    e.0 += 1;
+                    e.1 += duration_ns;
+                } else {
+                    part.line_funcs.add(id);
+                }
             }
             EventKind::Debug { func, line, kind, name, value, truncated } if opts.collect_events => {
                 let id = func_id(func, &mut intern);
@@ -523,6 +585,8 @@ struct ThreadState {
     agg: ThreadAgg,
     name: Option<String>,
     lines: FxHashMap<(u32, u32), (u64, u64)>,
+    /// Without `collect_lines`: the functions with line records.
+    line_funcs: rustc_hash::FxHashSet<u32>,
     events: Vec<DebugEvent>,
 }
 
@@ -610,6 +674,7 @@ impl<'a> Stitcher<'a> {
                 agg: ThreadAgg::new(),
                 name: None,
                 lines: FxHashMap::default(),
+                line_funcs: Default::default(),
                 events: Vec::new(),
             });
             if out.legacy {
@@ -622,6 +687,7 @@ impl<'a> Stitcher<'a> {
                     st.name = Some(n.to_owned());
                 }
             }
+            st.line_funcs.extend(part.line_funcs.set.into_iter().map(relabel));
             for ((f, line), (hits, ns)) in part.lines {
                 let e = st.lines.entry((relabel(f), line)).or_default();
                 e.0 += hits;
@@ -660,6 +726,7 @@ impl<'a> Stitcher<'a> {
                 .iter()
                 .map(|n| n.func)
                 .chain(st.lines.keys().map(|k| k.0))
+                .chain(st.line_funcs.iter().copied())
                 .chain(st.events.iter().map(|e| e.func))
                 .filter(|&f| f != NO_FUNC && !self.file_defs[key.2 as usize].contains_key(&f))
                 .collect();

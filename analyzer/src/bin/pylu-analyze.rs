@@ -177,6 +177,11 @@ impl Common {
 
     /// Reads the inputs; damage goes to stderr.
     fn analyze(&self, collect_events: bool) -> Result<Analysis> {
+        self.analyze_with(collect_events, true)
+    }
+
+    /// [`Common::analyze`]; `collect_lines` off for reports that show no line timings.
+    fn analyze_with(&self, collect_events: bool, collect_lines: bool) -> Result<Analysis> {
         let paths = discover(&self.inputs)?;
         let inputs = paths.iter().map(|p| Input::open(p)).collect::<Result<Vec<_>, _>>()?;
         let pb = progress::bar(pylu_analyzer::pipeline::total_bytes(&inputs), self.quiet);
@@ -186,6 +191,7 @@ impl Common {
             until_ns: self.until.as_deref().map(parse_time).transpose()?,
             pids: self.pid.clone(),
             collect_events,
+            collect_lines,
             progress: Some(progress::callback(&pb)),
             adaptive_units: true,
         };
@@ -228,7 +234,7 @@ fn run(cli: Cli) -> Result<u8> {
     match cli.cmd {
         Cmd::Summary { common, format, sort, top } => {
             let sel = common.selection()?;
-            let a = common.analyze(false)?;
+            let a = common.analyze_with(false, false)?;
             let views = sel.views(&a);
             let sort = match sort {
                 Sort::SelfTime => SortBy::SelfTime,
@@ -254,13 +260,13 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Cmd::Folded { common, output: out } => {
             let sel = common.selection()?;
-            let a = common.analyze(false)?;
+            let a = common.analyze_with(false, false)?;
             folded::write_folded(&a, &sel.views(&a), &mut *output(&out)?)?;
             Ok(code(&a))
         }
         Cmd::Flamegraph { common, output: out, title, count_name, reverse, icicle, palette, colors, min_width } => {
             let sel = common.selection()?;
-            let a = common.analyze(false)?;
+            let a = common.analyze_with(false, false)?;
             let lines = folded::flame_lines(&a, &sel.views(&a), flamegraph::IMAGE_WIDTH, min_width);
             let o = FlameOptions {
                 title,

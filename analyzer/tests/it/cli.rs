@@ -162,3 +162,41 @@ fn rotated_logs_globs_and_mixed_formats() {
     let glob = csv(&[&format!("{}/*.pylu", dir.path().display())]);
     assert!(!glob.contains("views.handle") && glob.lines().count() > 1, "{glob}");
 }
+
+/// Without `collect_lines` (summary, folded, flamegraph) nothing but the line timings changes: the same
+/// functions (a function only line records name still gets its `<function #id>`), trees and reports.
+#[test]
+fn lines_not_collected_change_nothing_else() {
+    use pylu_analyzer::{analyze, Input, Options};
+    let dir = tempfile::tempdir().unwrap();
+    let d = generated(dir.path());
+    // A thread whose line records (and only those) name a function the file never defines.
+    let mut trace = crate::common::build_trace(
+        7,
+        &[("f", "m")],
+        &[crate::common::ThreadSpec {
+            tid: 1,
+            name: "t",
+            events: vec![crate::common::Ev::Enter(0, 10), crate::common::Ev::Exit(0, 20)],
+        }],
+        1,
+    );
+    let mut enc = pylu_formats::BlockEncoder::new(1, 1 << 16);
+    enc.line(99, 3, 5, 30);
+    enc.line(0, 2, 5, 40);
+    enc.line(99, 4, 5, 50);
+    assert!(enc.seal_into(&mut trace));
+    crate::common::write_temp(&d, "lines.pylu", &trace);
+    let mut paths = pylu_analyzer::discover(&[d.join("bin")]).unwrap();
+    paths.push(d.join("app.log"));
+    paths.push(d.join("lines.pylu"));
+    let inputs: Vec<Input> = paths.iter().map(|p| Input::open(p).unwrap()).collect();
+    let run = |collect_lines| analyze(&inputs, &Options { chunk_bytes: 1 << 20, collect_lines, ..Options::default() });
+    let (with, without) = (run(true), run(false));
+    assert!(with.functions.iter().any(|f| f.name == "<function #99>"));
+    assert_eq!(format!("{:?}", with.functions), format!("{:?}", without.functions));
+    assert!(with.threads.iter().any(|t| !t.lines.is_empty()));
+    assert!(without.threads.iter().all(|t| t.lines.is_empty()));
+    assert_eq!(crate::common::folded(&with), crate::common::folded(&without));
+    assert_eq!(crate::common::summary_json(&with), crate::common::summary_json(&without));
+}

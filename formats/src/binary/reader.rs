@@ -215,16 +215,19 @@ impl<'a> Records<'a> {
         Some(self.time)
     }
 
+    #[inline(always)]
     fn u32(&mut self) -> Option<u32> {
         self.varint().and_then(|v| u32::try_from(v).ok())
     }
 
+    #[inline(always)]
     fn byte(&mut self) -> Option<u8> {
         let b = *self.payload.get(self.pos)?;
         self.pos += 1;
         Some(b)
     }
 
+    #[inline(always)]
     fn bytes(&mut self) -> Option<&'a [u8]> {
         let len = usize::try_from(self.varint()?).ok()?;
         let end = self.pos.checked_add(len).filter(|&e| e <= self.payload.len())?;
@@ -236,6 +239,59 @@ impl<'a> Records<'a> {
     fn str(&mut self) -> Result<&'a str, &'static str> {
         let b = self.bytes().ok_or("string runs past the block")?;
         std::str::from_utf8(b).map_err(|_| "string is not UTF-8")
+    }
+
+    /// A string's bytes, checked as [`Records::str`] checks them but not kept: most strings are ASCII, checked
+    /// a word at a time without `from_utf8`'s per-call setup.
+    #[inline(always)]
+    fn check_str(&mut self) -> Result<(), &'static str> {
+        let b = self.bytes().ok_or("string runs past the block")?;
+        if b.is_ascii() || std::str::from_utf8(b).is_ok() {
+            Ok(())
+        } else {
+            Err("string is not UTF-8")
+        }
+    }
+
+    /// [`Records::other`] for [`Records::try_for_each`]: the same decoding, checks and errors, in the same order,
+    /// but the common kinds (suspend, resume, line, and debug when the sink does not want it) go to the sink
+    /// without building a [`Record`] (or, for debug, its strings).
+    #[inline(never)]
+    fn other_into(&mut self, kind: u64, sink: &mut impl RecordSink<'a>) -> Result<(), &'static str> {
+        const CUT: &str = "record cut off at the end of the block";
+        match kind {
+            KIND_SUSPEND | KIND_RESUME => {
+                let func = self.u32().ok_or(CUT)?;
+                let time_ns = self.dt().ok_or(CUT)?;
+                if kind == KIND_SUSPEND {
+                    sink.suspend(func, time_ns)
+                } else {
+                    sink.resume(func, time_ns)
+                }
+            }
+            KIND_LINE => {
+                let func = self.u32().ok_or(CUT)?;
+                let line = self.u32().ok_or(CUT)?;
+                let duration_ns = self.varint().ok_or(CUT)?;
+                let time_ns = self.dt().ok_or(CUT)?;
+                sink.line(func, line, duration_ns, time_ns)
+            }
+            KIND_DEBUG if !sink.wants_debug() => {
+                self.u32().ok_or(CUT)?;
+                self.u32().ok_or(CUT)?;
+                let flags = self.byte().ok_or(CUT)?;
+                DebugKind::from_u8(flags & 0x7f).ok_or("unknown debug kind")?;
+                self.check_str()?;
+                self.check_str()?;
+                self.dt().ok_or(CUT)?;
+            }
+            _ => {
+                if let Some(rec) = self.other(kind)? {
+                    sink.other(rec)
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Everything but enter/exit: kept out of line so the hot loop over calls stays small enough to inline into
@@ -308,8 +364,34 @@ pub enum CallOp {
 pub trait RecordSink<'a> {
     /// A call record: `func` entered or left at `time_ns`.
     fn call(&mut self, op: CallOp, func: u32, time_ns: u64);
-    /// Any other record (suspend, resume, line, debug, update, function definition, thread name).
+    /// Any other record (update, function definition, thread name; and suspend, resume, line and debug unless
+    /// the methods below are overridden).
     fn other(&mut self, rec: Record<'a>);
+
+    /// A suspend record (by default handed to [`RecordSink::other`]).
+    #[inline(always)]
+    fn suspend(&mut self, func: u32, time_ns: u64) {
+        self.other(Record { time_ns, kind: EventKind::Suspend(FuncRef::Id(func)) })
+    }
+
+    /// A resume record (by default handed to [`RecordSink::other`]).
+    #[inline(always)]
+    fn resume(&mut self, func: u32, time_ns: u64) {
+        self.other(Record { time_ns, kind: EventKind::Resume(FuncRef::Id(func)) })
+    }
+
+    /// A line record (by default handed to [`RecordSink::other`]).
+    #[inline(always)]
+    fn line(&mut self, func: u32, line: u32, duration_ns: u64, time_ns: u64) {
+        self.other(Record { time_ns, kind: EventKind::Line { func: FuncRef::Id(func), line, duration_ns } })
+    }
+
+    /// Whether debug records reach [`RecordSink::other`]. When not, they are still decoded and checked exactly as
+    /// far (a string that is not UTF-8 still ends the block with the same error), but nothing is built.
+    #[inline(always)]
+    fn wants_debug(&self) -> bool {
+        true
+    }
 }
 
 /// A closure as a [`RecordSink`] (call records become [`Record`]s too).
@@ -408,10 +490,8 @@ impl<'a> Records<'a> {
             } else {
                 self.pos = pos;
                 self.time = time;
-                match self.other(h >> 2) {
-                    Ok(Some(rec)) => sink.other(rec),
-                    Ok(None) => {}
-                    Err(what) => return Err(fail(what)),
+                if let Err(what) = self.other_into(h >> 2, sink) {
+                    return Err(fail(what));
                 }
                 pos = self.pos;
                 time = self.time;
@@ -611,5 +691,159 @@ mod tests {
         let mut got = Collect(Vec::new());
         records.try_for_each(&mut got).unwrap();
         assert_eq!(got.0, expected);
+    }
+
+    /// A value of a random varint length (1 to 10 bytes).
+    fn sized(len: u32, low: u64) -> u64 {
+        if len >= 10 {
+            u64::MAX - low
+        } else {
+            (1u64 << (7 * (len - 1))).wrapping_add(low) & ((1u64 << (7 * len)) - 1).max(1)
+        }
+    }
+
+    /// Random payloads: records of every kind with varints of every length, strings that are sometimes not
+    /// UTF-8, and stray bytes (damage), so that decoding stops at every kind of error.
+    fn payload() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let item = (0u8..16, proptest::collection::vec(any::<u64>(), 6), proptest::collection::vec(any::<u8>(), 0..12));
+        proptest::collection::vec(item, 0..60).prop_map(|items| {
+            let mut p = Vec::new();
+            for (what, vals, bytes) in items {
+                // Mostly short varints (the fast paths), sometimes long ones.
+                let v = |k: usize| {
+                    let r = vals[k];
+                    let len = if r % 8 == 0 { 1 + (r >> 3) as u32 % 10 } else { 1 + (r >> 3) as u32 % 3 };
+                    sized(len, (r >> 8) % 5)
+                };
+                let s = |p: &mut Vec<u8>| {
+                    if vals[5] % 7 == 0 {
+                        varint::put_bytes(p, &bytes)
+                    } else {
+                        varint::put_bytes(p, &bytes.iter().map(|b| b & 0x7f).collect::<Vec<_>>())
+                    }
+                };
+                match what {
+                    0..=5 => {
+                        varint::put(&mut p, (v(0) & (u64::MAX >> 2)) << 2 | (what as u64 % 3));
+                        varint::put(&mut p, v(1));
+                    }
+                    6 | 7 => {
+                        varint::put(&mut p, (KIND_SUSPEND + what as u64 - 6) << 2 | OP_OTHER);
+                        varint::put(&mut p, v(0));
+                        varint::put(&mut p, v(1));
+                    }
+                    8 => {
+                        varint::put(&mut p, KIND_LINE << 2 | OP_OTHER);
+                        for k in 0..4 {
+                            varint::put(&mut p, v(k));
+                        }
+                    }
+                    9 | 10 => {
+                        varint::put(&mut p, KIND_DEBUG << 2 | OP_OTHER);
+                        varint::put(&mut p, v(0));
+                        varint::put(&mut p, v(1));
+                        p.push(if vals[4] % 9 == 0 {
+                            vals[4] as u8
+                        } else {
+                            vals[4] as u8 % 5 | (vals[4] as u8 & 0x80)
+                        });
+                        s(&mut p);
+                        s(&mut p);
+                        varint::put(&mut p, v(2));
+                    }
+                    11 => {
+                        varint::put(&mut p, KIND_FUNC_DEF << 2 | OP_OTHER);
+                        varint::put(&mut p, v(0));
+                        s(&mut p);
+                        s(&mut p);
+                        s(&mut p);
+                        varint::put(&mut p, v(1));
+                    }
+                    12 => {
+                        varint::put(&mut p, KIND_UPDATE << 2 | OP_OTHER);
+                        varint::put(&mut p, v(0));
+                        p.push(vals[4] as u8 % 3);
+                        s(&mut p);
+                        varint::put(&mut p, v(1));
+                    }
+                    13 => {
+                        varint::put(&mut p, KIND_THREAD_NAME << 2 | OP_OTHER);
+                        s(&mut p);
+                    }
+                    14 => {
+                        varint::put(&mut p, (16 + vals[0] % 3) << 2 | OP_OTHER);
+                        varint::put_bytes(&mut p, &bytes);
+                    }
+                    _ => p.extend_from_slice(&bytes[..bytes.len().min(2)]),
+                }
+            }
+            p
+        })
+    }
+
+    /// The records the iterator yields, and its error.
+    fn by_iterator(records: Records<'_>) -> (Vec<Record<'_>>, Option<RecordError>) {
+        let mut out = Vec::new();
+        for r in records {
+            match r {
+                Ok(r) => out.push(r),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+        (out, None)
+    }
+
+    /// A sink that takes every specialised method, and debug records only if `debug`.
+    struct Specialised<'a> {
+        got: Vec<Record<'a>>,
+        debug: bool,
+    }
+
+    impl<'a> RecordSink<'a> for Specialised<'a> {
+        fn call(&mut self, op: CallOp, func: u32, time_ns: u64) {
+            EveryRecord(|r| self.got.push(r)).call(op, func, time_ns)
+        }
+        fn other(&mut self, rec: Record<'a>) {
+            assert!(!matches!(rec.kind, EventKind::Suspend(_) | EventKind::Resume(_) | EventKind::Line { .. }));
+            assert!(self.debug || !matches!(rec.kind, EventKind::Debug { .. }));
+            self.got.push(rec)
+        }
+        fn suspend(&mut self, func: u32, time_ns: u64) {
+            self.got.push(Record { time_ns, kind: EventKind::Suspend(FuncRef::Id(func)) })
+        }
+        fn resume(&mut self, func: u32, time_ns: u64) {
+            self.got.push(Record { time_ns, kind: EventKind::Resume(FuncRef::Id(func)) })
+        }
+        fn line(&mut self, func: u32, line: u32, duration_ns: u64, time_ns: u64) {
+            self.got.push(Record { time_ns, kind: EventKind::Line { func: FuncRef::Id(func), line, duration_ns } })
+        }
+        fn wants_debug(&self) -> bool {
+            self.debug
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// `try_for_each` (every sink, every decode path) sees the records the iterator yields and stops at the
+        /// same error, at the same offset; a sink that skips debug records sees all the others.
+        #[test]
+        fn try_for_each_agrees_with_the_iterator(p in payload(), base in 0u64..1 << 40) {
+            let records = Records { payload: &p, pos: 0, time: base, payload_offset: 40, failed: false };
+            let (want, want_err) = by_iterator(records.clone());
+            for debug in [true, false] {
+                let want: Vec<_> =
+                    want.iter().copied().filter(|r| debug || !matches!(r.kind, EventKind::Debug { .. })).collect();
+                let mut sink = Specialised { got: Vec::new(), debug };
+                let err = records.clone().try_for_each(&mut sink).err();
+                proptest::prop_assert_eq!(&sink.got, &want);
+                proptest::prop_assert_eq!(&err, &want_err);
+            }
+            let mut got = Vec::new();
+            let err = records.clone().try_for_each_record(|r| got.push(r)).err();
+            proptest::prop_assert_eq!(&got, &want);
+            proptest::prop_assert_eq!(&err, &want_err);
+        }
     }
 }
