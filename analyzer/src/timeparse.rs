@@ -34,10 +34,11 @@ pub fn parse_time(text: &str) -> Result<i64, AnalyzeError> {
     let y: i64 = y.parse().map_err(|_| bad())?;
     let m: u32 = m.parse().map_err(|_| bad())?;
     let dd: u32 = dd.parse().map_err(|_| bad())?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&dd) {
+    if !(1..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&dd) {
         return Err(bad());
     }
-    let mut ns = days_from_civil(y, m, dd) * 86_400 * 1_000_000_000;
+    // Nanoseconds since 1970 fit an i64 from 1677 to 2262 only: a date outside is an error, not a wrap.
+    let mut ns = days_from_civil(y, m, dd).checked_mul(86_400 * 1_000_000_000).ok_or_else(bad)?;
     if !time.is_empty() {
         let (hms, frac) = match time.find(['.', ',']) {
             Some(i) => (&time[..i], &time[i + 1..]),
@@ -59,13 +60,13 @@ pub fn parse_time(text: &str) -> Result<i64, AnalyzeError> {
         if parts.len() == 2 {
             secs *= 60;
         }
-        ns += secs * 1_000_000_000;
+        ns = ns.checked_add(secs * 1_000_000_000).ok_or_else(bad)?;
         if !frac.is_empty() {
             if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad());
             }
             let v: i64 = frac.parse().map_err(|_| bad())?;
-            ns += v * 10i64.pow(9 - frac.len() as u32);
+            ns = ns.checked_add(v * 10i64.pow(9 - frac.len() as u32)).ok_or_else(bad)?;
         }
     }
     Ok(ns)
@@ -74,6 +75,15 @@ pub fn parse_time(text: &str) -> Result<i64, AnalyzeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_outside_i64_nanoseconds_are_errors() {
+        assert!(parse_time("3000-01-01").is_err());
+        assert!(parse_time("2262-04-11T23:47:17").is_err());
+        assert!(parse_time("1600-01-01").is_err());
+        assert!(parse_time("99999999999-01-01").is_err());
+        assert_eq!(parse_time("2262-04-11T23:47:16").unwrap(), 9_223_372_036_000_000_000);
+    }
 
     #[test]
     fn reads_the_shapes_users_type() {

@@ -50,7 +50,8 @@ pub(crate) fn parse_asctime(text: &[u8]) -> Option<i64> {
     }
     let days = crate::timefmt::days_from_civil(i64::from(year), month, day);
     let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
-    Some(seconds * 1_000_000_000 + i64::from(millis) * 1_000_000)
+    // Nanoseconds since 1970 overflow an i64 after 2262-04-11: such a time is not one we can represent.
+    seconds.checked_mul(1_000_000_000)?.checked_add(i64::from(millis) * 1_000_000)
 }
 
 // `is_multiple_of` needs Rust 1.87; the workspace supports 1.80.
@@ -67,6 +68,15 @@ fn days_in_month(year: u32, month: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing: a year past 2262 overflowed the nanosecond count (a panic in debug builds, a wrong
+    /// time in release).
+    #[test]
+    fn times_past_2262_are_not_representable() {
+        assert_eq!(parse_asctime(b"4020-05-10 12:28:19,001"), None);
+        assert_eq!(parse_asctime(b"2262-04-11 23:47:16,854"), Some(9_223_372_036_854_000_000));
+        assert_eq!(parse_asctime(b"2262-04-11 23:47:17,000"), None);
+    }
 
     #[test]
     fn reads_utc() {
