@@ -253,13 +253,14 @@ impl<'a> Records<'a> {
         }
     }
 
-    /// [`Records::other`] for [`Records::try_for_each`]: the same decoding, checks and errors, in the same order,
-    /// but the common kinds (suspend, resume, line, and debug when the sink does not want it) go to the sink
-    /// without building a [`Record`] (or, for debug, its strings).
+    /// Decodes a record other than enter/exit (its kind already read) into `sink`: suspend, resume and line
+    /// records through their own methods, debug records only if the sink wants them (otherwise their fields are
+    /// checked as far, in the same order, but nothing is built), the rest as a [`Record`]. Kept out of line so
+    /// the hot loop over calls stays small enough to inline into the caller.
     #[inline(never)]
     fn other_into(&mut self, kind: u64, sink: &mut impl RecordSink<'a>) -> Result<(), &'static str> {
         const CUT: &str = "record cut off at the end of the block";
-        match kind {
+        let rec = match kind {
             KIND_SUSPEND | KIND_RESUME => {
                 let func = self.u32().ok_or(CUT)?;
                 let time_ns = self.dt().ok_or(CUT)?;
@@ -268,38 +269,33 @@ impl<'a> Records<'a> {
                 } else {
                     sink.resume(func, time_ns)
                 }
+                return Ok(());
             }
             KIND_LINE => {
                 let func = self.u32().ok_or(CUT)?;
                 let line = self.u32().ok_or(CUT)?;
                 let duration_ns = self.varint().ok_or(CUT)?;
                 let time_ns = self.dt().ok_or(CUT)?;
-                sink.line(func, line, duration_ns, time_ns)
+                sink.line(func, line, duration_ns, time_ns);
+                return Ok(());
             }
-            KIND_DEBUG if !sink.wants_debug() => {
-                self.u32().ok_or(CUT)?;
-                self.u32().ok_or(CUT)?;
+            KIND_DEBUG => {
+                let func = FuncRef::Id(self.u32().ok_or(CUT)?);
+                let line = self.u32().ok_or(CUT)?;
                 let flags = self.byte().ok_or(CUT)?;
-                DebugKind::from_u8(flags & 0x7f).ok_or("unknown debug kind")?;
-                self.check_str()?;
-                self.check_str()?;
-                self.dt().ok_or(CUT)?;
-            }
-            _ => {
-                if let Some(rec) = self.other(kind)? {
-                    sink.other(rec)
+                let kind = DebugKind::from_u8(flags & 0x7f).ok_or("unknown debug kind")?;
+                if !sink.wants_debug() {
+                    self.check_str()?;
+                    self.check_str()?;
+                    self.dt().ok_or(CUT)?;
+                    return Ok(());
                 }
+                let truncated = flags & 0x80 != 0;
+                let name = self.str()?;
+                let value = self.str()?;
+                let time_ns = self.dt().ok_or(CUT)?;
+                Record { time_ns, kind: EventKind::Debug { func, line, kind, name, value, truncated } }
             }
-        }
-        Ok(())
-    }
-
-    /// Everything but enter/exit: kept out of line so the hot loop over calls stays small enough to inline into
-    /// the caller.
-    #[inline(never)]
-    fn other(&mut self, kind: u64) -> Result<Option<Record<'a>>, &'static str> {
-        const CUT: &str = "record cut off at the end of the block";
-        let rec = match kind {
             KIND_FUNC_DEF => {
                 let id = self.u32().ok_or(CUT)?;
                 let qualname = self.str()?;
@@ -309,30 +305,6 @@ impl<'a> Records<'a> {
                 Record { time_ns: 0, kind: EventKind::FuncDef(FuncDef { id, qualname, module, file, first_line }) }
             }
             KIND_THREAD_NAME => Record { time_ns: 0, kind: EventKind::ThreadName(self.str()?) },
-            KIND_SUSPEND | KIND_RESUME => {
-                let func = FuncRef::Id(self.u32().ok_or(CUT)?);
-                let time_ns = self.dt().ok_or(CUT)?;
-                let kind = if kind == KIND_SUSPEND { EventKind::Suspend(func) } else { EventKind::Resume(func) };
-                Record { time_ns, kind }
-            }
-            KIND_LINE => {
-                let func = FuncRef::Id(self.u32().ok_or(CUT)?);
-                let line = self.u32().ok_or(CUT)?;
-                let duration_ns = self.varint().ok_or(CUT)?;
-                let time_ns = self.dt().ok_or(CUT)?;
-                Record { time_ns, kind: EventKind::Line { func, line, duration_ns } }
-            }
-            KIND_DEBUG => {
-                let func = FuncRef::Id(self.u32().ok_or(CUT)?);
-                let line = self.u32().ok_or(CUT)?;
-                let flags = self.byte().ok_or(CUT)?;
-                let kind = DebugKind::from_u8(flags & 0x7f).ok_or("unknown debug kind")?;
-                let truncated = flags & 0x80 != 0;
-                let name = self.str()?;
-                let value = self.str()?;
-                let time_ns = self.dt().ok_or(CUT)?;
-                Record { time_ns, kind: EventKind::Debug { func, line, kind, name, value, truncated } }
-            }
             KIND_UPDATE => {
                 let id = self.u32().ok_or(CUT)?;
                 let action = UpdateAction::from_u8(self.byte().ok_or(CUT)?).ok_or("unknown update action")?;
@@ -342,11 +314,19 @@ impl<'a> Records<'a> {
             }
             k if k >= FIRST_EXTENSION_KIND => {
                 self.bytes().ok_or(CUT)?;
-                return Ok(None);
+                return Ok(());
             }
             _ => return Err("reserved record kind"),
         };
-        Ok(Some(rec))
+        sink.other(rec);
+        Ok(())
+    }
+
+    /// [`Records::other_into`] for the iterator: the record, or `None` for a skipped extension.
+    fn other(&mut self, kind: u64) -> Result<Option<Record<'a>>, &'static str> {
+        let mut one = None;
+        self.other_into(kind, &mut EveryRecord(|r| one = Some(r)))?;
+        Ok(one)
     }
 }
 
