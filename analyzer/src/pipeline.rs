@@ -303,6 +303,18 @@ impl<'a> Part<'a> {
             events: Vec::new(),
         }
     }
+
+    /// A line record: its timing if `collect_lines`, otherwise only that its function has line records.
+    #[inline(always)]
+    fn line(&mut self, func: u32, line: u32, duration_ns: u64, collect_lines: bool) {
+        if collect_lines {
+            let e = self.lines.entry((func, line)).or_default();
+            e.0 += 1;
+            e.1 += duration_ns;
+        } else {
+            self.line_funcs.add(func);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -438,13 +450,8 @@ impl<'a, const WINDOWED: bool> RecordSink<'a> for BinarySink<'_, 'a, WINDOWED> {
 
     #[inline(always)]
     fn line(&mut self, func: u32, line: u32, duration_ns: u64, t: u64) {
-        if !self.win.holds(t) {
-        } else if self.opts.collect_lines {
-            let e = self.part.lines.entry((func, line)).or_default();
-            e.0 += 1;
-            e.1 += duration_ns;
-        } else {
-            self.part.line_funcs.add(func);
+        if self.win.holds(t) {
+            self.part.line(func, line, duration_ns, self.opts.collect_lines);
         }
     }
 
@@ -454,6 +461,8 @@ impl<'a, const WINDOWED: bool> RecordSink<'a> for BinarySink<'_, 'a, WINDOWED> {
         self.opts.collect_events
     }
 
+    /// Function definitions, thread names, debug records (calls, suspensions and line records come through the
+    /// methods above; updates are not analyzed).
     #[inline(never)]
     fn other(&mut self, r: Record<'a>) {
         let t = r.time_ns;
@@ -463,15 +472,6 @@ impl<'a, const WINDOWED: bool> RecordSink<'a> for BinarySink<'_, 'a, WINDOWED> {
         }
         let part = &mut *self.part;
         match r.kind {
-            EventKind::Enter(FuncRef::Id(f)) => part.chunk.enter(f, t),
-            EventKind::Exit { func: FuncRef::Id(f), duration_ns, .. } => part.chunk.exit(f, t, duration_ns),
-            EventKind::Suspend(FuncRef::Id(f)) => part.chunk.suspend(f, t),
-            EventKind::Resume(FuncRef::Id(f)) => part.chunk.resume(f, t),
-            EventKind::Line { func: FuncRef::Id(f), line, duration_ns } => {
-                let e = part.lines.entry((f, line)).or_default();
-                e.0 += 1;
-                e.1 += duration_ns;
-            }
             EventKind::Debug { func: FuncRef::Id(f), line, kind, name, value, truncated }
                 if self.opts.collect_events =>
             {
@@ -554,13 +554,7 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
             }
             EventKind::Line { func, line, duration_ns } => {
                 let id = func_id(func, &mut intern);
-                if opts.collect_lines {
-                    let e = part.lines.entry((id, line)).or_default();
-                    e.0 += 1;
-                    e.1 += duration_ns;
-                } else {
-                    part.line_funcs.add(id);
-                }
+                part.line(id, line, duration_ns, opts.collect_lines);
             }
             EventKind::Debug { func, line, kind, name, value, truncated } if opts.collect_events => {
                 let id = func_id(func, &mut intern);
