@@ -354,7 +354,10 @@ mod tests {
         /// The same quantiles as HdrHistogram with 2 significant digits (what the analyzer used before), as
         /// the middle of the bucket.
         #[test]
-        fn same_quantiles_as_hdrhistogram(vs in prop::collection::vec(any::<u64>().prop_map(|v| v >> (v % 64)), 1..200), q in 0.0f64..=1.0) {
+        fn same_quantiles_as_hdrhistogram(
+            vs in prop::collection::vec(any::<u64>().prop_map(|v| v >> (v % 64)), 1..200),
+            q in 0.0f64..=1.0,
+        ) {
             let mut mine = LatencyHist::default();
             let mut hdr = hdrhistogram::Histogram::<u32>::new(2).unwrap();
             for &v in &vs {

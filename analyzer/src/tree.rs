@@ -12,8 +12,8 @@ pub const NO_NODE: u32 = u32::MAX;
 pub const NO_FUNC: u32 = u32::MAX;
 
 /// What the calls at one stack position add up to. Latency distributions are kept per thread and function
-/// ([`crate::hist::FuncHists`]), not per node: a big profile has millions of distinct stacks, and a histogram precise to 1 %
-/// is kilobytes.
+/// ([`crate::hist::FuncHists`]), not per node: a big profile has millions of distinct stacks, and a histogram
+/// precise to 1 % is kilobytes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Stats {
     /// Calls that ended here (a call that suspended and resumed elsewhere counts where it ended).
