@@ -160,7 +160,7 @@ impl Machine {
         self.top().node
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, func: u32, start: u64, acc: u64, slot: u32) {
         // No cache of each frame's last child (loops call the same function again and again): it hit a quarter
         // of the time on the generator's traces, too seldom to pay for its mispredicted branch.
@@ -169,12 +169,12 @@ impl Machine {
         self.stack.push(Frame { node, slot, key: func as u64, start, child_ns: 0, acc, hash });
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn pass_down(&mut self, ns: u64) {
         self.top_mut().child_ns += ns;
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn enter(&mut self, func: u32, t: u64) {
         self.push(func, t, 0, NO_SLOT);
     }
@@ -295,12 +295,12 @@ impl ChunkBuilder {
         self.m.set_base(a);
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn enter(&mut self, func: u32, t: u64) {
         self.m.enter(func, t);
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn exit(&mut self, func: u32, t: u64, duration: Option<u64>) {
         if !self.m.exit(func, t, duration) {
             self.leave_anchor();

@@ -172,16 +172,17 @@ impl Tree {
     }
 
     /// [`Tree::child`] for a caller that knows `parent`'s path hash; returns the child and its hash.
-    #[inline]
+    #[inline(always)]
     pub fn child_hashed(&mut self, parent: u32, parent_hash: u64, func: u32) -> (u32, u64) {
         let hash = path_hash(parent_hash, func);
         let tag = PathIndex::tag(hash);
         let mask = self.index.slots.len() - 1;
         let mut i = self.index.home(hash);
+        // Only the lookup of a known stack (nearly every enter) is inlined into the caller's loop.
         loop {
-            let slot = self.index.slots[i];
+            let slot = self.index.slots[i & mask];
             if slot == EMPTY_SLOT {
-                break;
+                return (self.insert(parent, func, hash, i & mask), hash);
             }
             if slot & !0xFFFF_FFFF == tag {
                 let n = slot as u32;
@@ -190,16 +191,22 @@ impl Tree {
                     return (n, hash);
                 }
             }
-            i = (i + 1) & mask;
+            i += 1;
         }
+    }
+
+    /// Adds the child of `parent` for `func` (path hash `hash`), whose lookup ended at the empty slot `i`.
+    #[cold]
+    #[inline(never)]
+    fn insert(&mut self, parent: u32, func: u32, hash: u64, i: usize) -> u32 {
         let n = self.nodes.len() as u32;
         self.nodes.push(Node { func, parent, hash, stats: Stats::default() });
-        self.index.slots[i] = tag | n as u64;
+        self.index.slots[i] = PathIndex::tag(hash) | n as u64;
         // At most half full: probes stay short.
         if self.nodes.len() * 2 > self.index.slots.len() {
             self.grow_index();
         }
-        (n, hash)
+        n
     }
 
     #[cold]
