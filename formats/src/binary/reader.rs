@@ -473,7 +473,9 @@ impl<'a> Records<'a> {
                         break;
                     };
                     time = time.wrapping_add(dt);
-                    sink.call(call_op(h), (h >> 2) as u32, time);
+                    // The kind is the low 2 bits of the first byte: taken from the load rather than the gathered
+                    // header, the sink's branch on it (which mispredicts often) resolves a few cycles sooner.
+                    sink.call(call_op(w), (h >> 2) as u32, time);
                     done = record_end + 1;
                     ends = after_header & after_header.wrapping_sub(1);
                 }
