@@ -485,7 +485,7 @@ impl<'a> Records<'a> {
                 }
             }
             let start = pos;
-            if let Some((h, dt, len)) = payload.get(pos..pos + 8).and_then(|w| call_record(read_u64(w, 0))) {
+            if let Some((h, dt, len)) = payload.get(pos..pos + 8).and_then(|w| call_record::<C>(read_u64(w, 0))) {
                 pos += len;
                 time = time.wrapping_add(dt);
                 sink.call(call_op(h), (h >> 2) as u32, time);
@@ -622,18 +622,10 @@ impl GatherPayload for Pext {
 /// have BMI2 but run `pext` in microcode, tens to hundreds of cycles: the portable gather is faster there.
 #[cfg(target_arch = "x86_64")]
 fn fast_pext() -> bool {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    static FAST: AtomicU8 = AtomicU8::new(0);
-    match FAST.load(Ordering::Relaxed) {
-        1 => false,
-        2 => true,
-        _ => {
-            let fast =
-                std::is_x86_feature_detected!("bmi1") && std::is_x86_feature_detected!("bmi2") && !microcoded_pext();
-            FAST.store(1 + fast as u8, Ordering::Relaxed);
-            fast
-        }
-    }
+    static FAST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FAST.get_or_init(|| {
+        std::is_x86_feature_detected!("bmi1") && std::is_x86_feature_detected!("bmi2") && !microcoded_pext()
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -648,33 +640,20 @@ fn microcoded_pext() -> bool {
     amd_like && family < 0x19
 }
 
-/// Decodes a call record (enter, exit, exit-raised) from the 8 bytes at its start, little-endian in `w`: its
-/// header `h`, its time delta and its length. `None` when the record is another kind or either varint is
-/// longer than 4 bytes (the general decoder takes those).
+/// Decodes a call record from the 8 bytes at its start, little-endian in `w`, finding its varints' ends in
+/// those bytes (the last bytes of a block, where no whole window is left): its header, time delta and length.
+/// `None` as for [`call_record_at`], or when fewer than two varints end in the 8 bytes.
 #[inline(always)]
-fn call_record(w: u64) -> Option<(u64, u64, usize)> {
+fn call_record<C: GatherPayload>(w: u64) -> Option<(u64, u64, usize)> {
     // Bit 7 of each byte that ends a varint.
     let ends = !w & 0x8080_8080_8080_8080;
     let rest = ends & ends.wrapping_sub(1);
-    // 8 × the header's length, and 8 × the record's length.
-    let h_bits = ends.trailing_zeros() + 1;
-    let r_bits = rest.trailing_zeros() + 1;
-    if rest == 0 || h_bits > 32 || r_bits - h_bits > 32 {
+    if rest == 0 {
         return None;
     }
-    let h = varint_payload(w & ((1u64 << h_bits) - 1));
-    if h & 3 == OP_OTHER {
-        return None;
-    }
-    let dt = varint_payload((w >> h_bits) & ((1u64 << (r_bits - h_bits)) - 1));
-    Some((h, dt, (r_bits / 8) as usize))
-}
-
-/// The value of a varint of at most 4 bytes, given its bytes (little-endian, the rest zero): the low 7 bits of
-/// each byte, concatenated.
-#[inline(always)]
-fn varint_payload(x: u64) -> u64 {
-    (x & 0x7f) | ((x >> 1) & 0x3f80) | ((x >> 2) & 0x1f_c000) | ((x >> 3) & 0xfe0_0000)
+    let len = (rest.trailing_zeros() / 8 + 1) as usize;
+    let (h, dt) = call_record_at::<C>(w, (ends.trailing_zeros() / 8 + 1) as usize, len)?;
+    Some((h, dt, len))
 }
 
 impl<'a> Iterator for Records<'a> {
@@ -729,13 +708,20 @@ impl<'a> Iterator for Records<'a> {
 mod tests {
     use super::*;
 
+    /// `n` pseudo-random words (xorshift64), the same for a given seed.
+    fn xorshift(seed: u64, n: usize) -> impl Iterator<Item = u64> {
+        std::iter::successors(Some(seed), |&x| {
+            let x = x ^ x << 13;
+            let x = x ^ x >> 7;
+            Some(x ^ x << 17)
+        })
+        .skip(1)
+        .take(n)
+    }
+
     #[test]
     fn byte_tops_gathers_the_top_bits() {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        for _ in 0..100_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+        for x in xorshift(0x9E37_79B9_7F4A_7C15, 100_000) {
             let naive = (0..8).filter(|i| x >> (8 * i + 7) & 1 == 1).fold(0u32, |m, i| m | 1 << i);
             assert_eq!(byte_tops(x), naive, "{x:#x}");
         }
@@ -743,11 +729,7 @@ mod tests {
 
     #[test]
     fn both_gathers_concatenate_the_low_7_bits_of_each_byte() {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        for _ in 0..10_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+        for x in xorshift(0x9E37_79B9_7F4A_7C15, 10_000) {
             let naive = (0..8).fold(0u64, |acc, i| acc | ((x >> (8 * i)) & 0x7f) << (7 * i));
             assert_eq!(Portable::gather(x), naive);
             #[cfg(target_arch = "x86_64")]
@@ -759,15 +741,10 @@ mod tests {
 
     #[test]
     fn varint_ends_agree_with_the_portable_version() {
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut bytes = xorshift(0x2545_F491_4F6C_DD1D, 10_000 * WINDOW).map(|x| x as u8);
         let mut window = [0u8; WINDOW];
         for _ in 0..10_000 {
-            for b in window.iter_mut() {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                *b = x as u8;
-            }
+            window.fill_with(|| bytes.next().expect("enough words"));
             let naive = window.iter().enumerate().filter(|(_, &b)| b < 0x80).fold(0u64, |m, (i, _)| m | 1 << i);
             assert_eq!(varint_ends(&window), naive);
             assert_eq!(varint_ends_portable(&window), naive);
