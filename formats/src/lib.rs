@@ -23,7 +23,7 @@ pub mod varint;
 
 pub use binary::block::{BlockEncoder, DEFAULT_BLOCK_CAPACITY, MAX_REPR_BYTES};
 pub use binary::header::{ClockAnchor, FileHeader, FORMAT_MAJOR, FORMAT_MINOR};
-pub use binary::reader::{BlockRef, Blocks, CallOp, Record, RecordSink, Records, Trace};
+pub use binary::reader::{BlockRef, Blocks, CallOp, DecodePath, Record, RecordSink, Records, Trace};
 pub use binary::writer::TraceWriter;
 pub use detect::{detect, Format};
 pub use error::{BlockError, BlockErrorKind, FileError, RecordError};

@@ -1,11 +1,11 @@
 //! Any bytes through the whole binary read path: header, block walk, checksums, records, events. Nothing
 //! may panic, loop forever or read out of bounds; damage must come back as errors. The analyzer's fast decoder
-//! (`Records::try_for_each`, with and without debug records) must see the very records the iterator sees and
-//! stop at the same error.
+//! (`Records::try_for_each`, with and without debug records, by each decoder the CPU can run) must see the very
+//! records the iterator sees and stop at the same error.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pylu_formats::{CallOp, EventKind, Record, RecordSink, Trace};
+use pylu_formats::{CallOp, DecodePath, EventKind, Record, RecordSink, Trace};
 
 /// Call records as (op, function, time); other records as they come; debug records only if `debug`.
 struct Collect<'a> {
@@ -58,6 +58,15 @@ fuzz_target!(|data: &[u8]| {
                     let mut sink = Collect { calls: Vec::new(), others: Vec::new(), debug };
                     let error = block.records().try_for_each(&mut sink).err();
                     assert_eq!(error, iter_error);
+                    // Every decoder this CPU can run sees what the one `try_for_each` chose sees.
+                    for path in DecodePath::ALL {
+                        let mut by_path = Collect { calls: Vec::new(), others: Vec::new(), debug };
+                        if let Some(result) = block.records().try_for_each_by(path, &mut by_path) {
+                            assert_eq!(result.err(), iter_error, "{path:?}");
+                            assert_eq!(by_path.calls, sink.calls, "{path:?}");
+                            assert_eq!(by_path.others, sink.others, "{path:?}");
+                        }
+                    }
                     let (mut calls, mut others) = (Vec::new(), Vec::new());
                     for r in &iterated {
                         match r.kind {

@@ -1,0 +1,171 @@
+//! Eight call records at a time with AVX-512 (x86_64 CPUs with AVX512-VBMI2: Intel since Ice Lake, AMD since
+//! Zen 4), for [`super::reader::Records::try_for_each`].
+//!
+//! A call record is two varints, header `h` then time delta `dt` (docs/FORMAT.md). [`decode_calls`] takes 64
+//! bytes that start at a record and decodes the first 16 varints in them as 8 such records, without a branch per
+//! record:
+//!
+//! 1. the varint ends are the bytes whose top bit is clear (one mask), and their positions are packed into the
+//!    low bytes of a vector (`vpcompressb` over 0, 1, …, 63), then widened to one 32-bit lane per varint;
+//! 2. each lane's start is the previous lane's end + 1; a byte permutation (`vpermb`) brings each varint's (up
+//!    to 4) bytes into its lane, and the bytes past its end are zeroed;
+//! 3. the low 7 bits of the bytes are joined by two multiply-adds (`vpmaddubsw`: byte pairs into 14 bits;
+//!    `vpmaddwd`: word pairs into 28 bits).
+//!
+//! The records decoded are only used up to the first one the scalar decoders must take instead: another kind
+//! of record (`h & 3 == 3`), a varint longer than 4 bytes, or the 16th varint not ending in the 64 bytes.
+
+use std::arch::x86_64::*;
+
+/// Varints [`decode_calls`] decodes per step: 8 records.
+pub(crate) const LANES: usize = 16;
+
+/// Decodes the call records at the start of `window` into `out` (`out[2r]` = record `r`'s header,
+/// `out[2r + 1]` its delta). Returns how many of the 8 records are call records whose varints are at most 4
+/// bytes, counted from the first (the rest of `out` is meaningless), and the window's varint-end mask (bit `i`
+/// set where byte `i` ends a varint), from which [`bytes_of`] gives their length.
+///
+/// Safety: the CPU must have AVX512F, AVX512BW, AVX512VBMI and AVX512VBMI2.
+#[inline(always)]
+pub(crate) unsafe fn decode_calls(window: &[u8; 64], out: &mut [u32; LANES]) -> (usize, u64) {
+    // SAFETY (whole body): the caller guarantees the CPU features; the only memory accesses are the 64-byte
+    // unaligned load from `window` and the 64-byte unaligned store to `out`, both in bounds by their types.
+    unsafe {
+        let bytes = _mm512_loadu_si512(window.as_ptr() as *const _);
+        let ends = !_mm512_movepi8_mask(bytes);
+        let iota = _mm512_set_epi8(
+            63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41, 40, 39, 38, 37,
+            36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10,
+            9, 8, 7, 6, 5, 4, 3, 2, 1, 0,
+        );
+        // Lane i: the byte that ends varint i (0 in lanes past the last end, which the length check rejects).
+        let end = _mm512_cvtepu8_epi32(_mm512_castsi512_si128(_mm512_maskz_compress_epi8(ends, iota)));
+        // Lane i: end of lane i - 1, plus one; 0 in lane 0.
+        let start = _mm512_alignr_epi32::<15>(_mm512_add_epi32(end, _mm512_set1_epi32(1)), _mm512_setzero_si512());
+        // Length - 1: above 3 for a varint over 4 bytes, and (wrapping) for lanes past the last end.
+        let too_long = _mm512_cmpgt_epu32_mask(_mm512_sub_epi32(end, start), _mm512_set1_epi32(3));
+        // Each lane's 4 byte indices (start, start + 1, …) and its end, repeated in each of its bytes.
+        let spread = _mm512_set4_epi32(0x0c0c_0c0c, 0x0808_0808, 0x0404_0404, 0x0000_0000);
+        let index = _mm512_add_epi32(_mm512_shuffle_epi8(start, spread), _mm512_set1_epi32(0x0302_0100));
+        let last = _mm512_shuffle_epi8(end, spread);
+        let own = _mm512_cmple_epu8_mask(index, last);
+        let gathered = _mm512_maskz_permutexvar_epi8(own, index, bytes);
+        let low7 = _mm512_and_si512(gathered, _mm512_set1_epi8(0x7f));
+        // Bytes (b0, b1) → b0 + 128·b1; words (w0, w1) → w0 + 2^14·w1. The 7-bit bytes are the signed operand.
+        let pairs = _mm512_maddubs_epi16(_mm512_set1_epi16(0x8001u16 as i16), low7);
+        let values = _mm512_madd_epi16(pairs, _mm512_set1_epi32(0x4000_0001));
+        _mm512_storeu_si512(out.as_mut_ptr() as *mut _, values);
+        let kind = _mm512_and_si512(values, _mm512_set1_epi32(3));
+        let other = _mm512_cmpeq_epi32_mask(kind, _mm512_set1_epi32(3)) & 0x5555;
+        let bad = (too_long | other) as u32;
+        // A record is usable if neither of its varints is bad; 16 marks "all 8".
+        let bad_records = ((bad | bad >> 1) & 0x5555) | 0x1_0000;
+        (bad_records.trailing_zeros() as usize / 2, ends)
+    }
+}
+
+/// The bytes taken by the first `varints` varints (at least 1) of a window whose varint-end mask is `ends`.
+///
+/// Safety: the CPU must have BMI2, and `ends` must have at least `varints` bits set.
+#[inline(always)]
+pub(crate) unsafe fn bytes_of(ends: u64, varints: usize) -> usize {
+    // SAFETY: the caller guarantees BMI2. `pdep` puts bit `varints - 1` on the `varints`-th end.
+    unsafe { _pdep_u64(1 << (varints - 1), ends).trailing_zeros() as usize + 1 }
+}
+
+/// Whether the CPU has everything [`decode_calls`] and [`bytes_of`] use.
+pub(crate) fn available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vbmi")
+            && std::is_x86_feature_detected!("avx512vbmi2")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first 16 varints that end in `window`, each as (value, length), decoded one byte at a time.
+    fn varints(window: &[u8; 64]) -> Vec<(u64, usize)> {
+        let mut out = Vec::new();
+        let (mut value, mut len) = (0u64, 0usize);
+        for &b in window {
+            if len < 9 {
+                value |= ((b & 0x7f) as u64) << (7 * len);
+            }
+            len += 1;
+            if b & 0x80 == 0 {
+                out.push((value, len));
+                if out.len() == LANES {
+                    break;
+                }
+                (value, len) = (0, 0);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn eight_records_agree_with_a_byte_at_a_time_decoder() {
+        if !(available() && std::is_x86_feature_detected!("bmi2")) {
+            eprintln!("skipped: this CPU lacks AVX512-VBMI2 or BMI2, so the 8-record decoder cannot run here");
+            return;
+        }
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..200_000 {
+            // Varints of 1 to 6 bytes (mostly short), headers of every kind.
+            let mut window = [0u8; 64];
+            let mut at = 0;
+            while at < 64 {
+                let r = next();
+                let len = if r % 8 == 0 { 1 + (r >> 3) as usize % 6 } else { 1 + (r >> 3) as usize % 2 };
+                for k in 0..len.min(64 - at) {
+                    let low = (r >> (16 + 7 * k)) as u8 & 0x7f;
+                    window[at + k] = if k + 1 < len { low | 0x80 } else { low };
+                }
+                at += len;
+            }
+            if round % 3 == 0 {
+                // No kind 3 headers: long runs of call records.
+                let mut at = 0;
+                for (i, (_, len)) in varints(&window).into_iter().enumerate() {
+                    if i % 2 == 0 && window[at] & 3 == 3 {
+                        window[at] &= !1;
+                    }
+                    at += len;
+                }
+            }
+            let want = varints(&window);
+            let mut good = 0;
+            while good < LANES / 2 && 2 * good + 1 < want.len() {
+                let (h, hl) = want[2 * good];
+                let (_, dl) = want[2 * good + 1];
+                if h & 3 == 3 || hl > 4 || dl > 4 {
+                    break;
+                }
+                good += 1;
+            }
+            let mut out = [0u32; LANES];
+            // SAFETY: the CPU has the features (checked above).
+            let (records, ends) = unsafe { decode_calls(&window, &mut out) };
+            assert_eq!(records, good, "window {window:02x?}");
+            for (i, &(value, _)) in want[..2 * good].iter().enumerate() {
+                assert_eq!(out[i] as u64, value, "varint {i} of window {window:02x?}");
+            }
+            if good > 0 {
+                let bytes: usize = want[..2 * good].iter().map(|&(_, len)| len).sum();
+                // SAFETY: as above; the window has at least `2 * good` varint ends.
+                assert_eq!(unsafe { bytes_of(ends, 2 * good) }, bytes);
+            }
+        }
+    }
+}
