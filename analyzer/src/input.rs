@@ -53,6 +53,15 @@ impl Input {
         }
     }
 
+    /// Unmaps `inputs` on another thread: tearing down the mapping of a gigabyte takes tens of milliseconds,
+    /// which the reports written meanwhile hide. (If the process exits first, the kernel finishes the job.)
+    pub fn release_in_background(inputs: Vec<Input>) {
+        if inputs.iter().any(|i| matches!(i.data, Data::Mapped(_))) {
+            // If no thread can be started, the closure and the inputs in it are dropped here instead.
+            let _ = std::thread::Builder::new().name("pylu-unmap".into()).spawn(move || drop(inputs));
+        }
+    }
+
     pub fn bytes(&self) -> &[u8] {
         match &self.data {
             Data::Mapped(m) => m,

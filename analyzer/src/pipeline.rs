@@ -2,9 +2,10 @@
 //! stitch each thread's partials in order.
 //!
 //! A *unit* is a run of one thread's blocks of a binary trace (in sequence order), or a newline-aligned stretch
-//! of a text log (all its threads). Units are decoded in parallel in batches; each batch is then stitched in
-//! order on one core (stitching costs the number of distinct stacks of a unit, not its events), so memory holds
-//! one batch of partial trees plus the final trees, whatever the size of the input. Text-log units are parsed
+//! of a text log (all its threads). Workers decode units in parallel, taking them in order; one thread stitches
+//! their outputs in order as they arrive (stitching costs the number of distinct stacks of a unit, not its
+//! events), and workers stay a few units ahead of it, so memory holds a few partial results plus the final
+//! trees, whatever the size of the input. Text-log units are parsed
 //! into per-thread event lists instead, replayed in order when stitching (`ThreadAgg::replay`: the rule for
 //! requests whose root raised needs the thread's whole history).
 
@@ -93,42 +94,80 @@ pub fn analyze_paths(paths: &[PathBuf], opts: &Options) -> Result<Analysis, Anal
 
 /// Analyzes mapped inputs. Unreadable parts are reported in [`Analysis::damage`], never fatal.
 pub fn analyze(inputs: &[Input], opts: &Options) -> Analysis {
-    let mut st = Stitcher::new(inputs, opts);
-    let units = plan(inputs, opts, &mut st);
-    // Text-log units' outputs are small (an 8 MiB chunk's event lists), so their batches are longer: fewer waits
-    // at the end of a batch for its last unit.
-    let per_core = if units.iter().all(|u| matches!(u.kind, UnitKind::Legacy { .. })) { 4 } else { 2 };
-    let batch = (rayon::current_num_threads() * per_core).max(2);
-    // Stitching batch k (one core, in order) overlaps decoding batch k + 1 (the other cores).
-    let mut pending: Vec<UnitOut<'_>> = Vec::new();
-    for group in units.chunks(batch) {
-        let prev = std::mem::take(&mut pending);
-        let st_ref = &mut st;
-        let ((), outs) = rayon::join(
-            move || {
-                for out in prev {
-                    st_ref.stitch(out);
+    let mut stitcher = Stitcher::new(inputs, opts);
+    let units = plan(inputs, opts, &mut stitcher);
+    // Workers take units in order as they come free (no batches, so no core waits at a batch's end for the
+    // other's last unit), and one thread stitches the outputs in order as they arrive. Workers stay at most
+    // `AHEAD` units ahead of the stitching, so memory holds that many partial results whatever the input's size.
+    let workers = rayon::current_num_threads().max(1);
+    let ahead = AHEAD_PER_WORKER * workers;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    // (units stitched, a worker panicked), and the condition workers wait on.
+    let stitched: Progress = (std::sync::Mutex::new((0, false)), std::sync::Condvar::new());
+    let (sender, receiver) = std::sync::mpsc::channel::<(usize, UnitOut<'_>)>();
+    let stitched_ref = &stitched;
+    let stitcher = std::thread::scope(|threads| {
+        let stitching = threads.spawn(move || {
+            let mut waiting = BTreeMap::new();
+            let mut done = 0;
+            for (i, out) in receiver {
+                waiting.insert(i, out);
+                while let Some(out) = waiting.remove(&done) {
+                    stitcher.stitch(out);
+                    done += 1;
+                    stitched_ref.0.lock().unwrap_or_else(|e| e.into_inner()).0 = done;
+                    stitched_ref.1.notify_all();
                 }
-            },
-            || {
-                group
-                    .par_iter()
-                    .map(|u| {
-                        let out = run_unit(inputs, u, opts);
-                        if let Some(p) = &opts.progress {
-                            p(u.bytes);
+            }
+            stitcher
+        });
+        rayon::scope(|scope| {
+            for _ in 0..workers {
+                let sender = sender.clone();
+                let (next, stitched, units) = (&next, &stitched, &units);
+                scope.spawn(move |_| loop {
+                    // A worker that panics wakes the others, so that none waits for its unit forever (the panic
+                    // then reaches the caller).
+                    let _wake = WakeOnPanic(stitched);
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(unit) = units.get(i) else { break };
+                    {
+                        let mut done = stitched.0.lock().unwrap_or_else(|e| e.into_inner());
+                        while i >= done.0 + ahead && !done.1 {
+                            done = stitched.1.wait(done).unwrap_or_else(|e| e.into_inner());
                         }
-                        out
-                    })
-                    .collect::<Vec<_>>()
-            },
-        );
-        pending = outs;
+                    }
+                    let out = run_unit(inputs, unit, opts);
+                    if let Some(p) = &opts.progress {
+                        p(unit.bytes);
+                    }
+                    // The stitcher only stops when every sender is gone.
+                    let _ = sender.send((i, out));
+                });
+            }
+        });
+        drop(sender);
+        stitching.join().expect("the stitcher does not panic")
+    });
+    stitcher.finish()
+}
+
+/// How many units each worker may run ahead of the stitching.
+const AHEAD_PER_WORKER: usize = 4;
+
+/// Units stitched and whether a worker panicked, with the condition variable that announces changes.
+type Progress = (std::sync::Mutex<(usize, bool)>, std::sync::Condvar);
+
+/// Marks [`Progress`] as abandoned if dropped while its thread panics.
+struct WakeOnPanic<'p>(&'p Progress);
+
+impl Drop for WakeOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0 .0.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+            self.0 .1.notify_all();
+        }
     }
-    for out in pending {
-        st.stitch(out);
-    }
-    st.finish()
 }
 
 /// One unit of parallel work.

@@ -196,6 +196,7 @@ impl Common {
             adaptive_units: true,
         };
         let a = analyze(&inputs, &opts);
+        Input::release_in_background(inputs);
         pb.finish_and_clear();
         report_damage(&a);
         Ok(a)

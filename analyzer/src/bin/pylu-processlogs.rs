@@ -62,6 +62,7 @@ fn run(cli: Cli) -> Result<u8> {
     let pb = progress::bar(pylu_analyzer::pipeline::total_bytes(&inputs), cli.quiet);
     let opts = Options { progress: Some(progress::callback(&pb)), ..Options::default() };
     let a = analyze(&inputs, &opts);
+    Input::release_in_background(inputs);
     pb.finish_and_clear();
     for d in &a.damage {
         eprintln!("pylu-processlogs: skipped: {d}");
