@@ -11,15 +11,20 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import cProfile
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
 import types
 
-os.environ.setdefault("PYLU_TRACE_DIR", tempfile.mkdtemp(prefix="pylu-bench-"))
+if "PYLU_TRACE_DIR" not in os.environ:
+    # The traces this run writes (~30 MB) are only a by-product: removed at exit.
+    os.environ["PYLU_TRACE_DIR"] = tempfile.mkdtemp(prefix="pylu-bench-")
+    atexit.register(shutil.rmtree, os.environ["PYLU_TRACE_DIR"], ignore_errors=True)
 
 from pyliveupdate import _native  # noqa: E402
 from pyliveupdatescripts import FP, LU  # noqa: E402
