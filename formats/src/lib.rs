@@ -5,7 +5,7 @@
 //!   ([`BlockRef`]), so blocks can be checked and decoded in parallel.
 //! - [`legacy`]: the original pyliveupdate's text log (`/tmp/pyliveupdate.log`), parsed with nom.
 //! - [`event`]: the one model both decode into ([`Event`], [`EventKind`]).
-//! - [`detect`]: tells the two formats apart from the bytes.
+//! - [`detect`](mod@detect): tells the two formats apart from the bytes.
 //! - [`timefmt`]: ISO 8601 rendering of wall-clock nanoseconds.
 //! - [`generate`]: a deterministic generator of realistic traces in both formats, sized in bytes, for
 //!   benchmarks and large tests.

@@ -1,5 +1,5 @@
 //! Eight call records at a time with AVX-512 (x86_64 CPUs with AVX512-VBMI2: Intel since Ice Lake, AMD since
-//! Zen 4), for [`super::reader::Records::try_for_each`].
+//! Zen 4), for [`super::reader::Records::try_for_each`], which uses it on AMD's (see `fast_avx512` there).
 //!
 //! A call record is two varints, header `h` then time delta `dt` (docs/FORMAT.md). [`decode_calls`] takes 64
 //! bytes that start at a record and decodes the first 16 varints in them as 8 such records, without a branch per

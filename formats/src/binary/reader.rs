@@ -436,13 +436,13 @@ impl<'a> Records<'a> {
     ///
     /// On x86_64 the loop, with `sink` inlined into it, is compiled twice more and the copy is chosen at run
     /// time: for CPUs with a fast BMI2 `pext` (Intel since Haswell, AMD since Zen 3), which gathers a record's
-    /// payload bits in one instruction (the analyzer runs ~10 % faster); and, where AVX512-VBMI2 is there too
-    /// (Intel since Ice Lake, AMD since Zen 4), a loop that decodes call records eight at a time, one step
-    /// ahead of handing them over (see [`super::avx512`]; another ~5 %).
+    /// payload bits in one instruction (the analyzer runs ~10 % faster); and, on AMD CPUs with AVX512-VBMI2
+    /// (Zen 4 on; not Intel's yet, see docs/PERFORMANCE.md), a loop that decodes call records eight at a time,
+    /// one step ahead of handing them over (module `avx512`; another ~5 %).
     #[inline(always)]
     pub fn try_for_each(self, sink: &mut impl RecordSink<'a>) -> Result<(), RecordError> {
         #[cfg(target_arch = "x86_64")]
-        if fast_pext() && super::avx512::available() {
+        if fast_avx512() {
             // SAFETY: the CPU has BMI1, BMI2 and AVX-512 F, BW, VBMI and VBMI2 (checked at run time).
             return unsafe { self.try_for_each_avx512(sink) };
         }
@@ -760,6 +760,22 @@ fn bmi2_available() -> bool {
 
 #[cfg(target_arch = "x86_64")]
 fn microcoded_pext() -> bool {
+    let (amd_like, family) = amd_like_family();
+    amd_like && family < 0x19
+}
+
+/// Whether the 8-record AVX-512 loop is chosen: where it was measured to pay, AMD's AVX-512 (Zen 4 on), which
+/// runs 512-bit instructions at full clock. Intel's AVX-512 CPUs can lower the core's clock while 512-bit
+/// instructions run, which could cost more than the loop saves; not measured, so they keep the `pext` loop.
+#[cfg(target_arch = "x86_64")]
+fn fast_avx512() -> bool {
+    static FAST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FAST.get_or_init(|| fast_pext() && super::avx512::available() && amd_like_family().0)
+}
+
+/// Whether the CPU is AMD's (or Hygon's, which are AMD's designs), and its family.
+#[cfg(target_arch = "x86_64")]
+fn amd_like_family() -> (bool, u32) {
     use std::arch::x86_64::__cpuid;
     let (vendor, signature) = (__cpuid(0), __cpuid(1).eax);
     let name = [vendor.ebx, vendor.edx, vendor.ecx];
@@ -767,7 +783,7 @@ fn microcoded_pext() -> bool {
         || name == [0x6f67_7948, 0x6e65_476e, 0x656e_6975]; // "HygonGenuine"
     let base = (signature >> 8) & 0xf;
     let family = if base == 0xf { base + ((signature >> 20) & 0xff) } else { base };
-    amd_like && family < 0x19
+    (amd_like, family)
 }
 
 /// Decodes a call record from the 8 bytes at its start, little-endian in `w`, finding its varints' ends in

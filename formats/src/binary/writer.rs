@@ -1,6 +1,6 @@
 //! Getting blocks into a file: the header once, then whole blocks appended.
 //!
-//! Threads encode into their own [`BlockEncoder`](super::block::BlockEncoder) without locking; only handing a
+//! Threads encode into their own [`BlockEncoder`] without locking; only handing a
 //! sealed block to the [`TraceWriter`] takes its lock, once per block. Each block goes out in one `write` call,
 //! so a process killed at any moment leaves whole blocks plus at most one torn last block, which readers report
 //! and skip.
