@@ -5,9 +5,9 @@
 //! of a text log (all its threads). Workers decode units in parallel, taking them in order; one thread stitches
 //! their outputs in order as they arrive (stitching costs the number of distinct stacks of a unit, not its
 //! events), and workers stay a few units ahead of it, so memory holds a few partial results plus the final
-//! trees, whatever the size of the input. Text-log units are parsed
-//! into per-thread event lists instead, replayed in order when stitching (`ThreadAgg::replay`: the rule for
-//! requests whose root raised needs the thread's whole history).
+//! trees, whatever the size of the input. Text-log units are parsed into per-thread event lists instead,
+//! replayed in order when stitching (`ThreadAgg::replay`: the rule for requests whose root raised needs the
+//! thread's whole history).
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -93,63 +93,80 @@ pub fn analyze_paths(paths: &[PathBuf], opts: &Options) -> Result<Analysis, Anal
 }
 
 /// Analyzes mapped inputs. Unreadable parts are reported in [`Analysis::damage`], never fatal.
-pub fn analyze(inputs: &[Input], opts: &Options) -> Analysis {
+pub fn analyze<'a>(inputs: &'a [Input], opts: &Options) -> Analysis {
     let mut stitcher = Stitcher::new(inputs, opts);
     let units = plan(inputs, opts, &mut stitcher);
-    // Workers take units in order as they come free (no batches, so no core waits at a batch's end for the
-    // other's last unit), and one thread stitches the outputs in order as they arrive. Workers stay at most
-    // `AHEAD` units ahead of the stitching, so memory holds that many partial results whatever the input's size.
-    let workers = rayon::current_num_threads().max(1);
-    let ahead = AHEAD_PER_WORKER * workers;
+    let run = |unit: &Unit<'a>| -> UnitOut<'a> {
+        let out = run_unit(inputs, unit, opts);
+        if let Some(p) = &opts.progress {
+            p(unit.bytes);
+        }
+        out
+    };
+    in_order(&units, AHEAD_PER_WORKER * rayon::current_num_threads().max(1), &run, &mut |out| stitcher.stitch(out));
+    stitcher.finish()
+}
+
+/// Runs `run` on every unit in parallel and hands the outputs to `stitch` in the units' order, on a thread of
+/// its own, as they arrive. Workers (rayon's) take units in order as they come free, so no core waits for
+/// another at the end of a batch, and stay at most `ahead` units ahead of the stitching, so memory holds that
+/// many outputs whatever the number of units. A panic in `run` or `stitch` reaches the caller; nothing hangs.
+fn in_order<U: Sync, O: Send>(
+    units: &[U],
+    ahead: usize,
+    run: &(impl Fn(&U) -> O + Sync),
+    stitch: &mut (impl FnMut(O) + Send),
+) {
+    let ahead = ahead.max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
-    // (units stitched, a worker panicked), and the condition workers wait on.
-    let stitched: Progress = (std::sync::Mutex::new((0, false)), std::sync::Condvar::new());
-    let (sender, receiver) = std::sync::mpsc::channel::<(usize, UnitOut<'_>)>();
-    let stitched_ref = &stitched;
-    let stitcher = std::thread::scope(|threads| {
+    // (units stitched, a worker or the stitcher panicked), and the condition workers wait on.
+    let progress: Progress = (std::sync::Mutex::new((0, false)), std::sync::Condvar::new());
+    let (sender, receiver) = std::sync::mpsc::channel::<(usize, O)>();
+    let progress = &progress;
+    std::thread::scope(|threads| {
         let stitching = threads.spawn(move || {
+            let _wake = WakeOnPanic(progress);
             let mut waiting = BTreeMap::new();
             let mut done = 0;
             for (i, out) in receiver {
                 waiting.insert(i, out);
                 while let Some(out) = waiting.remove(&done) {
-                    stitcher.stitch(out);
+                    stitch(out);
                     done += 1;
-                    stitched_ref.0.lock().unwrap_or_else(|e| e.into_inner()).0 = done;
-                    stitched_ref.1.notify_all();
+                    progress.0.lock().unwrap_or_else(|e| e.into_inner()).0 = done;
+                    progress.1.notify_all();
                 }
             }
-            stitcher
         });
         rayon::scope(|scope| {
-            for _ in 0..workers {
+            for _ in 0..rayon::current_num_threads().max(1) {
                 let sender = sender.clone();
-                let (next, stitched, units) = (&next, &stitched, &units);
-                scope.spawn(move |_| loop {
-                    // A worker that panics wakes the others, so that none waits for its unit forever (the panic
-                    // then reaches the caller).
-                    let _wake = WakeOnPanic(stitched);
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(unit) = units.get(i) else { break };
-                    {
-                        let mut done = stitched.0.lock().unwrap_or_else(|e| e.into_inner());
-                        while i >= done.0 + ahead && !done.1 {
-                            done = stitched.1.wait(done).unwrap_or_else(|e| e.into_inner());
+                let next = &next;
+                scope.spawn(move |_| {
+                    // A worker or the stitcher that panics wakes the waiting workers, which then stop, so that
+                    // none waits for a unit forever.
+                    let _wake = WakeOnPanic(progress);
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(unit) = units.get(i) else { break };
+                        {
+                            let mut state = progress.0.lock().unwrap_or_else(|e| e.into_inner());
+                            while i >= state.0 + ahead && !state.1 {
+                                state = progress.1.wait(state).unwrap_or_else(|e| e.into_inner());
+                            }
+                            if state.1 {
+                                break;
+                            }
                         }
+                        // The stitcher stops only when every sender is gone (or it panicked: then this fails).
+                        let _ = sender.send((i, run(unit)));
                     }
-                    let out = run_unit(inputs, unit, opts);
-                    if let Some(p) = &opts.progress {
-                        p(unit.bytes);
-                    }
-                    // The stitcher only stops when every sender is gone.
-                    let _ = sender.send((i, out));
                 });
             }
         });
         drop(sender);
-        stitching.join().expect("the stitcher does not panic")
+        stitching.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     });
-    stitcher.finish()
 }
 
 /// How many units each worker may run ahead of the stitching.
@@ -158,7 +175,7 @@ const AHEAD_PER_WORKER: usize = 4;
 /// Units stitched and whether a worker panicked, with the condition variable that announces changes.
 type Progress = (std::sync::Mutex<(usize, bool)>, std::sync::Condvar);
 
-/// Marks [`Progress`] as abandoned if dropped while its thread panics.
+/// Marks [`Progress`] as abandoned, and wakes the workers waiting on it, if dropped while its thread panics.
 struct WakeOnPanic<'p>(&'p Progress);
 
 impl Drop for WakeOnPanic<'_> {
@@ -862,4 +879,87 @@ pub(crate) fn merge_profile(a: &mut ThreadProfile, b: ThreadProfile) {
 #[allow(dead_code)]
 fn _assert_tree_send(t: Tree) -> impl Send {
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_order;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// Runs `f` on a thread and fails if it takes longer than a minute (a hang), returning whether it panicked.
+    fn panics_without_hanging(f: impl FnOnce() + Send + 'static) -> bool {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err();
+            let _ = done.send(panicked);
+        });
+        finished.recv_timeout(Duration::from_secs(60)).expect("in_order hung")
+    }
+
+    /// Uneven pseudo-random work, so that units finish out of order.
+    fn work(i: usize) {
+        std::thread::sleep(Duration::from_micros((i as u64 * 7919) % 13 * 150));
+    }
+
+    #[test]
+    fn outputs_are_stitched_in_order_and_workers_stay_close() {
+        for threads in [1, 2, 4] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let units: Vec<usize> = (0..300).collect();
+            let stitched = AtomicUsize::new(0);
+            let farthest = AtomicUsize::new(0);
+            let mut seen = Vec::new();
+            pool.install(|| {
+                in_order(
+                    &units,
+                    3,
+                    &|&i: &usize| {
+                        // How far this unit is ahead of the stitching when it starts.
+                        let behind = stitched.load(Ordering::SeqCst);
+                        farthest.fetch_max(i - behind.min(i), Ordering::SeqCst);
+                        work(i);
+                        i * 2
+                    },
+                    &mut |out| {
+                        // Slower than the workers: without the bound they would run far ahead.
+                        std::thread::sleep(Duration::from_micros(400));
+                        seen.push(out);
+                        stitched.fetch_add(1, Ordering::SeqCst);
+                    },
+                )
+            });
+            assert_eq!(seen, units.iter().map(|i| i * 2).collect::<Vec<_>>(), "{threads} threads");
+            assert!(farthest.load(Ordering::SeqCst) < 3, "{threads} threads: a worker ran too far ahead");
+        }
+    }
+
+    #[test]
+    fn a_panic_in_a_worker_or_the_stitcher_reaches_the_caller() {
+        for threads in [1, 2, 4] {
+            let run_panics = panics_without_hanging(move || {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let units: Vec<usize> = (0..100).collect();
+                pool.install(|| {
+                    in_order(
+                        &units,
+                        2,
+                        &|&i: &usize| {
+                            work(i);
+                            assert!(i != 37, "unit 37 fails");
+                            i
+                        },
+                        &mut |_| {},
+                    )
+                });
+            });
+            assert!(run_panics, "{threads} threads");
+            let stitch_panics = panics_without_hanging(move || {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let units: Vec<usize> = (0..100).collect();
+                pool.install(|| in_order(&units, 2, &|&i: &usize| i, &mut |i| assert!(i != 11, "stitching 11 fails")));
+            });
+            assert!(stitch_panics, "{threads} threads");
+        }
+    }
 }
