@@ -119,8 +119,7 @@ fn in_order<U: Sync, O: Send>(
 ) {
     let ahead = ahead.max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
-    // (units stitched, a worker or the stitcher panicked), and the condition workers wait on.
-    let progress: Progress = (std::sync::Mutex::new((0, false)), std::sync::Condvar::new());
+    let progress = Progress::default();
     let (sender, receiver) = std::sync::mpsc::channel::<(usize, O)>();
     let progress = &progress;
     std::thread::scope(|threads| {
@@ -133,8 +132,7 @@ fn in_order<U: Sync, O: Send>(
                 while let Some(out) = waiting.remove(&done) {
                     stitch(out);
                     done += 1;
-                    progress.0.lock().unwrap_or_else(|e| e.into_inner()).0 = done;
-                    progress.1.notify_all();
+                    progress.update(|p| p.stitched = done);
                 }
             }
         });
@@ -150,11 +148,11 @@ fn in_order<U: Sync, O: Send>(
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(unit) = units.get(i) else { break };
                         {
-                            let mut state = progress.0.lock().unwrap_or_else(|e| e.into_inner());
-                            while i >= state.0 + ahead && !state.1 {
-                                state = progress.1.wait(state).unwrap_or_else(|e| e.into_inner());
+                            let mut state = progress.state.lock().unwrap_or_else(|e| e.into_inner());
+                            while i >= state.stitched + ahead && !state.abandoned {
+                                state = progress.changed.wait(state).unwrap_or_else(|e| e.into_inner());
                             }
-                            if state.1 {
+                            if state.abandoned {
                                 break;
                             }
                         }
@@ -172,8 +170,29 @@ fn in_order<U: Sync, O: Send>(
 /// How many units each worker may run ahead of the stitching.
 const AHEAD_PER_WORKER: usize = 4;
 
-/// Units stitched and whether a worker panicked, with the condition variable that announces changes.
-type Progress = (std::sync::Mutex<(usize, bool)>, std::sync::Condvar);
+/// How far [`in_order`] has stitched, which its waiting workers watch.
+#[derive(Default)]
+struct Progress {
+    state: std::sync::Mutex<ProgressState>,
+    /// Notified at every change of `state`.
+    changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct ProgressState {
+    /// Units stitched.
+    stitched: usize,
+    /// A worker or the stitcher panicked: the workers stop.
+    abandoned: bool,
+}
+
+impl Progress {
+    fn update(&self, change: impl FnOnce(&mut ProgressState)) {
+        // A panic while the lock was held cannot leave the state half-written: each change is one store.
+        change(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()));
+        self.changed.notify_all();
+    }
+}
 
 /// Marks [`Progress`] as abandoned, and wakes the workers waiting on it, if dropped while its thread panics.
 struct WakeOnPanic<'p>(&'p Progress);
@@ -181,8 +200,7 @@ struct WakeOnPanic<'p>(&'p Progress);
 impl Drop for WakeOnPanic<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            self.0 .0.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
-            self.0 .1.notify_all();
+            self.0.update(|p| p.abandoned = true);
         }
     }
 }

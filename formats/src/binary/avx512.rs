@@ -27,7 +27,7 @@ pub(crate) const LANES: usize = 16;
 ///
 /// Safety: the CPU must have AVX512F, AVX512BW, AVX512VBMI and AVX512VBMI2.
 #[inline(always)]
-pub(crate) unsafe fn decode_calls(window: &[u8; 64], out: &mut [u32; LANES]) -> (usize, u64) {
+unsafe fn decode_calls(window: &[u8; 64], out: &mut [u32; LANES]) -> (usize, u64) {
     // SAFETY (whole body): the caller guarantees the CPU features; the only memory accesses are the 64-byte
     // unaligned load from `window` and the 64-byte unaligned store to `out`, both in bounds by their types.
     unsafe {
@@ -68,9 +68,24 @@ pub(crate) unsafe fn decode_calls(window: &[u8; 64], out: &mut [u32; LANES]) -> 
 ///
 /// Safety: the CPU must have BMI2, and `ends` must have at least `varints` bits set.
 #[inline(always)]
-pub(crate) unsafe fn bytes_of(ends: u64, varints: usize) -> usize {
+unsafe fn bytes_of(ends: u64, varints: usize) -> usize {
     // SAFETY: the caller guarantees BMI2. `pdep` puts bit `varints - 1` on the `varints`-th end.
     unsafe { _pdep_u64(1 << (varints - 1), ends).trailing_zeros() as usize + 1 }
+}
+
+/// [`decode_calls`] on the 64 bytes at `pos` of `payload`: how many records it decoded into `out`, and the
+/// bytes they take. `(0, 0)` when fewer than 64 bytes are left.
+///
+/// Safety: as [`decode_calls`], and the CPU must have BMI2.
+#[inline(always)]
+pub(crate) unsafe fn decode_calls_at(payload: &[u8], pos: usize, out: &mut [u32; LANES]) -> (usize, usize) {
+    let Some(window) = payload.get(pos..pos + 64) else { return (0, 0) };
+    // SAFETY: the caller guarantees the CPU features; `bytes_of` is asked for the ends of the records decoded,
+    // which the window holds.
+    unsafe {
+        let (records, ends) = decode_calls(window.try_into().expect("64 bytes"), out);
+        (records, if records > 0 { bytes_of(ends, 2 * records) } else { 0 })
+    }
 }
 
 /// Whether the CPU has everything [`decode_calls`] and [`bytes_of`] use.

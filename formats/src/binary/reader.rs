@@ -486,52 +486,38 @@ impl<'a> Records<'a> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "bmi1,bmi2,avx512f,avx512bw,avx512vbmi,avx512vbmi2")]
     unsafe fn try_for_each_avx512(mut self, sink: &mut impl RecordSink<'a>) -> Result<(), RecordError> {
-        use super::avx512::{bytes_of, decode_calls, LANES};
+        use super::avx512::{decode_calls_at, LANES};
         let payload = self.payload;
         let mut bufs = [[0u32; LANES]; 2];
         let mut time = self.time;
         let mut pos = self.pos;
         while pos < payload.len() {
-            let mut cur = 0;
-            let mut records = 0;
-            if let Some(window) = payload.get(pos..pos + 64) {
-                // SAFETY: the CPU has the features (this function's contract).
-                let (r, ends) = unsafe { decode_calls(window.try_into().expect("64 bytes"), &mut bufs[0]) };
-                records = r;
-                if r > 0 {
-                    // SAFETY: BMI2 is there; the window has at least `2 * r` varint ends.
-                    pos += unsafe { bytes_of(ends, 2 * r) };
-                }
-            }
+            // SAFETY (both calls): the CPU has the features (this function's contract).
+            let (mut records, used) = unsafe { decode_calls_at(payload, pos, &mut bufs[0]) };
+            pos += used;
             if records == 0 {
                 // Another kind of record, a long varint, or the last bytes of the block.
                 (pos, time) = self.decode_one::<Pext>(pos, time, sink)?;
                 continue;
             }
-            // The next eight records are decoded before the current eight are handed over: the sink's branch
-            // on each record's kind mispredicts often, and a misprediction then does not throw away decoding.
-            while records == LANES / 2 {
-                let next = cur ^ 1;
-                let mut next_records = 0;
-                if let Some(window) = payload.get(pos..pos + 64) {
-                    // SAFETY: as above.
-                    let (r, ends) = unsafe { decode_calls(window.try_into().expect("64 bytes"), &mut bufs[next]) };
-                    next_records = r;
-                    if r > 0 {
-                        // SAFETY: as above.
-                        pos += unsafe { bytes_of(ends, 2 * r) };
-                    }
-                }
-                for r in bufs[cur].chunks_exact(2) {
+            // While steps decode all eight records, the next eight are decoded before the current eight are
+            // handed over: the sink's branch on each record's kind mispredicts often, and a misprediction then
+            // does not throw away decoding.
+            let mut cur = 0;
+            loop {
+                let full = records == LANES / 2;
+                let (next_records, used) =
+                    if full { unsafe { decode_calls_at(payload, pos, &mut bufs[cur ^ 1]) } } else { (0, 0) };
+                pos += used;
+                for r in bufs[cur][..2 * records].chunks_exact(2) {
                     time = time.wrapping_add(r[1] as u64);
                     sink.call(call_op(r[0] as u64), r[0] >> 2, time);
                 }
-                cur = next;
+                if !full {
+                    break;
+                }
+                cur ^= 1;
                 records = next_records;
-            }
-            for r in bufs[cur][..2 * records].chunks_exact(2) {
-                time = time.wrapping_add(r[1] as u64);
-                sink.call(call_op(r[0] as u64), r[0] >> 2, time);
             }
         }
         Ok(())
@@ -627,14 +613,7 @@ impl<'a> Records<'a> {
                     continue;
                 }
             }
-            let start = pos;
-            if let Some((h, dt, len)) = payload.get(pos..pos + 8).and_then(|w| call_record::<C>(read_u64(w, 0))) {
-                pos += len;
-                time = time.wrapping_add(dt);
-                sink.call(call_op(h), (h >> 2) as u32, time);
-                continue;
-            }
-            (pos, time) = self.decode_general(start, time, sink)?;
+            (pos, time) = self.decode_one::<C>(pos, time, sink)?;
         }
         Ok(())
     }
