@@ -73,19 +73,53 @@ unsafe fn bytes_of(ends: u64, varints: usize) -> usize {
     unsafe { _pdep_u64(1 << (varints - 1), ends).trailing_zeros() as usize + 1 }
 }
 
-/// [`decode_calls`] on the 64 bytes at `pos` of `payload`: how many records it decoded into `out`, and the
-/// bytes they take. `(0, 0)` when fewer than 64 bytes are left.
-///
-/// Safety: as [`decode_calls`], and the CPU must have BMI2.
-#[inline(always)]
-pub(crate) unsafe fn decode_calls_at(payload: &[u8], pos: usize, out: &mut [u32; LANES]) -> (usize, usize) {
-    let Some(window) = payload.get(pos..pos + 64) else { return (0, 0) };
-    // SAFETY: the caller guarantees the CPU features; `bytes_of` is asked for the ends of the records decoded,
-    // which the window holds.
-    unsafe {
-        let (records, ends) = decode_calls(window.try_into().expect("64 bytes"), out);
-        (records, if records > 0 { bytes_of(ends, 2 * records) } else { 0 })
+/// What [`decode_calls_at`] decoded: how many records, and the window's varint-end mask.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Step {
+    pub records: usize,
+    ends: u64,
+}
+
+impl Step {
+    /// Whether all 8 records were decoded.
+    #[inline(always)]
+    pub fn full(&self) -> bool {
+        self.records == LANES / 2
     }
+
+    /// The bytes taken by the records decoded.
+    ///
+    /// Safety: the CPU must have BMI2.
+    #[inline(always)]
+    pub unsafe fn bytes(&self) -> usize {
+        // SAFETY: the caller guarantees BMI2; the window holds the ends of the records decoded.
+        if self.records > 0 {
+            unsafe { bytes_of(self.ends, 2 * self.records) }
+        } else {
+            0
+        }
+    }
+
+    /// [`Step::bytes`] of a [`Step::full`] step. It depends only on the window's bytes, not on the decoding, so
+    /// the next step's load does not wait for this one's decoding (which is most of a step's latency).
+    ///
+    /// Safety: the CPU must have BMI2, and the step must be full.
+    #[inline(always)]
+    pub unsafe fn bytes_if_full(&self) -> usize {
+        // SAFETY: the caller guarantees BMI2; a full step's window holds 16 varint ends.
+        unsafe { bytes_of(self.ends, LANES) }
+    }
+}
+
+/// [`decode_calls`] on the 64 bytes at `pos` of `payload`; no records when fewer than 64 bytes are left.
+///
+/// Safety: as [`decode_calls`].
+#[inline(always)]
+pub(crate) unsafe fn decode_calls_at(payload: &[u8], pos: usize, out: &mut [u32; LANES]) -> Step {
+    let Some(window) = payload.get(pos..pos + 64) else { return Step { records: 0, ends: 0 } };
+    // SAFETY: the caller guarantees the CPU features.
+    let (records, ends) = unsafe { decode_calls(window.try_into().expect("64 bytes"), out) };
+    Step { records, ends }
 }
 
 /// Whether the CPU has everything [`decode_calls`] and [`bytes_of`] use.

@@ -492,10 +492,9 @@ impl<'a> Records<'a> {
         let mut time = self.time;
         let mut pos = self.pos;
         while pos < payload.len() {
-            // SAFETY (both calls): the CPU has the features (this function's contract).
-            let (mut records, used) = unsafe { decode_calls_at(payload, pos, &mut bufs[0]) };
-            pos += used;
-            if records == 0 {
+            // SAFETY (all calls into `avx512`): the CPU has the features (this function's contract).
+            let mut step = unsafe { decode_calls_at(payload, pos, &mut bufs[0]) };
+            if step.records == 0 {
                 // Another kind of record, a long varint, or the last bytes of the block.
                 (pos, time) = self.decode_one::<Pext>(pos, time, sink)?;
                 continue;
@@ -505,22 +504,28 @@ impl<'a> Records<'a> {
             // does not throw away decoding.
             let mut cur = 0;
             loop {
-                let full = records == LANES / 2;
-                let (next_records, used) =
-                    if full { unsafe { decode_calls_at(payload, pos, &mut bufs[cur ^ 1]) } } else { (0, 0) };
-                pos += used;
-                for r in bufs[cur][..2 * records].chunks_exact(2) {
-                    time = time.wrapping_add(r[1] as u64);
-                    sink.call(call_op(r[0] as u64), r[0] >> 2, time);
-                }
-                if !full {
+                if !step.full() {
+                    pos += unsafe { step.bytes() };
+                    self.hand_over(&bufs[cur][..2 * step.records], &mut time, sink);
                     break;
                 }
+                pos += unsafe { step.bytes_if_full() };
+                let next = unsafe { decode_calls_at(payload, pos, &mut bufs[cur ^ 1]) };
+                self.hand_over(&bufs[cur], &mut time, sink);
                 cur ^= 1;
-                records = next_records;
+                step = next;
             }
         }
         Ok(())
+    }
+
+    /// Hands decoded call records (header, delta pairs) to `sink`.
+    #[inline(always)]
+    fn hand_over(&self, decoded: &[u32], time: &mut u64, sink: &mut impl RecordSink<'a>) {
+        for r in decoded.chunks_exact(2) {
+            *time = time.wrapping_add(r[1] as u64);
+            sink.call(call_op(r[0] as u64), r[0] >> 2, *time);
+        }
     }
 
     /// Decodes the record at `pos` (the clock at `time`) into `sink` by the general decoder, and returns the
