@@ -411,6 +411,28 @@ impl DecodePath {
     pub const ALL: [DecodePath; 3] = [DecodePath::Portable, DecodePath::Bmi2, DecodePath::Avx512];
 }
 
+/// Hands the records of an AVX-512 step to `sink`, each taken from the registers that hold them (the vector
+/// rotated by one record each time, see [`super::avx512::Step`]).
+///
+/// Safety: the CPU must have AVX512F.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn hand_over<'a>(step: &super::avx512::Step, time: &mut u64, sink: &mut impl RecordSink<'a>) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller guarantees AVX512F; no memory is accessed.
+    unsafe {
+        let mut values = step.values;
+        let mut kinds = step.kinds;
+        for _ in 0..step.records {
+            let pair = _mm_cvtsi128_si64(_mm512_castsi512_si128(values)) as u64;
+            values = _mm512_alignr_epi64::<1>(values, values);
+            *time = time.wrapping_add(pair >> 32);
+            sink.call(call_op(kinds as u64), pair as u32 >> 2, *time);
+            kinds >>= 2;
+        }
+    }
+}
+
 #[inline(always)]
 fn call_op(h: u64) -> CallOp {
     match h & 3 {
@@ -486,14 +508,13 @@ impl<'a> Records<'a> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "bmi1,bmi2,avx512f,avx512bw,avx512vbmi,avx512vbmi2")]
     unsafe fn try_for_each_avx512(mut self, sink: &mut impl RecordSink<'a>) -> Result<(), RecordError> {
-        use super::avx512::{decode_calls_at, LANES};
+        use super::avx512::decode_calls_at;
         let payload = self.payload;
-        let mut bufs = [[0u32; LANES]; 2];
         let mut time = self.time;
         let mut pos = self.pos;
         while pos < payload.len() {
             // SAFETY (all calls into `avx512`): the CPU has the features (this function's contract).
-            let mut step = unsafe { decode_calls_at(payload, pos, &mut bufs[0]) };
+            let mut step = unsafe { decode_calls_at(payload, pos) };
             if step.records == 0 {
                 // Another kind of record, a long varint, or the last bytes of the block.
                 (pos, time) = self.decode_one::<Pext>(pos, time, sink)?;
@@ -502,30 +523,19 @@ impl<'a> Records<'a> {
             // While steps decode all eight records, the next eight are decoded before the current eight are
             // handed over: the sink's branch on each record's kind mispredicts often, and a misprediction then
             // does not throw away decoding.
-            let mut cur = 0;
             loop {
                 if !step.full() {
                     pos += unsafe { step.bytes() };
-                    self.hand_over(&bufs[cur][..2 * step.records], &mut time, sink);
+                    unsafe { hand_over(&step, &mut time, sink) };
                     break;
                 }
                 pos += unsafe { step.bytes_if_full() };
-                let next = unsafe { decode_calls_at(payload, pos, &mut bufs[cur ^ 1]) };
-                self.hand_over(&bufs[cur], &mut time, sink);
-                cur ^= 1;
+                let next = unsafe { decode_calls_at(payload, pos) };
+                unsafe { hand_over(&step, &mut time, sink) };
                 step = next;
             }
         }
         Ok(())
-    }
-
-    /// Hands decoded call records (header, delta pairs) to `sink`.
-    #[inline(always)]
-    fn hand_over(&self, decoded: &[u32], time: &mut u64, sink: &mut impl RecordSink<'a>) {
-        for r in decoded.chunks_exact(2) {
-            *time = time.wrapping_add(r[1] as u64);
-            sink.call(call_op(r[0] as u64), r[0] >> 2, *time);
-        }
     }
 
     /// Decodes the record at `pos` (the clock at `time`) into `sink` by the general decoder, and returns the
