@@ -421,7 +421,7 @@ unsafe fn hand_over<'a>(step: &super::avx512::Step, time: &mut u64, sink: &mut i
     use std::arch::x86_64::*;
     // SAFETY: the caller guarantees AVX512F; no memory is accessed.
     unsafe {
-        let mut values = step.values;
+        let mut values = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(step.lo), step.hi);
         let mut kinds = step.kinds;
         for _ in 0..step.records {
             let pair = _mm_cvtsi128_si64(_mm512_castsi512_si128(values)) as u64;
