@@ -246,6 +246,27 @@ impl FuncHists {
         }
     }
 
+    /// These histograms under new labels, those that `relabel` gives one label added together. When it merges
+    /// none (the usual case), the histograms are moved rather than added.
+    pub fn into_relabelled(self, relabel: impl Fn(u32) -> u32) -> FuncHists {
+        let mut targets: Vec<u32> = self.iter().map(|(f, _)| relabel(f)).collect();
+        targets.sort_unstable();
+        if targets.windows(2).any(|w| w[0] == w[1]) {
+            let mut merged = FuncHists::default();
+            merged.merge(&self, relabel);
+            return merged;
+        }
+        let mut moved = FuncHists::default();
+        for (f, h) in self.by_func.into_iter().enumerate() {
+            if !h.is_empty() {
+                if let Some(slot) = moved.slot(relabel(f as u32)) {
+                    *slot = h;
+                }
+            }
+        }
+        moved
+    }
+
     /// Adds `other`'s durations, relabelled.
     pub fn merge(&mut self, other: &FuncHists, relabel: impl Fn(u32) -> u32) {
         for (f, h) in other.iter() {
@@ -384,6 +405,23 @@ mod tests {
             let exact = vs[rank - 1] as f64;
             let got = all.quantile(q).unwrap() as f64;
             prop_assert!((got - exact).abs() <= exact / 128.0 + 0.5, "{} vs {}", got, exact);
+        }
+
+        /// Moving histograms to new labels gives what adding them under those labels gives, merges or not.
+        #[test]
+        fn into_relabelled_is_merge(
+            calls in prop::collection::vec((0u32..10, 0u64..1 << 20), 0..300),
+            targets in prop::collection::vec(0u32..30, 10),
+        ) {
+            let mut hists = FuncHists::default();
+            for &(f, v) in &calls {
+                hists.record(f, v);
+            }
+            let relabel = |f: u32| targets[f as usize];
+            let mut want = FuncHists::default();
+            want.merge(&hists, relabel);
+            let got = hists.into_relabelled(relabel);
+            prop_assert_eq!(got.iter().collect::<Vec<_>>(), want.iter().collect::<Vec<_>>());
         }
     }
 }

@@ -824,9 +824,7 @@ impl<'a> Stitcher<'a> {
                 let (tree, hists) = if key.2 == GLOBAL_LABELS {
                     (st.agg.m.tree, st.agg.m.hists)
                 } else {
-                    let mut h = crate::hist::FuncHists::default();
-                    h.merge(&st.agg.m.hists, relabel);
-                    (st.agg.m.tree.relabelled(relabel), h)
+                    (st.agg.m.tree.into_relabelled(relabel), st.agg.m.hists.into_relabelled(relabel))
                 };
                 let mut lines: FxHashMap<(u32, u32), (u64, u64)> = FxHashMap::default();
                 for ((f, l), (h, ns)) in st.lines {

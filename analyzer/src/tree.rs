@@ -211,7 +211,11 @@ impl Tree {
 
     #[cold]
     fn grow_index(&mut self) {
-        let bits = 64 - self.index.shift + 1;
+        self.rebuild_index(64 - self.index.shift + 1);
+    }
+
+    /// Replaces the index with one of `2^bits` slots holding every node but the parentless ones.
+    fn rebuild_index(&mut self, bits: u32) {
         let mut index = PathIndex::with_bits(bits);
         let mask = index.slots.len() - 1;
         for (n, node) in self.nodes.iter().enumerate() {
@@ -288,5 +292,92 @@ impl Tree {
         let mut t = Tree::new();
         t.graft(self, 0, relabel);
         t
+    }
+
+    /// The same tree as [`Tree::relabelled`] gives. When the tree has one root and `relabel` gives its labels
+    /// distinct labels (a binary file's function ids becoming the analysis' functions, the usual case), no
+    /// siblings merge: the nodes keep their places and their statistics, and only the labels, the path hashes
+    /// and the index are redone, a fraction of the cost of building the tree anew.
+    pub fn into_relabelled(mut self, relabel: impl Fn(u32) -> u32) -> Tree {
+        if self.relabel_in_place(&relabel) {
+            self
+        } else {
+            self.relabelled(relabel)
+        }
+    }
+
+    /// [`Tree::into_relabelled`]'s case without merges; `false` (and nothing changed) in any other case.
+    fn relabel_in_place(&mut self, relabel: &impl Fn(u32) -> u32) -> bool {
+        // Only node 0 is parentless, and every parent comes before its children (so hashes can be redone in order).
+        if self.roots != 1 || self.nodes.iter().enumerate().skip(1).any(|(i, n)| n.parent as usize >= i) {
+            return false;
+        }
+        let mut labels: Vec<u32> = self.nodes[1..].iter().map(|n| n.func).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        let mut relabelled: Vec<u32> = labels.iter().map(|&f| relabel(f)).collect();
+        relabelled.sort_unstable();
+        if relabelled.windows(2).any(|w| w[0] == w[1]) {
+            return false;
+        }
+        for i in 1..self.nodes.len() {
+            let parent_hash = self.nodes[self.nodes[i].parent as usize].hash;
+            let node = &mut self.nodes[i];
+            node.func = relabel(node.func);
+            node.hash = path_hash(parent_hash, node.func);
+        }
+        // The smallest index `insert` would keep for this many nodes.
+        let bits = (2 * self.nodes.len()).next_power_of_two().trailing_zeros().max(6);
+        self.rebuild_index(bits);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A tree from (parent pick, label) pairs: each node's parent is one of the nodes before it.
+    fn tree_of(shape: &[(u16, u8)]) -> Tree {
+        let mut t = Tree::new();
+        for (k, &(parent, label)) in shape.iter().enumerate() {
+            let parent = parent as u32 % t.len() as u32;
+            let n = t.child(parent, label as u32);
+            t.nodes[n as usize].stats.observe(k as u64 + 1);
+            t.nodes[n as usize].stats.total_ns += 2 * k as u64 + 1;
+        }
+        t
+    }
+
+    fn described(t: &Tree) -> Vec<(u32, u32, u64, u64, u64, u64, u64)> {
+        t.nodes
+            .iter()
+            .map(|n| {
+                let s = &n.stats;
+                (n.func, n.parent, s.hits, s.total_ns, s.sum_ns, s.min_ns, s.max_ns)
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// Relabelling in place gives the tree a rebuild gives (nodes, order, statistics), and its index finds
+        /// every node, whether the labels stay distinct (in place) or merge (rebuilt).
+        #[test]
+        fn into_relabelled_is_relabelled(
+            shape in prop::collection::vec((any::<u16>(), 0u8..12), 0..300),
+            targets in prop::collection::vec(0u32..40, 12),
+        ) {
+            let t = tree_of(&shape);
+            let relabel = |f: u32| targets[f as usize];
+            let want = t.relabelled(relabel);
+            let mut got = t.clone().into_relabelled(relabel);
+            prop_assert_eq!(described(&got), described(&want));
+            for n in 1..got.len() {
+                let (parent, func) = (got.nodes[n].parent, got.nodes[n].func);
+                prop_assert_eq!(got.child(parent, func) as usize, n);
+            }
+            prop_assert_eq!(got.len(), want.len());
+        }
     }
 }
