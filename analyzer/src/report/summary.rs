@@ -12,7 +12,7 @@ use crate::hist::LatencyHist;
 use crate::profile::Analysis;
 use crate::report::{ms, sorted_children, us};
 use crate::select::View;
-use crate::tree::{Children, Stats};
+use crate::tree::{Children, Stats, Tree, NO_NODE};
 
 /// What orders the flat table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,41 +73,28 @@ impl FuncStat {
 
 /// Per-function totals over `views`, ordered by `sort` (ties by name).
 pub fn function_stats(a: &Analysis, views: &[View], sort: SortBy) -> Vec<FuncStat> {
+    top_functions(a, views, sort, None).0
+}
+
+/// The first `top` rows (all with `None`) of [`function_stats`], and how many functions it has in all. Only
+/// the rows returned get their histogram (the merge of every thread's), unless the order itself needs them.
+pub fn top_functions(a: &Analysis, views: &[View], sort: SortBy, top: Option<usize>) -> (Vec<FuncStat>, usize) {
+    let shares: Vec<Vec<Share>> = views.par_iter().map(|v| shares_of(&v.tree, a.functions.len())).collect();
     let mut by_func: Vec<Option<FuncStat>> = vec![None; a.functions.len()];
     let mut hists_of: Vec<Vec<&LatencyHist>> = vec![Vec::new(); a.functions.len()];
-    for v in views {
-        let tree = &v.tree;
-        let selfs = tree.self_times();
-        // Depth first with a count of each function on the current path: a recursive call's time is already
-        // in its outer call's.
-        let ch = tree.children();
-        let mut on_path = vec![0u32; a.functions.len()];
-        let mut stack: Vec<(u32, bool)> = ch[0].iter().map(|&c| (c, false)).collect();
-        while let Some((n, leaving)) = stack.pop() {
-            let node = &tree.nodes[n as usize];
-            let f = node.func as usize;
-            if leaving {
-                on_path[f] -= 1;
-                continue;
-            }
+    for (v, shares) in views.iter().zip(&shares) {
+        for (f, share) in shares.iter().enumerate().filter(|(_, s)| s.seen) {
             let e = by_func[f].get_or_insert_with(|| FuncStat {
-                func: node.func,
+                func: f as u32,
                 name: a.functions[f].name.clone(),
                 total_ns: 0,
                 self_ns: 0,
                 stats: Stats::default(),
                 hist: None,
             });
-            e.self_ns += selfs[n as usize];
-            if on_path[f] == 0 {
-                e.total_ns += node.stats.total_ns;
-            }
-            let total = e.stats.total_ns;
-            e.stats.merge(&node.stats);
-            e.stats.total_ns = total;
-            on_path[f] += 1;
-            stack.push((n, true));
-            stack.extend(ch[n as usize].iter().map(|&c| (c, false)));
+            e.total_ns += share.total_ns;
+            e.self_ns += share.self_ns;
+            e.stats.merge(&share.stats);
         }
         for (f, h) in v.hists.iter() {
             if let Some(Some(_)) = by_func.get(f as usize) {
@@ -116,16 +103,23 @@ pub fn function_stats(a: &Analysis, views: &[View], sort: SortBy) -> Vec<FuncSta
         }
     }
     // Merging every thread's histograms is a few thousand additions of kilobyte arrays: one function per task.
-    by_func.par_iter_mut().zip(hists_of.par_iter()).for_each(|(e, hists)| {
-        if let (Some(e), Some((first, rest))) = (e, hists.split_first()) {
-            let mut merged = (*first).clone();
-            for h in rest {
-                merged.add(h);
+    let merge = |rows: &mut [FuncStat]| {
+        rows.par_iter_mut().for_each(|e| {
+            if let Some((first, rest)) = hists_of[e.func as usize].split_first() {
+                let mut merged = (*first).clone();
+                for h in rest {
+                    merged.add(h);
+                }
+                e.hist = Some(merged);
             }
-            e.hist = Some(merged);
-        }
-    });
-    let mut v: Vec<FuncStat> = by_func.into_iter().flatten().filter(|f| f.stats.hits > 0 || f.total_ns > 0).collect();
+        })
+    };
+    let mut rows: Vec<FuncStat> =
+        by_func.into_iter().flatten().filter(|f| f.stats.hits > 0 || f.total_ns > 0).collect();
+    let functions = rows.len();
+    if sort == SortBy::P99 {
+        merge(&mut rows);
+    }
     let key = |f: &FuncStat| -> u64 {
         match sort {
             SortBy::SelfTime => f.self_ns,
@@ -134,8 +128,66 @@ pub fn function_stats(a: &Analysis, views: &[View], sort: SortBy) -> Vec<FuncSta
             SortBy::P99 => f.quantile_ns(0.99),
         }
     };
-    v.sort_by(|x, y| key(y).cmp(&key(x)).then_with(|| x.name.cmp(&y.name)));
-    v
+    rows.sort_by(|x, y| key(y).cmp(&key(x)).then_with(|| x.name.cmp(&y.name)));
+    rows.truncate(top.unwrap_or(functions));
+    if sort != SortBy::P99 {
+        merge(&mut rows);
+    }
+    (rows, functions)
+}
+
+/// One tree's part of a function's [`FuncStat`].
+#[derive(Debug, Clone, Copy, Default)]
+struct Share {
+    /// The function has a node under the root.
+    seen: bool,
+    total_ns: u64,
+    self_ns: u64,
+    /// Hits, min, max and summed durations (its `total_ns` stays 0: totals are counted apart, see `total_ns`).
+    stats: Stats,
+}
+
+/// Every function's [`Share`] of `tree` (indexed by label; `functions` labels).
+fn shares_of(tree: &Tree, functions: usize) -> Vec<Share> {
+    let mut shares = vec![Share::default(); functions];
+    let nodes = &tree.nodes;
+    // Nodes under the root: parents come before their children (see `Tree`), so one pass in node order finds
+    // them. The sums that do not depend on the path are taken in the same order: a depth-first walk over the
+    // nodes themselves costs a cache miss per node on a tree of a million nodes.
+    let mut under_root = vec![false; nodes.len()];
+    let selfs = tree.self_times();
+    for (n, node) in nodes.iter().enumerate().skip(1) {
+        if node.parent == NO_NODE || !(node.parent == 0 || under_root[node.parent as usize]) {
+            continue;
+        }
+        under_root[n] = true;
+        let share = &mut shares[node.func as usize];
+        share.seen = true;
+        share.self_ns += selfs[n];
+        let stats = Stats { total_ns: 0, ..node.stats };
+        share.stats.merge(&stats);
+    }
+    // A recursive call's time is already in its outer call's: depth first, with a count of each function on
+    // the current path, over the labels and totals copied into arrays of their own.
+    let funcs: Vec<u32> = nodes.iter().map(|n| n.func).collect();
+    let totals: Vec<u64> = nodes.iter().map(|n| n.stats.total_ns).collect();
+    let ch = tree.children();
+    let mut on_path = vec![0u32; functions];
+    let mut stack: Vec<(u32, bool)> = ch[0].iter().map(|&c| (c, false)).collect();
+    while let Some((n, leaving)) = stack.pop() {
+        let f = funcs[n as usize] as usize;
+        if leaving {
+            on_path[f] -= 1;
+            continue;
+        }
+        if on_path[f] == 0 {
+            shares[f].total_ns += totals[n as usize];
+        }
+        on_path[f] += 1;
+        stack.push((n, true));
+        stack.extend(ch[n as usize].iter().map(|&c| (c, false)));
+    }
+    shares
 }
 
 /// The text summary (what `pylu-processlogs` writes to `<name>.summary`).
@@ -180,13 +232,12 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
         }
         writeln!(w)?;
     }
-    let funcs = function_stats(a, views, o.sort);
-    let shown = o.top.unwrap_or(funcs.len()).min(funcs.len());
-    writeln!(w, "top {} of {} functions by {}:", shown, funcs.len(), sort_name(o.sort))?;
+    let (funcs, functions) = top_functions(a, views, o.sort, o.top);
+    writeln!(w, "top {} of {} functions by {}:", funcs.len(), functions, sort_name(o.sort))?;
     let mut t = Table::new();
     t.load_preset(ASCII_MARKDOWN);
     t.set_header(vec!["function", "hits", "total ms", "self ms", "mean ms", "p50 ms", "p99 ms", "max ms"]);
-    for f in &funcs[..shown] {
+    for f in &funcs {
         t.add_row(vec![
             f.name.clone(),
             f.stats.hits.to_string(),
@@ -291,8 +342,7 @@ fn json_function(f: &FuncStat) -> JsonFunction<'_> {
 
 /// The summary as one JSON object (docs/JSON.md).
 pub fn write_json(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dyn Write) -> io::Result<()> {
-    let funcs = function_stats(a, views, o.sort);
-    let shown = o.top.unwrap_or(funcs.len()).min(funcs.len());
+    let (funcs, _) = top_functions(a, views, o.sort, o.top);
     let mut threads = Vec::new();
     for v in views {
         let tree = &v.tree;
@@ -317,7 +367,7 @@ pub fn write_json(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
         });
     }
     let doc = JsonSummary {
-        functions: funcs[..shown].iter().map(json_function).collect(),
+        functions: funcs.iter().map(json_function).collect(),
         threads,
         calls: a.calls,
         warnings: JsonWarnings {
@@ -342,11 +392,10 @@ fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// The flat function table as CSV (same columns as the JSON `functions`).
 pub fn write_csv(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dyn Write) -> io::Result<()> {
-    let funcs = function_stats(a, views, o.sort);
-    let shown = o.top.unwrap_or(funcs.len()).min(funcs.len());
+    let (funcs, _) = top_functions(a, views, o.sort, o.top);
     let mut w = io::BufWriter::new(out);
     writeln!(w, "function,hits,total_us,self_us,mean_us,min_us,p50_us,p90_us,p99_us,max_us")?;
-    for f in &funcs[..shown] {
+    for f in &funcs {
         let j = json_function(f);
         writeln!(
             w,
@@ -364,4 +413,56 @@ pub fn write_csv(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dyn
         )?;
     }
     w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A tree's per-function shares equal a naive count: each function's total over its calls that have
+        /// no caller of the same function above them (recursion counted once), its self times, hits, min and max.
+        #[test]
+        fn shares_match_a_walk_up_the_callers(
+            shape in prop::collection::vec((any::<u16>(), 0u32..6, 1u64..1000), 0..200),
+        ) {
+            let mut tree = Tree::new();
+            for &(parent, func, ns) in &shape {
+                let n = tree.child(parent as u32 % tree.len() as u32, func);
+                tree.nodes[n as usize].stats.observe(ns);
+                tree.nodes[n as usize].stats.total_ns += ns;
+            }
+            // Parents' totals hold their children's, as the machine leaves them.
+            for n in (1..tree.len()).rev() {
+                let (parent, total) = (tree.nodes[n].parent as usize, tree.nodes[n].stats.total_ns);
+                tree.nodes[parent].stats.total_ns += total;
+            }
+            let shares = shares_of(&tree, 6);
+            let selfs = tree.self_times();
+            for f in 0..6u32 {
+                let mut want = Share::default();
+                for (n, node) in tree.nodes.iter().enumerate().skip(1).filter(|(_, node)| node.func == f) {
+                    want.seen = true;
+                    want.self_ns += selfs[n];
+                    want.stats.merge(&Stats { total_ns: 0, ..node.stats });
+                    let mut above = node.parent;
+                    let mut recursive = false;
+                    while above != 0 {
+                        recursive |= tree.nodes[above as usize].func == f;
+                        above = tree.nodes[above as usize].parent;
+                    }
+                    if !recursive {
+                        want.total_ns += node.stats.total_ns;
+                    }
+                }
+                let got = shares[f as usize];
+                prop_assert_eq!(
+                    (got.seen, got.total_ns, got.self_ns, got.stats.hits, got.stats.sum_ns, got.stats.min_ns, got.stats.max_ns),
+                    (want.seen, want.total_ns, want.self_ns, want.stats.hits, want.stats.sum_ns, want.stats.min_ns, want.stats.max_ns),
+                    "function {}", f
+                );
+            }
+        }
+    }
 }
