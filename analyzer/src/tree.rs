@@ -129,7 +129,8 @@ impl PathIndex {
     }
 }
 
-/// An arena of nodes; node 0 is the root.
+/// An arena of nodes; node 0 is the root, and a node's parent always comes before it (nodes are only added
+/// under existing ones), which lets passes in node order see parents first.
 #[derive(Debug, Clone)]
 pub struct Tree {
     pub nodes: Vec<Node>,

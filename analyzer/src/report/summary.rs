@@ -79,11 +79,12 @@ pub fn function_stats(a: &Analysis, views: &[View], sort: SortBy) -> Vec<FuncSta
 /// The first `top` rows (all with `None`) of [`function_stats`], and how many functions it has in all. Only
 /// the rows returned get their histogram (the merge of every thread's), unless the order itself needs them.
 pub fn top_functions(a: &Analysis, views: &[View], sort: SortBy, top: Option<usize>) -> (Vec<FuncStat>, usize) {
-    let shares: Vec<Vec<Share>> = views.par_iter().map(|v| shares_of(&v.tree, a.functions.len())).collect();
+    let shares: Vec<Vec<(u32, Share)>> = views.par_iter().map(|v| shares_of(&v.tree, a.functions.len())).collect();
     let mut by_func: Vec<Option<FuncStat>> = vec![None; a.functions.len()];
     let mut hists_of: Vec<Vec<&LatencyHist>> = vec![Vec::new(); a.functions.len()];
     for (v, shares) in views.iter().zip(&shares) {
-        for (f, share) in shares.iter().enumerate().filter(|(_, s)| s.seen) {
+        for &(f, share) in shares {
+            let f = f as usize;
             let e = by_func[f].get_or_insert_with(|| FuncStat {
                 func: f as u32,
                 name: a.functions[f].name.clone(),
@@ -147,8 +148,9 @@ struct Share {
     stats: Stats,
 }
 
-/// Every function's [`Share`] of `tree` (indexed by label; `functions` labels).
-fn shares_of(tree: &Tree, functions: usize) -> Vec<Share> {
+/// The [`Share`] of `tree` of each function it calls (by label, of `functions` labels), in label order. Only
+/// those: a profile can have thousands of threads and of functions.
+fn shares_of(tree: &Tree, functions: usize) -> Vec<(u32, Share)> {
     let mut shares = vec![Share::default(); functions];
     let nodes = &tree.nodes;
     // Nodes under the root: parents come before their children (see `Tree`), so one pass in node order finds
@@ -187,7 +189,7 @@ fn shares_of(tree: &Tree, functions: usize) -> Vec<Share> {
         stack.push((n, true));
         stack.extend(ch[n as usize].iter().map(|&c| (c, false)));
     }
-    shares
+    shares.into_iter().enumerate().filter(|(_, s)| s.seen).map(|(f, s)| (f as u32, s)).collect()
 }
 
 /// The text summary (what `pylu-processlogs` writes to `<name>.summary`).
@@ -438,7 +440,10 @@ mod tests {
                 let (parent, total) = (tree.nodes[n].parent as usize, tree.nodes[n].stats.total_ns);
                 tree.nodes[parent].stats.total_ns += total;
             }
-            let shares = shares_of(&tree, 6);
+            let mut shares = [Share::default(); 6];
+            for (f, share) in shares_of(&tree, 6) {
+                shares[f as usize] = share;
+            }
             let selfs = tree.self_times();
             for f in 0..6u32 {
                 let mut want = Share::default();
