@@ -1,11 +1,11 @@
 //! The call-stack machine, and how a chunk's calls are rebuilt without knowing what was on the stack before it.
 //!
-//! One [`Machine`] replays a thread's enters, exits, suspends and resumes onto a [`Tree`]. A chunk (a run of one
-//! thread's binary blocks; text logs are replayed in order instead, see [`ThreadAgg::replay`]) does not know the
-//! stack it starts in, so its [`ChunkBuilder`] runs a machine whose bottom is an *anchor* (a stand-in for
+//! One `Machine` replays a thread's enters, exits, suspends and resumes onto a [`Tree`]. A chunk (a run of one
+//! thread's binary blocks; text logs are replayed in order instead, see `ThreadAgg::replay`) does not know the
+//! stack it starts in, so its `ChunkBuilder` runs a machine whose bottom is an *anchor* (a stand-in for
 //! "whatever was on the stack"). Whenever the chunk touches a frame below its own (an exit or suspend of a call
-//! that began earlier), it ends the current anchor with an [`Op::Graft`], records the operation, and starts a new
-//! anchor. Stitching ([`ThreadAgg::stitch`]) replays those operations, in order, on the thread's real stack: the
+//! that began earlier), it ends the current anchor with an `Op::Graft`, records the operation, and starts a new
+//! anchor. Stitching (`ThreadAgg::stitch`) replays those operations, in order, on the thread's real stack: the
 //! chunk's calls land under whatever was on top at that moment, exactly where a sequential pass would have put
 //! them.
 //!

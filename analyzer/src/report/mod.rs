@@ -1,4 +1,4 @@
-//! Reports made from an [`Analysis`](crate::Analysis) through a [`Selection`](crate::Selection)'s views.
+//! Reports made from an [`Analysis`] through a [`Selection`](crate::Selection)'s views.
 //! Every report is deterministic: children by function name, threads by (pid, name, id), never hash order.
 
 pub mod events;
