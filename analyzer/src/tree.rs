@@ -339,9 +339,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// A tree from (parent pick, label) pairs: each node's parent is one of the nodes before it.
-    fn tree_of(shape: &[(u16, u8)]) -> Tree {
+    /// A tree from (parent pick, label) pairs: each node's parent is one of the nodes before it; with
+    /// `second_root`, node 1 is a second parentless node (as a chunk's anchors are).
+    fn tree_of(shape: &[(u16, u8)], second_root: bool) -> Tree {
         let mut t = Tree::new();
+        if second_root {
+            t.add_root();
+        }
         for (k, &(parent, label)) in shape.iter().enumerate() {
             let parent = parent as u32 % t.len() as u32;
             let n = t.child(parent, label as u32);
@@ -363,13 +367,14 @@ mod tests {
 
     proptest! {
         /// Relabelling in place gives the tree a rebuild gives (nodes, order, statistics), and its index finds
-        /// every node, whether the labels stay distinct (in place) or merge (rebuilt).
+        /// every node, whether the labels stay distinct (in place) or merge or the tree has two roots (rebuilt).
         #[test]
         fn into_relabelled_is_relabelled(
             shape in prop::collection::vec((any::<u16>(), 0u8..12), 0..300),
             targets in prop::collection::vec(0u32..40, 12),
+            second_root in any::<bool>(),
         ) {
-            let t = tree_of(&shape);
+            let t = tree_of(&shape, second_root);
             let relabel = |f: u32| targets[f as usize];
             let want = t.relabelled(relabel);
             let mut got = t.clone().into_relabelled(relabel);
