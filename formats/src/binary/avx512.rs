@@ -57,14 +57,12 @@ unsafe fn decode_calls(window: &[u8; 64]) -> (__m512i, usize, u64, u32) {
         // Bytes (b0, b1) → b0 + 128·b1; words (w0, w1) → w0 + 2^14·w1. The 7-bit bytes are the signed operand.
         let pairs = _mm512_maddubs_epi16(_mm512_set1_epi16(0x8001u16 as i16), low7);
         let values = _mm512_madd_epi16(pairs, _mm512_set1_epi32(0x4000_0001));
-        let kind = _mm512_and_si512(values, _mm512_set1_epi32(3));
-        let other = _mm512_cmpeq_epi32_mask(kind, _mm512_set1_epi32(3)) & 0x5555;
-        let bad = (too_long | other) as u32;
-        // A record is usable if neither of its varints is bad; 16 marks "all 8".
-        let bad_records = ((bad | bad >> 1) & 0x5555) | 0x1_0000;
-        // Record r's kind (its header's low 2 bits) at bits 2r and 2r + 1.
+        // Record r's kind (its header's low 2 bits) at bits 2r and 2r + 1; kind 3 is another kind of record.
         let kind_low = _mm512_test_epi32_mask(values, _mm512_set1_epi32(1)) as u32 & 0x5555;
         let kind_high = _mm512_test_epi32_mask(values, _mm512_set1_epi32(2)) as u32 & 0x5555;
+        let bad = too_long as u32 | (kind_low & kind_high);
+        // A record is usable if neither of its varints is bad; 16 marks "all 8".
+        let bad_records = ((bad | bad >> 1) & 0x5555) | 0x1_0000;
         (values, bad_records.trailing_zeros() as usize / 2, ends, kind_low | kind_high << 1)
     }
 }
