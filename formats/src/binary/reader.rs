@@ -411,8 +411,8 @@ impl DecodePath {
     pub const ALL: [DecodePath; 3] = [DecodePath::Portable, DecodePath::Bmi2, DecodePath::Avx512];
 }
 
-/// Hands the records of an AVX-512 step to `sink`, each taken from the registers that hold them (the vector
-/// rotated by one record each time, see [`super::avx512::Step`]).
+/// Hands the records of an AVX-512 step to `sink`, each taken from the registers that hold them (see
+/// [`super::avx512::Step`]) rather than stored and reloaded.
 ///
 /// A full step is written out record by record rather than as a loop, so that each of its eight records has
 /// a branch on its kind of its own (in the sink, inlined): 3–4 % faster on the generator's traces (one file, one
@@ -483,7 +483,7 @@ impl<'a> Records<'a> {
     /// time: for CPUs with a fast BMI2 `pext` (Intel since Haswell, AMD since Zen 3), which gathers a record's
     /// payload bits in one instruction (the analyzer runs ~10 % faster); and, on AMD CPUs with AVX512-VBMI2
     /// (Zen 4 on; not Intel's yet, see docs/PERFORMANCE.md), a loop that decodes call records eight at a time,
-    /// one step ahead of handing them over (module `avx512`; another ~5 %).
+    /// one step ahead of handing them over (module `avx512`; another ~15 %, see docs/PERFORMANCE.md).
     #[inline(always)]
     pub fn try_for_each(self, sink: &mut impl RecordSink<'a>) -> Result<(), RecordError> {
         #[cfg(target_arch = "x86_64")]
