@@ -247,9 +247,7 @@ impl FuncHists {
     /// These histograms under new labels, those that `relabel` gives one label added together. When it merges
     /// none (the usual case), the histograms are moved rather than added.
     pub fn into_relabelled(self, relabel: impl Fn(u32) -> u32) -> FuncHists {
-        let mut targets: Vec<u32> = self.iter().map(|(f, _)| relabel(f)).collect();
-        targets.sort_unstable();
-        if targets.windows(2).any(|w| w[0] == w[1]) {
+        if crate::tree::relabel_merges(self.iter().map(|(f, _)| f).collect(), &relabel) {
             let mut merged = FuncHists::default();
             merged.merge(&self, relabel);
             return merged;

@@ -313,12 +313,7 @@ impl Tree {
         if self.roots != 1 || self.nodes.iter().enumerate().skip(1).any(|(i, n)| n.parent as usize >= i) {
             return false;
         }
-        let mut labels: Vec<u32> = self.nodes[1..].iter().map(|n| n.func).collect();
-        labels.sort_unstable();
-        labels.dedup();
-        let mut relabelled: Vec<u32> = labels.iter().map(|&f| relabel(f)).collect();
-        relabelled.sort_unstable();
-        if relabelled.windows(2).any(|w| w[0] == w[1]) {
+        if relabel_merges(self.nodes[1..].iter().map(|n| n.func).collect(), relabel) {
             return false;
         }
         for i in 1..self.nodes.len() {
@@ -332,6 +327,15 @@ impl Tree {
         self.rebuild_index(bits);
         true
     }
+}
+
+/// Whether `relabel` gives two of `labels` (repeats allowed) the same label.
+pub(crate) fn relabel_merges(mut labels: Vec<u32>, relabel: impl Fn(u32) -> u32) -> bool {
+    labels.sort_unstable();
+    labels.dedup();
+    let mut relabelled: Vec<u32> = labels.into_iter().map(relabel).collect();
+    relabelled.sort_unstable();
+    relabelled.windows(2).any(|w| w[0] == w[1])
 }
 
 #[cfg(test)]
