@@ -4,17 +4,25 @@
 #   - parse + aggregate alone (`pylu-analyze summary --format csv --top 1`: no tree is printed),
 #   - `wc -l` over the same bytes (the floor of "reading the file"),
 #   - peak memory (/usr/bin/time -v, maximum resident set size; the mapped input counts in it as it is read).
-# Usage: benches/analyzer.sh [SIZE=1G] [WORKDIR=/tmp/pylu-bench]    (SIZE as pylu-gen takes it: 256M, 1G, …)
+#   - the same for a trace of many threads (2 processes × 500 threads, MANY_SIZE): per-thread state then
+#     dominates memory.
+# Usage: benches/analyzer.sh [SIZE=1G] [WORKDIR=/tmp/pylu-bench] [MANY_SIZE=128M]
+#        (sizes as pylu-gen takes them: 256M, 1G, …)
 set -euo pipefail
 SIZE=${1:-1G}
 WORK=${2:-/tmp/pylu-bench}
+MANY_SIZE=${3:-128M}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --release -q -p pylu-analyzer -p pylu-formats --manifest-path "$ROOT/Cargo.toml"
 BIN="$ROOT/target/release"
 mkdir -p "$WORK"
 cd "$WORK"
 [ -d "bin-$SIZE" ] || "$BIN/pylu-gen" --format binary --size "$SIZE" -o "bin-$SIZE" | tail -n 1
+[ -d "many-threads-$MANY_SIZE" ] || "$BIN/pylu-gen" --format binary --size "$MANY_SIZE" --processes 2 --threads 500 \
+    -o "many-threads-$MANY_SIZE" | tail -n 1
 [ -f "legacy-$SIZE.log" ] || "$BIN/pylu-gen" --format legacy --size "$SIZE" -o "legacy-$SIZE.log" | tail -n 1
+# Files just written are still being written back to disk, which slows the first reads of them.
+sync
 
 # Runs a command under /usr/bin/time -v; prints "wall_seconds peak_MiB cpu_seconds" (CPU = user + system: on a
 # shared machine the wall time depends on the neighbours, the CPU time much less).
@@ -28,8 +36,12 @@ measure() {
 }
 
 printf '%-8s %-28s %8s %8s %9s %14s\n' format step wall_s cpu_s peak_MiB throughput
-for fmt in binary legacy; do
-    if [ $fmt = binary ]; then IN="bin-$SIZE"; FILES=("$IN"/*); else IN="legacy-$SIZE.log"; FILES=("$IN"); fi
+for fmt in binary legacy threads; do
+    case $fmt in
+        binary) IN="bin-$SIZE"; FILES=("$IN"/*) ;;
+        legacy) IN="legacy-$SIZE.log"; FILES=("$IN") ;;
+        threads) IN="many-threads-$MANY_SIZE"; FILES=("$IN"/*) ;;
+    esac
     bytes=$(cat "${FILES[@]}" | wc -c)
     # Warm the page cache so every step reads from memory.
     cat "${FILES[@]}" >/dev/null

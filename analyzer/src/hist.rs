@@ -4,7 +4,7 @@
 //! Why not the `hdrhistogram` crate: the analyzer records one duration per profiled call, 100 million per second
 //! on two cores, and the crate's `record` (range checks, auto-resize, min/max bookkeeping) was a quarter of the
 //! whole analysis. Here a value's bucket is one `lzcnt`, a shift and an add, and the counters cover only the
-//! range of buckets a function has used.
+//! range of buckets a function has used; a function's first 64 values are only listed (see [`LatencyHist`]).
 //!
 //! Bucket layout (HdrHistogram's, unit 1 ns, 256 sub-buckets): values below 256 each have their own bucket
 //! (index = value); above, octave `b ≥ 1` (values in `[128·2^b, 256·2^b)`) has 128 buckets of width `2^b`, at
@@ -31,34 +31,39 @@ fn bucket_range(i: u32) -> (u64, u64) {
     }
 }
 
-/// Counts of durations (ns) per bucket, over the range of buckets used so far. Mergeable; counts saturate at
-/// `u32::MAX` (four billion calls of one function, on one thread, in one bucket).
+/// Durations recorded by bucket, not counted, before a histogram starts counting. A function called a few
+/// times on a thread has durations octaves apart (a cache hit and a query), and counting them would take a
+/// byte for every bucket between: with thousands of threads × functions that was most of the memory. At most
+/// 4 bytes a value while listing; the frequently called functions count after their first 64 calls, so the
+/// list costs the hot path nothing.
+const LISTED_UP_TO: u64 = 64;
+// Counting a list never carries into `high_or_listed`'s high counts.
+const _: () = assert!(LISTED_UP_TO < 256);
+
+/// Counts of durations (ns) per bucket. Mergeable; counts saturate at `u32::MAX` (four billion calls of one
+/// function, on one thread, in one bucket).
 ///
-/// A count is kept in two parts: its low 8 bits in `low`, one byte per bucket, and the rest in `high`, which
-/// is allocated at the first carry. Recording touches only `low`: a thread's counters are a quarter of the
-/// size of `u32` counters, so more of them (and of the tree) stay in cache. The counts are the same.
+/// Two modes. *Listing* (the first [`LISTED_UP_TO`] values): `low` is empty and `high_or_listed` holds each
+/// value's bucket. *Counting*: counts over the range of buckets used so far, each in two parts, its low 8 bits
+/// in `low`, one byte per bucket, and the rest in `high_or_listed`, which is allocated at the first carry.
+/// Recording touches only `low`: a thread's counters are a quarter of the size of `u32` counters, so more of
+/// them (and of the tree) stay in cache. Counts, quantiles and equality do not depend on the mode.
 #[derive(Debug, Clone, Default)]
 pub struct LatencyHist {
-    /// The bucket of `low[0]`.
+    /// Counting: the bucket of `low[0]`.
     first: u32,
+    /// Counting: each bucket's count, low 8 bits. Empty while listing.
     low: Vec<u8>,
-    /// Empty, or as long as `low`: each count's bits above the low 8 (saturating).
-    high: Vec<u32>,
+    /// Listing: the bucket of every value recorded, in order. Counting: empty, or as long as `low`, each
+    /// count's bits above the low 8 (saturating).
+    high_or_listed: Vec<u32>,
     total: u64,
 }
 
 impl PartialEq for LatencyHist {
     fn eq(&self, o: &Self) -> bool {
-        // The same counts per bucket, whatever range of buckets each holds.
-        let used = |h: &'_ LatencyHist| {
-            let first = h.first;
-            h.range_counts()
-                .enumerate()
-                .filter(|&(_, c)| c != 0)
-                .map(move |(k, c)| (first + k as u32, c))
-                .collect::<Vec<_>>()
-        };
-        self.total == o.total && used(self) == used(o)
+        // The same counts per bucket, whatever the mode or the range of buckets each holds.
+        self.total == o.total && self.bucket_counts() == o.bucket_counts()
     }
 }
 
@@ -76,7 +81,12 @@ impl LatencyHist {
 
     #[inline(always)]
     pub fn record(&mut self, v: u64) {
-        let i = index_of(v);
+        self.record_bucket(index_of(v));
+    }
+
+    /// Counts a value of bucket `i`.
+    #[inline(always)]
+    fn record_bucket(&mut self, i: u32) {
         let at = i.wrapping_sub(self.first) as usize;
         match self.low.get_mut(at) {
             Some(c) => {
@@ -94,24 +104,64 @@ impl LatencyHist {
     #[cold]
     #[inline(never)]
     fn carry(&mut self, at: usize) {
-        if self.high.is_empty() {
-            self.high = vec![0; self.low.len()];
+        if self.high_or_listed.is_empty() {
+            self.high_or_listed = vec![0; self.low.len()];
         }
-        self.high[at] = self.high[at].saturating_add(1);
+        self.high_or_listed[at] = self.high_or_listed[at].saturating_add(1);
     }
 
-    /// Counts a value in bucket `i`, which is outside the range held so far.
+    /// Records a value of bucket `i` while listing, or when counting outside the range held so far.
     #[cold]
     fn record_outside(&mut self, i: u32) {
+        if self.low.is_empty() {
+            if self.total < LISTED_UP_TO {
+                self.high_or_listed.push(i);
+                return;
+            }
+            self.start_counting();
+        }
         self.cover(i, i + 1);
         let at = (i - self.first) as usize;
         self.set(at, self.count(at) + 1);
     }
 
+    /// From listing to counting (nothing to do when counting already, or empty).
+    fn start_counting(&mut self) {
+        if !self.low.is_empty() {
+            return;
+        }
+        let listed = std::mem::take(&mut self.high_or_listed);
+        let (Some(&lo), Some(&hi)) = (listed.iter().min(), listed.iter().max()) else { return };
+        self.first = lo;
+        self.low = vec![0; (hi - lo + 1) as usize];
+        for b in listed {
+            self.low[(b - lo) as usize] += 1;
+        }
+    }
+
+    /// Each bucket with values, and its count (saturated), in bucket order.
+    fn bucket_counts(&self) -> Vec<(u32, u64)> {
+        if self.low.is_empty() {
+            let mut listed = self.high_or_listed.clone();
+            listed.sort_unstable();
+            let mut out: Vec<(u32, u64)> = Vec::new();
+            for b in listed {
+                match out.last_mut() {
+                    Some((last, n)) if *last == b => *n += 1,
+                    _ => out.push((b, 1)),
+                }
+            }
+            return out;
+        }
+        (0..self.low.len())
+            .filter_map(|k| Some((self.first + k as u32, self.count(k))).filter(|&(_, c)| c != 0))
+            .collect()
+    }
+
     /// The count of bucket `first + at` (which must be held).
     #[inline]
     fn count(&self, at: usize) -> u64 {
-        let high = self.high.get(at).map_or(0, |&h| h as u64);
+        let high = self.high_or_listed.get(at).map_or(0, |&h| h as u64);
         (self.low[at] as u64 + (high << 8)).min(u32::MAX as u64)
     }
 
@@ -120,17 +170,12 @@ impl LatencyHist {
     fn set(&mut self, at: usize, n: u64) {
         let n = n.min(u32::MAX as u64);
         self.low[at] = n as u8;
-        if n >> 8 != 0 && self.high.is_empty() {
-            self.high = vec![0; self.low.len()];
+        if n >> 8 != 0 && self.high_or_listed.is_empty() {
+            self.high_or_listed = vec![0; self.low.len()];
         }
-        if let Some(h) = self.high.get_mut(at) {
+        if let Some(h) = self.high_or_listed.get_mut(at) {
             *h = (n >> 8) as u32;
         }
-    }
-
-    /// The counts of the buckets held, from bucket `first` on.
-    fn range_counts(&self) -> impl Iterator<Item = u64> + '_ {
-        (0..self.low.len()).map(|k| self.count(k))
     }
 
     /// Grows the counters to hold buckets `lo..hi`, with slack towards the side that grew (a function's
@@ -151,10 +196,10 @@ impl LatencyHist {
         let (from, to) = ((first - new_first) as usize, (end - new_first) as usize);
         let mut low = vec![0; (new_end - new_first) as usize];
         low[from..to].copy_from_slice(&self.low);
-        if !self.high.is_empty() {
+        if !self.high_or_listed.is_empty() {
             let mut high = vec![0; low.len()];
-            high[from..to].copy_from_slice(&self.high);
-            self.high = high;
+            high[from..to].copy_from_slice(&self.high_or_listed);
+            self.high_or_listed = high;
         }
         self.first = new_first;
         self.low = low;
@@ -163,24 +208,28 @@ impl LatencyHist {
     /// Adds `other`'s counts.
     pub fn add(&mut self, other: &LatencyHist) {
         if other.low.is_empty() {
+            for &b in &other.high_or_listed {
+                self.record_bucket(b);
+            }
             return;
         }
+        self.start_counting();
         self.cover(other.first, other.first + other.low.len() as u32);
         let at = (other.first - self.first) as usize;
         let n = other.low.len();
-        if self.high.is_empty() {
-            self.high = vec![0; self.low.len()];
+        if self.high_or_listed.is_empty() {
+            self.high_or_listed = vec![0; self.low.len()];
         }
-        let (low, high) = (&mut self.low[at..at + n], &mut self.high[at..at + n]);
+        let (low, high) = (&mut self.low[at..at + n], &mut self.high_or_listed[at..at + n]);
         // Counts as u32, saturated; written as zipped iterators with selects so that the loops vectorize.
         let count = |low: u8, high: u32| if high >= 1 << 24 { u32::MAX } else { high << 8 | low as u32 };
-        if other.high.is_empty() {
+        if other.high_or_listed.is_empty() {
             for ((l, h), &theirs) in low.iter_mut().zip(high.iter_mut()).zip(&other.low) {
                 let c = count(*l, *h).saturating_add(theirs as u32);
                 (*l, *h) = (c as u8, c >> 8);
             }
         } else {
-            let theirs = other.low.iter().zip(&other.high);
+            let theirs = other.low.iter().zip(&other.high_or_listed);
             for ((l, h), (&their_low, &their_high)) in low.iter_mut().zip(high.iter_mut()).zip(theirs) {
                 let c = count(*l, *h).saturating_add(count(their_low, their_high));
                 (*l, *h) = (c as u8, c >> 8);
@@ -198,18 +247,15 @@ impl LatencyHist {
         let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
         let mut seen = 0u64;
         let mut last = None;
-        for (k, c) in self.range_counts().enumerate() {
-            if c == 0 {
-                continue;
-            }
+        for (b, c) in self.bucket_counts() {
             seen += c;
-            last = Some(k);
+            last = Some(b);
             if seen >= rank {
                 break;
             }
         }
         // Saturated counters can sum below `total`: the last bucket used then.
-        let (lo, width) = bucket_range(self.first + last? as u32);
+        let (lo, width) = bucket_range(last?);
         Some(lo + width / 2)
     }
 }
@@ -327,7 +373,7 @@ mod tests {
         assert_eq!(h.len(), 5);
     }
 
-    /// Counts past the low byte (carries into `high`), merged, and saturated at `u32::MAX`, as `u32` counters
+    /// Counts past the low byte (carries into the high counts), merged, and saturated at `u32::MAX`, as `u32` counters
     /// would hold them.
     #[test]
     fn counts_carry_and_saturate_like_u32_counters() {
@@ -357,6 +403,7 @@ mod tests {
         // Saturation: a count near u32::MAX plus more stays at u32::MAX.
         let mut big = LatencyHist::default();
         big.record(10);
+        big.start_counting();
         big.set(0, u32::MAX as u64 - 1);
         big.record(10);
         assert_eq!(big.count(0), u32::MAX as u64);
@@ -367,7 +414,57 @@ mod tests {
         assert_eq!(sum.count(0), u32::MAX as u64);
     }
 
+    /// A few values octaves apart are listed (4 bytes each), not counted over the range between them; the
+    /// 65th value starts counting.
+    #[test]
+    fn few_values_are_listed_then_counted() {
+        let mut h = LatencyHist::default();
+        h.record(100);
+        h.record(3_000_000_000);
+        assert!(h.low.is_empty());
+        assert_eq!(h.high_or_listed, vec![index_of(100), index_of(3_000_000_000)]);
+        assert_eq!(h.quantile(0.5), Some(100));
+        for _ in 2..LISTED_UP_TO {
+            h.record(100);
+        }
+        assert!(h.low.is_empty(), "still listing at {} values", h.len());
+        h.record(200);
+        assert_eq!(h.first, index_of(100));
+        assert_eq!(h.count(0), LISTED_UP_TO - 1);
+        assert_eq!(h.bucket_counts(), vec![(100, 63), (200, 1), (index_of(3_000_000_000), 1)]);
+    }
+
     proptest! {
+        /// Listing and counting hold the same counts per bucket (those of recording each value in its bucket),
+        /// whichever mode each side of a merge is in.
+        #[test]
+        fn listing_and_counting_agree(
+            vs in prop::collection::vec(any::<u64>().prop_map(|v| v >> (v % 64)), 0..200),
+            split in 0usize..200,
+            q in 0.0f64..=1.0,
+        ) {
+            let split = split.min(vs.len());
+            let mut naive = std::collections::BTreeMap::new();
+            let mut counting = LatencyHist::default();
+            for &v in &vs {
+                *naive.entry(index_of(v)).or_insert(0u64) += 1;
+                counting.record(v);
+                counting.start_counting();
+            }
+            let naive: Vec<(u32, u64)> = naive.into_iter().collect();
+            let (mut a, mut b) = (LatencyHist::default(), LatencyHist::default());
+            vs[..split].iter().for_each(|&v| a.record(v));
+            vs[split..].iter().for_each(|&v| b.record(v));
+            let mut b_into_a = a.clone();
+            b_into_a.add(&b);
+            b.add(&a);
+            for h in [&counting, &b_into_a, &b] {
+                prop_assert_eq!(h.len(), vs.len() as u64);
+                prop_assert_eq!(&h.bucket_counts(), &naive);
+                prop_assert_eq!(h.quantile(q), counting.quantile(q));
+            }
+        }
+
         /// The same quantiles as HdrHistogram with 2 significant digits (what the analyzer used before), as
         /// the middle of the bucket.
         #[test]
