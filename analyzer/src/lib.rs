@@ -28,6 +28,7 @@ pub mod profile;
 pub mod progress;
 pub mod report;
 pub mod select;
+mod text_replay;
 pub mod timeparse;
 pub mod tree;
 

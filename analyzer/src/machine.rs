@@ -1,7 +1,7 @@
 //! The call-stack machine, and how a chunk's calls are rebuilt without knowing what was on the stack before it.
 //!
 //! One `Machine` replays a thread's enters, exits, suspends and resumes onto a [`Tree`]. A chunk (a run of one
-//! thread's binary blocks; text logs are replayed in order instead, see `ThreadAgg::replay`) does not know the
+//! thread's binary blocks; text logs are replayed in order instead, see `crate::text_replay`) does not know the
 //! stack it starts in, so its `ChunkBuilder` runs a machine whose bottom is an *anchor* (a stand-in for
 //! "whatever was on the stack"). Whenever the chunk touches a frame below its own (an exit or suspend of a call
 //! that began earlier), it ends the current anchor with an `Op::Graft`, records the operation, and starts a new
@@ -21,9 +21,10 @@
 //! resume matches the most recently suspended invocation of that function on that thread.
 
 use crate::hist::FuncHists;
+use crate::text_replay::TextReplay;
 use crate::tree::{Tree, NO_NODE};
 
-const NO_SLOT: u32 = u32::MAX;
+pub(crate) const NO_SLOT: u32 = u32::MAX;
 
 /// [`Frame::key`] of a machine's bottom frame: no function's key.
 const BOTTOM: u64 = u64::MAX;
@@ -345,7 +346,7 @@ impl ChunkBuilder {
 }
 
 /// One event of a text-log thread, kept as it was read (text logs are replayed in order on the thread's real
-/// stack, see [`ThreadAgg::replay`]).
+/// stack, see [`TextReplay`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum TextEv {
     Enter { func: u32, t: u64 },
@@ -354,86 +355,29 @@ pub(crate) enum TextEv {
     Resume { func: u32, t: u64 },
 }
 
-/// [`ThreadAgg::entry_points`] states.
-const UNKNOWN: u8 = 0;
-const ENTRY_POINT: u8 = 1;
-const NESTED: u8 = 2;
-
 /// A thread's real stack and tree, built from its chunks in order.
 #[derive(Debug, Clone)]
 pub(crate) struct ThreadAgg {
     pub m: Machine,
-    /// Text logs, per function label: [`ENTRY_POINT`] once the thread has entered it with nothing open,
-    /// [`NESTED`] (for good) once a call of it has ended inside another call.
-    entry_points: Vec<u8>,
-    /// Text logs: the entry point that last cut frames, and the functions of the frames it cut.
-    last_cut: (u32, Vec<u32>),
+    /// Text logs: the read-ahead and the rule for requests whose root raised.
+    text: TextReplay,
 }
 
 impl ThreadAgg {
     pub fn new() -> Self {
-        ThreadAgg { m: Machine::new(), entry_points: Vec::new(), last_cut: (0, Vec::new()) }
+        ThreadAgg { m: Machine::new(), text: TextReplay::default() }
     }
 
-    /// Replays a text-log stretch of this thread on its real stack, with the text-log rule for calls that never
-    /// logged their end (docs/ANALYZER.md, "Calls that never ended"): a function the thread has entered with
-    /// nothing open, and never seen end inside another call, is an *entry point* (a request handler, a task);
-    /// when an entry point is entered again while frames are open, those frames are dead (an exception left the
-    /// previous request without `func_end`): they are cut as at the end of the input, and the new call starts at
-    /// the thread's root.
-    pub fn replay(&mut self, evs: &[TextEv], relabel: &dyn Fn(u32) -> u32) {
-        for ev in evs {
-            match *ev {
-                TextEv::Enter { func, t } => {
-                    let func = relabel(func);
-                    let i = func as usize;
-                    if i >= self.entry_points.len() {
-                        self.entry_points.resize(i + 1, UNKNOWN);
-                    }
-                    if !self.m.has_open() {
-                        if self.entry_points[i] == UNKNOWN {
-                            self.entry_points[i] = ENTRY_POINT;
-                        }
-                    } else if self.entry_points[i] == ENTRY_POINT {
-                        self.last_cut = (func, self.m.frames().iter().map(|f| f.func()).collect());
-                        while self.m.has_open() {
-                            self.m.abandon_top();
-                        }
-                    }
-                    self.m.enter(func, t);
-                }
-                TextEv::Exit { func, t, duration } => {
-                    let func = relabel(func);
-                    if !self.m.exit(func, t, duration) {
-                        self.m.warnings.unmatched += 1;
-                        // A call the last cut took for dead has ended: that cut was wrong, and its function is
-                        // called inside other calls too (or shares its name with one that is).
-                        if self.last_cut.1.contains(&func) {
-                            self.entry_points[self.last_cut.0 as usize] = NESTED;
-                            self.last_cut.1.clear();
-                        }
-                    } else if self.m.has_open() {
-                        // It ended inside another call: not (only) an entry point.
-                        if let Some(e) = self.entry_points.get_mut(func as usize) {
-                            *e = NESTED;
-                        }
-                    }
-                }
-                TextEv::Suspend { func, t } => {
-                    if !self.m.suspend(relabel(func), t) {
-                        self.m.warnings.unmatched += 1;
-                    }
-                }
-                TextEv::Resume { func, t } => match self.m.take_suspended(relabel(func)) {
-                    Some(s) => self.m.resume_from(s, t),
-                    None => {
-                        // As a chunk does: the call is back on the stack, without earlier time.
-                        self.m.warnings.unmatched += 1;
-                        self.m.resume_from(Suspended { func: relabel(func), acc: 0, slot: NO_SLOT }, t);
-                    }
-                },
-            }
-        }
+    /// Reads a text-log stretch of this thread and replays it, `read_ahead` events behind, on the real stack
+    /// (see [`TextReplay`]).
+    pub fn replay(&mut self, evs: &[TextEv], relabel: &dyn Fn(u32) -> u32, read_ahead: usize) {
+        self.text.feed(&mut self.m, evs, relabel, read_ahead);
+    }
+
+    /// The end of the thread: replays the text-log events still read ahead, then closes the stack.
+    pub fn finish(&mut self) {
+        self.text.finish(&mut self.m);
+        self.m.finish();
     }
 
     /// Replays a finished chunk on the real stack; `relabel` maps the chunk's function labels to this tree's.

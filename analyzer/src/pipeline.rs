@@ -6,8 +6,8 @@
 //! their outputs in order as they arrive (stitching costs the number of distinct stacks of a unit, not its
 //! events), and workers stay a few units ahead of it, so memory holds a few partial results plus the final
 //! trees, whatever the size of the input. Text-log units are parsed into per-thread event lists instead,
-//! replayed in order when stitching (`ThreadAgg::replay`: the rule for requests whose root raised needs the
-//! thread's whole history).
+//! replayed in order when stitching (`crate::text_replay`: the rule for requests whose root raised needs the
+//! thread's history and reads some of its future).
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -25,6 +25,9 @@ use crate::tree::{Tree, NO_FUNC};
 
 /// Damage reports kept in full (the rest are only counted).
 pub const MAX_DAMAGE_KEPT: usize = 20;
+
+/// [`Options::text_read_ahead`]'s default.
+pub const DEFAULT_TEXT_READ_AHEAD: usize = crate::text_replay::DEFAULT_READ_AHEAD;
 
 /// How to read the inputs.
 #[derive(Clone)]
@@ -47,6 +50,10 @@ pub struct Options {
     /// Keep per-line timings (for `lines`); off, only which functions have line records is kept (so that the
     /// functions table is the same either way), which saves a hash-map update per line record.
     pub collect_lines: bool,
+    /// Text logs: how many events of a thread are read ahead of replaying them, to see which calls end (the
+    /// rule for requests whose root raised cuts only calls that do not; docs/ANALYZER.md). About 40 bytes per
+    /// event and thread. 0 takes every open call for dead, as before the read-ahead.
+    pub text_read_ahead: usize,
     /// Called with the bytes of each finished unit (a progress bar).
     pub progress: Option<std::sync::Arc<dyn Fn(u64) + Send + Sync>>,
 }
@@ -61,6 +68,7 @@ impl Default for Options {
             pids: Vec::new(),
             collect_events: false,
             collect_lines: true,
+            text_read_ahead: DEFAULT_TEXT_READ_AHEAD,
             progress: None,
         }
     }
@@ -76,6 +84,7 @@ impl std::fmt::Debug for Options {
             .field("pids", &self.pids)
             .field("collect_events", &self.collect_events)
             .field("collect_lines", &self.collect_lines)
+            .field("text_read_ahead", &self.text_read_ahead)
             .field("progress", &self.progress.is_some())
             .finish()
     }
@@ -665,6 +674,8 @@ struct Stitcher<'a> {
     /// Per binary file: its function ids → global ids (filled as definitions are seen).
     file_defs: Vec<FxHashMap<u32, u32>>,
     threads: BTreeMap<ThreadKey, ThreadState>,
+    /// Text logs: events of a thread read ahead of its replay ([`Options::text_read_ahead`]).
+    text_read_ahead: usize,
     /// Per file: lines of the text log stitched so far.
     lines_done: Vec<u64>,
     damage: Vec<Damage>,
@@ -672,13 +683,14 @@ struct Stitcher<'a> {
 }
 
 impl<'a> Stitcher<'a> {
-    fn new(inputs: &'a [Input], _opts: &Options) -> Self {
+    fn new(inputs: &'a [Input], opts: &Options) -> Self {
         Stitcher {
             inputs,
             functions: Vec::new(),
             by_name: FxHashMap::default(),
             file_defs: vec![FxHashMap::default(); inputs.len()],
             threads: BTreeMap::new(),
+            text_read_ahead: opts.text_read_ahead,
             lines_done: vec![0; inputs.len()],
             damage: Vec::new(),
             damage_count: 0,
@@ -746,7 +758,7 @@ impl<'a> Stitcher<'a> {
                 events: Vec::new(),
             });
             if out.legacy {
-                st.agg.replay(&part.text, &relabel);
+                st.agg.replay(&part.text, &relabel, self.text_read_ahead);
             } else {
                 st.agg.stitch_owned(part.chunk, true, &relabel);
             }
@@ -813,7 +825,7 @@ impl<'a> Stitcher<'a> {
         let finished: Vec<(ThreadKey, ThreadProfile, Vec<DebugEvent>, Warnings, u64)> = states
             .into_par_iter()
             .map(|(key, mut st)| {
-                st.agg.m.finish();
+                st.agg.finish();
                 let relabel = |f: u32| -> u32 {
                     if key.2 == GLOBAL_LABELS || f == NO_FUNC {
                         f

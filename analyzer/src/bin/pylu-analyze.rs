@@ -129,6 +129,11 @@ struct Common {
     /// Bytes per unit of parallel work, in MiB.
     #[arg(long, default_value_t = 8, hide = true)]
     chunk_mib: usize,
+    /// Text logs: events of a thread read ahead to see which calls end; a request handler entered again while
+    /// calls are open cuts only those that never end within this many events (docs/ANALYZER.md). Raise it for
+    /// a recursive function whose calls span more events.
+    #[arg(long, value_name = "EVENTS", default_value_t = pylu_analyzer::pipeline::DEFAULT_TEXT_READ_AHEAD)]
+    text_read_ahead: usize,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -194,6 +199,7 @@ impl Common {
             collect_lines,
             progress: Some(progress::callback(&pb)),
             adaptive_units: true,
+            text_read_ahead: self.text_read_ahead,
         };
         let a = analyze(&inputs, &opts);
         Input::release_in_background(inputs);

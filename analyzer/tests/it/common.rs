@@ -84,8 +84,15 @@ pub fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 pub fn analyze_files(paths: &[PathBuf], chunk_bytes: usize) -> Analysis {
+    analyze_files_reading_ahead(paths, chunk_bytes, Options::default().text_read_ahead)
+}
+
+/// [`analyze_files`] with text logs read `text_read_ahead` events ahead of their replay.
+pub fn analyze_files_reading_ahead(paths: &[PathBuf], chunk_bytes: usize, text_read_ahead: usize) -> Analysis {
     let inputs: Vec<Input> = paths.iter().map(|p| Input::open(p).unwrap()).collect();
-    analyze(&inputs, &Options { chunk_bytes, adaptive_units: false, collect_events: true, ..Options::default() })
+    let opts =
+        Options { chunk_bytes, adaptive_units: false, collect_events: true, text_read_ahead, ..Options::default() };
+    analyze(&inputs, &opts)
 }
 
 pub fn folded(a: &Analysis) -> String {

@@ -168,10 +168,48 @@ fn binary_trace_by_hand_whatever_the_chunking() {
 }
 
 /// `fixtures/analyzer/unclosed_root.log` (see fixtures/analyzer/README.md): a request whose root raised (no
-/// `func_end`) does not swallow the thread's later requests, and an entry point also called inside another call
-/// costs one wrong cut, then is not taken for an entry point again.
+/// `func_end`) does not swallow the thread's later requests; an entry point also called inside another call
+/// nests there, since the read-ahead sees that call end.
 #[test]
 fn unclosed_root_by_hand_whatever_the_chunking() {
+    let path = fixtures().join("unclosed_root.log");
+    let expected = "4510-MainThread;views.handle 6000\n\
+                    4510-MainThread;views.handle;db.query 3000\n\
+                    4510-MainThread;views.handle;db.query;db.fetch 500\n\
+                    4510-Thread-1;jobs.batch 4000\n\
+                    4510-Thread-1;jobs.batch;jobs.run 2000\n\
+                    4510-Thread-1;jobs.run 1000\n";
+    for chunk in [1usize, 100, 700, 1 << 20] {
+        // `run`'s enter is replayed once `batch`'s exit, 2 events later, has been read.
+        for read_ahead in [2usize, 3, 1 << 14] {
+            let a = analyze_files_reading_ahead(std::slice::from_ref(&path), chunk, read_ahead);
+            assert_eq!(folded(&a), expected, "chunk {chunk}, read-ahead {read_ahead}");
+            assert_self_sums(&a);
+            let main = &a.threads[0];
+            let handle = node_path(&a, &main.tree, &["views.handle"]);
+            let query = node_path(&a, &main.tree, &["views.handle", "db.query"]);
+            // Requests 1 and 3 ended (5 + 4 ms); request 2 passes down the 0.5 ms of the fetch that ended in it.
+            assert_eq!(main.tree.nodes[handle as usize].stats.hits, 2);
+            assert_eq!(main.tree.nodes[handle as usize].stats.total_ns, 9_500_000);
+            assert_eq!(main.tree.nodes[query as usize].stats.hits, 2);
+            assert_eq!(main.tree.nodes[query as usize].stats.total_ns, 3_500_000);
+            assert_eq!(main.tree.nodes[0].stats.total_ns, 9_500_000);
+            let t1 = &a.threads[1];
+            let batch = node_path(&a, &t1.tree, &["jobs.batch"]);
+            assert_eq!(t1.tree.nodes[batch as usize].stats.hits, 2);
+            assert_eq!(t1.tree.nodes[0].stats.total_ns, 7 * MS);
+            // MainThread: handle and query of request 2.
+            assert_eq!((a.warnings.cut_calls, a.warnings.unmatched), (2, 0));
+        }
+    }
+}
+
+/// The same log read with no read-ahead, or too short a one (as a call whose end lies beyond the read-ahead is
+/// taken): the entry
+/// point called inside `jobs.batch` cuts that `batch` by mistake (no hit, no time), whose exit is then
+/// unmatched, and is not taken for an entry point again.
+#[test]
+fn unclosed_root_without_read_ahead_by_hand() {
     let path = fixtures().join("unclosed_root.log");
     let expected = "4510-MainThread;views.handle 6000\n\
                     4510-MainThread;views.handle;db.query 3000\n\
@@ -179,25 +217,52 @@ fn unclosed_root_by_hand_whatever_the_chunking() {
                     4510-Thread-1;jobs.batch 2000\n\
                     4510-Thread-1;jobs.batch;jobs.run 1000\n\
                     4510-Thread-1;jobs.run 2000\n";
-    for chunk in [1usize, 100, 700, 1 << 20] {
-        let a = analyze_files(std::slice::from_ref(&path), chunk);
-        assert_eq!(folded(&a), expected, "chunk {chunk}");
+    for (chunk, read_ahead) in [(1usize, 0usize), (100, 1), (1 << 20, 0)] {
+        let a = analyze_files_reading_ahead(std::slice::from_ref(&path), chunk, read_ahead);
+        assert_eq!(folded(&a), expected, "chunk {chunk}, read-ahead {read_ahead}");
         assert_self_sums(&a);
-        let main = &a.threads[0];
-        let handle = node_path(&a, &main.tree, &["views.handle"]);
-        let query = node_path(&a, &main.tree, &["views.handle", "db.query"]);
-        // Requests 1 and 3 ended (5 + 4 ms); request 2 passes down the 0.5 ms of the fetch that ended in it.
-        assert_eq!(main.tree.nodes[handle as usize].stats.hits, 2);
-        assert_eq!(main.tree.nodes[handle as usize].stats.total_ns, 9_500_000);
-        assert_eq!(main.tree.nodes[query as usize].stats.hits, 2);
-        assert_eq!(main.tree.nodes[query as usize].stats.total_ns, 3_500_000);
-        assert_eq!(main.tree.nodes[0].stats.total_ns, 9_500_000);
         let t1 = &a.threads[1];
         let batch = node_path(&a, &t1.tree, &["jobs.batch"]);
-        // The first batch was cut by mistake (no hit, no time); its exit is then unmatched.
         assert_eq!(t1.tree.nodes[batch as usize].stats.hits, 1);
         assert_eq!(t1.tree.nodes[0].stats.total_ns, 5 * MS);
         // MainThread: handle and query of request 2; Thread-1: the first batch.
         assert_eq!((a.warnings.cut_calls, a.warnings.unmatched), (3, 1));
     }
+}
+
+/// `fixtures/analyzer/recursive_root.log`: `tree.walk` is the thread's only function and calls itself (A calls
+/// B, B calls C, A calls D, then a second walk at the root). Entered again while it is open, it is not taken for
+/// a request after a raised one, since the read-ahead sees the open calls end.
+#[test]
+fn recursive_root_by_hand() {
+    let path = fixtures().join("recursive_root.log");
+    let expected = "4510-MainThread;tree.walk 4000\n\
+                    4510-MainThread;tree.walk;tree.walk 3000\n\
+                    4510-MainThread;tree.walk;tree.walk;tree.walk 1000\n";
+    for chunk in [1usize, 300, 1 << 20] {
+        // B's enter is replayed once A's exit, 6 events later, has been read.
+        for read_ahead in [6usize, 1 << 14] {
+            let a = analyze_files_reading_ahead(std::slice::from_ref(&path), chunk, read_ahead);
+            assert_eq!(folded(&a), expected, "chunk {chunk}, read-ahead {read_ahead}");
+            assert_self_sums(&a);
+            let t = &a.threads[0];
+            let walk = node_path(&a, &t.tree, &["tree.walk"]);
+            let walk2 = node_path(&a, &t.tree, &["tree.walk", "tree.walk"]);
+            assert_eq!(
+                (t.tree.nodes[walk as usize].stats.hits, t.tree.nodes[walk as usize].stats.total_ns),
+                (2, 8 * MS)
+            );
+            assert_eq!(
+                (t.tree.nodes[walk2 as usize].stats.hits, t.tree.nodes[walk2 as usize].stats.total_ns),
+                (2, 4 * MS)
+            );
+            assert_eq!(a.calls, 5);
+            assert_eq!((a.warnings.cut_calls, a.warnings.unmatched), (0, 0));
+        }
+    }
+    // A read-ahead shorter than the calls: A looks dead when B enters (cut), B when C enters; their exits are
+    // then unmatched. C, D and the second walk are counted, at the root.
+    let a = analyze_files_reading_ahead(std::slice::from_ref(&path), 1 << 20, 1);
+    assert_eq!(folded(&a), "4510-MainThread;tree.walk 3000\n");
+    assert_eq!((a.warnings.cut_calls, a.warnings.unmatched), (2, 2));
 }

@@ -135,14 +135,83 @@ proptest! {
     fn text_log_chunking(ops in prop::collection::vec((any::<u8>(), any::<u8>(), 0u16..500), 0..300)) {
         let dir = tempfile::tempdir().unwrap();
         let p = write_temp(dir.path(), "x.log", text_log(&ops).as_bytes());
-        let reference = analyze_files(std::slice::from_ref(&p), 1 << 30);
-        assert_self_sums(&reference);
-        for chunk in [1usize, 300, 5000] {
-            let a = analyze_files(std::slice::from_ref(&p), chunk);
-            assert_self_sums(&a);
-            prop_assert_eq!(folded(&a), folded(&reference));
-            prop_assert_eq!(summary_json(&a), summary_json(&reference));
-            prop_assert_eq!(a.warnings, reference.warnings);
+        // Whatever the read-ahead, too (a short one changes results, never their independence of chunking).
+        for read_ahead in [0usize, 2, 7, 1 << 14] {
+            let reference = analyze_files_reading_ahead(std::slice::from_ref(&p), 1 << 30, read_ahead);
+            assert_self_sums(&reference);
+            for chunk in [1usize, 300, 5000] {
+                let a = analyze_files_reading_ahead(std::slice::from_ref(&p), chunk, read_ahead);
+                assert_self_sums(&a);
+                prop_assert_eq!(folded(&a), folded(&reference));
+                prop_assert_eq!(summary_json(&a), summary_json(&reference));
+                prop_assert_eq!(a.warnings, reference.warnings);
+            }
         }
     }
+
+    /// A text log in which every call ends (two functions, so calls of one another and of themselves, at the
+    /// root and inside, are common) nests exactly as the original's rule alone: the read-ahead sees every open
+    /// call end, so no entry point entered again cuts anything.
+    #[test]
+    fn text_log_whose_calls_all_end_nests_like_the_original(ops in prop::collection::vec((any::<bool>(), any::<bool>()), 0..200)) {
+        let (log, expected, calls) = well_formed_text_log(&ops);
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_temp(dir.path(), "x.log", log.as_bytes());
+        let a = analyze_files(std::slice::from_ref(&p), 1 << 30);
+        prop_assert_eq!(a.warnings, pylu_analyzer::Warnings::default());
+        prop_assert_eq!(a.calls, calls);
+        let mut got = std::collections::BTreeMap::new();
+        for t in &a.threads {
+            for (i, n) in t.tree.nodes.iter().enumerate().skip(1) {
+                let mut path = vec![a.func_name(n.func).to_owned()];
+                let mut at = n.parent;
+                while at != 0 {
+                    path.push(a.func_name(t.tree.nodes[at as usize].func).to_owned());
+                    at = t.tree.nodes[at as usize].parent;
+                }
+                path.reverse();
+                prop_assert!(n.stats.hits > 0, "node {} ({:?}) has no hit", i, path);
+                got.insert(path.join(";"), n.stats.hits);
+            }
+        }
+        prop_assert_eq!(got, expected);
+    }
+}
+
+/// One thread's text log from `(enter, which)` steps: `enter` starts a call of `m.a` or `m.b` (`which`), else
+/// the innermost call ends; calls still open at the end then end. Returns the log, the hits per stack
+/// (`m.a;m.b;…`) and the number of calls.
+fn well_formed_text_log(ops: &[(bool, bool)]) -> (String, std::collections::BTreeMap<String, u64>, u64) {
+    let mut out = String::new();
+    let mut stack: Vec<(&str, u64)> = Vec::new();
+    let mut hits = std::collections::BTreeMap::new();
+    let mut t = 0u64;
+    let line = |q: &str, msg: String| {
+        format!("2020-05-10 12:28:16,000; MainProcess; 4510; MainThread; 1001; /srv/m.py; 1; m; {q}; {msg}\n")
+    };
+    let epoch = |t: u64| format!("{}.{:06}", 1_589_113_696 + t / 1_000_000, t % 1_000_000);
+    let mut end = |stack: &mut Vec<(&str, u64)>, out: &mut String, t: u64| {
+        let path: Vec<String> = stack.iter().map(|(q, _)| format!("m.{q}")).collect();
+        *hits.entry(path.join(";")).or_insert(0u64) += 1;
+        let (q, t0) = stack.pop().unwrap();
+        *out += &line(q, format!("func_end; {:.4}; {}", (t - t0) as f64 / 1000.0, epoch(t)));
+    };
+    let mut calls = 0;
+    for &(enter, which) in ops {
+        t += 10;
+        if enter || stack.is_empty() {
+            let q = if which { "a" } else { "b" };
+            stack.push((q, t));
+            out += &line(q, format!("func_begin; {}", epoch(t)));
+        } else {
+            end(&mut stack, &mut out, t);
+            calls += 1;
+        }
+    }
+    while !stack.is_empty() {
+        t += 10;
+        end(&mut stack, &mut out, t);
+        calls += 1;
+    }
+    (out, hits, calls)
 }

@@ -1,0 +1,219 @@
+//! Text logs: a thread's events replayed in order on its real stack, with the rule for requests whose root
+//! raised (docs/ANALYZER.md, "Text logs: requests whose root raised").
+//!
+//! The original's `func_end` runs on return only, so a call that raised leaves no trace of its end. A function
+//! the thread has entered with nothing open, and never seen end inside another call, is an *entry point* (a
+//! request handler, a task). When an entry point is entered again while calls are open, the open calls that
+//! will never end are taken for dead (an exception left the previous request) and cut, so the new call starts
+//! at the thread's root instead of under them. Calls that will end stay: the new call nests under them, as it
+//! does when the entry point is recursive (`walk` calling `walk`), which the moment of the enter alone cannot
+//! tell apart from a request after a raised one.
+//!
+//! Whether a call ends is known by reading ahead: [`TextReplay`] replays each event `read_ahead` events of the
+//! thread after reading it, and the reading runs the original's rule alone (an exit ends the innermost open
+//! call of its function; the calls above it never end) to mark every call it sees end. A call whose end lies
+//! further ahead than that counts as never ending; if it ends after all, the cut was wrong: its exit is counted
+//! as unmatched, and the entry point that cut it is not taken for one again on that thread.
+//!
+//! Main type: [`TextReplay`], one per text-log thread, next to the thread's [`Machine`].
+
+use std::collections::VecDeque;
+
+use crate::machine::{Machine, Suspended, TextEv, NO_SLOT};
+
+/// Events of a thread read ahead of its replay, by default: 16,384 (40 bytes each).
+pub const DEFAULT_READ_AHEAD: usize = 1 << 14;
+
+/// [`TextReplay::entry_points`] states.
+const UNKNOWN: u8 = 0;
+const ENTRY_POINT: u8 = 1;
+const NESTED: u8 = 2;
+
+/// An event read and not yet replayed.
+#[derive(Debug, Clone, Copy)]
+struct Ahead {
+    ev: TextEv,
+    /// An enter, or a resume that starts a call (no suspension to take): the reading has seen that call end.
+    ends: bool,
+}
+
+/// A call open (or suspended) in the replay: the index of the event that started it, and whether the reading
+/// has seen it end.
+#[derive(Debug, Clone, Copy)]
+struct Call {
+    start: u64,
+    ends: bool,
+}
+
+/// One text-log thread's replay: the read-ahead and the entry-point rule (see the module docs).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TextReplay {
+    /// Per function label: [`ENTRY_POINT`] once the thread has entered it with nothing open, [`NESTED`] (for
+    /// good) once a call of it has ended inside another call or a cut it made proved wrong.
+    entry_points: Vec<u8>,
+    /// The entry point that last cut calls, and the functions of the calls it cut.
+    last_cut: (u32, Vec<u32>),
+    /// Events read, not yet replayed; `ahead[0]` is the thread's event number `replayed`.
+    ahead: VecDeque<Ahead>,
+    replayed: u64,
+    /// The reading's open and suspended calls: (function, number of the event that started the call).
+    read_open: Vec<(u32, u64)>,
+    read_suspended: Vec<(u32, u64)>,
+    /// The replay's open calls (as the machine's frames, bottom first) and suspended calls (as the machine's
+    /// `suspended`).
+    open: Vec<Call>,
+    suspended: Vec<Call>,
+}
+
+impl TextReplay {
+    /// Reads `evs` (the thread's next events, labels through `relabel`) and replays what is `read_ahead` events
+    /// behind the reading.
+    pub fn feed(&mut self, m: &mut Machine, evs: &[TextEv], relabel: &dyn Fn(u32) -> u32, read_ahead: usize) {
+        for ev in evs {
+            self.read(relabel_ev(*ev, relabel));
+            if self.ahead.len() > read_ahead {
+                self.replay_one(m);
+            }
+        }
+    }
+
+    /// The end of the thread's events: replays the rest (calls still open in the reading never end).
+    pub fn finish(&mut self, m: &mut Machine) {
+        while !self.ahead.is_empty() {
+            self.replay_one(m);
+        }
+    }
+
+    /// Runs the original's rule on `ev` and queues it.
+    fn read(&mut self, ev: TextEv) {
+        let number = self.replayed + self.ahead.len() as u64;
+        match ev {
+            TextEv::Enter { func, .. } => self.read_open.push((func, number)),
+            TextEv::Exit { func, .. } => {
+                if let Some(k) = self.read_open.iter().rposition(|&(f, _)| f == func) {
+                    let start = self.read_open[k].1;
+                    self.read_open.truncate(k);
+                    self.mark_ends(start);
+                }
+            }
+            TextEv::Suspend { func, .. } => {
+                if let Some(k) = self.read_open.iter().rposition(|&(f, _)| f == func) {
+                    self.read_suspended.push(self.read_open[k]);
+                    self.read_open.truncate(k);
+                }
+            }
+            TextEv::Resume { func, .. } => match self.read_suspended.iter().rposition(|&(f, _)| f == func) {
+                Some(k) => {
+                    let call = self.read_suspended.remove(k);
+                    self.read_open.push(call);
+                }
+                None => self.read_open.push((func, number)),
+            },
+        }
+        self.ahead.push_back(Ahead { ev, ends: false });
+    }
+
+    /// The reading saw the call started by event `start` end.
+    fn mark_ends(&mut self, start: u64) {
+        if let Some(a) = start.checked_sub(self.replayed).and_then(|i| self.ahead.get_mut(i as usize)) {
+            a.ends = true;
+        } else if let Some(c) = self.open.iter_mut().rev().find(|c| c.start == start) {
+            c.ends = true;
+        } else if let Some(c) = self.suspended.iter_mut().rev().find(|c| c.start == start) {
+            c.ends = true;
+        }
+        // Otherwise the replay cut it already: its exit will be unmatched there.
+    }
+
+    /// Replays the oldest event read.
+    fn replay_one(&mut self, m: &mut Machine) {
+        let Some(Ahead { ev, ends }) = self.ahead.pop_front() else { return };
+        let number = self.replayed;
+        self.replayed += 1;
+        match ev {
+            TextEv::Enter { func, t } => {
+                let i = func as usize;
+                if i >= self.entry_points.len() {
+                    self.entry_points.resize(i + 1, UNKNOWN);
+                }
+                if !m.has_open() {
+                    if self.entry_points[i] == UNKNOWN {
+                        self.entry_points[i] = ENTRY_POINT;
+                    }
+                } else if self.entry_points[i] == ENTRY_POINT {
+                    self.cut_dead_calls(m, func);
+                }
+                m.enter(func, t);
+                self.open.push(Call { start: number, ends });
+            }
+            TextEv::Exit { func, t, duration } => {
+                let ended = m.exit(func, t, duration);
+                self.open.truncate(m.frames().len());
+                if !ended {
+                    m.warnings.unmatched += 1;
+                    // A call the last cut took for dead has ended: that cut was wrong, and its function is
+                    // called inside other calls too (or shares its name with one that is).
+                    if self.last_cut.1.contains(&func) {
+                        self.entry_points[self.last_cut.0 as usize] = NESTED;
+                        self.last_cut.1.clear();
+                    }
+                } else if m.has_open() {
+                    // It ended inside another call: not (only) an entry point.
+                    if let Some(e) = self.entry_points.get_mut(func as usize) {
+                        *e = NESTED;
+                    }
+                }
+            }
+            TextEv::Suspend { func, t } => {
+                if m.suspend(func, t) {
+                    let depth = m.frames().len();
+                    self.suspended.push(self.open[depth]);
+                    self.open.truncate(depth);
+                } else {
+                    m.warnings.unmatched += 1;
+                }
+            }
+            TextEv::Resume { func, t } => {
+                let k = m.suspended.iter().rposition(|s| s.func == func);
+                match (m.take_suspended(func), k) {
+                    (Some(s), Some(k)) => {
+                        m.resume_from(s, t);
+                        let call = self.suspended.remove(k);
+                        self.open.push(call);
+                    }
+                    _ => {
+                        // As a chunk does: the call is back on the stack, without earlier time.
+                        m.warnings.unmatched += 1;
+                        m.resume_from(Suspended { func, acc: 0, slot: NO_SLOT }, t);
+                        self.open.push(Call { start: number, ends });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Entry point `func` is entered while calls are open: cuts, from the top, those that never end.
+    fn cut_dead_calls(&mut self, m: &mut Machine, func: u32) {
+        let mut cut = Vec::new();
+        while let (Some(call), Some(frame)) = (self.open.last(), m.frames().last()) {
+            if call.ends {
+                break;
+            }
+            cut.push(frame.func());
+            m.abandon_top();
+            self.open.pop();
+        }
+        if !cut.is_empty() {
+            self.last_cut = (func, cut);
+        }
+    }
+}
+
+fn relabel_ev(ev: TextEv, relabel: &dyn Fn(u32) -> u32) -> TextEv {
+    match ev {
+        TextEv::Enter { func, t } => TextEv::Enter { func: relabel(func), t },
+        TextEv::Exit { func, t, duration } => TextEv::Exit { func: relabel(func), t, duration },
+        TextEv::Suspend { func, t } => TextEv::Suspend { func: relabel(func), t },
+        TextEv::Resume { func, t } => TextEv::Resume { func: relabel(func), t },
+    }
+}
