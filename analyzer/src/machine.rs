@@ -79,12 +79,16 @@ pub struct Warnings {
     pub cut_calls: u64,
     /// Exits, suspends or resumes that matched no open (or suspended) call.
     pub unmatched: u64,
+    /// Text logs: calls that the rule for requests whose root raised cut as dead, and that ended after all,
+    /// further ahead than the read-ahead (`Options::text_read_ahead`). Their exits are in `unmatched`.
+    pub wrong_cuts: u64,
 }
 
 impl Warnings {
     pub fn add(&mut self, o: &Warnings) {
         self.cut_calls += o.cut_calls;
         self.unmatched += o.unmatched;
+        self.wrong_cuts += o.wrong_cuts;
     }
 }
 

@@ -63,6 +63,8 @@ pub(crate) struct TextReplay {
     /// `suspended`).
     open: Vec<Call>,
     suspended: Vec<Call>,
+    /// Calls the replay cut that the reading then saw end.
+    wrong_cuts: u64,
 }
 
 impl TextReplay {
@@ -82,6 +84,7 @@ impl TextReplay {
         while !self.ahead.is_empty() {
             self.replay_one(m);
         }
+        m.warnings.wrong_cuts += std::mem::take(&mut self.wrong_cuts);
     }
 
     /// Runs the original's rule on `ev` and queues it.
@@ -121,8 +124,10 @@ impl TextReplay {
             c.ends = true;
         } else if let Some(c) = self.suspended.iter_mut().rev().find(|c| c.start == start) {
             c.ends = true;
+        } else {
+            // The replay cut it already: its exit will be unmatched there.
+            self.wrong_cuts += 1;
         }
-        // Otherwise the replay cut it already: its exit will be unmatched there.
     }
 
     /// Replays the oldest event read.

@@ -39,6 +39,10 @@ struct Cli {
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
+    /// Text logs: events of a thread read ahead to tell a request after a raised one from recursion
+    /// (docs/ANALYZER.md).
+    #[arg(long, value_name = "EVENTS", default_value_t = pylu_analyzer::pipeline::DEFAULT_TEXT_READ_AHEAD)]
+    text_read_ahead: usize,
 }
 
 fn base_name(inputs: &[PathBuf], paths: &[PathBuf]) -> String {
@@ -60,7 +64,8 @@ fn run(cli: Cli) -> Result<u8> {
     let paths = discover(&cli.input)?;
     let inputs = paths.iter().map(|p| Input::open(p)).collect::<Result<Vec<_>, _>>()?;
     let pb = progress::bar(pylu_analyzer::pipeline::total_bytes(&inputs), cli.quiet);
-    let opts = Options { progress: Some(progress::callback(&pb)), ..Options::default() };
+    let opts =
+        Options { progress: Some(progress::callback(&pb)), text_read_ahead: cli.text_read_ahead, ..Options::default() };
     let a = analyze(&inputs, &opts);
     Input::release_in_background(inputs);
     pb.finish_and_clear();

@@ -192,6 +192,15 @@ fn shares_of(tree: &Tree, functions: usize) -> Vec<(u32, Share)> {
     shares.into_iter().enumerate().filter(|(_, s)| s.seen).map(|(f, s)| (f as u32, s)).collect()
 }
 
+/// Levels of a call tree that the text summary shows; call sites deeper are counted, not shown. Each level
+/// indents its line further, so a recursion 200,000 calls deep would make the text quadratic in size (the
+/// folded stacks and the flamegraph show every level).
+pub const MAX_TREE_DEPTH: usize = 1000;
+
+/// Levels of a call tree in the JSON summary: each is two levels of JSON nesting, and Python's `json` module
+/// (before 3.13) raises `RecursionError` at about 1,000.
+pub const MAX_JSON_TREE_DEPTH: usize = 400;
+
 /// The text summary (what `pylu-processlogs` writes to `<name>.summary`).
 pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dyn Write) -> io::Result<()> {
     let mut w = io::BufWriter::new(out);
@@ -203,13 +212,17 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
         writeln!(w, "{}: {} calls, {} ms", v.root, hits, ms(tree.nodes[0].stats.total_ns))?;
         writeln!(w, "{:<60} {:>10} {:>12} {:>12} {:>12}", "function", "hit", "total ms", "time/hit ms", "self ms")?;
         let cutoff = (tree.nodes[0].stats.total_ns as f64 * o.min_tree_percent / 100.0) as u64;
-        let mut hidden = 0u64;
+        let (mut hidden, mut deeper) = (0u64, 0u64);
         let mut stack: Vec<(u32, usize)> = ch[0].iter().rev().map(|&c| (c, 1)).collect();
         while let Some((n, depth)) = stack.pop() {
             let node = &tree.nodes[n as usize];
             let s = &node.stats;
             if s.total_ns < cutoff {
                 hidden += 1;
+                continue;
+            }
+            if depth > MAX_TREE_DEPTH {
+                deeper += 1;
                 continue;
             }
             let name = format!("{:indent$}{}", "", a.func_name(node.func), indent = depth * 2);
@@ -231,6 +244,9 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
                 "  ({hidden} call sites under {}% of the total not shown, with their callees)",
                 o.min_tree_percent
             )?;
+        }
+        if deeper > 0 {
+            writeln!(w, "  ({deeper} call sites deeper than {MAX_TREE_DEPTH} levels not shown, with their callees)")?;
         }
         writeln!(w)?;
     }
@@ -274,10 +290,17 @@ fn sort_name(s: SortBy) -> &'static str {
 
 /// The one line about calls that could not be matched (never an error).
 pub fn warnings_line(a: &Analysis) -> String {
-    format!(
+    let mut line = format!(
         "warning: calls that never ended (cut by an exception or the end of the input): {}; exits or resumes that matched no call: {}",
         a.warnings.cut_calls, a.warnings.unmatched
-    )
+    );
+    if a.warnings.wrong_cuts > 0 {
+        line += &format!(
+            "; of the calls cut, {} ended later than the text log was read ahead (--text-read-ahead)",
+            a.warnings.wrong_cuts
+        );
+    }
+    line
 }
 
 #[derive(Serialize)]
@@ -310,12 +333,20 @@ struct JsonThread<'a> {
     thread: Option<&'a str>,
     total_us: f64,
     tree: Vec<JsonNode<'a>>,
+    /// Call sites deeper than [`MAX_JSON_TREE_DEPTH`] levels, left out of `tree` (with their callees).
+    #[serde(skip_serializing_if = "is_zero")]
+    deeper_omitted: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize)]
 struct JsonWarnings {
     cut_calls: u64,
     unmatched: u64,
+    wrong_cuts: u64,
     damaged_input: u64,
 }
 
@@ -350,22 +381,42 @@ pub fn write_json(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
         let tree = &v.tree;
         let ch = sorted_children(a, tree);
         let selfs = tree.self_times();
-        fn build<'a>(a: &'a Analysis, v: &'a View, ch: &Children, selfs: &[u64], n: u32) -> JsonNode<'a> {
-            let node = &v.tree.nodes[n as usize];
-            JsonNode {
-                function: a.func_name(node.func),
-                hits: node.stats.hits,
-                total_us: us(node.stats.total_ns),
-                self_us: us(selfs[n as usize]),
-                children: ch[n as usize].iter().map(|&c| build(a, v, ch, selfs, c)).collect(),
+        /// Node `n`, at `depth` (1 under the root), and its callees down to [`MAX_JSON_TREE_DEPTH`]; `deeper` counts
+        /// the call sites left out below.
+        struct Build<'a, 'b> {
+            a: &'a Analysis,
+            v: &'a View<'a>,
+            ch: &'b Children,
+            selfs: &'b [u64],
+            deeper: u64,
+        }
+        impl<'a> Build<'a, '_> {
+            fn node(&mut self, n: u32, depth: usize) -> JsonNode<'a> {
+                let node = &self.v.tree.nodes[n as usize];
+                let children = if depth < MAX_JSON_TREE_DEPTH {
+                    self.ch[n as usize].iter().map(|&c| self.node(c, depth + 1)).collect()
+                } else {
+                    self.deeper += self.ch[n as usize].len() as u64;
+                    Vec::new()
+                };
+                JsonNode {
+                    function: self.a.func_name(node.func),
+                    hits: node.stats.hits,
+                    total_us: us(node.stats.total_ns),
+                    self_us: us(self.selfs[n as usize]),
+                    children,
+                }
             }
         }
+        let mut b = Build { a, v, ch: &ch, selfs: &selfs, deeper: 0 };
+        let roots: Vec<JsonNode> = ch[0].iter().map(|&c| b.node(c, 1)).collect();
         threads.push(JsonThread {
             root: &v.root,
             pid: v.pid,
             thread: v.thread.as_deref(),
             total_us: us(tree.nodes[0].stats.total_ns),
-            tree: ch[0].iter().map(|&c| build(a, v, &ch, &selfs, c)).collect(),
+            tree: roots,
+            deeper_omitted: b.deeper,
         });
     }
     let doc = JsonSummary {
@@ -375,6 +426,7 @@ pub fn write_json(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
         warnings: JsonWarnings {
             cut_calls: a.warnings.cut_calls,
             unmatched: a.warnings.unmatched,
+            wrong_cuts: a.warnings.wrong_cuts,
             damaged_input: a.damage_count,
         },
     };

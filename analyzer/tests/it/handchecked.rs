@@ -198,8 +198,8 @@ fn unclosed_root_by_hand_whatever_the_chunking() {
             let batch = node_path(&a, &t1.tree, &["jobs.batch"]);
             assert_eq!(t1.tree.nodes[batch as usize].stats.hits, 2);
             assert_eq!(t1.tree.nodes[0].stats.total_ns, 7 * MS);
-            // MainThread: handle and query of request 2.
-            assert_eq!((a.warnings.cut_calls, a.warnings.unmatched), (2, 0));
+            // MainThread: handle and query of request 2, which never end.
+            assert_eq!((a.warnings.cut_calls, a.warnings.unmatched, a.warnings.wrong_cuts), (2, 0, 0));
         }
     }
 }
@@ -225,8 +225,8 @@ fn unclosed_root_without_read_ahead_by_hand() {
         let batch = node_path(&a, &t1.tree, &["jobs.batch"]);
         assert_eq!(t1.tree.nodes[batch as usize].stats.hits, 1);
         assert_eq!(t1.tree.nodes[0].stats.total_ns, 5 * MS);
-        // MainThread: handle and query of request 2; Thread-1: the first batch.
-        assert_eq!((a.warnings.cut_calls, a.warnings.unmatched), (3, 1));
+        // MainThread: handle and query of request 2; Thread-1: the first batch, which ended after all.
+        assert_eq!((a.warnings.cut_calls, a.warnings.unmatched, a.warnings.wrong_cuts), (3, 1, 1));
     }
 }
 
@@ -264,5 +264,5 @@ fn recursive_root_by_hand() {
     // then unmatched. C, D and the second walk are counted, at the root.
     let a = analyze_files_reading_ahead(std::slice::from_ref(&path), 1 << 20, 1);
     assert_eq!(folded(&a), "4510-MainThread;tree.walk 3000\n");
-    assert_eq!((a.warnings.cut_calls, a.warnings.unmatched), (2, 2));
+    assert_eq!((a.warnings.cut_calls, a.warnings.unmatched, a.warnings.wrong_cuts), (2, 2, 2));
 }

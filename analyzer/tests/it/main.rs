@@ -3,6 +3,7 @@
 mod bench;
 mod cli;
 mod common;
+mod deep;
 mod golden;
 mod handchecked;
 mod properties;
