@@ -19,6 +19,8 @@
 
 use std::collections::VecDeque;
 
+use rustc_hash::FxHashSet;
+
 use crate::machine::{Machine, Suspended, TextEv, NO_SLOT};
 
 /// Events of a thread read ahead of its replay, by default: 16,384 (40 bytes each).
@@ -63,6 +65,13 @@ pub(crate) struct TextReplay {
     /// `suspended`).
     open: Vec<Call>,
     suspended: Vec<Call>,
+    /// Calls the replay had started before the reading saw them end (they lasted longer than the read-ahead),
+    /// by starting event: kept aside rather than found in `open`, which could take a search as deep as the
+    /// read-ahead for every such end. Emptied as the replay ends them.
+    late_ends: FxHashSet<u64>,
+    /// Calls the replay cut, by starting event (they are rare: raised requests), to count those the reading
+    /// then sees end.
+    cut: FxHashSet<u64>,
     /// Calls the replay cut that the reading then saw end.
     wrong_cuts: u64,
 }
@@ -120,14 +129,27 @@ impl TextReplay {
     fn mark_ends(&mut self, start: u64) {
         if let Some(a) = start.checked_sub(self.replayed).and_then(|i| self.ahead.get_mut(i as usize)) {
             a.ends = true;
-        } else if let Some(c) = self.open.iter_mut().rev().find(|c| c.start == start) {
-            c.ends = true;
-        } else if let Some(c) = self.suspended.iter_mut().rev().find(|c| c.start == start) {
-            c.ends = true;
-        } else {
-            // The replay cut it already: its exit will be unmatched there.
+        } else if self.cut.remove(&start) {
+            // Its exit will be unmatched in the replay.
             self.wrong_cuts += 1;
+        } else {
+            self.late_ends.insert(start);
         }
+    }
+
+    /// Whether the reading has seen `call` end.
+    fn ends(&self, call: &Call) -> bool {
+        call.ends || (!self.late_ends.is_empty() && self.late_ends.contains(&call.start))
+    }
+
+    /// The replay's open calls from `depth` up have left the stack (ended, or popped by an exit below them).
+    fn close_from(&mut self, depth: usize) {
+        if !self.late_ends.is_empty() {
+            for c in &self.open[depth.min(self.open.len())..] {
+                self.late_ends.remove(&c.start);
+            }
+        }
+        self.open.truncate(depth);
     }
 
     /// Replays the oldest event read.
@@ -153,7 +175,7 @@ impl TextReplay {
             }
             TextEv::Exit { func, t, duration } => {
                 let ended = m.exit(func, t, duration);
-                self.open.truncate(m.frames().len());
+                self.close_from(m.frames().len());
                 if !ended {
                     m.warnings.unmatched += 1;
                     // A call the last cut took for dead has ended: that cut was wrong, and its function is
@@ -200,13 +222,14 @@ impl TextReplay {
     /// Entry point `func` is entered while calls are open: cuts, from the top, those that never end.
     fn cut_dead_calls(&mut self, m: &mut Machine, func: u32) {
         let mut cut = Vec::new();
-        while let (Some(call), Some(frame)) = (self.open.last(), m.frames().last()) {
-            if call.ends {
+        while let (Some(&call), Some(frame)) = (self.open.last(), m.frames().last()) {
+            if self.ends(&call) {
                 break;
             }
             cut.push(frame.func());
             m.abandon_top();
             self.open.pop();
+            self.cut.insert(call.start);
         }
         if !cut.is_empty() {
             self.last_cut = (func, cut);
