@@ -69,8 +69,8 @@ pub(crate) struct TextReplay {
     /// by starting event: kept aside rather than found in `open`, which could take a search as deep as the
     /// read-ahead for every such end. Emptied as the replay ends them.
     late_ends: FxHashSet<u64>,
-    /// Calls the replay cut, by starting event (they are rare: raised requests), to count those the reading
-    /// then sees end.
+    /// Calls the replay cut that the reading still has open, by starting event, to count those the reading
+    /// then sees end (at most as many as the reading's open calls).
     cut: FxHashSet<u64>,
     /// Calls the replay cut that the reading then saw end.
     wrong_cuts: u64,
@@ -104,12 +104,14 @@ impl TextReplay {
             TextEv::Exit { func, .. } => {
                 if let Some(k) = self.read_open.iter().rposition(|&(f, _)| f == func) {
                     let start = self.read_open[k].1;
+                    self.read_abandon_from(k + 1);
                     self.read_open.truncate(k);
                     self.mark_ends(start);
                 }
             }
             TextEv::Suspend { func, .. } => {
                 if let Some(k) = self.read_open.iter().rposition(|&(f, _)| f == func) {
+                    self.read_abandon_from(k + 1);
                     self.read_suspended.push(self.read_open[k]);
                     self.read_open.truncate(k);
                 }
@@ -123,6 +125,16 @@ impl TextReplay {
             },
         }
         self.ahead.push_back(Ahead { ev, ends: false });
+    }
+
+    /// The reading's open calls from `depth` up never end (an exit or suspend below them popped them): a cut of
+    /// one of them can no longer prove wrong, so `cut` forgets them (it holds only calls the reading has open).
+    fn read_abandon_from(&mut self, depth: usize) {
+        if !self.cut.is_empty() {
+            for &(_, start) in &self.read_open[depth..] {
+                self.cut.remove(&start);
+            }
+        }
     }
 
     /// The reading saw the call started by event `start` end.
@@ -229,7 +241,10 @@ impl TextReplay {
             cut.push(frame.func());
             m.abandon_top();
             self.open.pop();
-            self.cut.insert(call.start);
+            // Remembered while the reading has it open: only then can it still end (a wrong cut).
+            if self.read_open.iter().rev().any(|&(_, start)| start == call.start) {
+                self.cut.insert(call.start);
+            }
         }
         if !cut.is_empty() {
             self.last_cut = (func, cut);
