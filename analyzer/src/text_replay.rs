@@ -260,3 +260,49 @@ fn relabel_ev(ev: TextEv, relabel: &dyn Fn(u32) -> u32) -> TextEv {
         TextEv::Resume { func, t } => TextEv::Resume { func: relabel(func), t },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::Warnings;
+
+    /// A generator suspended at the root and resumed inside a request, which then calls its entry point
+    /// again: both open calls end, so with the read-ahead nothing is cut; without it both are.
+    #[test]
+    fn resumed_generator_under_a_reentered_entry_point() {
+        const H: u32 = 0;
+        const G: u32 = 1;
+        let evs = [
+            TextEv::Enter { func: H, t: 0 },
+            TextEv::Exit { func: H, t: 10, duration: None }, // h ends at the root: an entry point
+            TextEv::Enter { func: G, t: 20 },
+            TextEv::Suspend { func: G, t: 30 },
+            TextEv::Enter { func: H, t: 40 },
+            TextEv::Resume { func: G, t: 50 }, // g goes under h
+            TextEv::Enter { func: H, t: 60 },  // h entered again while h and g are open
+            TextEv::Exit { func: H, t: 70, duration: None },
+            TextEv::Exit { func: G, t: 80, duration: None },
+            TextEv::Exit { func: H, t: 90, duration: None },
+        ];
+        let run = |read_ahead: usize, chunks: usize| {
+            let (mut m, mut r) = (Machine::new(), TextReplay::default());
+            for part in evs.chunks(chunks) {
+                r.feed(&mut m, part, &|f| f, read_ahead);
+            }
+            r.finish(&mut m);
+            m.finish();
+            (m.calls, m.warnings)
+        };
+        // The second h's enter is replayed once 3 more events are read: both ends (g's, then h's) were read
+        // after the replay had started those calls. With 2, only g's end is read, but g is on top: nothing
+        // under a call that ends is cut.
+        for (read_ahead, chunks) in [(3, 1), (3, 4), (2, 2), (100, 10)] {
+            assert_eq!(run(read_ahead, chunks), (4, Warnings::default()), "read-ahead {read_ahead}");
+        }
+        // With no read-ahead, or 1 event, g and h are cut when h is entered again; their exits are unmatched,
+        // and both are seen to end later.
+        for read_ahead in [0, 1] {
+            assert_eq!(run(read_ahead, 1), (2, Warnings { cut_calls: 2, unmatched: 2, wrong_cuts: 2 }));
+        }
+    }
+}
