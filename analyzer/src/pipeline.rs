@@ -29,6 +29,12 @@ pub const MAX_DAMAGE_KEPT: usize = 20;
 /// [`Options::text_read_ahead`]'s default.
 pub const DEFAULT_TEXT_READ_AHEAD: usize = crate::text_replay::DEFAULT_READ_AHEAD;
 
+/// The longest read-ahead per text-log thread that a retry uses ([`Options::text_read_ahead_retry`]).
+pub const MAX_TEXT_READ_AHEAD: usize = 1 << 20;
+
+/// Events that a retry may read ahead over all threads (about 40 bytes each: 160 MiB).
+const TEXT_READ_AHEAD_BUDGET: usize = 1 << 22;
+
 /// How to read the inputs.
 #[derive(Clone)]
 pub struct Options {
@@ -54,6 +60,11 @@ pub struct Options {
     /// rule for requests whose root raised cuts only calls that do not; docs/ANALYZER.md). About 40 bytes per
     /// event and thread. 0 takes every open call for dead, as before the read-ahead.
     pub text_read_ahead: usize,
+    /// When a call the rule cut ends after all (its end lay beyond the read-ahead: a recursive entry point),
+    /// analyze again with 64 times the read-ahead, up to [`MAX_TEXT_READ_AHEAD`] events per thread and 4 Mi
+    /// events over all threads ([`Analysis::text_read_ahead`] tells the one used). Progress is reported for the
+    /// first pass only.
+    pub text_read_ahead_retry: bool,
     /// Called with the bytes of each finished unit (a progress bar).
     pub progress: Option<std::sync::Arc<dyn Fn(u64) + Send + Sync>>,
 }
@@ -69,6 +80,7 @@ impl Default for Options {
             collect_events: false,
             collect_lines: true,
             text_read_ahead: DEFAULT_TEXT_READ_AHEAD,
+            text_read_ahead_retry: true,
             progress: None,
         }
     }
@@ -85,6 +97,7 @@ impl std::fmt::Debug for Options {
             .field("collect_events", &self.collect_events)
             .field("collect_lines", &self.collect_lines)
             .field("text_read_ahead", &self.text_read_ahead)
+            .field("text_read_ahead_retry", &self.text_read_ahead_retry)
             .field("progress", &self.progress.is_some())
             .finish()
     }
@@ -102,7 +115,23 @@ pub fn analyze_paths(paths: &[PathBuf], opts: &Options) -> Result<Analysis, Anal
 }
 
 /// Analyzes mapped inputs. Unreadable parts are reported in [`Analysis::damage`], never fatal.
-pub fn analyze<'a>(inputs: &'a [Input], opts: &Options) -> Analysis {
+pub fn analyze(inputs: &[Input], opts: &Options) -> Analysis {
+    let mut a = analyze_once(inputs, opts);
+    // A call the rule for raised requests cut ended after all: a recursive entry point whose calls span more
+    // events than the read-ahead. Read again, further ahead, within a memory budget.
+    while opts.text_read_ahead_retry && a.warnings.wrong_cuts > 0 {
+        let budget = TEXT_READ_AHEAD_BUDGET / a.threads.len().max(1);
+        let next = a.text_read_ahead.saturating_mul(64).min(MAX_TEXT_READ_AHEAD).min(budget);
+        if next <= a.text_read_ahead {
+            break;
+        }
+        a = analyze_once(inputs, &Options { text_read_ahead: next, progress: None, ..opts.clone() });
+    }
+    a
+}
+
+/// [`analyze`] with `opts.text_read_ahead` as it is.
+fn analyze_once<'a>(inputs: &'a [Input], opts: &Options) -> Analysis {
     let mut stitcher = Stitcher::new(inputs, opts);
     let units = plan(inputs, opts, &mut stitcher);
     let run = |unit: &Unit<'a>| -> UnitOut<'a> {
@@ -886,6 +915,7 @@ impl<'a> Stitcher<'a> {
             files: self.inputs.len(),
             bytes: total_bytes(self.inputs),
             calls,
+            text_read_ahead: self.text_read_ahead,
         }
     }
 }

@@ -106,6 +106,9 @@ pub struct Analysis {
     pub bytes: u64,
     /// Calls that ended (enter/exit pairs), over all threads.
     pub calls: u64,
+    /// Text logs: the events of each thread read ahead of its replay (`Options::text_read_ahead`, or more
+    /// after a retry: `Options::text_read_ahead_retry`).
+    pub text_read_ahead: usize,
 }
 
 impl Analysis {

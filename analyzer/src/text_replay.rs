@@ -69,8 +69,9 @@ pub(crate) struct TextReplay {
     /// by starting event: kept aside rather than found in `open`, which could take a search as deep as the
     /// read-ahead for every such end. Emptied as the replay ends them.
     late_ends: FxHashSet<u64>,
-    /// Calls the replay cut that the reading still has open, by starting event, to count those the reading
-    /// then sees end (at most as many as the reading's open calls).
+    /// Calls the replay cut, by starting event, to count those the reading then sees end. Forgotten when the
+    /// reading sees them end or pops them unended; the others are dead calls that the reading also still holds
+    /// open (it runs the original's rule, under which they never close).
     cut: FxHashSet<u64>,
     /// Calls the replay cut that the reading then saw end.
     wrong_cuts: u64,
@@ -128,7 +129,7 @@ impl TextReplay {
     }
 
     /// The reading's open calls from `depth` up never end (an exit or suspend below them popped them): a cut of
-    /// one of them can no longer prove wrong, so `cut` forgets them (it holds only calls the reading has open).
+    /// one of them can no longer prove wrong, so `cut` forgets them.
     fn read_abandon_from(&mut self, depth: usize) {
         if !self.cut.is_empty() {
             for &(_, start) in &self.read_open[depth..] {
@@ -241,10 +242,7 @@ impl TextReplay {
             cut.push(frame.func());
             m.abandon_top();
             self.open.pop();
-            // Remembered while the reading has it open: only then can it still end (a wrong cut).
-            if self.read_open.iter().rev().any(|&(_, start)| start == call.start) {
-                self.cut.insert(call.start);
-            }
+            self.cut.insert(call.start);
         }
         if !cut.is_empty() {
             self.last_cut = (func, cut);

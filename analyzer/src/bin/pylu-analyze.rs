@@ -130,8 +130,9 @@ struct Common {
     #[arg(long, default_value_t = 8, hide = true)]
     chunk_mib: usize,
     /// Text logs: events of a thread read ahead to see which calls end; a request handler entered again while
-    /// calls are open cuts only those that never end within this many events (docs/ANALYZER.md). Raise it for
-    /// a recursive function whose calls span more events.
+    /// calls are open cuts only those that never end within this many events. When a cut call ends after all
+    /// (a recursive handler), everything is read again 64 times further ahead, up to 1,048,576 events; 0 takes
+    /// every open call for dead (docs/ANALYZER.md).
     #[arg(long, value_name = "EVENTS", default_value_t = pylu_analyzer::pipeline::DEFAULT_TEXT_READ_AHEAD)]
     text_read_ahead: usize,
 }
@@ -200,16 +201,17 @@ impl Common {
             progress: Some(progress::callback(&pb)),
             adaptive_units: true,
             text_read_ahead: self.text_read_ahead,
+            text_read_ahead_retry: true,
         };
         let a = analyze(&inputs, &opts);
         Input::release_in_background(inputs);
         pb.finish_and_clear();
-        report_damage(&a);
+        report_damage(&a, self.text_read_ahead);
         Ok(a)
     }
 }
 
-fn report_damage(a: &Analysis) {
+fn report_damage(a: &Analysis, requested_read_ahead: usize) {
     for d in &a.damage {
         eprintln!("pylu-analyze: skipped: {d}");
     }
@@ -218,6 +220,9 @@ fn report_damage(a: &Analysis) {
     }
     if a.warnings.cut_calls + a.warnings.unmatched > 0 {
         eprintln!("pylu-analyze: {}", summary::warnings_line(a));
+    }
+    if let Some(note) = summary::read_again_note(a, requested_read_ahead) {
+        eprintln!("pylu-analyze: {note}");
     }
 }
 

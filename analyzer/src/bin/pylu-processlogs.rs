@@ -78,6 +78,9 @@ fn run(cli: Cli) -> Result<u8> {
     if a.warnings.cut_calls + a.warnings.unmatched > 0 {
         eprintln!("pylu-processlogs: {}", summary::warnings_line(&a));
     }
+    if let Some(note) = summary::read_again_note(&a, cli.text_read_ahead) {
+        eprintln!("pylu-processlogs: {note}");
+    }
     let sel = Selection { merge_threads: cli.merge_threads, ..Selection::default() };
     let views = sel.views(&a);
     let name = cli.name.clone().unwrap_or_else(|| base_name(&cli.input, &paths));

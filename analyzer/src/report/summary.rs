@@ -303,6 +303,17 @@ pub fn warnings_line(a: &Analysis) -> String {
     line
 }
 
+/// When text logs were analyzed again with a longer read-ahead than the `requested` one
+/// (`Options::text_read_ahead_retry`), a line that says so.
+pub fn read_again_note(a: &Analysis, requested: usize) -> Option<String> {
+    (a.text_read_ahead > requested).then(|| {
+        format!(
+            "note: text logs read again {} events ahead, since a call taken for a raised request's ended after all (a recursive request handler)",
+            a.text_read_ahead
+        )
+    })
+}
+
 #[derive(Serialize)]
 struct JsonFunction<'a> {
     function: &'a str,

@@ -32,6 +32,19 @@ fn exit_codes() {
     assert_eq!(bad_regex.status.code(), Some(2));
 }
 
+/// A recursive request handler whose calls span more events than `--text-read-ahead`: the log is read again
+/// further ahead, which the CLI says, and the result is right.
+#[test]
+fn read_again_further_ahead() {
+    let log = crate::common::fixtures().join("recursive_root.log");
+    let out = analyze_cmd().args(["folded", "--text-read-ahead", "1"]).arg(&log).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("note: text logs read again 64 events ahead"), "{err}");
+    assert!(!err.contains("warning"), "{err}");
+}
+
 #[test]
 fn processlogs_writes_three_files_and_the_original_last_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -87,11 +87,18 @@ pub fn analyze_files(paths: &[PathBuf], chunk_bytes: usize) -> Analysis {
     analyze_files_reading_ahead(paths, chunk_bytes, Options::default().text_read_ahead)
 }
 
-/// [`analyze_files`] with text logs read `text_read_ahead` events ahead of their replay.
+/// [`analyze_files`] with text logs read exactly `text_read_ahead` events ahead of their replay (no retry
+/// further ahead).
 pub fn analyze_files_reading_ahead(paths: &[PathBuf], chunk_bytes: usize, text_read_ahead: usize) -> Analysis {
     let inputs: Vec<Input> = paths.iter().map(|p| Input::open(p).unwrap()).collect();
-    let opts =
-        Options { chunk_bytes, adaptive_units: false, collect_events: true, text_read_ahead, ..Options::default() };
+    let opts = Options {
+        chunk_bytes,
+        adaptive_units: false,
+        collect_events: true,
+        text_read_ahead,
+        text_read_ahead_retry: false,
+        ..Options::default()
+    };
     analyze(&inputs, &opts)
 }
 

@@ -265,4 +265,10 @@ fn recursive_root_by_hand() {
     let a = analyze_files_reading_ahead(std::slice::from_ref(&path), 1 << 20, 1);
     assert_eq!(folded(&a), "4510-MainThread;tree.walk 3000\n");
     assert_eq!((a.warnings.cut_calls, a.warnings.unmatched, a.warnings.wrong_cuts), (2, 2, 2));
+    // Unless the analysis may read again further ahead (the default): then 64 events ahead, and right.
+    let input = [pylu_analyzer::Input::open(&path).unwrap()];
+    let opts = pylu_analyzer::Options { text_read_ahead: 1, ..Default::default() };
+    let a = pylu_analyzer::analyze(&input, &opts);
+    assert_eq!(folded(&a), expected);
+    assert_eq!((a.warnings, a.text_read_ahead), (pylu_analyzer::Warnings::default(), 64));
 }
