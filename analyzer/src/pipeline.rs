@@ -26,8 +26,8 @@ use crate::tree::{Tree, NO_FUNC};
 /// Damage reports kept in full (the rest are only counted).
 pub const MAX_DAMAGE_KEPT: usize = 20;
 
-/// [`Options::text_read_ahead`]'s default.
-pub const DEFAULT_TEXT_READ_AHEAD: usize = crate::text_replay::DEFAULT_READ_AHEAD;
+/// [`Options::text_read_ahead`]'s default: 16,384 events per thread (40 bytes each).
+pub const DEFAULT_TEXT_READ_AHEAD: usize = 1 << 14;
 
 /// The longest read-ahead per text-log thread that a retry uses ([`Options::text_read_ahead_retry`]).
 pub const MAX_TEXT_READ_AHEAD: usize = 1 << 20;

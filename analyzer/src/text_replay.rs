@@ -23,9 +23,6 @@ use rustc_hash::FxHashSet;
 
 use crate::machine::{Machine, Suspended, TextEv, NO_SLOT};
 
-/// Events of a thread read ahead of its replay, by default: 16,384 (40 bytes each).
-pub const DEFAULT_READ_AHEAD: usize = 1 << 14;
-
 /// [`TextReplay::entry_points`] states.
 const UNKNOWN: u8 = 0;
 const ENTRY_POINT: u8 = 1;

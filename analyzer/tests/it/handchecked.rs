@@ -167,18 +167,22 @@ fn binary_trace_by_hand_whatever_the_chunking() {
     }
 }
 
+/// `unclosed_root.log`'s MainThread, whatever the read-ahead: request 2's `handle` and `query` never end and are
+/// cut when request 3 enters `handle`.
+const UNCLOSED_ROOT_MAIN: &str = "4510-MainThread;views.handle 6000\n\
+                                  4510-MainThread;views.handle;db.query 3000\n\
+                                  4510-MainThread;views.handle;db.query;db.fetch 500\n";
+
 /// `fixtures/analyzer/unclosed_root.log` (see fixtures/analyzer/README.md): a request whose root raised (no
 /// `func_end`) does not swallow the thread's later requests; an entry point also called inside another call
 /// nests there, since the read-ahead sees that call end.
 #[test]
 fn unclosed_root_by_hand_whatever_the_chunking() {
     let path = fixtures().join("unclosed_root.log");
-    let expected = "4510-MainThread;views.handle 6000\n\
-                    4510-MainThread;views.handle;db.query 3000\n\
-                    4510-MainThread;views.handle;db.query;db.fetch 500\n\
-                    4510-Thread-1;jobs.batch 4000\n\
-                    4510-Thread-1;jobs.batch;jobs.run 2000\n\
-                    4510-Thread-1;jobs.run 1000\n";
+    let expected = UNCLOSED_ROOT_MAIN.to_owned()
+        + "4510-Thread-1;jobs.batch 4000\n\
+           4510-Thread-1;jobs.batch;jobs.run 2000\n\
+           4510-Thread-1;jobs.run 1000\n";
     for chunk in [1usize, 100, 700, 1 << 20] {
         // `run`'s enter is replayed once `batch`'s exit, 2 events later, has been read.
         for read_ahead in [2usize, 3, 1 << 14] {
@@ -205,18 +209,15 @@ fn unclosed_root_by_hand_whatever_the_chunking() {
 }
 
 /// The same log read with no read-ahead, or too short a one (as a call whose end lies beyond the read-ahead is
-/// taken): the entry
-/// point called inside `jobs.batch` cuts that `batch` by mistake (no hit, no time), whose exit is then
-/// unmatched, and is not taken for an entry point again.
+/// taken): the entry point called inside `jobs.batch` cuts that `batch` by mistake (no hit, no time), whose exit
+/// is then unmatched, and is not taken for an entry point again.
 #[test]
 fn unclosed_root_without_read_ahead_by_hand() {
     let path = fixtures().join("unclosed_root.log");
-    let expected = "4510-MainThread;views.handle 6000\n\
-                    4510-MainThread;views.handle;db.query 3000\n\
-                    4510-MainThread;views.handle;db.query;db.fetch 500\n\
-                    4510-Thread-1;jobs.batch 2000\n\
-                    4510-Thread-1;jobs.batch;jobs.run 1000\n\
-                    4510-Thread-1;jobs.run 2000\n";
+    let expected = UNCLOSED_ROOT_MAIN.to_owned()
+        + "4510-Thread-1;jobs.batch 2000\n\
+           4510-Thread-1;jobs.batch;jobs.run 1000\n\
+           4510-Thread-1;jobs.run 2000\n";
     for (chunk, read_ahead) in [(1usize, 0usize), (100, 1), (1 << 20, 0)] {
         let a = analyze_files_reading_ahead(std::slice::from_ref(&path), chunk, read_ahead);
         assert_eq!(folded(&a), expected, "chunk {chunk}, read-ahead {read_ahead}");
