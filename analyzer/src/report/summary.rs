@@ -204,8 +204,15 @@ pub const MAX_JSON_TREE_DEPTH: usize = 400;
 /// The text summary (what `pylu-processlogs` writes to `<name>.summary`).
 pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dyn Write) -> io::Result<()> {
     let mut w = io::BufWriter::new(out);
+    // A thread that recorded no call (the stub's own command thread, or one the filters emptied) would be a
+    // heading over an empty table: it is named once, after the trees.
+    let mut empty: Vec<&str> = Vec::new();
     for v in views {
         let tree = &v.tree;
+        if tree.nodes.len() == 1 {
+            empty.push(&v.root);
+            continue;
+        }
         let ch = sorted_children(a, tree);
         let selfs = tree.self_times();
         let hits: u64 = tree.nodes.iter().skip(1).map(|n| n.stats.hits).sum();
@@ -248,6 +255,11 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
         if deeper > 0 {
             writeln!(w, "  ({deeper} call sites deeper than {MAX_TREE_DEPTH} levels not shown, with their callees)")?;
         }
+        writeln!(w)?;
+    }
+    if !empty.is_empty() {
+        let (n, s) = (empty.len(), if empty.len() == 1 { "" } else { "s" });
+        writeln!(w, "({n} thread{s} without profiled calls not shown: {})", empty.join(", "))?;
         writeln!(w)?;
     }
     let (funcs, functions) = top_functions(a, views, o.sort, o.top);

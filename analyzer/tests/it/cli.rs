@@ -139,6 +139,17 @@ fn filters() {
     assert_eq!(run(&["folded", "--pid", "1"]), "");
     // Worker ran 12:28:16.002–.006: from .005 on only handle's exit is in the window (its enter is not).
     assert_eq!(run(&["folded", "--since", "2020-05-10 12:28:16.0045"]), "");
+    // A thread left without calls is named once, not given a heading over an empty table.
+    let emptied = run(&["summary", "--since", "2020-05-10 12:28:16.0045"]);
+    assert!(!emptied.contains("4510-MainThread:"), "{emptied}");
+    assert!(
+        emptied.contains("(2 threads without profiled calls not shown: 4510-MainThread, 4510-Thread-1)"),
+        "{emptied}"
+    );
+    let one_left = run(&["summary", "--func", "^jobs\\."]);
+    assert!(one_left.contains("4510-Thread-1: 2 calls"), "{one_left}");
+    assert!(one_left.contains("(1 thread without profiled calls not shown: 4510-MainThread)"), "{one_left}");
+    assert!(!run(&["summary"]).contains("without profiled calls"));
     assert_eq!(
         run(&["folded", "--until", "2020-05-10 12:28:16.0065", "--thread", "Thread-1"]),
         "4510-Thread-1;jobs.worker 3000\n4510-Thread-1;jobs.worker;db.query 1000\n"
