@@ -258,8 +258,11 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
         writeln!(w)?;
     }
     if !empty.is_empty() {
+        // A large thread pool can have hundreds of idle threads: the first few names say what they are.
+        const NAMED: usize = 10;
         let (n, s) = (empty.len(), if empty.len() == 1 { "" } else { "s" });
-        writeln!(w, "({n} thread{s} without profiled calls not shown: {})", empty.join(", "))?;
+        let more = if n > NAMED { format!(" and {} more", n - NAMED) } else { String::new() };
+        writeln!(w, "({n} thread{s} without profiled calls not shown: {}{more})", empty[..n.min(NAMED)].join(", "))?;
         writeln!(w)?;
     }
     let (funcs, functions) = top_functions(a, views, o.sort, o.top);

@@ -224,3 +224,23 @@ fn lines_not_collected_change_nothing_else() {
     assert_eq!(crate::common::folded(&with), crate::common::folded(&without));
     assert_eq!(crate::common::summary_json(&with), crate::common::summary_json(&without));
 }
+
+#[test]
+fn idle_threads_of_a_pool_are_named_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..12).map(|i| format!("pool-{i:02}")).collect();
+    let mut threads: Vec<ThreadSpec<'_>> =
+        names.iter().enumerate().map(|(i, n)| ThreadSpec { tid: 100 + i as u64, name: n, events: vec![] }).collect();
+    threads.push(ThreadSpec { tid: 1, name: "MainThread", events: vec![Ev::Enter(0, 1_000), Ev::Exit(0, 3_000)] });
+    let path = write_temp(dir.path(), "pool.pylu", &build_trace(7, &[("serve", "app")], &threads, 8));
+    let out = analyze_cmd().arg("summary").arg(&path).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("7-MainThread: 1 calls, 0.002 ms\n"), "{text}");
+    let line = text.lines().find(|l| l.contains("without profiled calls")).expect("the idle threads' line");
+    assert_eq!(
+        line,
+        "(12 threads without profiled calls not shown: 7-pool-00, 7-pool-01, 7-pool-02, 7-pool-03, 7-pool-04, \
+         7-pool-05, 7-pool-06, 7-pool-07, 7-pool-08, 7-pool-09 and 2 more)"
+    );
+    assert!(!text.contains("7-pool-00:"), "{text}");
+}
