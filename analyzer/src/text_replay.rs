@@ -211,14 +211,15 @@ impl TextReplay {
                 }
             }
             TextEv::Resume { func, t } => {
-                let k = m.suspended.iter().rposition(|s| s.func == func);
-                match (m.take_suspended(func), k) {
-                    (Some(s), Some(k)) => {
+                // `suspended` mirrors the machine's list: the suspension taken has the same position in both.
+                match m.suspended.iter().rposition(|s| s.func == func) {
+                    Some(k) => {
+                        let s = m.suspended.remove(k);
                         m.resume_from(s, t);
                         let call = self.suspended.remove(k);
                         self.open.push(call);
                     }
-                    _ => {
+                    None => {
                         // As a chunk does: the call is back on the stack, without earlier time.
                         m.warnings.unmatched += 1;
                         m.resume_from(Suspended { func, acc: 0, slot: NO_SLOT }, t);
