@@ -33,19 +33,21 @@ fn bucket_range(i: u32) -> (u64, u64) {
 
 /// Durations recorded by bucket, not counted, before a histogram starts counting. A function called a few
 /// times on a thread has durations octaves apart (a cache hit and a query), and counting them would take a
-/// byte for every bucket between: with thousands of threads × functions that was most of the memory. At most
-/// 4 bytes a value while listing; the frequently called functions count after their first 64 calls, so the
+/// byte for every bucket between: with thousands of threads × functions that was most of the memory. Two
+/// bytes a value while listing; the frequently called functions count after their first 64 calls, so the
 /// list costs the hot path nothing.
 const LISTED_UP_TO: u64 = 64;
-// Counting a list never carries into `high_or_listed`'s high counts.
-const _: () = assert!(LISTED_UP_TO < 256);
+// A listed bucket fits in 16 bits.
+const _: () = assert!(BUCKETS <= 1 << 16);
 
 /// Counts of durations (ns) per bucket. Mergeable; counts saturate at `u32::MAX` (four billion calls of one
 /// function, on one thread, in one bucket).
 ///
-/// Two modes. *Listing* (the first [`LISTED_UP_TO`] values): `low` is empty and `high_or_listed` holds each
-/// value's bucket. *Counting*: counts over the range of buckets used so far, each in two parts, its low 8 bits
-/// in `low`, one byte per bucket, and the rest in `high_or_listed`, which is allocated at the first carry.
+/// Two modes. *Listing* (the first `LISTED_UP_TO` values, or after `LatencyHist::compact`): `low` is
+/// empty and `high_or_listed` holds each value's bucket, two to an element (the `k`-th value's in the low half
+/// of element `k / 2` when `k` is even, else in its high half). *Counting*: counts over the range of buckets
+/// used so far, each in two parts, its low 8 bits in `low`, one byte per bucket, and the rest in
+/// `high_or_listed`, which is allocated at the first carry.
 /// Recording touches only `low`: a thread's counters are a quarter of the size of `u32` counters, so more of
 /// them (and of the tree) stay in cache. Counts, quantiles and equality do not depend on the mode.
 #[derive(Debug, Clone, Default)]
@@ -54,8 +56,8 @@ pub struct LatencyHist {
     first: u32,
     /// Counting: each bucket's count, low 8 bits. Empty while listing.
     low: Vec<u8>,
-    /// Listing: the bucket of every value recorded, in order. Counting: empty, or as long as `low`, each
-    /// count's bits above the low 8 (saturating).
+    /// Listing: the bucket of every value recorded, in order, 16 bits each. Counting: empty, or as long as
+    /// `low`, each count's bits above the low 8 (saturating).
     high_or_listed: Vec<u32>,
     total: u64,
 }
@@ -115,7 +117,11 @@ impl LatencyHist {
     fn record_outside(&mut self, i: u32) {
         if self.low.is_empty() {
             if self.total < LISTED_UP_TO {
-                self.high_or_listed.push(i);
+                if self.total.is_multiple_of(2) {
+                    self.high_or_listed.push(i);
+                } else if let Some(pair) = self.high_or_listed.last_mut() {
+                    *pair |= i << 16;
+                }
                 return;
             }
             self.start_counting();
@@ -130,19 +136,73 @@ impl LatencyHist {
         if !self.low.is_empty() {
             return;
         }
-        let listed = std::mem::take(&mut self.high_or_listed);
+        let listed: Vec<u32> = self.listed().collect();
+        self.high_or_listed = Vec::new();
         let (Some(&lo), Some(&hi)) = (listed.iter().min(), listed.iter().max()) else { return };
         self.first = lo;
         self.low = vec![0; (hi - lo + 1) as usize];
+        // A compacted list can hold a bucket more than 255 times: counted with carries.
         for b in listed {
-            self.low[(b - lo) as usize] += 1;
+            let at = (b - lo) as usize;
+            self.set(at, self.count(at) + 1);
         }
+    }
+
+    /// Back to listing when the list would take at most half the counters' bytes (a listed value takes two
+    /// bytes, a counter one). A function called a few hundred times on a thread can have durations twenty
+    /// octaves apart (2,500 counters for 300 values): with a thousand threads, such counters were a third of
+    /// the memory. Only a finished chunk and a merge compact: the decode loop's histograms count from their
+    /// 65th value whatever their spread, so that a hot function's calls never leave the inlined path.
+    pub(crate) fn compact(&mut self) {
+        if self.low.is_empty() || self.total.saturating_mul(4) > self.low.len() as u64 {
+            return;
+        }
+        // Fewer values than counters / 4: no count is saturated, and the list is short.
+        let mut listed = vec![0u32; self.total.div_ceil(2) as usize];
+        let mut k = 0usize;
+        let mut list = |b: u32, n: u64| {
+            for _ in 0..n {
+                if let Some(pair) = listed.get_mut(k / 2) {
+                    *pair |= b << (16 * (k % 2));
+                }
+                k += 1;
+            }
+        };
+        if self.high_or_listed.is_empty() {
+            // Most counters are zero: read eight at a time, and only the non-zero ones looked at.
+            let words = self.low.chunks_exact(8);
+            let tail = words.remainder();
+            for (w, word) in words.enumerate() {
+                let mut bytes = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+                while bytes != 0 {
+                    let j = bytes.trailing_zeros() / 8;
+                    list(self.first + (w * 8) as u32 + j, (bytes >> (8 * j)) & 0xFF);
+                    bytes &= !(0xFF << (8 * j));
+                }
+            }
+            let tail_first = self.first + (self.low.len() - tail.len()) as u32;
+            for (j, &c) in tail.iter().enumerate() {
+                list(tail_first + j as u32, c as u64);
+            }
+        } else {
+            for (b, c) in self.bucket_counts() {
+                list(b, c);
+            }
+        }
+        debug_assert_eq!(k as u64, self.total);
+        (self.first, self.low, self.high_or_listed) = (0, Vec::new(), listed);
+    }
+
+    /// Listing: the bucket of each value recorded, in order.
+    fn listed(&self) -> impl Iterator<Item = u32> + '_ {
+        debug_assert!(self.low.is_empty());
+        (0..self.total as usize).map(|k| self.high_or_listed[k / 2] >> (16 * (k % 2)) & 0xFFFF)
     }
 
     /// Each bucket with values, and its count (saturated), in bucket order.
     fn bucket_counts(&self) -> Vec<(u32, u64)> {
         if self.low.is_empty() {
-            let mut listed = self.high_or_listed.clone();
+            let mut listed: Vec<u32> = self.listed().collect();
             listed.sort_unstable();
             let mut out: Vec<(u32, u64)> = Vec::new();
             for b in listed {
@@ -208,11 +268,17 @@ impl LatencyHist {
     /// Adds `other`'s counts.
     pub fn add(&mut self, other: &LatencyHist) {
         if other.low.is_empty() {
-            for &b in &other.high_or_listed {
+            for b in other.listed() {
                 self.record_bucket(b);
             }
-            return;
+        } else {
+            self.add_counts(other);
         }
+        self.compact();
+    }
+
+    /// [`LatencyHist::add`] of a histogram that is counting.
+    fn add_counts(&mut self, other: &LatencyHist) {
         self.start_counting();
         self.cover(other.first, other.first + other.low.len() as u32);
         let at = (other.first - self.first) as usize;
@@ -323,6 +389,11 @@ impl FuncHists {
         self.by_func.get(func as usize).filter(|h| !h.is_empty())
     }
 
+    /// Lists again the histograms whose counters are mostly empty (see `LatencyHist::compact`).
+    pub fn compact(&mut self) {
+        self.by_func.iter_mut().for_each(LatencyHist::compact);
+    }
+
     /// Every non-empty histogram.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &LatencyHist)> {
         self.by_func.iter().enumerate().filter(|(_, h)| !h.is_empty()).map(|(i, h)| (i as u32, h))
@@ -414,7 +485,7 @@ mod tests {
         assert_eq!(sum.count(0), u32::MAX as u64);
     }
 
-    /// A few values octaves apart are listed (4 bytes each), not counted over the range between them; the
+    /// A few values octaves apart are listed (2 bytes each), not counted over the range between them; the
     /// 65th value starts counting.
     #[test]
     fn few_values_are_listed_then_counted() {
@@ -422,16 +493,62 @@ mod tests {
         h.record(100);
         h.record(3_000_000_000);
         assert!(h.low.is_empty());
-        assert_eq!(h.high_or_listed, vec![index_of(100), index_of(3_000_000_000)]);
+        assert_eq!(h.high_or_listed, vec![index_of(100) | index_of(3_000_000_000) << 16]);
+        assert_eq!(h.listed().collect::<Vec<_>>(), vec![index_of(100), index_of(3_000_000_000)]);
+        h.record(7);
+        assert_eq!(h.high_or_listed.len(), 2);
+        assert_eq!(h.listed().collect::<Vec<_>>(), vec![index_of(100), index_of(3_000_000_000), 7]);
         assert_eq!(h.quantile(0.5), Some(100));
-        for _ in 2..LISTED_UP_TO {
+        for _ in 3..LISTED_UP_TO {
             h.record(100);
         }
         assert!(h.low.is_empty(), "still listing at {} values", h.len());
+        assert_eq!(h.high_or_listed.len() as u64, LISTED_UP_TO / 2);
         h.record(200);
-        assert_eq!(h.first, index_of(100));
-        assert_eq!(h.count(0), LISTED_UP_TO - 1);
-        assert_eq!(h.bucket_counts(), vec![(100, 63), (200, 1), (index_of(3_000_000_000), 1)]);
+        assert_eq!(h.first, 7);
+        assert_eq!(h.count((index_of(100) - 7) as usize), LISTED_UP_TO - 2);
+        assert_eq!(h.bucket_counts(), vec![(7, 1), (100, 62), (200, 1), (index_of(3_000_000_000), 1)]);
+    }
+
+    /// A histogram whose counters are mostly empty lists again when compacted (merges do), and counts again,
+    /// with carries, when recorded into: counts and quantiles never change.
+    #[test]
+    fn sparse_counters_are_listed_again() {
+        let mut h = LatencyHist::default();
+        // 300 values in bucket 10, then one four octaves up: 300 values over 1,000 counters.
+        for _ in 0..300 {
+            h.record(10);
+        }
+        h.record(1 << 12);
+        let span = (index_of(1 << 12) - 10 + 1) as u64;
+        assert!(!h.low.is_empty() && h.low.len() as u64 >= span, "counting");
+        assert!(span < 4 * 301, "not yet sparse enough: {span} counters");
+        let dense = h.clone();
+        h.compact();
+        assert!(!h.low.is_empty(), "kept counting at {} values for {} counters", h.len(), h.low.len());
+        // Twelve octaves up: 1,800 counters for 302 values.
+        h.record(1 << 20);
+        let before = h.bucket_counts();
+        h.compact();
+        assert!(h.low.is_empty(), "listing");
+        assert_eq!(h.high_or_listed.len(), 151);
+        assert_eq!(h.bucket_counts(), before);
+        assert_eq!(h.len(), 302);
+        assert_eq!(h.quantile(0.99), Some(10));
+        assert_eq!(h.quantile(1.0), Some(bucket_range(index_of(1 << 20)).0 + bucket_range(index_of(1 << 20)).1 / 2));
+        // Recorded into: counting again, bucket 10 past its low byte.
+        h.record(10);
+        assert!(!h.low.is_empty());
+        assert_eq!(h.count((10 - h.first) as usize), 301);
+        // A merge compacts; equal to the same values recorded in one histogram.
+        let mut merged = dense.clone();
+        merged.add(&LatencyHist::default());
+        let mut other = LatencyHist::default();
+        other.record(1 << 20);
+        other.record(10);
+        merged.add(&other);
+        assert!(merged.low.is_empty(), "a merge lists sparse counters");
+        assert_eq!(merged, h);
     }
 
     proptest! {
@@ -452,13 +569,15 @@ mod tests {
                 counting.start_counting();
             }
             let naive: Vec<(u32, u64)> = naive.into_iter().collect();
+            let mut compacted = counting.clone();
+            compacted.compact();
             let (mut a, mut b) = (LatencyHist::default(), LatencyHist::default());
             vs[..split].iter().for_each(|&v| a.record(v));
             vs[split..].iter().for_each(|&v| b.record(v));
             let mut b_into_a = a.clone();
             b_into_a.add(&b);
             b.add(&a);
-            for h in [&counting, &b_into_a, &b] {
+            for h in [&counting, &compacted, &b_into_a, &b] {
                 prop_assert_eq!(h.len(), vs.len() as u64);
                 prop_assert_eq!(&h.bucket_counts(), &naive);
                 prop_assert_eq!(h.quantile(q), counting.quantile(q));

@@ -345,13 +345,17 @@ impl ChunkBuilder {
         self.slots - 1
     }
 
-    /// Closes the last anchor. The chunk's open frames and suspensions stay for the stitch.
+    /// Closes the last anchor. The chunk's open frames and suspensions stay for the stitch. Its histograms
+    /// are compacted and its tree's index is freed here, in parallel, since they may wait for the stitch and
+    /// then become the thread's.
     pub fn finish(&mut self) {
         self.ops.push(Op::Graft {
             anchor: self.m.base(),
             end: self.m.tree.len() as u32,
             child_ns: self.m.take_base_child_ns(),
         });
+        self.m.hists.compact();
+        self.m.tree.drop_index();
     }
 }
 
@@ -388,6 +392,7 @@ impl ThreadAgg {
     pub fn finish(&mut self) {
         self.text.finish(&mut self.m);
         self.m.finish();
+        self.m.hists.compact();
     }
 
     /// Replays a finished chunk on the real stack; `relabel` maps the chunk's function labels to this tree's.

@@ -113,6 +113,9 @@ struct PathIndex {
 
 const EMPTY_SLOT: u64 = u64::MAX;
 
+/// The smallest index a tree keeps (an index of fewer slots is a dropped one, see [`Tree::drop_index`]).
+const MIN_INDEX_BITS: u32 = 6;
+
 impl PathIndex {
     fn with_bits(bits: u32) -> Self {
         PathIndex { slots: vec![EMPTY_SLOT; 1 << bits], shift: 64 - bits }
@@ -147,7 +150,7 @@ impl Default for Tree {
 impl Tree {
     /// A tree holding only its root (node 0).
     pub fn new() -> Self {
-        let mut t = Tree { nodes: Vec::with_capacity(64), index: PathIndex::with_bits(6), roots: 0 };
+        let mut t = Tree { nodes: Vec::with_capacity(64), index: PathIndex::with_bits(MIN_INDEX_BITS), roots: 0 };
         t.add_root();
         t
     }
@@ -176,6 +179,12 @@ impl Tree {
     #[inline(always)]
     pub fn child_hashed(&mut self, parent: u32, parent_hash: u64, func: u32) -> (u32, u64) {
         let hash = path_hash(parent_hash, func);
+        (self.find_or_insert(parent, func, hash), hash)
+    }
+
+    /// The child of `parent` for `func`, whose path hash is `hash`.
+    #[inline(always)]
+    fn find_or_insert(&mut self, parent: u32, func: u32, hash: u64) -> u32 {
         let tag = PathIndex::tag(hash);
         let mask = self.index.slots.len() - 1;
         let mut i = self.index.home(hash);
@@ -183,13 +192,13 @@ impl Tree {
         loop {
             let slot = self.index.slots[i & mask];
             if slot == EMPTY_SLOT {
-                return (self.insert(parent, func, hash, i & mask), hash);
+                return self.insert(parent, func, hash, i & mask);
             }
             if slot & !0xFFFF_FFFF == tag {
                 let n = slot as u32;
                 let node = &self.nodes[n as usize];
                 if node.func == func && node.parent == parent {
-                    return (n, hash);
+                    return n;
                 }
             }
             i += 1;
@@ -197,9 +206,14 @@ impl Tree {
     }
 
     /// Adds the child of `parent` for `func` (path hash `hash`), whose lookup ended at the empty slot `i`.
+    /// With a dropped index, which has only empty slots, rebuilds the index and looks again.
     #[cold]
     #[inline(never)]
     fn insert(&mut self, parent: u32, func: u32, hash: u64, i: usize) -> u32 {
+        if self.index.slots.len() < 1 << MIN_INDEX_BITS {
+            self.rebuild_index(index_bits_for(self.nodes.len()));
+            return self.find_or_insert(parent, func, hash);
+        }
         let n = self.nodes.len() as u32;
         self.nodes.push(Node { func, parent, hash, stats: Stats::default() });
         self.index.slots[i] = PathIndex::tag(hash) | n as u64;
@@ -213,6 +227,14 @@ impl Tree {
     #[cold]
     fn grow_index(&mut self) {
         self.rebuild_index(64 - self.index.shift + 1);
+    }
+
+    /// Frees the index of a tree that may not be looked up again (a finished chunk's, which is read node by
+    /// node when stitched, or becomes the thread's tree and is relabelled at the end): with a thousand threads
+    /// the indexes were 60 MB. A lookup rebuilds it (through `Tree::insert`, so the lookups' inlined path is
+    /// unchanged: the dropped index is two empty slots).
+    pub fn drop_index(&mut self) {
+        self.index = PathIndex::with_bits(1);
     }
 
     /// Replaces the index with one of `2^bits` slots holding every node but the parentless ones.
@@ -297,8 +319,9 @@ impl Tree {
 
     /// The same tree as [`Tree::relabelled`] gives. When the tree has one root and `relabel` gives its labels
     /// distinct labels (a binary file's function ids becoming the analysis' functions, the usual case), no
-    /// siblings merge: the nodes keep their places and their statistics, and only the labels, the path hashes
-    /// and the index are redone, a fraction of the cost of building the tree anew.
+    /// siblings merge: the nodes keep their places and their statistics, and only the labels and the path
+    /// hashes are redone (the index is dropped, see [`Tree::drop_index`]), a fraction of the cost of building
+    /// the tree anew.
     pub fn into_relabelled(mut self, relabel: impl Fn(u32) -> u32) -> Tree {
         if self.relabel_in_place(&relabel) {
             self
@@ -322,11 +345,15 @@ impl Tree {
             node.func = relabel(node.func);
             node.hash = path_hash(parent_hash, node.func);
         }
-        // The smallest index `insert` would keep for this many nodes.
-        let bits = (2 * self.nodes.len()).next_power_of_two().trailing_zeros().max(6);
-        self.rebuild_index(bits);
+        // Most relabelled trees are only read from now on: a lookup rebuilds the index.
+        self.drop_index();
         true
     }
+}
+
+/// The smallest index `insert` would keep for `nodes` nodes (at most half full).
+fn index_bits_for(nodes: usize) -> u32 {
+    (2 * nodes).next_power_of_two().trailing_zeros().max(MIN_INDEX_BITS)
 }
 
 /// Whether `relabel` gives two of `labels` (repeats allowed) the same label.
@@ -388,6 +415,32 @@ mod tests {
                 prop_assert_eq!(got.child(parent, func) as usize, n);
             }
             prop_assert_eq!(got.len(), want.len());
+        }
+
+        /// After [`Tree::drop_index`], lookups find every node that was there and add new ones as before: the
+        /// same tree as building it all with its index.
+        #[test]
+        fn lookups_after_dropping_the_index(
+            before in prop::collection::vec((any::<u16>(), 0u8..12), 0..300),
+            after in prop::collection::vec((any::<u16>(), 0u8..12), 0..300),
+        ) {
+            let all: Vec<(u16, u8)> = before.iter().chain(&after).copied().collect();
+            let want = tree_of(&all, false);
+            let mut got = tree_of(&before, false);
+            got.drop_index();
+            prop_assert!(got.index.slots.len() < 1 << MIN_INDEX_BITS);
+            for n in 1..got.len() {
+                let (parent, func) = (got.nodes[n].parent, got.nodes[n].func);
+                prop_assert_eq!(got.child(parent, func) as usize, n);
+            }
+            for (k, &(parent, label)) in after.iter().enumerate() {
+                let k = before.len() + k;
+                let parent = parent as u32 % got.len() as u32;
+                let n = got.child(parent, label as u32);
+                got.nodes[n as usize].stats.observe(k as u64 + 1);
+                got.nodes[n as usize].stats.total_ns += 2 * k as u64 + 1;
+            }
+            prop_assert_eq!(described(&got), described(&want));
         }
     }
 }
