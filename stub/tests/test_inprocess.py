@@ -193,6 +193,9 @@ def test_eight_threads_while_applying_and_reverting():
     assert {f"worker-{i}" for i in range(8)} <= thread_names
 
 
+# Forking a process that runs threads (the stub's command thread) is what this test is about: a pre-forking
+# server (gunicorn) does it after the stub started. Python 3.12+ warns about it; the warning is expected here.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_fork_child_writes_its_own_file():
     import workload
     from pyliveupdate import _native
