@@ -111,7 +111,7 @@ pub(crate) struct Machine {
 
 impl Machine {
     pub fn new() -> Self {
-        let tree = Tree::new();
+        let mut tree = Tree::new();
         let mut stack = Vec::with_capacity(64);
         stack.push(Frame::bottom(0, tree.hash_of(0)));
         Machine {

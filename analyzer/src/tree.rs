@@ -78,14 +78,12 @@ impl Children {
     }
 }
 
+/// 48 bytes: an enter's lookup reads `func` and `parent`, and the call's exit writes `stats`. The path hash
+/// the index finds a node by is kept apart ([`Tree`]'s `hashes`), since only building the tree needs it.
 #[derive(Debug, Clone)]
-// One cache line per node: an enter's lookup reads the node it finds, and the call's exit writes its stats.
-#[repr(align(64))]
 pub struct Node {
     pub func: u32,
     pub parent: u32,
-    /// The node's [`path_hash`]: what the index finds it by.
-    hash: u64,
     pub stats: Stats,
 }
 
@@ -137,6 +135,8 @@ impl PathIndex {
 #[derive(Debug, Clone)]
 pub struct Tree {
     pub nodes: Vec<Node>,
+    /// Each node's [`path_hash`], or empty once the index is dropped (see [`Tree::drop_index`]).
+    hashes: Vec<u64>,
     index: PathIndex,
     roots: u32,
 }
@@ -150,29 +150,37 @@ impl Default for Tree {
 impl Tree {
     /// A tree holding only its root (node 0).
     pub fn new() -> Self {
-        let mut t = Tree { nodes: Vec::with_capacity(64), index: PathIndex::with_bits(MIN_INDEX_BITS), roots: 0 };
+        let mut t = Tree {
+            nodes: Vec::with_capacity(64),
+            hashes: Vec::with_capacity(64),
+            index: PathIndex::with_bits(MIN_INDEX_BITS),
+            roots: 0,
+        };
         t.add_root();
         t
     }
 
     /// Adds another parentless node and returns it (chunk trees use one per stretch of unknown context).
     pub fn add_root(&mut self) -> u32 {
-        let hash = root_hash(self.roots);
+        self.keep_index();
+        self.hashes.push(root_hash(self.roots));
         self.roots += 1;
-        self.nodes.push(Node { func: NO_FUNC, parent: NO_NODE, hash, stats: Stats::default() });
+        self.nodes.push(Node { func: NO_FUNC, parent: NO_NODE, stats: Stats::default() });
         (self.nodes.len() - 1) as u32
     }
 
     /// The path hash of `node` (to pass to [`Tree::child_hashed`]).
     #[inline]
-    pub fn hash_of(&self, node: u32) -> u64 {
-        self.nodes[node as usize].hash
+    pub fn hash_of(&mut self, node: u32) -> u64 {
+        self.keep_index();
+        self.hashes[node as usize]
     }
 
     /// The child of `parent` for `func`, created on first use.
     #[inline]
     pub fn child(&mut self, parent: u32, func: u32) -> u32 {
-        self.child_hashed(parent, self.hash_of(parent), func).0
+        let parent_hash = self.hash_of(parent);
+        self.child_hashed(parent, parent_hash, func).0
     }
 
     /// [`Tree::child`] for a caller that knows `parent`'s path hash; returns the child and its hash.
@@ -210,12 +218,13 @@ impl Tree {
     #[cold]
     #[inline(never)]
     fn insert(&mut self, parent: u32, func: u32, hash: u64, i: usize) -> u32 {
-        if self.index.slots.len() < 1 << MIN_INDEX_BITS {
-            self.rebuild_index(index_bits_for(self.nodes.len()));
+        if self.index_dropped() {
+            self.keep_index();
             return self.find_or_insert(parent, func, hash);
         }
         let n = self.nodes.len() as u32;
-        self.nodes.push(Node { func, parent, hash, stats: Stats::default() });
+        self.nodes.push(Node { func, parent, stats: Stats::default() });
+        self.hashes.push(hash);
         self.index.slots[i] = PathIndex::tag(hash) | n as u64;
         // At most half full: probes stay short.
         if self.nodes.len() * 2 > self.index.slots.len() {
@@ -229,27 +238,58 @@ impl Tree {
         self.rebuild_index(64 - self.index.shift + 1);
     }
 
-    /// Frees the index of a tree that may not be looked up again (a finished chunk's, which is read node by
-    /// node when stitched, or becomes the thread's tree and is relabelled at the end): with a thousand threads
-    /// the indexes were 60 MB. A lookup rebuilds it (through `Tree::insert`, so the lookups' inlined path is
-    /// unchanged: the dropped index is two empty slots).
+    /// Frees the index and the path hashes of a tree that may not be looked up again (a finished chunk's,
+    /// which is read node by node when stitched, or becomes the thread's tree and is relabelled at the end):
+    /// with a thousand threads they were a third of the trees' memory. A lookup rebuilds both (through
+    /// `Tree::insert`, so the lookups' inlined path is unchanged: the dropped index is two empty slots).
     pub fn drop_index(&mut self) {
         self.index = PathIndex::with_bits(1);
+        self.hashes = Vec::new();
+    }
+
+    fn index_dropped(&self) -> bool {
+        self.index.slots.len() < 1 << MIN_INDEX_BITS
+    }
+
+    /// Rebuilds a dropped index and the path hashes (in node order: parents come first).
+    #[cold]
+    fn rebuild_dropped(&mut self) {
+        let mut roots = 0;
+        self.hashes = Vec::with_capacity(self.nodes.len());
+        for n in 0..self.nodes.len() {
+            let node = &self.nodes[n];
+            let hash = if node.parent == NO_NODE {
+                roots += 1;
+                root_hash(roots - 1)
+            } else {
+                path_hash(self.hashes[node.parent as usize], node.func)
+            };
+            self.hashes.push(hash);
+        }
+        self.rebuild_index(index_bits_for(self.nodes.len()));
+    }
+
+    /// Makes sure the index and the path hashes are there.
+    #[inline]
+    fn keep_index(&mut self) {
+        if self.index_dropped() {
+            self.rebuild_dropped();
+        }
     }
 
     /// Replaces the index with one of `2^bits` slots holding every node but the parentless ones.
     fn rebuild_index(&mut self, bits: u32) {
         let mut index = PathIndex::with_bits(bits);
         let mask = index.slots.len() - 1;
-        for (n, node) in self.nodes.iter().enumerate() {
+        for (n, (node, &hash)) in self.nodes.iter().zip(&self.hashes).enumerate() {
             if node.parent == NO_NODE {
                 continue;
             }
-            let mut i = index.home(node.hash);
+            let mut i = index.home(hash);
             while index.slots[i] != EMPTY_SLOT {
                 i = (i + 1) & mask;
             }
-            index.slots[i] = PathIndex::tag(node.hash) | n as u64;
+            index.slots[i] = PathIndex::tag(hash) | n as u64;
         }
         self.index = index;
     }
@@ -319,9 +359,9 @@ impl Tree {
 
     /// The same tree as [`Tree::relabelled`] gives. When the tree has one root and `relabel` gives its labels
     /// distinct labels (a binary file's function ids becoming the analysis' functions, the usual case), no
-    /// siblings merge: the nodes keep their places and their statistics, and only the labels and the path
-    /// hashes are redone (the index is dropped, see [`Tree::drop_index`]), a fraction of the cost of building
-    /// the tree anew.
+    /// siblings merge: the nodes keep their places and their statistics, and only the labels are redone (the
+    /// path hashes and the index are dropped, see [`Tree::drop_index`]), a fraction of the cost of building the
+    /// tree anew.
     pub fn into_relabelled(mut self, relabel: impl Fn(u32) -> u32) -> Tree {
         if self.relabel_in_place(&relabel) {
             self
@@ -339,13 +379,10 @@ impl Tree {
         if relabel_merges(self.nodes[1..].iter().map(|n| n.func).collect(), relabel) {
             return false;
         }
-        for i in 1..self.nodes.len() {
-            let parent_hash = self.nodes[self.nodes[i].parent as usize].hash;
-            let node = &mut self.nodes[i];
+        for node in &mut self.nodes[1..] {
             node.func = relabel(node.func);
-            node.hash = path_hash(parent_hash, node.func);
         }
-        // Most relabelled trees are only read from now on: a lookup rebuilds the index.
+        // Most relabelled trees are only read from now on: a lookup rebuilds the hashes and the index.
         self.drop_index();
         true
     }
@@ -418,20 +455,26 @@ mod tests {
         }
 
         /// After [`Tree::drop_index`], lookups find every node that was there and add new ones as before: the
-        /// same tree as building it all with its index.
+        /// same tree as building it all with its index, with the same path hashes (recomputed, anchors' too).
         #[test]
         fn lookups_after_dropping_the_index(
             before in prop::collection::vec((any::<u16>(), 0u8..12), 0..300),
             after in prop::collection::vec((any::<u16>(), 0u8..12), 0..300),
+            second_root in any::<bool>(),
         ) {
             let all: Vec<(u16, u8)> = before.iter().chain(&after).copied().collect();
-            let want = tree_of(&all, false);
-            let mut got = tree_of(&before, false);
+            let want = tree_of(&all, second_root);
+            let mut got = tree_of(&before, second_root);
+            let hashes = got.hashes.clone();
             got.drop_index();
-            prop_assert!(got.index.slots.len() < 1 << MIN_INDEX_BITS);
+            prop_assert!(got.index_dropped() && got.hashes.is_empty());
+            prop_assert_eq!(got.hash_of(0), hashes[0]);
+            prop_assert_eq!(&got.hashes, &hashes);
             for n in 1..got.len() {
                 let (parent, func) = (got.nodes[n].parent, got.nodes[n].func);
-                prop_assert_eq!(got.child(parent, func) as usize, n);
+                if parent != NO_NODE {
+                    prop_assert_eq!(got.child(parent, func) as usize, n);
+                }
             }
             for (k, &(parent, label)) in after.iter().enumerate() {
                 let k = before.len() + k;
@@ -441,6 +484,7 @@ mod tests {
                 got.nodes[n as usize].stats.total_ns += 2 * k as u64 + 1;
             }
             prop_assert_eq!(described(&got), described(&want));
+            prop_assert_eq!(&got.hashes, &want.hashes);
         }
     }
 }
