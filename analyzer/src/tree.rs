@@ -162,7 +162,7 @@ impl Tree {
 
     /// Adds another parentless node and returns it (chunk trees use one per stretch of unknown context).
     pub fn add_root(&mut self) -> u32 {
-        self.keep_index();
+        self.ensure_index();
         self.hashes.push(root_hash(self.roots));
         self.roots += 1;
         self.nodes.push(Node { func: NO_FUNC, parent: NO_NODE, stats: Stats::default() });
@@ -172,7 +172,7 @@ impl Tree {
     /// The path hash of `node` (to pass to [`Tree::child_hashed`]).
     #[inline]
     pub fn hash_of(&mut self, node: u32) -> u64 {
-        self.keep_index();
+        self.ensure_index();
         self.hashes[node as usize]
     }
 
@@ -219,7 +219,7 @@ impl Tree {
     #[inline(never)]
     fn insert(&mut self, parent: u32, func: u32, hash: u64, i: usize) -> u32 {
         if self.index_dropped() {
-            self.keep_index();
+            self.rebuild_dropped();
             return self.find_or_insert(parent, func, hash);
         }
         let n = self.nodes.len() as u32;
@@ -271,7 +271,7 @@ impl Tree {
 
     /// Makes sure the index and the path hashes are there.
     #[inline]
-    fn keep_index(&mut self) {
+    fn ensure_index(&mut self) {
         if self.index_dropped() {
             self.rebuild_dropped();
         }
