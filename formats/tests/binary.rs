@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use pylu_formats::binary::block::MAX_REPR_BYTES;
 use pylu_formats::{
     BlockEncoder, BlockErrorKind, ClockAnchor, DebugKind, EventKind, FileHeader, FuncDef, FuncRef, Trace, TraceWriter,
-    UpdateAction,
+    UpdateAction, BLOCK_ALIGN, SEAL_MARGIN,
 };
 
 /// What a test asks the encoder to write, and expects back.
@@ -80,8 +80,13 @@ fn header() -> FileHeader {
 
 /// Writes `threads` (tid, records, flush every n records) into a trace, interleaving the threads' blocks.
 fn write_trace(threads: &[(u64, Vec<Rec>)], flush_every: usize) -> Vec<u8> {
+    write_trace_with(threads, flush_every, 1 << 16)
+}
+
+/// [`write_trace`] with blocks of `capacity` bytes.
+fn write_trace_with(threads: &[(u64, Vec<Rec>)], flush_every: usize, capacity: usize) -> Vec<u8> {
     let writer = TraceWriter::new(Vec::new(), &header()).unwrap();
-    let mut encs: Vec<BlockEncoder> = threads.iter().map(|(tid, _)| BlockEncoder::new(*tid, 1 << 16)).collect();
+    let mut encs: Vec<BlockEncoder> = threads.iter().map(|(tid, _)| BlockEncoder::new(*tid, capacity)).collect();
     let longest = threads.iter().map(|(_, r)| r.len()).max().unwrap_or(0);
     for i in 0..longest {
         for (k, (_, recs)) in threads.iter().enumerate() {
@@ -331,6 +336,29 @@ fn unknown_extension_records_are_skipped_and_reserved_kinds_rejected() {
     assert_eq!(err.offset as usize, trace.header.header_len + 40 + 2);
 }
 
+/// A block written at any offset of a page, padded, ends on the next boundary (two bytes at least, so a block
+/// one byte short goes to the boundary after; 130 bytes take two padding records), and reads back unchanged.
+#[test]
+fn padding_reaches_the_boundary_from_every_offset() {
+    let recs = absolutize(vec![Rec::Enter(3, 5), Rec::Debug(3, 7, DebugKind::Used, "x".into(), "1".into(), 2)]);
+    let mut plain = BlockEncoder::new(9, 1 << 16);
+    recs.iter().for_each(|r| write_rec(&mut plain, r));
+    let unpadded = plain.seal().unwrap().len() as u64;
+    for offset in 0..BLOCK_ALIGN {
+        let mut enc = BlockEncoder::new(9, 1 << 16);
+        recs.iter().for_each(|r| write_rec(&mut enc, r));
+        enc.pad_to_boundary(offset);
+        let block = enc.seal().unwrap().to_vec();
+        let end = offset + block.len() as u64;
+        assert_eq!(end % BLOCK_ALIGN, 0, "offset {offset}");
+        assert!(block.len() as u64 >= unpadded + 2 || block.len() as u64 == unpadded, "offset {offset}");
+        assert!(end - offset - unpadded <= BLOCK_ALIGN + 1, "offset {offset}");
+        let mut file = header().encode();
+        file.extend_from_slice(&block);
+        assert_eq!(read_trace(&file), vec![(9, recs.clone())], "offset {offset}");
+    }
+}
+
 fn arb_rec() -> impl Strategy<Value = Rec> {
     let f = 0u32..100_000;
     let s = "[a-zA-Z0-9_;' <>é]{0,40}";
@@ -391,6 +419,30 @@ proptest! {
             prop_assert_eq!(tid, btid);
             prop_assert_eq!(recs, brecs);
         }
+    }
+
+    /// Small blocks fill up and are padded: every block sealed full ends on a page boundary of the file, and
+    /// the padding changes no record.
+    #[test]
+    fn full_blocks_end_on_page_boundaries(
+        threads in prop::collection::vec(prop::collection::vec(arb_rec(), 0..400), 1..4),
+        flush_every in 1usize..200,
+        capacity in 256usize..3000,
+    ) {
+        let threads: Vec<(u64, Vec<Rec>)> = threads.into_iter().enumerate()
+            .map(|(i, r)| (i as u64 + 1, absolutize(r))).collect();
+        let bytes = write_trace_with(&threads, flush_every, capacity);
+        let trace = Trace::parse(&bytes).unwrap();
+        for block in trace.blocks() {
+            let block = block.unwrap();
+            let end = block.offset + 40 + block.payload.len() as u64;
+            if 40 + block.payload.len() + SEAL_MARGIN >= capacity {
+                prop_assert_eq!(end % BLOCK_ALIGN, 0, "full block at {} of {} bytes", block.offset, end - block.offset);
+            }
+        }
+        let back = read_trace(&bytes);
+        let expect: Vec<(u64, Vec<Rec>)> = threads.into_iter().filter(|(_, r)| !r.is_empty()).collect();
+        prop_assert_eq!(back, expect);
     }
 
     #[test]
