@@ -161,6 +161,7 @@ pub fn filter_tree(tree: &Tree, matches: impl Fn(u32) -> bool) -> Tree {
         let s = &mut out.nodes[to as usize].stats;
         *s = node.stats;
         s.total_ns = total[i];
+        out.set_sum_ns(to, tree.sum_ns(i as u32));
     }
     out
 }

@@ -48,8 +48,10 @@ pub struct FuncStat {
     /// Time in calls of the function, counted once however deep it recursed.
     pub total_ns: u64,
     pub self_ns: u64,
-    /// Hits, min, max and summed durations over all its calls.
+    /// Hits, min and max over all its calls.
     pub stats: Stats,
+    /// Their summed whole durations (for the exact mean).
+    pub sum_ns: u64,
     /// The distribution of its calls' durations.
     pub hist: Option<LatencyHist>,
 }
@@ -67,7 +69,7 @@ impl FuncStat {
     }
 
     pub fn mean_ns(&self) -> u64 {
-        self.stats.sum_ns.checked_div(self.stats.hits).unwrap_or(0)
+        self.sum_ns.checked_div(self.stats.hits).unwrap_or(0)
     }
 }
 
@@ -91,11 +93,13 @@ pub fn top_functions(a: &Analysis, views: &[View], sort: SortBy, top: Option<usi
                 total_ns: 0,
                 self_ns: 0,
                 stats: Stats::default(),
+                sum_ns: 0,
                 hist: None,
             });
             e.total_ns += share.total_ns;
             e.self_ns += share.self_ns;
             e.stats.merge(&share.stats);
+            e.sum_ns += share.sum_ns;
         }
         for (f, h) in v.hists.iter() {
             if let Some(Some(_)) = by_func.get(f as usize) {
@@ -144,8 +148,9 @@ struct Share {
     seen: bool,
     total_ns: u64,
     self_ns: u64,
-    /// Hits, min, max and summed durations (its `total_ns` stays 0: totals are counted apart, see `total_ns`).
+    /// Hits, min and max (its `total_ns` stays 0: totals are counted apart, see `total_ns`).
     stats: Stats,
+    sum_ns: u64,
 }
 
 /// The [`Share`] of `tree` of each function it calls (by label, of `functions` labels), in label order. Only
@@ -168,6 +173,7 @@ fn shares_of(tree: &Tree, functions: usize) -> Vec<(u32, Share)> {
         share.self_ns += selfs[n];
         let stats = Stats { total_ns: 0, ..node.stats };
         share.stats.merge(&stats);
+        share.sum_ns += tree.sum_ns(n as u32);
     }
     // A recursive call's time is already in its outer call's: depth first, with a count of each function on
     // the current path, over the labels and totals copied into arrays of their own.
@@ -545,14 +551,15 @@ mod tests {
                     want.seen = true;
                     want.self_ns += selfs[n];
                     want.stats.merge(&Stats { total_ns: 0, ..node.stats });
+                    want.sum_ns += tree.sum_ns(n as u32);
                     if !recursive {
                         want.total_ns += node.stats.total_ns;
                     }
                 }
                 let got = shares[f as usize];
                 prop_assert_eq!(
-                    (got.seen, got.total_ns, got.self_ns, got.stats.hits, got.stats.sum_ns, got.stats.min_ns, got.stats.max_ns),
-                    (want.seen, want.total_ns, want.self_ns, want.stats.hits, want.stats.sum_ns, want.stats.min_ns, want.stats.max_ns),
+                    (got.seen, got.total_ns, got.self_ns, got.stats.hits, got.sum_ns, got.stats.min_ns, got.stats.max_ns),
+                    (want.seen, want.total_ns, want.self_ns, want.stats.hits, want.sum_ns, want.stats.min_ns, want.stats.max_ns),
                     "function {}", f
                 );
             }

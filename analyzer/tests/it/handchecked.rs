@@ -134,6 +134,7 @@ fn binary_trace_by_hand_whatever_the_chunking() {
             let foo = node_path(&a, &main.tree, &["app.main", "app.foo"]);
             let st = &main.tree.nodes[foo as usize].stats;
             assert_eq!((st.hits, st.total_ns, st.min_ns, st.max_ns), (2, 40 * US, 20 * US, 20 * US));
+            assert_eq!(main.tree.sum_ns(foo), 40 * US);
             assert_eq!(main.tree.self_times()[foo as usize], 35 * US);
             let m = node_path(&a, &main.tree, &["app.main"]);
             assert_eq!(main.tree.self_times()[m as usize], 60 * US);
@@ -142,10 +143,12 @@ fn binary_trace_by_hand_whatever_the_chunking() {
             // Before the suspension: 5 µs under main, no hit there.
             let g1 = node_path(&a, &t1.tree, &["app.main", "app.gen"]);
             assert_eq!((t1.tree.nodes[g1 as usize].stats.hits, t1.tree.nodes[g1 as usize].stats.total_ns), (0, 5 * US));
+            assert_eq!(t1.tree.sum_ns(g1), 0, "no call ended there");
             // Resumed under `other`: 8 µs there, one hit whose whole duration is 13 µs.
             let g2 = node_path(&a, &t1.tree, &["app.main", "app.other", "app.gen"]);
             let st = &t1.tree.nodes[g2 as usize].stats;
             assert_eq!((st.hits, st.total_ns, st.max_ns), (1, 8 * US, 13 * US));
+            assert_eq!(t1.tree.sum_ns(g2), 13 * US, "the whole duration, both stretches");
             let other = node_path(&a, &t1.tree, &["app.main", "app.other"]);
             assert_eq!(t1.tree.self_times()[other as usize], 12 * US);
             let m = node_path(&a, &t1.tree, &["app.main"]);
@@ -154,6 +157,7 @@ fn binary_trace_by_hand_whatever_the_chunking() {
             let x = node_path(&a, &t1.tree, &["app.x"]);
             assert_eq!((t1.tree.nodes[x as usize].stats.hits, t1.tree.nodes[x as usize].stats.total_ns), (0, 10 * US));
             assert_eq!(t1.tree.self_times()[x as usize], 0);
+            assert_eq!(t1.tree.sum_ns(x), 0, "x never ended");
             assert_eq!(t1.tree.nodes[0].stats.total_ns, 60 * US);
             assert_eq!(a.warnings.cut_calls, 1);
             assert_self_sums(&a);
