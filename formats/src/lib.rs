@@ -13,6 +13,7 @@
 //! Errors are typed ([`FileError`], [`BlockError`], [`RecordError`]) and carry the offset of the damage.
 
 pub mod binary;
+pub mod crc;
 pub mod detect;
 pub mod error;
 pub mod event;

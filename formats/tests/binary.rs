@@ -317,8 +317,8 @@ fn unknown_extension_records_are_skipped_and_reserved_kinds_rejected() {
         let mut h = b[..40].to_vec();
         h[4..8].copy_from_slice(&(payload.len() as u32).to_le_bytes());
         h[8..12].copy_from_slice(&2u32.to_le_bytes());
-        h[32..36].copy_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
-        let c = crc32c::crc32c(&h[..36]);
+        h[32..36].copy_from_slice(&pylu_formats::crc::crc32c(&payload).to_le_bytes());
+        let c = pylu_formats::crc::crc32c(&h[..36]);
         h[36..40].copy_from_slice(&c.to_le_bytes());
         let mut all = header().encode();
         all.extend_from_slice(&h);

@@ -261,7 +261,7 @@ impl BlockEncoder {
             return None;
         }
         let payload_len = (self.buf.len() - BLOCK_HEADER_LEN) as u32;
-        let payload_crc = crc32c::crc32c(&self.buf[BLOCK_HEADER_LEN..]);
+        let payload_crc = crate::crc::crc32c(&self.buf[BLOCK_HEADER_LEN..]);
         let h = &mut self.buf[..BLOCK_HEADER_LEN];
         h[0..4].copy_from_slice(&BLOCK_SYNC);
         h[4..8].copy_from_slice(&payload_len.to_le_bytes());
@@ -270,7 +270,7 @@ impl BlockEncoder {
         h[16..24].copy_from_slice(&self.thread_id.to_le_bytes());
         h[24..32].copy_from_slice(&self.base_ts.to_le_bytes());
         h[32..36].copy_from_slice(&payload_crc.to_le_bytes());
-        let header_crc = crc32c::crc32c(&h[..36]);
+        let header_crc = crate::crc::crc32c(&h[..36]);
         h[36..40].copy_from_slice(&header_crc.to_le_bytes());
         Some(&self.buf)
     }

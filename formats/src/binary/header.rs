@@ -91,7 +91,7 @@ impl FileHeader {
         }
         let len = out.len() as u32;
         out[12..16].copy_from_slice(&len.to_le_bytes());
-        let crc = crc32c::crc32c(&out[FIXED_LEN..]);
+        let crc = crate::crc::crc32c(&out[FIXED_LEN..]);
         out[16..20].copy_from_slice(&crc.to_le_bytes());
         out
     }
@@ -123,7 +123,7 @@ impl FileHeader {
             return Err(FileError::HeaderTruncated { expected: header_len, have: data.len() });
         }
         let crc = u32::from_le_bytes(data[16..20].try_into().unwrap());
-        if crc32c::crc32c(&data[FIXED_LEN..header_len]) != crc {
+        if crate::crc::crc32c(&data[FIXED_LEN..header_len]) != crc {
             return Err(FileError::HeaderCorrupt { offset: 16, what: "header checksum mismatch" });
         }
         let mut r = FieldReader { data: &data[..header_len], pos: FIXED_LEN };

@@ -64,7 +64,7 @@ pub struct BlockRef<'a> {
 impl<'a> BlockRef<'a> {
     /// Checks the payload's CRC32C.
     pub fn verify(&self) -> Result<(), BlockError> {
-        let computed = crc32c::crc32c(self.payload);
+        let computed = crate::crc::crc32c(self.payload);
         if computed == self.payload_crc {
             Ok(())
         } else {
@@ -108,7 +108,7 @@ pub fn parse_block_header(bytes: &[u8], offset: u64) -> Result<BlockRef<'_>, Blo
     }
     let u32_at = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().unwrap());
     let u64_at = |i: usize| u64::from_le_bytes(h[i..i + 8].try_into().unwrap());
-    if crc32c::crc32c(&h[..36]) != u32_at(36) {
+    if crate::crc::crc32c(&h[..36]) != u32_at(36) {
         return Err(fail(BlockErrorKind::HeaderChecksum));
     }
     let payload_len = u32_at(4) as usize;
