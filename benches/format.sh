@@ -16,7 +16,13 @@ bin=target/release
 
 bin_dir="$work/format-binary-$size"
 legacy_log="$work/format-legacy-$size.log"
-[ -d "$bin_dir" ] || "$bin/pylu-gen" --format binary --size "$size" --seed 1 -o "$bin_dir"
+# Reused only if the current writer wrote it (format 1.1 pads full blocks to page boundaries, docs/FORMAT.md).
+minor=$(grep -o 'FORMAT_MINOR: u16 = [0-9]*' formats/src/binary/header.rs | grep -o '[0-9]*$')
+first=$(find "$bin_dir" -name '*.pylu' 2>/dev/null | sort | head -n 1 || true)
+if [ -z "$first" ] || [ "$(od -An -tu2 -j10 -N2 "$first" | tr -d ' ')" != "$minor" ]; then
+    rm -rf "$bin_dir"
+    "$bin/pylu-gen" --format binary --size "$size" --seed 1 -o "$bin_dir"
+fi
 [ -f "$legacy_log" ] || "$bin/pylu-gen" --format legacy --size "$size" --seed 1 -o "$legacy_log"
 
 # seconds and peak RSS (MB) of a command, output discarded; the files are read once before, so all runs see a
