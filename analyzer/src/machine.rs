@@ -247,8 +247,8 @@ impl Machine {
 
     /// [`Machine::exit`] of a frame with earlier stretches: resumed from a suspension the machine saw
     /// ([`RESUMED`]: `acc` holds them), or that a chunk did not see (`slot`: the hit and the duration wait for
-    /// `ThreadAgg::stitch`). Out of line: inlined at each position of the decode loop's step, the loop grew by a
-    /// sixth.
+    /// `ThreadAgg::stitch`). Out of line: inlined at each position of the decode loop's step, it made the loop a
+    /// quarter larger (0x3c0d → 0x4a15 bytes) and no faster.
     #[cold]
     #[inline(never)]
     fn exit_after_suspension(&mut self, node: u32, func: u32, acc: u64, slot: u32, seg: u64) {
