@@ -1,7 +1,9 @@
 //! `pylu-analyze dump`: every record of a trace or text log as one line of text, in file order.
 //!
 //! Binary traces print their header and each block's header as `#` lines, then the block's records; damage is a
-//! `# damaged …` line at the offset where it is, after which dumping goes on with the next good block. Text logs
+//! `# damaged …` line at the offset where it is, after which dumping goes on with the next good block. Records
+//! a reader skips (padding, extension kinds of later versions) are counted in a `#` line after their block's
+//! records, so that the lines add up to the block header's record count. Text logs
 //! print one event per parsed line and a `# line N: …` line for each line that does not parse.
 
 use std::io::{self, BufWriter, Write};
@@ -94,17 +96,25 @@ fn dump_binary(path: &Path, data: &[u8], out: &mut impl Write) -> Result<DumpSta
             block.record_count,
             block.len_in_file()
         )?;
+        let (mut shown, mut damaged) = (0u32, false);
         for record in block.records() {
             match record {
                 Ok(r) => {
                     stats.records += 1;
+                    shown += 1;
                     writeln!(out, "{}", trace.event(&block, r))?;
                 }
                 Err(e) => {
                     stats.damaged_blocks += 1;
+                    damaged = true;
                     writeln!(out, "# damaged {e}; rest of the block skipped")?;
                 }
             }
+        }
+        if !damaged && shown < block.record_count {
+            let skipped = block.record_count - shown;
+            let s = if skipped == 1 { "" } else { "s" };
+            writeln!(out, "# {skipped} record{s} not shown: padding or extension kinds (docs/FORMAT.md)")?;
         }
     }
     Ok(stats)
@@ -125,4 +135,34 @@ fn dump_legacy(data: &[u8], out: &mut impl Write) -> Result<DumpStats, InspectEr
         }
     }
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pylu_formats::{BlockEncoder, ClockAnchor, FileHeader, TraceWriter};
+
+    /// A padded block's padding is counted on a line of its own; an unpadded block gets no such line.
+    #[test]
+    fn padding_is_counted_not_shown() {
+        let header = FileHeader::new(7, 1, "h", "3.11.7", &[], ClockAnchor { monotonic_ns: 0, wall_ns: 0 });
+        let writer = TraceWriter::new(Vec::new(), &header).unwrap();
+        let mut enc = BlockEncoder::new(1, 4096);
+        enc.enter(0, 10);
+        enc.exit(0, 20, false);
+        writer.flush_encoder(&mut enc).unwrap();
+        while !enc.is_full() {
+            enc.enter(0, 30);
+        }
+        let calls = enc.payload_len() as u32 / 2;
+        writer.flush_encoder(&mut enc).unwrap();
+        let bytes = writer.into_inner();
+        let mut out = Vec::new();
+        let stats = dump(Path::new("t.pylu"), &bytes, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let notes: Vec<&str> = text.lines().filter(|l| l.contains("not shown")).collect();
+        assert_eq!(notes, vec!["# 1 record not shown: padding or extension kinds (docs/FORMAT.md)"], "{text}");
+        assert_eq!(stats.records, 2 + calls as u64);
+        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count() as u64, stats.records);
+    }
 }
