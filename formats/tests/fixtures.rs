@@ -100,6 +100,36 @@ fn two_threads() -> Vec<u8> {
     w.into_inner()
 }
 
+/// Format 1.1's page alignment: blocks of 512 bytes at most, so they fill quickly. MainThread's two full blocks
+/// are padded to end on 4 KiB boundaries of the file (its first block at 4096, its second at 8192), Thread-1's
+/// early flush between them is not padded; the padding records decode to nothing.
+fn padded_blocks() -> Vec<u8> {
+    let w = TraceWriter::new(Vec::new(), &header(4512)).unwrap();
+    let mut main = BlockEncoder::new(1, 512);
+    let mut worker = BlockEncoder::new(2, 512);
+    main.thread_name("MainThread");
+    main.func_def(&def(0, "app", "handle", "/srv/app/app.py", 10));
+    let mut t = 5_000_000_000;
+    let mut k = 0;
+    while !main.is_full() {
+        t += 1_000;
+        k += 1;
+        main.debug(0, 10 + k, DebugKind::Variable, "row", &format!("{k:02} {}", "x".repeat(48)), t);
+    }
+    w.flush_encoder(&mut main).unwrap();
+    worker.thread_name("Thread-1");
+    worker.enter(0, t + 500);
+    worker.exit(0, t + 1_500, false);
+    w.flush_encoder(&mut worker).unwrap();
+    while !main.is_full() {
+        t += 2_000;
+        main.enter(0, t);
+        main.exit(0, t + 1_000, false);
+    }
+    w.flush_encoder(&mut main).unwrap();
+    w.into_inner()
+}
+
 /// Every event and every damage report of `bytes`, as `pylu-analyze dump` shows records.
 fn render(bytes: &[u8]) -> String {
     let trace = Trace::parse(bytes).unwrap();
@@ -143,6 +173,21 @@ fn worked_example_fixture() {
 #[test]
 fn two_threads_fixture() {
     check_fixture("two_threads", two_threads());
+}
+
+#[test]
+fn padded_blocks_fixture() {
+    let bytes = padded_blocks();
+    let trace = Trace::parse(&bytes).unwrap();
+    let ends: Vec<(u64, u64)> =
+        trace.blocks().map(|b| b.unwrap()).map(|b| (b.thread_id, b.offset + 40 + b.payload.len() as u64)).collect();
+    assert_eq!(ends.len(), 3);
+    assert_eq!(ends[0], (1, 4096), "the first full block ends on the first page boundary");
+    assert_eq!(ends[1].0, 2);
+    assert_ne!(ends[1].1 % 4096, 0, "an early flush is not padded");
+    assert_eq!(ends[2], (1, 8192), "the next full block pads back to a boundary");
+    assert_eq!(bytes.len(), 8192);
+    check_fixture("padded_blocks", bytes);
 }
 
 /// The writer was killed while writing the last block: its first 20 bytes made it to disk.
