@@ -462,9 +462,6 @@ impl ThreadAgg {
                         map[i] = to;
                         self.m.tree.nodes[to as usize].stats.merge(&n.stats);
                     }
-                    for (n, excess) in local.sum_excess_in(anchor + 1..end) {
-                        self.m.tree.add_to_sum(map[n as usize], excess);
-                    }
                     self.m.pass_down(child_ns);
                 }
                 Op::Exit { func, t, duration } => {
@@ -485,6 +482,13 @@ impl ThreadAgg {
                     Some(s) => taken[slot as usize] = s.acc,
                     None => self.m.warnings.unmatched += 1,
                 },
+            }
+        }
+        // Every node but the anchors lies in one graft's range, so `map` now places them all. The sums' excesses
+        // change no total, so they can follow the operations (one pass, whatever the number of grafts).
+        for (n, excess) in local.sum_excesses() {
+            if local.nodes[n as usize].parent != NO_NODE {
+                self.m.tree.add_to_sum(map[n as usize], excess);
             }
         }
         let earlier = |slot: u32| if pending(slot) == NO_SLOT { 0 } else { taken[slot as usize] };

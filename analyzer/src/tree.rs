@@ -205,9 +205,9 @@ impl Tree {
         }
     }
 
-    /// The nodes of `range` whose summed durations differ from their totals, with the difference.
-    pub(crate) fn sum_excess_in(&self, range: std::ops::Range<u32>) -> impl Iterator<Item = (u32, u64)> + '_ {
-        self.sum_excess.iter().filter(move |(n, _)| range.contains(n)).map(|(&n, &e)| (n, e))
+    /// The nodes whose summed durations differ from their totals, with the difference (in no order).
+    pub(crate) fn sum_excesses(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.sum_excess.iter().map(|(&n, &e)| (n, e))
     }
 
     /// The path hash of `node` (to pass to [`Tree::child_hashed`]).
