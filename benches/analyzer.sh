@@ -17,14 +17,8 @@ cargo build --release -q -p pylu-analyzer -p pylu-formats --manifest-path "$ROOT
 BIN="$ROOT/target/release"
 mkdir -p "$WORK"
 cd "$WORK"
-# A binary set is reused only if the current writer wrote it: since format 1.1 full blocks end on page
-# boundaries, which changes how the page cache holds the files and what mapping them costs (docs/FORMAT.md).
-current() {
-    local first
-    first=$(find "$1" -name '*.pylu' 2>/dev/null | sort | head -n 1)
-    [ -n "$first" ] && [ "$(od -An -tu2 -j10 -N2 "$first" | tr -d ' ')" = "$FORMAT_MINOR" ]
-}
-FORMAT_MINOR=$(grep -o 'FORMAT_MINOR: u16 = [0-9]*' "$ROOT/formats/src/binary/header.rs" | grep -o '[0-9]*$')
+# A binary set is reused only if this checkout's writer wrote it (format 1.1 aligns blocks to pages).
+current() { "$ROOT/benches/written-by-current-writer.sh" "$1"; }
 current "bin-$SIZE" || { rm -rf "bin-$SIZE"; "$BIN/pylu-gen" --format binary --size "$SIZE" -o "bin-$SIZE" | tail -n 1; }
 current "many-threads-$MANY_SIZE" || { rm -rf "many-threads-$MANY_SIZE"; "$BIN/pylu-gen" --format binary \
     --size "$MANY_SIZE" --processes 2 --threads 500 -o "many-threads-$MANY_SIZE" | tail -n 1; }

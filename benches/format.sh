@@ -16,10 +16,8 @@ bin=target/release
 
 bin_dir="$work/format-binary-$size"
 legacy_log="$work/format-legacy-$size.log"
-# Reused only if the current writer wrote it (format 1.1 pads full blocks to page boundaries, docs/FORMAT.md).
-minor=$(grep -o 'FORMAT_MINOR: u16 = [0-9]*' formats/src/binary/header.rs | grep -o '[0-9]*$')
-first=$(find "$bin_dir" -name '*.pylu' 2>/dev/null | sort | head -n 1 || true)
-if [ -z "$first" ] || [ "$(od -An -tu2 -j10 -N2 "$first" | tr -d ' ')" != "$minor" ]; then
+# Reused only if this checkout's writer wrote it (format 1.1 aligns blocks to pages, docs/FORMAT.md).
+if ! benches/written-by-current-writer.sh "$bin_dir"; then
     rm -rf "$bin_dir"
     "$bin/pylu-gen" --format binary --size "$size" --seed 1 -o "$bin_dir"
 fi

@@ -191,8 +191,7 @@ impl Tree {
     #[inline(never)]
     pub fn add_to_total_only(&mut self, node: u32, ns: u64) {
         self.nodes[node as usize].stats.total_ns += ns;
-        let e = self.sum_excess.entry(node).or_insert(0);
-        *e = e.wrapping_sub(ns);
+        self.add_to_sum(node, ns.wrapping_neg());
     }
 
     /// Sets `node`'s summed durations (when its total was set apart from its calls, see `select::filter_tree`).

@@ -59,14 +59,6 @@ impl<W: Write> TraceWriter<W> {
         Ok(TraceWriter { out: Mutex::new(sink) })
     }
 
-    /// Appends sealed bytes (one or more whole blocks) in one write.
-    pub fn append(&self, blocks: &[u8]) -> io::Result<()> {
-        if blocks.is_empty() {
-            return Ok(());
-        }
-        self.out.lock().unwrap_or_else(|p| p.into_inner()).write(blocks)
-    }
-
     /// Seals `encoder`'s block (if it has records), appends it and starts its next block. Returns the bytes
     /// appended. A full block ([`BlockEncoder::is_full`]) is first padded to end on a page boundary of the file
     /// (see `block`'s documentation); only here is its place known, so it is padded and sealed under the lock
