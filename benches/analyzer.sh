@@ -17,11 +17,12 @@ cargo build --release -q -p pylu-analyzer -p pylu-formats --manifest-path "$ROOT
 BIN="$ROOT/target/release"
 mkdir -p "$WORK"
 cd "$WORK"
-# A binary set is reused only if this checkout's writer wrote it (format 1.1 aligns blocks to pages).
-current() { "$ROOT/benches/written-by-current-writer.sh" "$1"; }
-current "bin-$SIZE" || { rm -rf "bin-$SIZE"; "$BIN/pylu-gen" --format binary --size "$SIZE" -o "bin-$SIZE" | tail -n 1; }
-current "many-threads-$MANY_SIZE" || { rm -rf "many-threads-$MANY_SIZE"; "$BIN/pylu-gen" --format binary \
-    --size "$MANY_SIZE" --processes 2 --threads 500 -o "many-threads-$MANY_SIZE" | tail -n 1; }
+# The binary sets are written afresh by this checkout's writer at every run: how the writer's writes filled the
+# page cache decides what mapping the files costs (docs/FORMAT.md, "Page alignment"), so a set left by an older
+# writer, or one whose cached pages have been evicted and read back, would measure something else.
+rm -rf "bin-$SIZE" "many-threads-$MANY_SIZE"
+"$BIN/pylu-gen" --format binary --size "$SIZE" -o "bin-$SIZE" | tail -n 1
+"$BIN/pylu-gen" --format binary --size "$MANY_SIZE" --processes 2 --threads 500 -o "many-threads-$MANY_SIZE" | tail -n 1
 [ -f "legacy-$SIZE.log" ] || "$BIN/pylu-gen" --format legacy --size "$SIZE" -o "legacy-$SIZE.log" | tail -n 1
 # Files just written are still being written back to disk, which slows the first reads of them.
 sync

@@ -16,11 +16,10 @@ bin=target/release
 
 bin_dir="$work/format-binary-$size"
 legacy_log="$work/format-legacy-$size.log"
-# Reused only if this checkout's writer wrote it (format 1.1 aligns blocks to pages, docs/FORMAT.md).
-if ! benches/written-by-current-writer.sh "$bin_dir"; then
-    rm -rf "$bin_dir"
-    "$bin/pylu-gen" --format binary --size "$size" --seed 1 -o "$bin_dir"
-fi
+# Written afresh at every run (see benches/analyzer.sh: how the writer filled the page cache is part of what a
+# reader pays).
+rm -rf "$bin_dir"
+"$bin/pylu-gen" --format binary --size "$size" --seed 1 -o "$bin_dir"
 [ -f "$legacy_log" ] || "$bin/pylu-gen" --format legacy --size "$size" --seed 1 -o "$legacy_log"
 
 # seconds and peak RSS (MB) of a command, output discarded; the files are read once before, so all runs see a

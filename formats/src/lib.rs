@@ -22,10 +22,10 @@ pub mod legacy;
 pub mod timefmt;
 pub mod varint;
 
-pub use binary::block::{BlockEncoder, BLOCK_ALIGN, DEFAULT_BLOCK_CAPACITY, MAX_REPR_BYTES, SEAL_MARGIN};
+pub use binary::block::{BlockEncoder, DEFAULT_BLOCK_CAPACITY, MAX_REPR_BYTES};
 pub use binary::header::{ClockAnchor, FileHeader, FORMAT_MAJOR, FORMAT_MINOR};
 pub use binary::reader::{BlockRef, Blocks, CallOp, DecodePath, Record, RecordSink, Records, Trace};
-pub use binary::writer::TraceWriter;
+pub use binary::writer::{TraceWriter, WRITE_ALIGN};
 pub use detect::{detect, Format};
 pub use error::{BlockError, BlockErrorKind, FileError, RecordError};
 pub use event::{DebugKind, Event, EventKind, FuncDef, FuncRef, UpdateAction};

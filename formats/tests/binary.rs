@@ -4,8 +4,11 @@ use proptest::prelude::*;
 use pylu_formats::binary::block::MAX_REPR_BYTES;
 use pylu_formats::{
     BlockEncoder, BlockErrorKind, ClockAnchor, DebugKind, EventKind, FileHeader, FuncDef, FuncRef, Trace, TraceWriter,
-    UpdateAction, BLOCK_ALIGN, SEAL_MARGIN,
+    UpdateAction, WRITE_ALIGN,
 };
+use std::cell::RefCell;
+use std::io::Write;
+use std::rc::Rc;
 
 /// What a test asks the encoder to write, and expects back.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,7 +104,7 @@ fn write_trace_with(threads: &[(u64, Vec<Rec>)], flush_every: usize, capacity: u
     for e in &mut encs {
         writer.flush_encoder(e).unwrap();
     }
-    writer.into_inner()
+    writer.into_inner().unwrap()
 }
 
 /// Decodes every thread's records (in block order), checking sequence numbers and CRCs.
@@ -175,7 +178,7 @@ fn long_debug_values_are_cut_at_a_char_boundary_and_flagged() {
     enc.debug(1, 2, DebugKind::Variable, "x", &value, 10);
     let writer = TraceWriter::new(Vec::new(), &header()).unwrap();
     writer.flush_encoder(&mut enc).unwrap();
-    let bytes = writer.into_inner();
+    let bytes = writer.into_inner().unwrap();
     let trace = Trace::parse(&bytes).unwrap();
     let block = trace.blocks().next().unwrap().unwrap();
     match block.records().next().unwrap().unwrap().kind {
@@ -295,7 +298,7 @@ fn unknown_extension_records_are_skipped_and_reserved_kinds_rejected() {
     enc.exit(1, 20, false);
     let writer = TraceWriter::new(Vec::new(), &header()).unwrap();
     writer.flush_encoder(&mut enc).unwrap();
-    let bytes = writer.into_inner();
+    let bytes = writer.into_inner().unwrap();
     let back = read_trace(&bytes);
     assert_eq!(back[0].1, vec![Rec::Enter(1, 10), Rec::Exit(1, 20, false)]);
     let trace = Trace::parse(&bytes).unwrap();
@@ -334,29 +337,6 @@ fn unknown_extension_records_are_skipped_and_reserved_kinds_rejected() {
     let err = recs[1].as_ref().unwrap_err();
     assert_eq!(err.what, "reserved record kind");
     assert_eq!(err.offset as usize, trace.header.header_len + 40 + 2);
-}
-
-/// A block written at any offset of a page, padded, ends on the next boundary (two bytes at least, so a block
-/// one byte short goes to the boundary after; 130 bytes take two padding records), and reads back unchanged.
-#[test]
-fn padding_reaches_the_boundary_from_every_offset() {
-    let recs = absolutize(vec![Rec::Enter(3, 5), Rec::Debug(3, 7, DebugKind::Used, "x".into(), "1".into(), 2)]);
-    let mut plain = BlockEncoder::new(9, 1 << 16);
-    recs.iter().for_each(|r| write_rec(&mut plain, r));
-    let unpadded = plain.seal().unwrap().len() as u64;
-    for offset in 0..BLOCK_ALIGN {
-        let mut enc = BlockEncoder::new(9, 1 << 16);
-        recs.iter().for_each(|r| write_rec(&mut enc, r));
-        enc.pad_to_boundary(offset);
-        let block = enc.seal().unwrap().to_vec();
-        let end = offset + block.len() as u64;
-        assert_eq!(end % BLOCK_ALIGN, 0, "offset {offset}");
-        assert!(block.len() as u64 >= unpadded + 2 || block.len() as u64 == unpadded, "offset {offset}");
-        assert!(end - offset - unpadded <= BLOCK_ALIGN + 1, "offset {offset}");
-        let mut file = header().encode();
-        file.extend_from_slice(&block);
-        assert_eq!(read_trace(&file), vec![(9, recs.clone())], "offset {offset}");
-    }
 }
 
 fn arb_rec() -> impl Strategy<Value = Rec> {
@@ -400,17 +380,109 @@ fn absolutize(recs: Vec<Rec>) -> Vec<Rec> {
         .collect()
 }
 
+/// A file that remembers each `write` the trace writer made: the bytes and where each write ended.
+#[derive(Clone, Default)]
+struct WriteLog(Rc<RefCell<(Vec<u8>, Vec<u64>)>>);
+
+impl WriteLog {
+    fn len(&self) -> u64 {
+        self.0.borrow().0.len() as u64
+    }
+    fn write_ends(&self) -> Vec<u64> {
+        self.0.borrow().1.clone()
+    }
+}
+
+impl Write for WriteLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut log = self.0.borrow_mut();
+        log.0.extend_from_slice(buf);
+        let end = log.0.len() as u64;
+        log.1.push(end);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Seals a block of `calls` enter/exit pairs in thread `tid` and hands it to `writer`; returns the bytes appended.
+fn append_calls(writer: &TraceWriter<WriteLog>, enc: &mut BlockEncoder, calls: usize) -> u64 {
+    for i in 0..calls as u64 {
+        enc.enter(1, i * 10);
+        enc.exit(1, i * 10 + 5, false);
+        if enc.is_full() {
+            break;
+        }
+    }
+    writer.flush_encoder(enc).unwrap() as u64
+}
+
+#[test]
+fn dropping_the_writer_writes_what_it_held_back() {
+    let log = WriteLog::default();
+    let writer = TraceWriter::new(log.clone(), &header()).unwrap();
+    let mut enc = BlockEncoder::new(7, 1 << 16);
+    let header_len = log.len();
+    let appended = append_calls(&writer, &mut enc, 100);
+    assert_eq!(log.len(), header_len, "a small block is held back");
+    drop(writer);
+    assert_eq!(log.len(), header_len + appended);
+    let bytes = log.0.borrow().0.clone();
+    let verified: Vec<bool> = Trace::parse(&bytes).unwrap().blocks().map(|b| b.unwrap().verify().is_ok()).collect();
+    assert_eq!(verified, [true]);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// The writer hands bytes to the file in pieces that end on `WRITE_ALIGN` boundaries, or all it holds at a
+    /// `flush`; it never holds back a whole boundary's worth, and the file ends up with every block, whole.
+    #[test]
+    fn writes_end_on_write_boundaries_or_at_flushes(
+        ops in prop::collection::vec(prop_oneof![4 => (1usize..12_000).prop_map(Some), 1 => Just(None)], 1..60),
+    ) {
+        let log = WriteLog::default();
+        let writer = TraceWriter::new(log.clone(), &header()).unwrap();
+        let mut encs = [BlockEncoder::new(1, 1 << 16), BlockEncoder::new(2, 1 << 16)];
+        let mut offset = log.len();
+        let mut blocks = 0;
+        for (i, op) in ops.iter().enumerate() {
+            let (file_before, writes_before) = (log.len(), log.write_ends().len());
+            match *op {
+                Some(calls) => {
+                    offset += append_calls(&writer, &mut encs[i % 2], calls);
+                    blocks += 1;
+                    for end in &log.write_ends()[writes_before..] {
+                        prop_assert_eq!(end % WRITE_ALIGN, 0, "a write ended at {}", end);
+                    }
+                    let last_boundary = offset - offset % WRITE_ALIGN;
+                    prop_assert_eq!(log.len(), file_before.max(last_boundary));
+                }
+                None => {
+                    writer.flush().unwrap();
+                    prop_assert!(log.write_ends().len() <= writes_before + 1);
+                    prop_assert_eq!(log.len(), offset);
+                }
+            }
+        }
+        writer.into_inner().unwrap();
+        prop_assert_eq!(log.len(), offset);
+        let bytes = log.0.borrow().0.clone();
+        let read: Vec<_> = Trace::parse(&bytes).unwrap().blocks().map(|b| b.unwrap().verify().is_ok()).collect();
+        prop_assert_eq!(read, vec![true; blocks]);
+    }
 
     #[test]
     fn random_streams_round_trip(
         threads in prop::collection::vec(prop::collection::vec(arb_rec(), 0..300), 1..5),
         flush_every in 1usize..100,
+        // Small capacities make blocks fill up and be sealed in the middle of a thread's records.
+        capacity in prop_oneof![256usize..3000, Just(1 << 16)],
     ) {
         let threads: Vec<(u64, Vec<Rec>)> = threads.into_iter().enumerate()
             .map(|(i, r)| (i as u64 * 0x1_0000_0001, absolutize(r))).collect();
-        let bytes = write_trace(&threads, flush_every);
+        let bytes = write_trace_with(&threads, flush_every, capacity);
         let back = read_trace(&bytes);
         let expect: Vec<(u64, Vec<Rec>)> = threads.into_iter().filter(|(_, r)| !r.is_empty()).collect();
         // (generated tids ascend, as read_trace sorts them)
@@ -419,30 +491,6 @@ proptest! {
             prop_assert_eq!(tid, btid);
             prop_assert_eq!(recs, brecs);
         }
-    }
-
-    /// Small blocks fill up and are padded: every block sealed full ends on a page boundary of the file, and
-    /// the padding changes no record.
-    #[test]
-    fn full_blocks_end_on_page_boundaries(
-        threads in prop::collection::vec(prop::collection::vec(arb_rec(), 0..400), 1..4),
-        flush_every in 1usize..200,
-        capacity in 256usize..3000,
-    ) {
-        let threads: Vec<(u64, Vec<Rec>)> = threads.into_iter().enumerate()
-            .map(|(i, r)| (i as u64 + 1, absolutize(r))).collect();
-        let bytes = write_trace_with(&threads, flush_every, capacity);
-        let trace = Trace::parse(&bytes).unwrap();
-        for block in trace.blocks() {
-            let block = block.unwrap();
-            let end = block.offset + 40 + block.payload.len() as u64;
-            if 40 + block.payload.len() + SEAL_MARGIN >= capacity {
-                prop_assert_eq!(end % BLOCK_ALIGN, 0, "full block at {} of {} bytes", block.offset, end - block.offset);
-            }
-        }
-        let back = read_trace(&bytes);
-        let expect: Vec<(u64, Vec<Rec>)> = threads.into_iter().filter(|(_, r)| !r.is_empty()).collect();
-        prop_assert_eq!(back, expect);
     }
 
     #[test]

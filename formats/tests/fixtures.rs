@@ -63,7 +63,7 @@ fn worked_example() -> Vec<u8> {
     t.exit(7, t0 + 12_850, false);
     t.exit(3, t0 + 13_250, false);
     w.flush_encoder(&mut t).unwrap();
-    w.into_inner()
+    w.into_inner().unwrap()
 }
 
 /// Two threads in interleaved blocks: an exception unwinding two frames, a generator suspended and resumed,
@@ -97,37 +97,55 @@ fn two_threads() -> Vec<u8> {
     worker.exit(2, 5_000_011_000, false);
     worker.update(1, UpdateAction::Reverted, "FP.profile('app.**')", 5_000_020_000);
     w.flush_encoder(&mut worker).unwrap();
-    w.into_inner()
+    w.into_inner().unwrap()
 }
 
-/// Format 1.1's page alignment: blocks of 512 bytes at most, so they fill quickly. MainThread's two full blocks
-/// are padded to end on 4 KiB boundaries of the file (its first block at 4096, its second at 8192), Thread-1's
-/// early flush between them is not padded; the padding records decode to nothing.
+/// A file as pylu's writer wrote format 1.1 for a while (2026-11-26): blocks of 512 bytes at most, a full block
+/// (64 bytes short of its capacity) padded with padding records (extension kind 16) to end on a 4 KiB boundary of
+/// the file. MainThread's two full blocks end at 4096 and 8192, Thread-1's early flush between them is not padded;
+/// the padding records decode to nothing. Today's writer does not pad (docs/FORMAT.md), so the padding is
+/// written here by hand, as that writer did.
 fn padded_blocks() -> Vec<u8> {
+    const CAPACITY: usize = 512;
+    let full = |enc: &BlockEncoder| 40 + enc.payload_len() + 64 >= CAPACITY;
     let w = TraceWriter::new(Vec::new(), &header(4512)).unwrap();
-    let mut main = BlockEncoder::new(1, 512);
-    let mut worker = BlockEncoder::new(2, 512);
+    let mut main = BlockEncoder::new(1, CAPACITY);
+    let mut worker = BlockEncoder::new(2, CAPACITY);
+    let mut offset = header(4512).encode().len() as u64;
     main.thread_name("MainThread");
     main.func_def(&def(0, "app", "handle", "/srv/app/app.py", 10));
     let mut t = 5_000_000_000;
     let mut k = 0;
-    while !main.is_full() {
+    while !full(&main) {
         t += 1_000;
         k += 1;
         main.debug(0, 10 + k, DebugKind::Variable, "row", &format!("{k:02} {}", "x".repeat(48)), t);
     }
-    w.flush_encoder(&mut main).unwrap();
+    pad_to_page(&mut main, offset);
+    offset += w.flush_encoder(&mut main).unwrap() as u64;
     worker.thread_name("Thread-1");
     worker.enter(0, t + 500);
     worker.exit(0, t + 1_500, false);
-    w.flush_encoder(&mut worker).unwrap();
-    while !main.is_full() {
+    offset += w.flush_encoder(&mut worker).unwrap() as u64;
+    while !full(&main) {
         t += 2_000;
         main.enter(0, t);
         main.exit(0, t + 1_000, false);
     }
+    pad_to_page(&mut main, offset);
     w.flush_encoder(&mut main).unwrap();
-    w.into_inner()
+    w.into_inner().unwrap()
+}
+
+/// Appends padding records (kind 16: a length, then that many zeros) so that `enc`'s block, written at
+/// `offset`, ends on a 4 KiB boundary. The fixture needs one record of a 1-byte length, or one of a 2-byte
+/// length.
+fn pad_to_page(enc: &mut BlockEncoder, offset: u64) {
+    let end = offset + 40 + enc.payload_len() as u64;
+    let pad = ((4096 - end % 4096) % 4096) as usize;
+    let body = if pad <= 129 { pad - 2 } else { pad - 3 };
+    assert!(pad >= 2 && (pad <= 129 || pad >= 131), "the fixture's padding is {pad} bytes");
+    enc.extension(16, &vec![0; body]);
 }
 
 /// Every event and every damage report of `bytes`, as `pylu-analyze dump` shows records.

@@ -129,13 +129,26 @@ impl Recorder {
         self.stopped.load(Ordering::Relaxed)
     }
 
-    /// Seals `encoder`'s block into the file; after a failure, drops it.
+    /// Seals `encoder`'s block and hands it to the writer, which writes it out by the next aligned piece or
+    /// [`Recorder::write_pending`]; after a failure, drops it.
     fn write_out(&self, encoder: &mut BlockEncoder) {
         if self.is_stopped() {
             encoder.clear();
             return;
         }
-        if let Err(err) = self.writer.flush_encoder(encoder) {
+        let result = self.writer.flush_encoder(encoder);
+        self.check(result.map(drop));
+    }
+
+    /// Writes out the blocks the writer holds back.
+    fn write_pending(&self) {
+        if !self.is_stopped() {
+            self.check(self.writer.flush());
+        }
+    }
+
+    fn check(&self, result: std::io::Result<()>) {
+        if let Err(err) = result {
             self.stopped.store(true, Ordering::Relaxed);
             warn_once(format_args!("pylu: recording stopped, cannot write {}: {err}", self.path.display()));
         }
@@ -150,6 +163,7 @@ impl Recorder {
                 self.write_out(&mut encoder);
             }
         }
+        self.write_pending();
     }
 
     fn register(&self, thread_id: u64, name: String) -> Arc<ThreadSlot> {
@@ -167,6 +181,9 @@ impl Recorder {
                 self.write_out(&mut encoder);
             }
         }
+        // A thread's end is rare: its last records go out at once, so a reader sees them without waiting for
+        // the flusher.
+        self.write_pending();
         lock(&self.threads).retain(|s| !Arc::ptr_eq(s, slot));
     }
 }
@@ -218,8 +235,8 @@ pub fn record(py: Python<'_>, write: impl FnOnce(&mut BlockEncoder, u64)) {
     record_with(py, false, write)
 }
 
-/// Like [`record`], then writes the thread's block out at once: for function definitions and update markers,
-/// which a killed process must not lose.
+/// Like [`record`], then writes the thread's block, and the blocks the writer holds back, out at once: for
+/// function definitions and update markers, which a killed process must not lose.
 pub fn record_and_flush(py: Python<'_>, write: impl FnOnce(&mut BlockEncoder, u64)) {
     record_with(py, true, write)
 }
@@ -250,7 +267,10 @@ fn record_with(py: Python<'_>, flush_now: bool, write: impl FnOnce(&mut BlockEnc
             encoder.thread_name(&local.slot.name);
         }
         write(&mut encoder, clock::monotonic_ns());
-        if flush_now || encoder.is_full() {
+        if flush_now {
+            rec.write_out(&mut encoder);
+            rec.write_pending();
+        } else if encoder.is_full() {
             rec.write_out(&mut encoder);
         }
     });

@@ -41,7 +41,7 @@ fn bench_repetitive_stacks() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("repetitive.pylu");
     let header = FileHeader::new(1, 0, "bench", "3.11", &[], ClockAnchor::default());
-    let w = TraceWriter::new(std::io::BufWriter::new(std::fs::File::create(&path).unwrap()), &header).unwrap();
+    let w = TraceWriter::new(std::fs::File::create(&path).unwrap(), &header).unwrap();
     let names = [
         ("handle", "app.views"),
         ("query", "app.db"),
@@ -67,7 +67,7 @@ fn bench_repetitive_stacks() {
             w.flush_encoder(enc).unwrap();
         }
     }
-    drop(w);
+    w.into_inner().unwrap();
     let input = Input::open(&path).unwrap();
     for round in 0..2 {
         let start = Instant::now();

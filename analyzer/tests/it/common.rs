@@ -74,7 +74,7 @@ pub fn build_trace(pid: u32, funcs: &[(&str, &str)], threads: &[ThreadSpec<'_>],
             break;
         }
     }
-    w.into_inner()
+    w.into_inner().unwrap()
 }
 
 pub fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {

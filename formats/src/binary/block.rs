@@ -31,15 +31,9 @@
 //!    7..=15          reserved: a reader of this version rejects the rest of the block
 //!    16 and above    extension: varint byte length, then that many bytes; readers that do not know the
 //!                    kind skip it (how a later minor version adds records)
-//!    16 padding      varint byte length, then that many zero bytes (since minor version 1, see below)
+//!    16 padding      varint byte length, then that many zero bytes (minor version 1; pylu's writer no longer
+//!                    writes it, readers skip it like any extension)
 //! ```
-//!
-//! Writers pad a block that they seal because it is full so that it ends on a [`BLOCK_ALIGN`] boundary of the
-//! file ([`BlockEncoder::pad_to_boundary`], called by the writer, which knows where the block will land). Then
-//! every full block is written as whole, aligned pages, and Linux's page cache (ext4, XFS, … since 6.16) holds
-//! it in large folios: mapping such a file costs a reader about half the system time that blocks written across
-//! page boundaries cost (docs/PERFORMANCE.md). Encoders seal [`SEAL_MARGIN`] bytes before their
-//! capacity, so that a full block, padded, usually ends exactly at the capacity and the padding is a few bytes.
 //!
 //! `dt` is the record's time minus the previous timed record's time in the same block (the first one's is from
 //! `base_ts`), in nanoseconds of the monotonic clock. Enter and exit of a call with a small function id and a
@@ -52,14 +46,8 @@ pub const BLOCK_SYNC: [u8; 4] = *b"PYBK";
 pub const BLOCK_HEADER_LEN: usize = 40;
 /// A header announcing more than this is corrupt (writers seal far earlier, see [`DEFAULT_BLOCK_CAPACITY`]).
 pub const MAX_PAYLOAD_LEN: usize = 16 << 20;
-/// Block bytes (header and payload) that [`BlockEncoder::is_full`] aims at: it says to seal [`SEAL_MARGIN`]
-/// bytes before them.
+/// Block bytes (header and payload) after which [`BlockEncoder::is_full`] says to seal.
 pub const DEFAULT_BLOCK_CAPACITY: usize = 64 << 10;
-/// How far before its capacity a block is full: room for the record that crosses the mark (call records take 2
-/// to 15 bytes), so that the padding to the capacity is short.
-pub const SEAL_MARGIN: usize = 64;
-/// The file boundary a full block is padded to end on (a page).
-pub const BLOCK_ALIGN: u64 = 4096;
 /// Debug values longer than this many bytes are cut (at a character boundary) and flagged truncated.
 pub const MAX_REPR_BYTES: usize = 4096;
 
@@ -75,8 +63,6 @@ pub(crate) const KIND_LINE: u64 = 4;
 pub(crate) const KIND_DEBUG: u64 = 5;
 pub(crate) const KIND_UPDATE: u64 = 6;
 pub(crate) const FIRST_EXTENSION_KIND: u64 = 16;
-/// Padding: an extension record (so readers of minor version 0 skip it) whose bytes are zeros.
-pub(crate) const KIND_PADDING: u64 = 16;
 
 /// Encodes one thread's records into a block. One per thread: nothing here locks.
 #[derive(Debug, Clone)]
@@ -107,10 +93,10 @@ impl BlockEncoder {
         self.record_count == 0
     }
 
-    /// The block (header and payload) is within [`SEAL_MARGIN`] bytes of the capacity: seal now.
+    /// The block (header and payload) reached the capacity: seal now.
     #[inline]
     pub fn is_full(&self) -> bool {
-        self.buf.len() + SEAL_MARGIN >= self.capacity
+        self.buf.len() >= self.capacity
     }
 
     /// Payload bytes so far.
@@ -222,36 +208,6 @@ impl BlockEncoder {
         assert!(kind >= FIRST_EXTENSION_KIND, "extension kinds start at {FIRST_EXTENSION_KIND}");
         self.other(kind);
         varint::put_bytes(&mut self.buf, body);
-    }
-
-    /// Appends padding records so that the block, written at `file_offset`, ends on a [`BLOCK_ALIGN`]
-    /// boundary (nothing when it already does, or when it holds no records). Padding takes 2 bytes at least, so a
-    /// block one byte short of the boundary is padded to the next one.
-    pub fn pad_to_boundary(&mut self, file_offset: u64) {
-        if self.record_count == 0 {
-            return;
-        }
-        let end = file_offset.wrapping_add(self.buf.len() as u64);
-        let mut pad = ((BLOCK_ALIGN - end % BLOCK_ALIGN) % BLOCK_ALIGN) as usize;
-        if pad == 1 {
-            pad += BLOCK_ALIGN as usize;
-        }
-        // A record of `n` bytes is the kind byte, the length varint and `n - 1 - len(varint)` zeros. One record
-        // takes 2..=129 bytes (1-byte length) or 131..=16386 (2-byte length); 130 is two records.
-        let mut records = |n: usize| {
-            let len_bytes = if n <= 129 { 1 } else { 2 };
-            self.other(KIND_PADDING);
-            varint::put(&mut self.buf, (n - 1 - len_bytes) as u64);
-            self.buf.resize(self.buf.len() + n - 1 - len_bytes, 0);
-        };
-        match pad {
-            0 => {}
-            130 => {
-                records(2);
-                records(128);
-            }
-            n => records(n),
-        }
     }
 
     /// Finishes the block: fills in the header and returns the whole block (header + payload), or `None`

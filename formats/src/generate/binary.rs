@@ -172,7 +172,6 @@ impl<W: Write> BinarySink<W> {
     }
 
     fn seal(&mut self, thread: usize) -> io::Result<()> {
-        // As the stub does: the writer pads a full block to a page boundary.
         self.stats.bytes += self.writer.flush_encoder(&mut self.encoders[thread])? as u64;
         Ok(())
     }
@@ -181,6 +180,7 @@ impl<W: Write> BinarySink<W> {
         for thread in 0..self.encoders.len() {
             self.seal(thread)?;
         }
+        self.writer.flush()?;
         Ok(self.stats)
     }
 }
