@@ -139,6 +139,28 @@ pub(crate) unsafe fn decode_calls_at(payload: &[u8], pos: usize) -> Step {
     }
 }
 
+/// Whether `bytes` are all ASCII, 64 at a time, the last (or only) piece by a masked load, so a short string —
+/// most of a trace's are names and short values — costs one load and no loop. Checking the strings of the debug
+/// records a report does not show took `<[u8]>::is_ascii` 1.5 % of the analyzer's time.
+///
+/// Safety: the CPU must have AVX512F and AVX512BW.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(crate) unsafe fn is_ascii(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(64);
+    // SAFETY: the CPU features are the caller's contract; the full loads read `chunk`'s 64 bytes, the masked load
+    // only the remainder's bytes (masked-off bytes are not accessed, so they cannot fault).
+    unsafe {
+        let mut high = _mm512_setzero_si512();
+        for chunk in &mut chunks {
+            high = _mm512_or_si512(high, _mm512_loadu_si512(chunk.as_ptr().cast()));
+        }
+        let rest = chunks.remainder();
+        let mask = (1u64 << rest.len()) - 1;
+        high = _mm512_or_si512(high, _mm512_maskz_loadu_epi8(mask, rest.as_ptr().cast()));
+        _mm512_movepi8_mask(high) == 0
+    }
+}
+
 /// Whether the CPU has everything [`decode_calls`] and [`bytes_of`] use.
 pub(crate) fn available() -> bool {
     static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -153,6 +175,26 @@ pub(crate) fn available() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn is_ascii_agrees_with_the_slice_method() {
+        if !available() {
+            eprintln!("SKIP: no AVX-512 on this CPU");
+            return;
+        }
+        let mut bytes = vec![b'a'; 300];
+        for len in 0..bytes.len() {
+            // SAFETY: `available()` checked the features.
+            assert!(unsafe { is_ascii(&bytes[..len]) }, "len {len}");
+            for at in 0..len {
+                bytes[at] = 0x80;
+                assert!(!unsafe { is_ascii(&bytes[..len]) }, "len {len}, high byte at {at}");
+                // A high byte just past the end is not looked at.
+                assert!(unsafe { is_ascii(&bytes[..at]) }, "len {at}, high byte after it");
+                bytes[at] = b'a';
+            }
+        }
+    }
 
     /// The first 16 varints that end in `window`, each as (value, length), decoded one byte at a time.
     fn varints(window: &[u8; 64]) -> Vec<(u64, usize)> {

@@ -246,7 +246,7 @@ impl<'a> Records<'a> {
     #[inline(always)]
     fn check_str(&mut self) -> Result<(), &'static str> {
         let b = self.bytes().ok_or("string runs past the block")?;
-        if b.is_ascii() || std::str::from_utf8(b).is_ok() {
+        if is_ascii(b) || std::str::from_utf8(b).is_ok() {
             Ok(())
         } else {
             Err("string is not UTF-8")
@@ -865,6 +865,17 @@ impl<'a> Iterator for Records<'a> {
             }
         }
     }
+}
+
+/// `bytes.is_ascii()`, by AVX-512 where the CPU has it (see `avx512::is_ascii`).
+#[inline(always)]
+fn is_ascii(bytes: &[u8]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512::available() {
+        // SAFETY: `available()` checked AVX512F and AVX512BW (and more).
+        return unsafe { super::avx512::is_ascii(bytes) };
+    }
+    bytes.is_ascii()
 }
 
 #[cfg(test)]
