@@ -6,6 +6,7 @@
 #   - peak memory (/usr/bin/time -v, maximum resident set size; the mapped input counts in it as it is read).
 #   - the same for a trace of many threads (2 processes × 500 threads, MANY_SIZE): per-thread state then
 #     dominates memory.
+# Each step runs PYLU_BENCH_REPS times (default 5) and reports the median (see `measure`).
 # Usage: benches/analyzer.sh [SIZE=1G] [WORKDIR=/tmp/pylu-bench] [MANY_SIZE=128M]
 #        (sizes as pylu-gen takes them: 256M, 1G, …)
 set -euo pipefail
@@ -27,18 +28,26 @@ rm -rf "bin-$SIZE" "many-threads-$MANY_SIZE"
 # Files just written are still being written back to disk, which slows the first reads of them.
 sync
 
-# Runs a command under /usr/bin/time -v; prints "wall_seconds peak_MiB cpu_seconds" (CPU = user + system: on a
-# shared machine the wall time depends on the neighbours, the CPU time much less).
+# Runs a command REPS times under /usr/bin/time -v; prints "wall_seconds peak_MiB cpu_seconds spread" for the run
+# of median wall time (CPU = user + system: on a shared machine the wall time depends on the neighbours, the CPU
+# time much less), the largest peak of all runs, and the spread "min-max" of the wall times. The median, not the
+# fastest run: this machine's speed drifts by several percent from one minute to the next.
+REPS=${PYLU_BENCH_REPS:-5}
 measure() {
-    /usr/bin/time -v "$@" >/dev/null 2>time.out || { tail -n 5 time.out >&2; true; }
-    local wall rss
-    wall=$(grep 'Elapsed (wall clock)' time.out | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-    rss=$(grep 'Maximum resident set size' time.out | awk '{print int($NF/1024)}')
-    cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' time.out)
-    echo "$wall $rss $cpu"
+    local runs=() wall rss cpu i
+    for ((i = 0; i < REPS; i++)); do
+        /usr/bin/time -v "$@" >/dev/null 2>time.out || { tail -n 5 time.out >&2; true; }
+        wall=$(grep 'Elapsed (wall clock)' time.out | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+        rss=$(grep 'Maximum resident set size' time.out | awk '{print int($NF/1024)}')
+        cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' time.out)
+        runs+=("$wall $rss $cpu")
+    done
+    printf '%s\n' "${runs[@]}" | sort -n -k1,1 | awk '{w[NR] = $1; c[NR] = $3; if ($2 > m) m = $2}
+        END {k = int((NR + 1) / 2); printf "%s %s %s %s-%s\n", w[k], m, c[k], w[1], w[NR]}'
 }
 
-printf '%-8s %-28s %8s %8s %9s %14s\n' format step wall_s cpu_s peak_MiB throughput
+echo "(each step: the median of $REPS runs, its CPU time, the largest peak, and the spread of the wall times)"
+printf '%-8s %-28s %8s %8s %9s %11s %14s\n' format step wall_s cpu_s peak_MiB spread_s throughput
 for fmt in binary legacy threads; do
     case $fmt in
         binary) IN="bin-$SIZE"; FILES=("$IN"/*) ;;
@@ -48,15 +57,15 @@ for fmt in binary legacy threads; do
     bytes=$(cat "${FILES[@]}" | wc -c)
     # Warm the page cache so every step reads from memory.
     cat "${FILES[@]}" >/dev/null
-    read -r s m c < <(measure sh -c "cat ${FILES[*]} | wc -l")
-    printf '%-8s %-28s %8s %8s %9s %11.0f MB/s\n' $fmt "wc -l" "$s" "$c" "$m" "$(echo "$bytes / $s / 1000000" | bc -l)"
-    read -r s m c < <(measure "$BIN/pylu-analyze" summary -q --format csv --top 1 "$IN")
+    read -r s m c r < <(measure sh -c "cat ${FILES[*]} | wc -l")
+    printf '%-8s %-28s %8s %8s %9s %11s %11.0f MB/s\n' $fmt "wc -l" "$s" "$c" "$m" "$r" "$(echo "$bytes / $s / 1000000" | bc -l)"
+    read -r s m c r < <(measure "$BIN/pylu-analyze" summary -q --format csv --top 1 "$IN")
     calls=$("$BIN/pylu-analyze" summary -q --format json --top 0 --func '^$' "$IN" | grep '"calls"' | tr -dc 0-9)
-    printf '%-8s %-28s %8s %8s %9s %11.0f MB/s  %.1f M calls/s (%s calls)\n' $fmt "parse + aggregate" "$s" "$c" "$m" \
+    printf '%-8s %-28s %8s %8s %9s %11s %11.0f MB/s  %.1f M calls/s (%s calls)\n' $fmt "parse + aggregate" "$s" "$c" "$m" "$r" \
         "$(echo "$bytes / $s / 1000000" | bc -l)" "$(echo "$calls / $s / 1000000" | bc -l)" "$calls"
     rm -rf out && mkdir out
-    read -r s m c < <(measure "$BIN/pylu-processlogs" -q -i "$IN" -o out)
-    printf '%-8s %-28s %8s %8s %9s %11.0f MB/s\n' $fmt "pylu-processlogs end to end" "$s" "$c" "$m" "$(echo "$bytes / $s / 1000000" | bc -l)"
+    read -r s m c r < <(measure "$BIN/pylu-processlogs" -q -i "$IN" -o out)
+    printf '%-8s %-28s %8s %8s %9s %11s %11.0f MB/s\n' $fmt "pylu-processlogs end to end" "$s" "$c" "$m" "$r" "$(echo "$bytes / $s / 1000000" | bc -l)"
 done
 
 # The same pipeline on a trace whose stacks repeat (a fixed request shape, 8 threads, 256 MB): what decoding
