@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import Target, controller
+from conftest import Target, controller, hit_counts, read_trace, trace_files
 
 
 def test_error_in_command_is_returned_and_host_keeps_running(target, trace_dir):
@@ -221,3 +221,34 @@ def test_forked_worker_records_its_own_file_and_answers(trace_dir, tmp_path):
         assert hit_counts(t.trace())["__main__.main_helper"] == 2  # the child's calls are not in the parent's
     finally:
         t.close()
+
+
+def test_a_process_that_dies_keeps_every_call_before_its_last_flush(tmp_path):
+    # Full blocks wait in the file's writer until the next 256 KiB boundary of the file; a flush writes them all.
+    # A process that then dies without running any exit handler keeps every call recorded before the flush, and
+    # what it wrote after is whole blocks but for at most one torn block at the end.
+    code = (
+        "import os\n"
+        "from pyliveupdatescripts import FP\n"
+        "from pyliveupdate import _native\n"
+        "def f(x):\n    return x + 1\n"
+        "FP.profile('__main__.f')\n"
+        "for i in range(400000):\n    f(i)\n"
+        "_native.flush()\n"
+        "print(os.path.getsize(_native.trace_path()), flush=True)\n"
+        "for i in range(200000):\n    f(i)\n"
+        "os._exit(0)\n"
+    )
+    env = dict(os.environ, PYLU_TRACE_DIR=str(tmp_path))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    size_at_flush = int(r.stdout.split()[0])
+    [path] = trace_files(tmp_path)
+    # 400,000 calls take 1.6 MB (4 bytes each): several 256 KiB pieces went out before the flush.
+    assert size_at_flush > 4 * 256 * 1024
+    assert os.path.getsize(path) > size_at_flush
+    trace = read_trace(path)
+    assert len(trace["errors"]) <= 1, trace["errors"]
+    calls = hit_counts(trace)["__main__.f"]
+    # The calls after the flush that were still in a thread's buffer or the writer's are lost.
+    assert 400000 <= calls < 600000, calls
