@@ -19,7 +19,7 @@ BIN="$ROOT/target/release"
 mkdir -p "$WORK"
 cd "$WORK"
 # The binary sets are written afresh by this checkout's writer at every run: how the writer's writes filled the
-# page cache decides what mapping the files costs (docs/FORMAT.md, "Page alignment"), so a set left by an older
+# page cache decides what mapping the files costs (docs/FORMAT.md, "Writing"), so a set left by an older
 # writer, or one whose cached pages have been evicted and read back, would measure something else.
 rm -rf "bin-$SIZE" "many-threads-$MANY_SIZE"
 "$BIN/pylu-gen" --format binary --size "$SIZE" -o "bin-$SIZE" | tail -n 1

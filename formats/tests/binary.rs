@@ -382,23 +382,32 @@ fn absolutize(recs: Vec<Rec>) -> Vec<Rec> {
 
 /// A file that remembers each `write` the trace writer made: the bytes and where each write ended.
 #[derive(Clone, Default)]
-struct WriteLog(Rc<RefCell<(Vec<u8>, Vec<u64>)>>);
+struct WriteLog(Rc<RefCell<Written>>);
+
+#[derive(Default)]
+struct Written {
+    bytes: Vec<u8>,
+    write_ends: Vec<u64>,
+}
 
 impl WriteLog {
     fn len(&self) -> u64 {
-        self.0.borrow().0.len() as u64
+        self.0.borrow().bytes.len() as u64
+    }
+    fn bytes(&self) -> Vec<u8> {
+        self.0.borrow().bytes.clone()
     }
     fn write_ends(&self) -> Vec<u64> {
-        self.0.borrow().1.clone()
+        self.0.borrow().write_ends.clone()
     }
 }
 
 impl Write for WriteLog {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let mut log = self.0.borrow_mut();
-        log.0.extend_from_slice(buf);
-        let end = log.0.len() as u64;
-        log.1.push(end);
+        log.bytes.extend_from_slice(buf);
+        let end = log.bytes.len() as u64;
+        log.write_ends.push(end);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -406,7 +415,8 @@ impl Write for WriteLog {
     }
 }
 
-/// Seals a block of `calls` enter/exit pairs in thread `tid` and hands it to `writer`; returns the bytes appended.
+/// Seals a block of up to `calls` enter/exit pairs (fewer if it fills) and hands it to `writer`; returns the
+/// bytes appended.
 fn append_calls(writer: &TraceWriter<WriteLog>, enc: &mut BlockEncoder, calls: usize) -> u64 {
     for i in 0..calls as u64 {
         enc.enter(1, i * 10);
@@ -428,7 +438,7 @@ fn dropping_the_writer_writes_what_it_held_back() {
     assert_eq!(log.len(), header_len, "a small block is held back");
     drop(writer);
     assert_eq!(log.len(), header_len + appended);
-    let bytes = log.0.borrow().0.clone();
+    let bytes = log.bytes();
     let verified: Vec<bool> = Trace::parse(&bytes).unwrap().blocks().map(|b| b.unwrap().verify().is_ok()).collect();
     assert_eq!(verified, [true]);
 }
@@ -468,7 +478,7 @@ proptest! {
         }
         writer.into_inner().unwrap();
         prop_assert_eq!(log.len(), offset);
-        let bytes = log.0.borrow().0.clone();
+        let bytes = log.bytes();
         let read: Vec<_> = Trace::parse(&bytes).unwrap().blocks().map(|b| b.unwrap().verify().is_ok()).collect();
         prop_assert_eq!(read, vec![true; blocks]);
     }

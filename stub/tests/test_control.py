@@ -12,6 +12,12 @@ import pytest
 from conftest import Target, controller, hit_counts, read_trace, trace_files
 
 
+def run_python(code, trace_dir, timeout=60):
+    """Runs `code` in a fresh interpreter with the stub's trace directory set; returns the finished process."""
+    env = dict(os.environ, PYLU_TRACE_DIR=str(trace_dir))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
+
+
 def test_error_in_command_is_returned_and_host_keeps_running(target, trace_dir):
     r = controller(trace_dir, "1/0", pid=target.pid)
     assert r.returncode != 0
@@ -151,8 +157,7 @@ def test_tcp_refuses_non_loopback(tmp_path):
         "s = UpdateStub(address='0.0.0.0:50999').start()\n"
         "print('host still running')\n"
     )
-    env = dict(os.environ, PYLU_TRACE_DIR=str(tmp_path))
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    r = run_python(code, tmp_path)
     assert r.returncode == 0
     assert "host still running" in r.stdout
     assert "not loopback" in r.stderr
@@ -172,8 +177,7 @@ def test_unwritable_trace_file_warns_once_and_host_runs(tmp_path):
         "_native.flush()\n"
         "print('done', total, _native.recording_stopped())\n"
     )
-    env = dict(os.environ, PYLU_TRACE_DIR=str(tmp_path))
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    r = run_python(code, tmp_path, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "done" in r.stdout and "True" in r.stdout
     assert r.stderr.count("pylu: recording stopped") == 1
@@ -189,8 +193,7 @@ def test_missing_trace_dir_never_reaches_the_host(tmp_path):
         "print(FP.profile('__main__.f'))\n"
         "print('sum', sum(f(i) for i in range(1000)))\n"
     )
-    env = dict(os.environ, PYLU_TRACE_DIR=str(blocker / "sub"))
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    r = run_python(code, blocker / "sub")
     assert r.returncode == 0, r.stderr
     assert "sum 500500" in r.stdout
     assert "pylu:" in r.stderr
@@ -239,8 +242,7 @@ def test_a_process_that_dies_keeps_every_call_before_its_last_flush(tmp_path):
         "for i in range(200000):\n    f(i)\n"
         "os._exit(0)\n"
     )
-    env = dict(os.environ, PYLU_TRACE_DIR=str(tmp_path))
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    r = run_python(code, tmp_path, timeout=120)
     assert r.returncode == 0, r.stderr
     size_at_flush = int(r.stdout.split()[0])
     [path] = trace_files(tmp_path)
