@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use pylu_formats::generate::{process_ids, write_binary, write_binary_dir, write_legacy, GenOptions};
+use pylu_gen::{process_ids, write_binary, write_binary_dir, write_legacy, GenOptions};
 use pylu_formats::{legacy, EventKind, FuncRef, Trace};
 
 fn small(seed: u64, target_bytes: u64) -> GenOptions {
