@@ -71,11 +71,8 @@ fn generated(dir: &std::path::Path) -> std::path::PathBuf {
     std::fs::create_dir_all(&bin).unwrap();
     pylu_gen::write_binary_dir(&opts, &bin).unwrap();
     let f = std::fs::File::create(dir.join("app.log")).unwrap();
-    pylu_gen::write_legacy(
-        &pylu_gen::GenOptions { target_bytes: 2 << 20, ..opts },
-        std::io::BufWriter::new(f),
-    )
-    .unwrap();
+    pylu_gen::write_legacy(&pylu_gen::GenOptions { target_bytes: 2 << 20, ..opts }, std::io::BufWriter::new(f))
+        .unwrap();
     dir.to_owned()
 }
 
