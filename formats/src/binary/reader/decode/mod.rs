@@ -42,14 +42,9 @@ impl DecodePath {
             DecodePath::Avx512 => "avx512",
         }
     }
-
-    /// The decoder [`Records::try_for_each`] runs in this process: the one measured fastest on this CPU, or
-    /// `PYLU_DECODER`'s (see module `cpu`).
-    pub fn chosen() -> DecodePath {
-        cpu::chosen()
-    }
 }
 
+/// What a call record's header `h` (or its first byte: the op is its low 2 bits) says happened.
 #[inline(always)]
 fn call_op(h: u64) -> CallOp {
     match h & 3 {
