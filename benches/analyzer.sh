@@ -14,7 +14,7 @@ SIZE=${1:-1G}
 WORK=${2:-/tmp/pylu-bench}
 MANY_SIZE=${3:-128M}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release -q -p pylu-analyzer -p pylu-formats --manifest-path "$ROOT/Cargo.toml"
+cargo build --release -q -p pylu-analyzer -p pylu-gen --manifest-path "$ROOT/Cargo.toml"
 BIN="$ROOT/target/release"
 mkdir -p "$WORK"
 cd "$WORK"

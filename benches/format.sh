@@ -11,7 +11,7 @@ size=${1:-1G}
 work=${2:-bench-data}
 mkdir -p "$work"
 
-cargo build --release --locked -q -p pylu-formats -p pylu-analyzer
+cargo build --release --locked -q -p pylu-gen -p pylu-analyzer
 bin=target/release
 
 bin_dir="$work/format-binary-$size"

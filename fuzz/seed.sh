@@ -15,7 +15,7 @@ for f in "$root"/fixtures/legacy/*.log; do
     cp "$f" "$here/corpus/legacy_lines/"
     copied=$((copied + 1))
 done
-# The start of a generated log as well, when pylu-gen is built (cargo build --release -p pylu-formats): many
+# The start of a generated log as well, when pylu-gen is built (cargo build --release -p pylu-gen): many
 # kinds of lines in a few KiB (small inputs keep the fuzzer fast).
 gen="$root/target/release/pylu-gen"
 if [ -x "$gen" ]; then

@@ -7,8 +7,6 @@
 //! - [`event`]: the one model both decode into ([`Event`], [`EventKind`]).
 //! - [`detect`](mod@detect): tells the two formats apart from the bytes.
 //! - [`timefmt`]: ISO 8601 rendering of wall-clock nanoseconds.
-//! - [`generate`]: a deterministic generator of realistic traces in both formats, sized in bytes, for
-//!   benchmarks and large tests.
 //!
 //! Errors are typed ([`FileError`], [`BlockError`], [`RecordError`]) and carry the offset of the damage.
 
@@ -17,7 +15,6 @@ pub mod crc;
 pub mod detect;
 pub mod error;
 pub mod event;
-pub mod generate;
 pub mod legacy;
 pub mod timefmt;
 pub mod varint;

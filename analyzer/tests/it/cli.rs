@@ -66,16 +66,13 @@ fn processlogs_writes_three_files_and_the_original_last_line() {
 }
 
 fn generated(dir: &std::path::Path) -> std::path::PathBuf {
-    let opts = pylu_formats::generate::GenOptions { target_bytes: 3 << 20, processes: 2, ..Default::default() };
+    let opts = pylu_gen::GenOptions { target_bytes: 3 << 20, processes: 2, ..Default::default() };
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    pylu_formats::generate::write_binary_dir(&opts, &bin).unwrap();
+    pylu_gen::write_binary_dir(&opts, &bin).unwrap();
     let f = std::fs::File::create(dir.join("app.log")).unwrap();
-    pylu_formats::generate::write_legacy(
-        &pylu_formats::generate::GenOptions { target_bytes: 2 << 20, ..opts },
-        std::io::BufWriter::new(f),
-    )
-    .unwrap();
+    pylu_gen::write_legacy(&pylu_gen::GenOptions { target_bytes: 2 << 20, ..opts }, std::io::BufWriter::new(f))
+        .unwrap();
     dir.to_owned()
 }
 

@@ -8,10 +8,10 @@
 use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};
 
-use super::pyfloat::push_repr;
-use super::sim::{ProcessSim, SimEvent, SimKind};
-use super::{function_table, process_ids, GenOptions, GenStats};
-use crate::event::DebugKind;
+use crate::pyfloat::push_repr;
+use crate::sim::{ProcessSim, SimEvent, SimKind};
+use crate::{function_table, process_ids, GenOptions, GenStats};
+use pylu_formats::event::DebugKind;
 
 /// An original-format text log with all processes' threads interleaved line by line, ≈ `target_bytes`.
 pub fn write_legacy<W: Write>(opts: &GenOptions, out: W) -> io::Result<GenStats> {
@@ -128,7 +128,7 @@ impl LineRenderer {
         let second = wall_ns / 1_000_000_000;
         let millis = wall_ns / 1_000_000 % 1000;
         if self.cached_second.as_ref().map(|(s, _)| *s) != Some(second) {
-            let (y, m, d) = crate::timefmt::civil_from_days((second / 86_400) as i64);
+            let (y, m, d) = pylu_formats::timefmt::civil_from_days((second / 86_400) as i64);
             let of_day = second % 86_400;
             let text =
                 format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", of_day / 3600, of_day % 3600 / 60, of_day % 60);

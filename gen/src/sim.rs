@@ -8,11 +8,11 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::distributions::{LogNormalTable, ZipfTable};
-use super::functions::Function;
-use super::values::{repr_value, variable_name};
-use super::GenOptions;
-use crate::event::{DebugKind, UpdateAction};
+use crate::distributions::{LogNormalTable, ZipfTable};
+use crate::functions::Function;
+use crate::values::{repr_value, variable_name};
+use crate::GenOptions;
+use pylu_formats::event::{DebugKind, UpdateAction};
 
 /// What happened; function numbers index the shared function table.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
-use pylu_formats::generate::{write_binary_dir, write_legacy, GenOptions};
+use pylu_gen::{write_binary_dir, write_legacy, GenOptions};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum OutputFormat {

@@ -5,12 +5,12 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::sim::{ProcessSim, SimEvent, SimKind};
-use super::{function_table, process_ids, GenOptions, GenStats};
-use crate::binary::block::{BlockEncoder, DEFAULT_BLOCK_CAPACITY};
-use crate::binary::header::{ClockAnchor, FileHeader};
-use crate::binary::writer::TraceWriter;
-use crate::event::FuncDef;
+use crate::sim::{ProcessSim, SimEvent, SimKind};
+use crate::{function_table, process_ids, GenOptions, GenStats};
+use pylu_formats::binary::block::{BlockEncoder, DEFAULT_BLOCK_CAPACITY};
+use pylu_formats::binary::header::{ClockAnchor, FileHeader};
+use pylu_formats::binary::writer::TraceWriter;
+use pylu_formats::event::FuncDef;
 
 /// One binary trace file per process in `dir` (`trace-<pid>.pylu`), their total ≈ `target_bytes`.
 /// Processes are independent, so they are generated on parallel threads; the output does not depend on it.

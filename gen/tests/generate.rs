@@ -3,8 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use pylu_formats::generate::{process_ids, write_binary, write_binary_dir, write_legacy, GenOptions};
 use pylu_formats::{legacy, EventKind, FuncRef, Trace};
+use pylu_gen::{process_ids, write_binary, write_binary_dir, write_legacy, GenOptions};
 
 fn small(seed: u64, target_bytes: u64) -> GenOptions {
     GenOptions { seed, target_bytes, processes: 2, threads_per_process: 3, functions: 300, ..GenOptions::default() }
