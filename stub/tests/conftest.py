@@ -44,13 +44,14 @@ def kinds_by_func(trace, name) -> list:
 class Target:
     """programs/target.py running with the stub; `run("work 10")` runs a workload and waits for it."""
 
-    def __init__(self, trace_dir, env_extra=None):
+    def __init__(self, trace_dir, env_extra=None, preexec_fn=None):
         env = dict(os.environ, PYLU_TRACE_DIR=str(trace_dir), PYTHONUNBUFFERED="1")
         env.update(env_extra or {})
         self.trace_dir = str(trace_dir)
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(PROGRAMS, "target.py")],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            preexec_fn=preexec_fn,
         )
         line = self.proc.stdout.readline()
         assert line.startswith("ready"), line + self.proc.stderr.read()

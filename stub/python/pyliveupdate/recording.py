@@ -35,7 +35,7 @@ def _create_trace(tdir: paths.TraceDir) -> str:
         except FileExistsError:
             continue
         except OSError as err:
-            raise OSError(err.errno, f"cannot create trace file {tdir.file_path(name)}: {err.strerror}") from None
+            raise OSError(f"cannot create trace file {tdir.file_path(name)}: {err.strerror}") from None
         try:
             # The recorder takes the descriptor over (and closes it on failure).
             return _native.open_trace(fd, tdir.file_path(name), _python_version(), [str(a) for a in sys.argv])
