@@ -8,7 +8,6 @@ import glob
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
