@@ -1,10 +1,11 @@
 """``pylu-controller``: sends commands to running stubs and prints each one's answer under its pid.
 
-Targets: every live stub of ours in the trace directory (default), ``--pid N`` (repeatable), or
-``--address '127.0.0.1:50050;127.0.0.1:50051'`` (loopback TCP, token from the 0600 token file).
+Targets: every live stub of ours in the trace directory (default ``/tmp/pyliveupdate/<uid>/``), ``--pid N``
+(repeatable), or ``--address '127.0.0.1:50050;127.0.0.1:50051'`` (loopback TCP, token from the 0600 token file).
+Each target is talked to over one connection for the whole session (its command namespace lives as long).
 Commands: ``-c CMD`` (repeatable), ``-f FILE`` or standard input (one command per line), else an interactive
 prompt with history. ``patch('file.py')`` sends that file's code. The exit status is non-zero when any target
-failed a command or could not be reached.
+failed a command (or applied an update that records nothing) or could not be reached.
 """
 
 from __future__ import annotations
