@@ -10,6 +10,7 @@ import pickle
 import pwd
 import shutil
 import subprocess
+import warnings
 from dataclasses import dataclass
 
 AT_FDCWD = -100
@@ -49,10 +50,14 @@ def _become(user: User) -> None:
     os.setuid(user.uid)
 
 
-def run_as(user: User, fn, *args):
-    """fn(*args) in a forked child running as `user`; its return value (or its exception) comes back here."""
+def _fork_as(user: User, fn, *args) -> tuple:
+    """(pid, read end): fn(*args) running as `user` in a forked child that pickles its outcome into the pipe."""
     r, w = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # pytest's process has threads (in-process tests' recorder): the child only makes system calls, pickles
+        # its result and leaves with os._exit, taking no lock another thread could have held at the fork.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
         os.close(r)
         try:
@@ -66,6 +71,10 @@ def run_as(user: User, fn, *args):
         finally:
             os._exit(0)
     os.close(w)
+    return pid, r
+
+
+def _outcome(pid: int, r: int):
     with os.fdopen(r, "rb") as f:
         data = f.read()
     os.waitpid(pid, 0)
@@ -75,38 +84,23 @@ def run_as(user: User, fn, *args):
     return value
 
 
+def run_as(user: User, fn, *args):
+    """fn(*args) in a forked child running as `user`; its return value (or its exception) comes back here."""
+    return _outcome(*_fork_as(user, fn, *args))
+
+
 class Background:
     """fn(stop_path, *args) running as `user` in a forked child until `stop()`; its return value is `stop()`'s.
     fn must return when `stop_path` exists."""
 
     def __init__(self, user: User, stop_path: str, fn, *args):
         self.stop_path = stop_path
-        self._r, w = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:
-            os.close(self._r)
-            try:
-                _become(user)
-                result = ("ok", fn(stop_path, *args))
-            except BaseException as err:
-                result = ("err", repr(err))
-            try:
-                with os.fdopen(w, "wb") as f:
-                    pickle.dump(result, f)
-            finally:
-                os._exit(0)
-        os.close(w)
+        self._child = _fork_as(user, fn, stop_path, *args)
 
     def stop(self):
         with open(self.stop_path, "w"):
             pass
-        with os.fdopen(self._r, "rb") as f:
-            data = f.read()
-        os.waitpid(self.pid, 0)
-        kind, value = pickle.loads(data)
-        if kind != "ok":
-            raise AssertionError(f"attacker loop failed: {value}")
-        return value
+        return _outcome(*self._child)
 
 
 def exchange(a: str, b: str) -> bool:

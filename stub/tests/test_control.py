@@ -264,20 +264,15 @@ def test_several_statements_print_the_last_expressions_value(target, trace_dir):
 
 
 def test_each_controller_connection_has_its_own_namespace(target, trace_dir):
-    a = subprocess.Popen(
-        [sys.executable, "-m", "pyliveupdate.controller", "--trace-dir", str(trace_dir), "--pid", str(target.pid)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    a.stdin.write("mine = 'a'\n")
-    a.stdin.flush()
-    # While controller a's connection is open with its variable set, controller b sees its own namespace only;
-    # both see the shared tools.
-    r = controller(trace_dir, "mine = 'b'", "mine", "type(LU).__name__", pid=target.pid)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "'b'" in r.stdout and "UpdateManager" in r.stdout
-    out, err = a.communicate("mine\n'main' if main is not None else 'none'\n", timeout=60)
-    assert a.returncode == 0, out + err
-    assert "'a'" in out and "'b'" not in out and "'main'" in out
+    # Controller a's variables live as long as its connection, and no other controller sees them; the tools
+    # and the program (main) are the same for both.
+    a = controller(trace_dir, "mine = 'a'", "mine", "type(LU).__name__", pid=target.pid)
+    assert a.returncode == 0, a.stdout + a.stderr
+    assert "'a'" in a.stdout and "UpdateManager" in a.stdout
+    b = controller(trace_dir, "mine", pid=target.pid)
+    assert b.returncode == 1 and "NameError" in b.stdout, b.stdout
+    b = controller(trace_dir, "main.main_helper(1)", pid=target.pid)
+    assert b.returncode == 0 and "4" in b.stdout, b.stdout
 
 
 def test_update_history_is_bounded(target, trace_dir):

@@ -284,6 +284,7 @@ def test_existing_names_in_our_own_directory_are_never_opened(tmp_path, victim):
         "from pyliveupdatescripts import FP\n"
         "from pyliveupdate import _native\n"
         "def f(x):\n    return x + 1\n"
+        "print('applied at', time.time_ns() // 1000000, 'planted from', now)\n"
         "FP.profile('__main__.f')\n"
         "print('sum', sum(f(i) for i in range(1000)))\n"
         "_native.flush()\n"
@@ -292,6 +293,9 @@ def test_existing_names_in_our_own_directory_are_never_opened(tmp_path, victim):
     r = run_python(code, {"PYLU_TRACE_DIR": str(d)})
     assert r.returncode == 0, r.stderr
     path = r.stdout.split("trace ", 1)[1].strip()
+    applied, planted_from = (int(w) for w in r.stdout.split("applied at ", 1)[1].split()[::3][:2])
+    if applied < planted_from + 3000:  # the usual case: every name from then on to the window's end was taken
+        assert path.endswith(f"-{planted_from + 3000}.pylu"), (path, applied, planted_from)
     with open(victim) as f:
         assert f.read() == VICTIM_TEXT
     kept = [p for p in trace_files(d) if p != path]
@@ -436,7 +440,8 @@ def test_tcp_strangers_cost_bounded_threads_and_memory(trace_dir):
         sampling.set()
         sampler.join()
         rss = atk.status_field(t.pid, "VmRSS")
-        assert max(samples) <= threads0 + 16, (threads0, max(samples))
+        # 16 strangers' threads at most (+1: one that has just given its place back may not have ended yet).
+        assert max(samples) <= threads0 + 16 + 1, (threads0, max(samples))
         assert rss - rss0 < 32 * 1024, (rss0, rss)  # kB: far below one 60 MiB message
         r = controller(trace_dir, "import os; os.getpid()", extra=["--address", f"127.0.0.1:{port}"])
         assert r.returncode == 0, r.stdout + r.stderr

@@ -17,7 +17,7 @@ _open_error: str | None = None
 _warned = False
 # Names tried after `<pid>-<unix ms>.pylu` is taken (by an earlier file of ours, or anything else): the next
 # milliseconds' names. An existing file is never opened, let alone truncated.
-_NAME_TRIES = 1000
+_NAME_TRIES = 10000
 
 
 def _python_version() -> str:
