@@ -1,18 +1,23 @@
-"""A second local user for the attack tests (test_security.py): a throwaway account made with useradd and removed
+"""A second local user for the attack tests (test_security_*.py): a throwaway account made with useradd and removed
 afterwards, whose steps run in a forked child of the test process after setuid (the interpreter may live where
 that user cannot exec it, e.g. under /root), their result sent back through a pipe."""
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import pickle
 import pwd
 import shutil
+import socket
+import stat
 import subprocess
+import sys
 import warnings
 from dataclasses import dataclass
 
+VICTIM_TEXT = "root only: must never be overwritten\n"
 AT_FDCWD = -100
 RENAME_EXCHANGE = 2
 
@@ -117,3 +122,78 @@ def status_field(pid: int, field: str) -> int:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     raise KeyError(field)
+
+
+def run_python(code, env_extra, timeout=60, preexec_fn=None):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("PYLU_TRACE_DIR", None)
+    env.update(env_extra)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout, preexec_fn=preexec_fn
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- the attacker's steps (run as the throwaway user) ---
+
+
+def plant(directory, names, victim):
+    """Every other name a symlink to root's file, the others empty 0666 files of ours: (made, last error)."""
+    made, error = 0, None
+    for i, name in enumerate(names):
+        path = os.path.join(directory, name)
+        try:
+            if i % 2:
+                os.symlink(victim, path)
+            else:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+                os.fchmod(fd, 0o666)
+                os.close(fd)
+            made += 1
+        except OSError as err:
+            error = errno.errorcode.get(err.errno, str(err.errno))
+    return made, error
+
+
+def planted_untouched(directory, names, victim) -> list:
+    """What the stub did to the attacker's planted names (should be nothing)."""
+    wrong = []
+    for i, name in enumerate(names):
+        path = os.path.join(directory, name)
+        st = os.lstat(path)
+        if i % 2 and not (stat.S_ISLNK(st.st_mode) and os.readlink(path) == victim):
+            wrong.append(path)
+        if not i % 2 and not (stat.S_ISREG(st.st_mode) and st.st_size == 0):
+            wrong.append(path)
+    return wrong
+
+
+def try_read(path):
+    try:
+        with open(path, "rb") as f:
+            return f"read {len(f.read())} bytes"
+    except OSError as err:
+        return errno.errorcode.get(err.errno, str(err.errno))
+
+
+def make_own_dir(path, mode, link_to=None):
+    if link_to:
+        os.symlink(link_to, path)
+    else:
+        os.mkdir(path)
+        os.chmod(path, mode)
+    return path
+
+
+def swap_tokens(stop_path, a, b):
+    """Swaps the names `a` and `b` until told to stop; returns how many swaps were made."""
+    swaps = 0
+    while not os.path.exists(stop_path):
+        if exchange(a, b):
+            swaps += 1
+    return swaps
