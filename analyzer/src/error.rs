@@ -8,7 +8,7 @@ pub enum AnalyzeError {
     // Not a `source` field: the message already says it, and `{:#}` would print it twice.
     #[error("{path}: {error}")]
     Io { path: PathBuf, error: std::io::Error },
-    #[error("no input given, and neither /tmp/pyliveupdate/ nor /tmp/pyliveupdate.log exists")]
+    #[error("no input given, and neither /tmp/pyliveupdate/<uid>/ nor /tmp/pyliveupdate.log exists")]
     NoDefaultInput,
     #[error("{pattern}: bad glob pattern: {what}")]
     BadGlob { pattern: String, what: &'static str },

@@ -9,7 +9,8 @@ use pylu_formats::{detect, legacy, Format};
 
 use crate::error::AnalyzeError;
 
-/// Where the stub writes binary traces by default.
+/// The shared root under which the stub writes binary traces by default, one directory per user:
+/// `/tmp/pyliveupdate/<uid>/` (docs/SECURITY.md).
 pub const DEFAULT_TRACE_DIR: &str = "/tmp/pyliveupdate";
 /// Where the original pyliveupdate wrote its text log.
 pub const DEFAULT_LEGACY_LOG: &str = "/tmp/pyliveupdate.log";
@@ -74,6 +75,19 @@ impl Input {
     }
 }
 
+/// The calling user's directory under [`DEFAULT_TRACE_DIR`], where the stub writes its traces.
+fn default_user_dir() -> PathBuf {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // /proc/self belongs to the process's effective uid: the uid without a libc call.
+        if let Ok(m) = std::fs::metadata("/proc/self") {
+            return Path::new(DEFAULT_TRACE_DIR).join(m.uid().to_string());
+        }
+    }
+    PathBuf::from(DEFAULT_TRACE_DIR)
+}
+
 fn is_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
@@ -91,7 +105,7 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, AnalyzeError> {
         }
     };
     if inputs.is_empty() {
-        let dir = Path::new(DEFAULT_TRACE_DIR);
+        let dir = &default_user_dir();
         let log = Path::new(DEFAULT_LEGACY_LOG);
         if !dir.is_dir() && !log.exists() {
             return Err(AnalyzeError::NoDefaultInput);

@@ -12,17 +12,28 @@ mod probes;
 mod recorder;
 mod trace_dump;
 
+use std::fs::File;
+use std::os::fd::{FromRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::Once;
 
 use pylu_formats::UpdateAction;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-/// Opens this process's trace file in `trace_dir` (which must exist) and returns its path. Function
-/// definitions interned so far are written to it (a forked child's new file needs them).
+/// Makes the open file descriptor `fd` (a new, empty file the caller created exclusively in a verified
+/// directory; named `path` in messages) this process's trace file, and returns `path`. The recorder owns `fd`
+/// from here on, failure included: the caller must not close it. Function definitions interned so far are
+/// written to it (a forked child's new file needs them).
 #[pyfunction]
-fn open_trace(py: Python<'_>, trace_dir: PathBuf, python_version: &str, argv: Vec<String>) -> PyResult<PathBuf> {
-    let rec = recorder::open(&trace_dir, python_version, &argv)?;
+fn open_trace(py: Python<'_>, fd: RawFd, path: PathBuf, python_version: &str, argv: Vec<String>) -> PyResult<PathBuf> {
+    if fd < 0 {
+        return Err(PyValueError::new_err("open_trace needs an open file descriptor"));
+    }
+    // SAFETY: by this function's contract the caller hands `fd` over (it created it for us and never closes
+    // it), so the File is its only owner.
+    let file = unsafe { File::from_raw_fd(fd) };
+    let rec = recorder::open(file, path, python_version, &argv)?;
     functions::announce_all(py);
     Ok(rec.path().to_path_buf())
 }
@@ -37,6 +48,12 @@ fn trace_path() -> Option<PathBuf> {
 #[pyfunction]
 fn recording_stopped() -> bool {
     recorder::current().map(|r| r.is_stopped()).unwrap_or(false)
+}
+
+/// Why recording stopped (`cannot write PATH: ERROR`), or None while it works or was never started.
+#[pyfunction]
+fn recording_error() -> Option<String> {
+    recorder::current().and_then(|r| r.error().map(str::to_owned))
 }
 
 /// Writes every thread's pending records to the file (called at revert and at exit).
@@ -87,6 +104,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(open_trace, m)?)?;
     m.add_function(wrap_pyfunction!(trace_path, m)?)?;
     m.add_function(wrap_pyfunction!(recording_stopped, m)?)?;
+    m.add_function(wrap_pyfunction!(recording_error, m)?)?;
     m.add_function(wrap_pyfunction!(flush, m)?)?;
     m.add_function(wrap_pyfunction!(intern_function, m)?)?;
     m.add_function(wrap_pyfunction!(update_marker, m)?)?;

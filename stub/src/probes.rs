@@ -58,7 +58,8 @@ impl CodeIds {
     /// The caller holds the GIL.
     #[inline(always)]
     unsafe fn get(&self, code: *mut ffi::PyObject) -> Option<u32> {
-        (*self.0.get()).get(&(code as usize)).map(|&(id, _)| id)
+        // SAFETY: the caller holds the GIL, which serialises every access to the map.
+        unsafe { (*self.0.get()).get(&(code as usize)).map(|&(id, _)| id) }
     }
 }
 
@@ -74,10 +75,16 @@ fn none() -> *mut ffi::PyObject {
 
 /// The function id passed to a METH_O probe; a bad argument (never produced by our trampolines) is ignored.
 #[inline(always)]
+///
+/// # Safety
+/// The caller holds the GIL and `arg` is a valid (borrowed) object.
 unsafe fn func_id_arg(arg: *mut ffi::PyObject) -> Option<u32> {
-    let v = ffi::PyLong_AsUnsignedLong(arg);
-    if v == std::ffi::c_ulong::MAX && !ffi::PyErr_Occurred().is_null() {
-        ffi::PyErr_Clear();
+    // SAFETY: per this function's contract: the GIL is held and `arg` is valid.
+    let v = unsafe { ffi::PyLong_AsUnsignedLong(arg) };
+    // SAFETY: the GIL is held; checking and clearing the error indicator is all that is done.
+    if v == std::ffi::c_ulong::MAX && unsafe { !ffi::PyErr_Occurred().is_null() } {
+        // SAFETY: as above.
+        unsafe { ffi::PyErr_Clear() };
         return None;
     }
     u32::try_from(v).ok()
@@ -88,6 +95,7 @@ macro_rules! meth_o_probe {
         unsafe extern "C" fn $name(_module: *mut ffi::PyObject, arg: *mut ffi::PyObject) -> *mut ffi::PyObject {
             // SAFETY: CPython calls built-ins with the GIL held and a valid borrowed argument.
             if let Some($id) = unsafe { func_id_arg(arg) } {
+                // SAFETY: CPython holds the GIL while it runs a built-in.
                 let $py = unsafe { Python::assume_gil_acquired() };
                 $body;
             }
@@ -122,6 +130,7 @@ macro_rules! monitoring_probe {
                 // SAFETY: CPython passes `nargs` valid borrowed arguments and holds the GIL.
                 let found = unsafe { CODE_IDS.get(*args) };
                 if let Some($id) = found {
+                    // SAFETY: CPython holds the GIL while it runs a built-in.
                     let $py = unsafe { Python::assume_gil_acquired() };
                     $body;
                 }

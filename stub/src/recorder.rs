@@ -6,11 +6,12 @@
 //! new recorder and every thread notices that its slot belongs to an older one.
 
 use std::cell::RefCell;
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use pylu_formats::{BlockEncoder, ClockAnchor, FileHeader, TraceWriter, DEFAULT_BLOCK_CAPACITY};
@@ -32,6 +33,8 @@ pub struct Recorder {
     writer: TraceWriter,
     /// Set after a write failed (unwritable directory, disk full): records are dropped from then on.
     stopped: AtomicBool,
+    /// Why recording stopped, for the controller's replies.
+    error: OnceLock<String>,
     threads: Mutex<Vec<Arc<ThreadSlot>>>,
 }
 
@@ -60,13 +63,13 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Creates this process's trace file in `dir` and makes it the current recorder.
-pub fn open(dir: &Path, python_version: &str, argv: &[String]) -> Result<&'static Recorder, StubError> {
+/// Makes `file` (created empty by the caller, exclusively, in a verified directory: see paths.py) this process's
+/// trace file, named `path` in messages, and the current recorder.
+pub fn open(file: File, path: PathBuf, python_version: &str, argv: &[String]) -> Result<&'static Recorder, StubError> {
     // SAFETY: getpid and getppid cannot fail and touch no memory of ours.
     let (pid, ppid) = unsafe { (libc::getpid() as u32, libc::getppid() as u32) };
     let wall = clock::wall_ns();
     let monotonic = clock::monotonic_ns();
-    let path = dir.join(format!("{pid}-{}.pylu", wall / 1_000_000));
     let header = FileHeader::new(
         pid,
         ppid,
@@ -75,12 +78,12 @@ pub fn open(dir: &Path, python_version: &str, argv: &[String]) -> Result<&'stati
         argv,
         ClockAnchor { monotonic_ns: monotonic, wall_ns: wall },
     );
-    let writer =
-        TraceWriter::create(&path, &header).map_err(|source| StubError::Create { path: path.clone(), source })?;
+    let writer = TraceWriter::new(file, &header).map_err(|source| StubError::Create { path: path.clone(), source })?;
     let recorder: &'static Recorder = Box::leak(Box::new(Recorder {
         path,
         writer,
         stopped: AtomicBool::new(false),
+        error: OnceLock::new(),
         threads: Mutex::new(Vec::new()),
     }));
     CURRENT.store(recorder as *const Recorder as *mut Recorder, Ordering::Release);
@@ -129,6 +132,11 @@ impl Recorder {
         self.stopped.load(Ordering::Relaxed)
     }
 
+    /// Why recording stopped (the first failed write), if it did.
+    pub fn error(&self) -> Option<&str> {
+        self.error.get().map(String::as_str)
+    }
+
     /// Seals `encoder`'s block and hands it to the writer, which writes it out by the next aligned piece or
     /// [`Recorder::write_pending`]; after a failure, drops it.
     fn write_out(&self, encoder: &mut BlockEncoder) {
@@ -149,8 +157,10 @@ impl Recorder {
 
     fn check(&self, result: std::io::Result<()>) {
         if let Err(err) = result {
-            self.stopped.store(true, Ordering::Relaxed);
-            warn_once(format_args!("pylu: recording stopped, cannot write {}: {err}", self.path.display()));
+            let why = format!("cannot write {}: {err}", self.path.display());
+            warn_once(format_args!("pylu: recording stopped, {why}"));
+            let _ = self.error.set(why);
+            self.stopped.store(true, Ordering::Release);
         }
     }
 

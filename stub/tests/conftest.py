@@ -6,11 +6,14 @@ from __future__ import annotations
 import collections
 import glob
 import os
+import shutil
 import subprocess
 import sys
-import time
+import tempfile
 
 import pytest
+
+import attacker
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROGRAMS = os.path.join(HERE, "programs")
@@ -44,13 +47,14 @@ def kinds_by_func(trace, name) -> list:
 class Target:
     """programs/target.py running with the stub; `run("work 10")` runs a workload and waits for it."""
 
-    def __init__(self, trace_dir, env_extra=None):
+    def __init__(self, trace_dir, env_extra=None, preexec_fn=None):
         env = dict(os.environ, PYLU_TRACE_DIR=str(trace_dir), PYTHONUNBUFFERED="1")
         env.update(env_extra or {})
         self.trace_dir = str(trace_dir)
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(PROGRAMS, "target.py")],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            preexec_fn=preexec_fn,
         )
         line = self.proc.stdout.readline()
         assert line.startswith("ready"), line + self.proc.stderr.read()
@@ -111,3 +115,33 @@ def target(trace_dir):
     t = Target(trace_dir)
     yield t
     t.close()
+
+
+# --- the attack tests' fixtures (test_security_*.py) ---
+
+
+@pytest.fixture(scope="session")
+def intruder():
+    why = attacker.why_no_second_user()
+    if why:
+        pytest.skip(why)
+    user = attacker.create_user()
+    yield user
+    attacker.delete_user(user)
+
+
+@pytest.fixture
+def sticky_dir():
+    """A root-owned world-writable sticky directory under /tmp, like /tmp/pyliveupdate."""
+    d = tempfile.mkdtemp(prefix="pylu-shared-", dir="/tmp")
+    os.chmod(d, 0o1777)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def victim(tmp_path):
+    p = tmp_path / "victim"
+    p.write_text(attacker.VICTIM_TEXT)
+    p.chmod(0o600)
+    return str(p)

@@ -254,3 +254,40 @@ def test_a_process_that_dies_keeps_every_call_before_its_last_flush(tmp_path):
     calls = hit_counts(trace)["__main__.f"]
     # The calls after the flush that were still in a thread's buffer or the writer's are lost.
     assert 400000 <= calls < 600000, calls
+
+
+def test_several_statements_print_the_last_expressions_value(target, trace_dir):
+    r = controller(trace_dir, "import os; os.getpid()", "x = 2\nif x:\n    y = x * 21\ny", "z = 1", pid=target.pid)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.split("\n")[1:4] == [str(target.pid), f"[pid {target.pid}]", "42"], r.stdout
+    assert r.stdout.count(f"[pid {target.pid}]") == 3 and r.stdout.rstrip().endswith(f"[pid {target.pid}]")
+
+
+def test_each_controller_connection_has_its_own_namespace(target, trace_dir):
+    # Controller a's variables live as long as its connection, and no other controller sees them; the tools
+    # and the program (main) are the same for both.
+    a = controller(trace_dir, "mine = 'a'", "mine", "type(LU).__name__", pid=target.pid)
+    assert a.returncode == 0, a.stdout + a.stderr
+    assert "'a'" in a.stdout and "UpdateManager" in a.stdout
+    b = controller(trace_dir, "mine", pid=target.pid)
+    assert b.returncode == 1 and "NameError" in b.stdout, b.stdout
+    b = controller(trace_dir, "main.main_helper(1)", pid=target.pid)
+    assert b.returncode == 0 and "4" in b.stdout, b.stdout
+
+
+def test_update_history_is_bounded(target, trace_dir):
+    cycle = (
+        "for _ in range(100):\n"
+        "    FP.profile('workload.leaf')\n"
+        "    LU.revert(LU._next_id - 1)\n"
+        "len(LU._updates)"
+    )
+    r = controller(trace_dir, cycle, "LU.apply(1)", "LU.apply(100)", "LU.ls()", pid=target.pid)
+    from pyliveupdate.updates import MAX_REVERTED_KEPT
+
+    lines = r.stdout.splitlines()
+    assert lines[1] == str(MAX_REVERTED_KEPT), r.stdout
+    assert f"update 1 was reverted and forgotten (the last {MAX_REVERTED_KEPT} reverted updates are kept)" in r.stdout
+    assert "applied update 100" in r.stdout
+    assert f"({100 - MAX_REVERTED_KEPT} older reverted updates forgotten)" in r.stdout
+    target.run("work 2")

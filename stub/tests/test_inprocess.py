@@ -1,6 +1,5 @@
 """Instrumentation semantics, in this process: what a change reaches, exact revert, threads, fork."""
 
-import functools
 import os
 import sys
 import threading

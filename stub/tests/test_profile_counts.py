@@ -1,8 +1,5 @@
 """Hit counts recorded through the controller equal cProfile's ncalls on the same deterministic workload."""
 
-import cProfile
-import os
-import pstats
 import subprocess
 import sys
 

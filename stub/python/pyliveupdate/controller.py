@@ -1,17 +1,17 @@
 """``pylu-controller``: sends commands to running stubs and prints each one's answer under its pid.
 
-Targets: every live stub of ours in the trace directory (default), ``--pid N`` (repeatable), or
-``--address '127.0.0.1:50050;127.0.0.1:50051'`` (loopback TCP, token from the 0600 token file).
+Targets: every live stub of ours in the trace directory (default ``/tmp/pyliveupdate/<uid>/``), ``--pid N``
+(repeatable), or ``--address '127.0.0.1:50050;127.0.0.1:50051'`` (loopback TCP, token from the 0600 token file).
+Each target is talked to over one connection for the whole session (its command namespace lives as long).
 Commands: ``-c CMD`` (repeatable), ``-f FILE`` or standard input (one command per line), else an interactive
 prompt with history. ``patch('file.py')`` sends that file's code. The exit status is non-zero when any target
-failed a command or could not be reached.
+failed a command (or applied an update that records nothing) or could not be reached.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import glob
 import os
 import socket
 import stat
@@ -31,29 +31,53 @@ class TargetGone(Exception):
 
 @dataclass
 class Target:
+    """One stub, over one connection kept for the whole session: its command namespace lives as long."""
+
     label: str
     unix_path: str | None = None
     tcp: tuple | None = None
     token: str | None = None
+    sock: socket.socket | None = None
 
-    def request(self, message: dict, timeout: float | None) -> dict:
-        try:
-            if self.unix_path:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    def _connect(self, timeout: float | None) -> socket.socket:
+        if self.unix_path:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
                 sock.settimeout(timeout)
                 sock.connect(self.unix_path)
                 # The stub proves itself too: a socket of another user is not ours to send code to.
                 if auth.peer_uid(sock) != os.getuid():
-                    sock.close()
                     raise TargetGone("socket is served by another user")
-            else:
-                sock = socket.create_connection(self.tcp, timeout=timeout)
-                message = dict(message, token=self.token)
-            with sock:
-                send_message(sock, message)
-                return recv_message(sock)
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        sock = socket.create_connection(self.tcp, timeout=timeout)
+        try:
+            send_message(sock, {"op": "auth", "token": self.token})
+            answer = recv_message(sock)
+            if not answer.get("ok"):
+                raise TargetGone(answer.get("error") or "refused")
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def request(self, message: dict, timeout: float | None) -> dict:
+        try:
+            if self.sock is None:
+                self.sock = self._connect(timeout)
+            self.sock.settimeout(timeout)
+            send_message(self.sock, message)
+            return recv_message(self.sock)
         except (OSError, ProtocolError) as err:
+            self.close()
             raise TargetGone(str(err) or type(err).__name__) from None
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
 
 
 def _alive(pid: int) -> bool:
@@ -66,38 +90,46 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def discover(directory: str, pids: list) -> tuple:
-    """(targets, notes): our stubs' sockets in `directory` (only `pids` if given)."""
+def discover(tdir: paths.TraceDir, pids: list) -> tuple:
+    """(targets, notes): our stubs' sockets in the verified directory `tdir` (only `pids` if given)."""
     targets, notes = [], []
     wanted = set(pids)
     found = set()
-    for path in sorted(glob.glob(os.path.join(directory, paths.SOCKET_PREFIX + "*" + paths.SOCKET_SUFFIX))):
-        pid = paths.pid_of_socket(path)
+    for name in sorted(os.listdir(tdir.fd)):
+        pid = paths.pid_of_socket(name)
         if pid is None or (wanted and pid not in wanted):
             continue
         try:
-            st = os.lstat(path)
+            st = os.stat(name, dir_fd=tdir.fd, follow_symlinks=False)
         except OSError:
             continue
-        if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.getuid():
+        if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.geteuid():
             continue
         if not _alive(pid):
-            notes.append(f"pid {pid}: not running (stale socket {path})")
+            notes.append(f"pid {pid}: not running (stale socket {tdir.file_path(name)})")
             continue
         found.add(pid)
-        targets.append(Target(label=f"pid {pid}", unix_path=path))
+        targets.append(Target(label=f"pid {pid}", unix_path=tdir.fd_path(name)))
     for pid in sorted(wanted - found):
-        notes.append(f"pid {pid}: no stub socket of ours in {directory}")
+        notes.append(f"pid {pid}: no stub socket of ours in {tdir.path}")
     return targets, notes
 
 
-def tcp_targets(addresses: str, token_file: str) -> list:
-    token = auth.read_token(token_file)
+def tcp_targets(addresses: str, token: str) -> list:
     out = []
     for address in filter(None, (a.strip() for a in addresses.replace(",", ";").split(";"))):
         host, port = auth.loopback_address(address)
         out.append(Target(label=address, tcp=(host, port), token=token))
     return out
+
+
+def read_token(tdir: paths.TraceDir | None, token_file: str | None) -> str:
+    explicit = token_file or os.environ.get("PYLU_TOKEN_FILE")
+    if explicit:
+        return auth.read_token(explicit)
+    if tdir is None:
+        raise auth.AuthError("no trace directory to read the token from: give --token-file")
+    return auth.read_token(paths.token_name(), tdir.fd, tdir.file_path(paths.token_name()))
 
 
 def expand_patch(command: str) -> tuple:
@@ -147,11 +179,15 @@ class Session:
                 continue
             label = f"pid {reply.get('pid')}" if target.tcp else target.label
             body = (reply.get("output") or "") + (reply.get("error") or "")
-            status = "" if reply.get("ok") else " ERROR"
-            self.say(f"[{label}]{status}")
+            # An update applied where nothing can be recorded is a failure, whatever the command answered.
+            ok = bool(reply.get("ok")) and not reply.get("records_nothing")
+            self.say(f"[{label}]{'' if ok else ' ERROR'}")
             if body:
                 self.say(body.rstrip("\n"))
-            all_ok = all_ok and bool(reply.get("ok"))
+            if reply.get("recording"):
+                nothing = ": this update records nothing" if reply.get("records_nothing") else ""
+                self.say(f"pylu: {reply['recording']}{nothing}")
+            all_ok = all_ok and ok
         if not all_ok:
             self.failures += 1
         return all_ok
@@ -199,27 +235,36 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="pylu-controller", description=__doc__.split("\n\n")[0])
     parser.add_argument("--pid", type=int, action="append", default=[], help="target this process (repeatable)")
     parser.add_argument("--address", help="loopback TCP targets, e.g. '127.0.0.1:50050;127.0.0.1:50051'")
-    parser.add_argument("--token-file", help="token for TCP targets (default: the trace directory's token-UID)")
-    parser.add_argument("--trace-dir", help="where the stubs' sockets are (default: $PYLU_TRACE_DIR or /tmp/pyliveupdate)")
+    parser.add_argument("--token-file", help="token for TCP targets (default: $PYLU_TOKEN_FILE or the trace directory's token-UID)")
+    parser.add_argument("--trace-dir", help="where the stubs' sockets are (default: $PYLU_TRACE_DIR or /tmp/pyliveupdate/UID)")
     parser.add_argument("-c", "--command", action="append", default=[], help="run this command and exit (repeatable)")
     parser.add_argument("-f", "--file", help="run the commands in FILE, one per line ('-' for stdin)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each answer")
     args = parser.parse_args(argv)
 
-    directory = args.trace_dir or paths.trace_dir()
+    try:
+        tdir = paths.open_trace_dir(args.trace_dir, create=False)
+    except FileNotFoundError:
+        tdir = None
+    except OSError as err:
+        print(f"pylu-controller: {err}", file=sys.stderr)
+        return 2
+    where = tdir.path if tdir else (args.trace_dir or paths.configured_dir() or paths.SHARED_ROOT)
     if args.address:
         try:
-            targets = tcp_targets(args.address, args.token_file or paths.default_token_file(directory))
+            targets = tcp_targets(args.address, read_token(tdir, args.token_file))
         except (auth.AuthError, ValueError, OSError) as err:
             print(f"pylu-controller: {err}", file=sys.stderr)
             return 2
         notes = []
+    elif tdir is None:
+        targets, notes = [], []
     else:
-        targets, notes = discover(directory, args.pid)
+        targets, notes = discover(tdir, args.pid)
     for note in notes:
         print(note, file=sys.stderr)
     if not targets:
-        print(f"pylu-controller: no running stub found in {directory}", file=sys.stderr)
+        print(f"pylu-controller: no running stub found in {where}", file=sys.stderr)
         return 2
     session = Session(targets, args.timeout)
 

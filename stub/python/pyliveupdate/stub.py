@@ -24,14 +24,16 @@ class UpdateStub:
         self.server = None
 
     def start(self) -> "UpdateStub":
-        """Starts listening. Never raises into the program: a failure is one line on stderr."""
+        """Starts listening, all or nothing: when something is refused (an unsafe directory, a non-loopback
+        address, a bad token file) nothing of the stub runs and nothing it made is left on disk. Never raises
+        into the program: a failure is one line on stderr, and the program runs on without the stub."""
         with UpdateStub._lock:
             if UpdateStub._started_in_pid == os.getpid():
                 return UpdateStub._instance or self
             try:
                 self._start()
             except Exception as err:
-                print(f"pylu: stub not started: {err}", file=sys.stderr)
+                print(f"pylu: stub not started, nothing of it runs: {err}", file=sys.stderr)
                 return self
             UpdateStub._started_in_pid = os.getpid()
             UpdateStub._instance = self
@@ -41,12 +43,21 @@ class UpdateStub:
         if self.trace_dir:
             os.environ["PYLU_TRACE_DIR"] = self.trace_dir
         from . import recording  # noqa: F401  (registers the fork and exit hooks)
+        from .control.auth import loopback_address
         from .control.commands import make_namespace
         from .control.server import ControlServer
 
-        directory = paths.ensure_trace_dir()
-        self.server = ControlServer(make_namespace(), directory, self.address, self.token_file)
-        self.server.start()
+        if self.address:
+            loopback_address(self.address)  # refused before anything is created
+        tdir = paths.trace_directory()
+        server = ControlServer(make_namespace, tdir, self.address, self.token_file)
+        try:
+            server.start()
+        except BaseException:
+            if tdir.created:
+                paths.forget(tdir)  # a directory made just now for this start goes too (if still empty)
+            raise
+        self.server = server
         atexit.register(self.stop)
         os.register_at_fork(after_in_child=self._restart_in_child)
 

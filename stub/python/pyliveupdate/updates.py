@@ -8,10 +8,20 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from . import _native
+from . import _native, recording
 from .instrument import NotInstrumentable, instrumentation
-from .recording import ensure_recording
 from .text import Text
+
+# Reverted updates kept (to be listed and re-applied); older ones are forgotten, so a long apply/revert session
+# does not grow the history forever. Applied updates are always kept.
+MAX_REVERTED_KEPT = 32
+
+_applies = threading.local()
+
+
+def applies_on_this_thread() -> int:
+    """How many updates this thread has applied (the control channel tells an apply that records nothing)."""
+    return getattr(_applies, "count", 0)
 
 
 class UpdateError(Exception):
@@ -31,7 +41,8 @@ class Update:
     active: list = field(default_factory=list)  # the targets this update holds while applied
 
     def apply(self) -> None:
-        ensure_recording()
+        _applies.count = applies_on_this_thread() + 1
+        recording.ensure_recording()
         self.skipped = []
         self.active = []
         for target in self.targets:
@@ -58,6 +69,7 @@ class UpdateManager:
     def __init__(self) -> None:
         self._updates: dict = {}
         self._next_id = 1
+        self._forgotten = 0
         self._lock = threading.RLock()
 
     def add(self, kind: str, description: str, targets: list, echo: bool = False) -> Update:
@@ -72,12 +84,27 @@ class UpdateManager:
         try:
             return self._updates[int(update_id)]
         except (KeyError, ValueError, TypeError):
-            raise UpdateError(f"no update {update_id!r} (LU.ls() lists them)") from None
+            pass
+        if isinstance(update_id, int) and 0 < update_id < self._next_id:
+            raise UpdateError(
+                f"update {update_id} was reverted and forgotten (the last {MAX_REVERTED_KEPT} reverted updates are kept)"
+            )
+        raise UpdateError(f"no update {update_id!r} (LU.ls() lists them)")
+
+    def _compact(self) -> None:
+        """Forgets the oldest reverted updates beyond `MAX_REVERTED_KEPT`."""
+        reverted = [u.id for u in self._updates.values() if not u.applied]
+        for uid in reverted[: max(0, len(reverted) - MAX_REVERTED_KEPT)]:
+            del self._updates[uid]
+            self._forgotten += 1
 
     def ls(self) -> Text:
         with self._lock:
+            footer = [f"recorder: {recording.state()}"]
+            if self._forgotten:
+                footer.insert(0, f"({self._forgotten} older reverted updates forgotten)")
             if not self._updates:
-                return Text("no updates")
+                return Text("\n".join(["no updates", *footer]))
             lines = [f"{'id':>3}  {'state':<8} {'kind':<13} {'functions':>9}  description"]
             for u in self._updates.values():
                 state = "applied" if u.applied else "reverted"
@@ -86,7 +113,7 @@ class UpdateManager:
                     lines.append(f"       {t.name}")
                 for name, why in u.skipped:
                     lines.append(f"       (skipped {name}: {why})")
-            return Text("\n".join(lines))
+            return Text("\n".join(lines + footer))
 
     def revert(self, update_id: int) -> Text:
         with self._lock:
@@ -94,6 +121,7 @@ class UpdateManager:
             if not update.applied:
                 return Text(f"update {update.id} is not applied")
             update.revert()
+            self._compact()
             return Text(f"reverted update {update.id}: {update.description}")
 
     def apply(self, update_id: int) -> Text:
@@ -109,6 +137,7 @@ class UpdateManager:
             done = [u.id for u in self._updates.values() if u.applied]
             for uid in done:
                 self._updates[uid].revert()
+            self._compact()
             return Text(f"reverted {len(done)} updates")
 
 

@@ -47,27 +47,42 @@ def loopback_address(address: str) -> tuple:
     return host, int(port)
 
 
-def load_or_create_token(path: str) -> str:
-    """The token in `path`, created (0600, exclusively) if absent. A file that is not ours alone is refused."""
-    if not os.path.lexists(path):
-        token = secrets.token_hex(32)
+def load_or_create_token(tdir: paths.TraceDir, token_file: str | None = None) -> tuple:
+    """(token, remove): the token in `token_file` (default ``token-<uid>`` in the verified `tdir`), created
+    (0600, exclusively: never through a planted name) if absent; `remove` deletes the file if it was created
+    just now (for a start that is then refused), else is None. A file that is not ours alone is refused."""
+    explicit = token_file or os.environ.get("PYLU_TOKEN_FILE")
+    name = explicit or paths.token_name()
+    dir_fd = None if explicit else tdir.fd
+    token = secrets.token_hex(32)
+    try:
+        fd = os.open(name, paths.NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd)
+    except FileExistsError:
+        return read_token(name, dir_fd, explicit or tdir.file_path(name)), None
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+
+    def remove() -> None:
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        except FileExistsError:
-            pass  # someone (another stub of ours?) just created it: read it below, with the same checks
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write(token + "\n")
-    return read_token(path)
+            os.unlink(name, dir_fd=dir_fd)
+        except OSError:
+            pass
+
+    return token, remove
 
 
-def read_token(path: str) -> str:
-    if not paths.is_private_file(path):
-        raise AuthError(f"token file {path} must be a regular file owned by uid {os.getuid()} with mode 0600")
-    with open(path) as f:
-        token = f.read().strip()
+def read_token(path: str, dir_fd: int | None = None, shown: str | None = None) -> str:
+    """The token in `path` (relative to `dir_fd` if given), read through `paths.read_trusted_file`."""
+    shown = shown or path
+    try:
+        data = paths.read_trusted_file(path, dir_fd)
+    except paths.UnsafePath as why:
+        raise AuthError(f"token file {why}") from None
+    except OSError as err:
+        raise AuthError(f"cannot read token file {shown}: {err.strerror or err}") from None
+    token = data.decode("ascii", "replace").strip()
     if len(token) < 16:
-        raise AuthError(f"token file {path} holds no usable token")
+        raise AuthError(f"token file {shown} holds no usable token")
     return token
 
 

@@ -4,6 +4,7 @@ controller, any exception turned into the reply's error. Nothing escapes to the 
 
 from __future__ import annotations
 
+import ast
 import builtins
 import io
 import sys
@@ -23,6 +24,8 @@ def _command_print(*args, **kwargs):
 
 
 def make_namespace() -> dict:
+    """A fresh namespace over the shared tools: each controller connection gets its own, so two controllers'
+    variables never clobber each other (the tools, and what they change in the program, are shared)."""
     import pyliveupdatescripts as tools
 
     namespace = {"__builtins__": builtins, "__name__": "__pylu__", "print": _command_print}
@@ -32,22 +35,30 @@ def make_namespace() -> dict:
     return namespace
 
 
+def _compile(code: str, filename: str) -> tuple:
+    """(statements, last expression or None): as the interactive interpreter does, a command whose last
+    statement is an expression has that expression's value printed (``import os; os.getuid()``)."""
+    tree = ast.parse(code, filename, "exec")
+    last = tree.body[-1] if tree.body else None
+    if not isinstance(last, ast.Expr):
+        return compile(tree, filename, "exec", dont_inherit=True), None
+    head = ast.Module(body=tree.body[:-1], type_ignores=[])
+    value = ast.Expression(body=last.value)
+    return compile(head, filename, "exec", dont_inherit=True), compile(value, filename, "eval", dont_inherit=True)
+
+
 def run_command(code: str, namespace: dict, filename: str = "<pylu>") -> tuple:
-    """(ok, output, error) of one command: an expression's value is printed (as the interactive interpreter
-    does), statements run as a block (a patch file's code, several lines)."""
+    """(ok, output, error) of one command: its statements run, then the value of a final expression is printed
+    (as the interactive interpreter does), print() goes to the output, any exception becomes the error."""
     buffer = io.StringIO()
     _output.buffer = buffer
     try:
-        try:
-            compiled = compile(code, filename, "eval", dont_inherit=True)
-        except SyntaxError:
-            compiled = None
-        if compiled is not None:
-            value = eval(compiled, namespace)
+        statements, expression = _compile(code, filename)
+        exec(statements, namespace)
+        if expression is not None:
+            value = eval(expression, namespace)
             if value is not None:
                 buffer.write(repr(value) + "\n")
-        else:
-            exec(compile(code, filename, "exec", dont_inherit=True), namespace)
         return True, buffer.getvalue(), ""
     except BaseException:  # SystemExit and KeyboardInterrupt from a command must not reach the host either
         return False, buffer.getvalue(), traceback.format_exc()
