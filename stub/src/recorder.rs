@@ -5,7 +5,7 @@
 //! forked child must not touch locks its parent's threads may have held at the fork, so it simply publishes a
 //! new recorder and every thread notices that its slot belongs to an older one.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::ptr;
@@ -207,6 +207,23 @@ impl Drop for LocalSlot {
 
 thread_local! {
     static LOCAL: RefCell<Option<LocalSlot>> = const { RefCell::new(None) };
+    /// Non-zero while this thread's calls are the stub's own work, not recorded: [`STUB_THREAD`] for good on
+    /// the stub's threads, [`STUB_WORK`] while the stub works on a host's thread (see [`set_muted`]).
+    static MUTED: Cell<u8> = const { Cell::new(0) };
+}
+
+const STUB_THREAD: u8 = 1;
+const STUB_WORK: u8 = 2;
+/// The stub's Python threads (control listener and command threads) are named so; their calls are its own.
+const STUB_THREAD_PREFIX: &str = "pylu-";
+
+/// Marks (or unmarks) the calling thread as doing the stub's own work; returns whether it was.
+pub fn set_muted(on: bool) -> bool {
+    MUTED.with(|m| {
+        let was = m.get();
+        m.set(if on { was | STUB_WORK } else { was & !STUB_WORK });
+        was & STUB_WORK != 0
+    })
 }
 
 /// The id `threading.get_ident()` returns for this thread (CPython uses `pthread_self`).
@@ -232,6 +249,10 @@ fn python_thread_name(py: Python<'_>, ident: u64) -> String {
 /// the record is dropped.
 #[inline]
 pub fn record(py: Python<'_>, write: impl FnOnce(&mut BlockEncoder, u64)) {
+    // One thread-local byte: the stub's own calls are dropped here, before any other work.
+    if MUTED.with(Cell::get) != 0 {
+        return;
+    }
     record_with(py, false, write)
 }
 
@@ -257,8 +278,16 @@ fn record_with(py: Python<'_>, flush_now: bool, write: impl FnOnce(&mut BlockEnc
         };
         if fresh {
             let ident = thread_ident();
-            let slot = rec.register(ident, python_thread_name(py, ident));
+            let name = python_thread_name(py, ident);
+            let stub_thread = name.starts_with(STUB_THREAD_PREFIX);
+            let slot = rec.register(ident, name);
             *local = Some(LocalSlot { owner: rec, slot });
+            if stub_thread {
+                MUTED.with(|m| m.set(m.get() | STUB_THREAD));
+                if !flush_now {
+                    return;
+                }
+            }
         }
         let Some(local) = local.as_ref() else { return };
         let mut encoder = lock(&local.slot.encoder);
