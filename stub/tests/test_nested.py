@@ -127,3 +127,17 @@ def test_stub_work_on_a_host_thread_is_not_recorded():
     FP.profile("nestdemo.outer")  # the target search calls inspect.ismodule
     assert inspect.ismodule(inspect)
     assert hits_since(t0) == {"inspect.ismodule": 1}
+
+
+def test_the_answer_names_what_was_skipped_and_why():
+    from pyliveupdatescripts import FP
+
+    answer = str(FP.profile("nestdemo.stream"))
+    if OLD:
+        why = "async generator functions are recorded on Python 3.12+ only"
+        assert "profiling 1 functions (1 matched, 0 nested in them)" in answer
+        assert f"skipped 1, by reason: {why} (1)" in answer
+        assert f"skipped nestdemo.stream.<locals>.agen: {why}" in answer
+    else:
+        assert "profiling 2 functions (1 matched, 1 nested in them)" in answer
+        assert "skipped" not in answer

@@ -82,7 +82,7 @@ def _answer(update, reached_inside: int, missing: list) -> list:
         lines.append(f"  {reached_inside} matched functions are profiled as nested in another matched one")
     if skipped:
         reasons = collections.Counter(why for _name, why in skipped)
-        lines.append(f"  skipped {len(skipped)}: " + "; ".join(f"{n} {why}" for why, n in reasons.most_common()))
+        lines.append(f"  skipped {len(skipped)}, by reason: " + "; ".join(f"{why} ({n})" for why, n in reasons.most_common()))
         lines += [f"  skipped {name}: {why}" for name, why in skipped[:_LISTED]]
         if len(skipped) > _LISTED:
             lines.append(f"  ... and {len(skipped) - _LISTED} more skipped")

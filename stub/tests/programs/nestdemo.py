@@ -49,3 +49,10 @@ def make_adder(k):
 
 
 kept = make_adder(10)  # a closure the module keeps: matched by 'nestdemo.**' and nested in make_adder
+
+
+def stream(n):
+    async def agen():
+        yield n
+
+    return agen

@@ -82,7 +82,7 @@ class Instrumentation:
                 handle, skipped = self.backend.attach(func, func_id, nodes, ids)
                 entry = self._entries[key] = _Entry(func, func_id, handle)
                 entry.nested = len(ids) - len(skipped)
-                entry.skipped = skipped
+                entry.skipped = [(f"{module}.{name}", why) for name, why in skipped]
                 entry.not_asked = sum(1 for n in walk(nodes) if n.role == NOT_ASKED)
             entry.holders.add(holder)
             if echo:
