@@ -192,6 +192,9 @@ impl Recorder {
 struct LocalSlot {
     owner: *const Recorder,
     slot: Arc<ThreadSlot>,
+    /// [`MUTED`]'s value, kept here so the hot path reads it from the thread-local it already holds (a second
+    /// thread-local costs a `__tls_get_addr` call per record in a shared library).
+    muted: u8,
 }
 
 impl Drop for LocalSlot {
@@ -208,7 +211,8 @@ impl Drop for LocalSlot {
 thread_local! {
     static LOCAL: RefCell<Option<LocalSlot>> = const { RefCell::new(None) };
     /// Non-zero while this thread's calls are the stub's own work, not recorded: [`STUB_THREAD`] for good on
-    /// the stub's threads, [`STUB_WORK`] while the stub works on a host's thread (see [`set_muted`]).
+    /// the stub's threads, [`STUB_WORK`] while the stub works on a host's thread (see [`set_muted`]). Read only
+    /// when the thread's slot is made; the slot holds a copy.
     static MUTED: Cell<u8> = const { Cell::new(0) };
 }
 
@@ -219,11 +223,20 @@ const STUB_THREAD_PREFIX: &str = "pylu-";
 
 /// Marks (or unmarks) the calling thread as doing the stub's own work; returns whether it was.
 pub fn set_muted(on: bool) -> bool {
-    MUTED.with(|m| {
+    let (was, now) = MUTED.with(|m| {
         let was = m.get();
         m.set(if on { was | STUB_WORK } else { was & !STUB_WORK });
-        was & STUB_WORK != 0
-    })
+        (was, m.get())
+    });
+    // Called from Python, never while this thread records, so the slot is free to update.
+    let _ = LOCAL.try_with(|cell| {
+        if let Ok(mut local) = cell.try_borrow_mut() {
+            if let Some(local) = local.as_mut() {
+                local.muted = now;
+            }
+        }
+    });
+    was & STUB_WORK != 0
 }
 
 /// The id `threading.get_ident()` returns for this thread (CPython uses `pthread_self`).
@@ -249,10 +262,6 @@ fn python_thread_name(py: Python<'_>, ident: u64) -> String {
 /// the record is dropped.
 #[inline]
 pub fn record(py: Python<'_>, write: impl FnOnce(&mut BlockEncoder, u64)) {
-    // One thread-local byte: the stub's own calls are dropped here, before any other work.
-    if MUTED.with(Cell::get) != 0 {
-        return;
-    }
     record_with(py, false, write)
 }
 
@@ -279,17 +288,17 @@ fn record_with(py: Python<'_>, flush_now: bool, write: impl FnOnce(&mut BlockEnc
         if fresh {
             let ident = thread_ident();
             let name = python_thread_name(py, ident);
-            let stub_thread = name.starts_with(STUB_THREAD_PREFIX);
-            let slot = rec.register(ident, name);
-            *local = Some(LocalSlot { owner: rec, slot });
-            if stub_thread {
+            if name.starts_with(STUB_THREAD_PREFIX) {
                 MUTED.with(|m| m.set(m.get() | STUB_THREAD));
-                if !flush_now {
-                    return;
-                }
             }
+            let slot = rec.register(ident, name);
+            *local = Some(LocalSlot { owner: rec, slot, muted: MUTED.with(Cell::get) });
         }
         let Some(local) = local.as_ref() else { return };
+        // The stub's own calls are dropped (function definitions and update markers, flushed at once, are not).
+        if local.muted != 0 && !flush_now {
+            return;
+        }
         let mut encoder = lock(&local.slot.encoder);
         if encoder.is_empty() {
             // Every block names its thread, so a reader that lost earlier blocks still knows it.
