@@ -42,7 +42,8 @@ class FuncProfiler:
         inside = _nested_in_others(found.values(), options)
         chosen = [t for t in found.values() if id(t.func.__code__) not in inside]
         description = f"FP.profile({patterns!r}" + _option_text(echo, options) + ")"
-        update = LU.add("FuncProfiler", description, sorted(chosen, key=lambda t: t.name), echo)
+        with instrumentation.batch():
+            update = LU.add("FuncProfiler", description, sorted(chosen, key=lambda t: t.name), echo)
         return Text("\n".join(_answer(update, len(found) - len(chosen), missing)))
 
 

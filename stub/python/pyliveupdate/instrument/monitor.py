@@ -74,6 +74,12 @@ class MonitoringBackend:
         self._tool = tool
         return tool
 
+    def begin_batch(self) -> bool:
+        return False  # every closure shares its code object's events: nothing to look for
+
+    def end_batch(self) -> None:
+        pass
+
     def key(self, func: types.FunctionType) -> int:
         # Code objects compare by value; two equal ones are still two sets of events.
         return id(func.__code__)
