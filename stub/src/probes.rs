@@ -67,7 +67,8 @@ impl CodeIds {
     /// The caller holds the GIL.
     #[inline(always)]
     unsafe fn get(&self, code: *mut ffi::PyObject) -> Option<Watched> {
-        (*self.0.get()).get(&(code as usize)).map(|&(watched, _)| watched)
+        // SAFETY: the caller holds the GIL, which serialises every access to the map.
+        unsafe { (*self.0.get()).get(&(code as usize)).map(|&(watched, _)| watched) }
     }
 }
 
@@ -134,6 +135,7 @@ macro_rules! monitoring_probe {
                     // SAFETY: as above; `started` reads the offset argument only when there is one.
                     if !$started_only || unsafe { started(watched, args, nargs) } {
                         let $id = watched.func_id;
+                        // SAFETY: CPython holds the GIL while it runs a built-in.
                         let $py = unsafe { Python::assume_gil_acquired() };
                         $body;
                     }
@@ -154,9 +156,12 @@ unsafe fn started(watched: Watched, args: *mut *mut ffi::PyObject, nargs: ffi::P
     if watched.start_offset == 0 || nargs < 2 {
         return true;
     }
-    let offset = ffi::PyLong_AsLong(*args.add(1));
-    if offset == -1 && !ffi::PyErr_Occurred().is_null() {
-        ffi::PyErr_Clear();
+    // SAFETY: per this function's contract, `args[1]` is a valid borrowed object and the GIL is held.
+    let offset = unsafe { ffi::PyLong_AsLong(*args.add(1)) };
+    // SAFETY: the GIL is held; the error indicator is only checked and cleared.
+    if offset == -1 && unsafe { !ffi::PyErr_Occurred().is_null() } {
+        // SAFETY: as above.
+        unsafe { ffi::PyErr_Clear() };
         return true;
     }
     offset >= std::ffi::c_long::from(watched.start_offset)
