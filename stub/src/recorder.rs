@@ -5,7 +5,8 @@
 //! forked child must not touch locks its parent's threads may have held at the fork, so it simply publishes a
 //! new recorder and every thread notices that its slot belongs to an older one.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
+use std::cell::RefCell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::ptr;
