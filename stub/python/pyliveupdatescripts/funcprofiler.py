@@ -6,12 +6,11 @@ and generator expressions with ``comprehensions=True``) into the trace; nothing 
 from __future__ import annotations
 
 import collections
-import dataclasses
 import sys
 
 from pyliveupdate.instrument import Options, instrumentation, stub_work
 from pyliveupdate.instrument.nested import tree, walk
-from pyliveupdate.instrument.targets import TargetNotFound, find
+from pyliveupdate.instrument.targets import Target, TargetNotFound, find
 from pyliveupdate.text import Text
 from pyliveupdate.updates import LU, UpdateError
 
@@ -34,7 +33,7 @@ class FuncProfiler:
         for pattern in patterns:
             try:
                 for target in find(pattern):
-                    found.setdefault(id(target.func), dataclasses.replace(target, options=options))
+                    found.setdefault(id(target.func), Target(target.name, target.func, options))
             except TargetNotFound as why:
                 missing.append(str(why))
         if not found:

@@ -78,8 +78,12 @@ def _parameters(code: types.CodeType):
     n_pos, n_posonly, n_kwonly = code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount
     names = code.co_varnames
     # A comprehension's one argument is `.0`, passed positionally by the code that makes it: any name will do.
-    renamed = {i: f"{_RESERVED_PREFIX}arg{i}_" for i, n in enumerate(names[:n_pos]) if not n.isidentifier()}
-    pos = [renamed.get(i, n) for i, n in enumerate(names[:n_pos])]
+    pos = list(names[:n_pos])
+    renamed = set()
+    for i, name in enumerate(pos):
+        if not name.isidentifier():
+            pos[i] = f"{_RESERVED_PREFIX}arg{i}_"
+            renamed.add(pos[i])
     kwonly = list(names[n_pos : n_pos + n_kwonly])
     at = n_pos + n_kwonly
     varargs = varkw = None
@@ -89,7 +93,7 @@ def _parameters(code: types.CodeType):
     if code.co_flags & CO_VARKEYWORDS:
         varkw = names[at]
     every = pos + kwonly + [n for n in (varargs, varkw) if n]
-    if any((n.startswith(_RESERVED_PREFIX) and n not in renamed.values()) or not n.isidentifier() for n in every):
+    if any((n.startswith(_RESERVED_PREFIX) and n not in renamed) or not n.isidentifier() for n in every):
         raise NotInstrumentable(f"parameter names {every} clash with the trampoline's")
     params = []
     for i, name in enumerate(pos):
@@ -176,7 +180,10 @@ def _copy_of(func: types.FunctionType, code: types.CodeType) -> types.FunctionTy
     return copy
 
 
-def _specialise(tramp: types.CodeType, original: types.CodeType, kind: str, func_id: int, values: dict) -> types.CodeType:
+def _specialise(
+    tramp: types.CodeType, original: types.CodeType, kind: str, func_id: int, values: dict, orig_code=None
+) -> types.CodeType:
+    """`tramp` with its placeholders (names in `values`, the function id, the nested `_pylu_orig_` code) replaced."""
     values = dict(
         values,
         PYLU_ENTER=_native.enter,
@@ -184,18 +191,15 @@ def _specialise(tramp: types.CodeType, original: types.CodeType, kind: str, func
         PYLU_EXIT_RAISED=_native.exit_raised,
         PYLU_DRIVE=drive_awaitable if kind == "coroutine" else drive,
     )
-
-    def value(c):
-        if type(c) is str and c in values:
-            return values[c]
-        if type(c) is int and c == _FUNC_ID_SENTINEL:
-            return func_id
-        if isinstance(c, types.CodeType) and c.co_name == "_pylu_orig_":
-            return values["PYLU_ORIG_CODE"]
-        return c
-
+    consts = tuple(
+        values[c] if type(c) is str and c in values
+        else func_id if type(c) is int and c == _FUNC_ID_SENTINEL
+        else orig_code if type(c) is types.CodeType and c.co_name == "_pylu_orig_"
+        else c
+        for c in tramp.co_consts
+    )
     changes = {
-        "co_consts": tuple(value(c) for c in tramp.co_consts),
+        "co_consts": consts,
         "co_name": original.co_name,
         "co_filename": original.co_filename,
         "co_firstlineno": original.co_firstlineno,
@@ -220,7 +224,7 @@ def build_nested_trampoline(body: types.CodeType, func_id: int, qualname: str) -
     tramp = _nested_template(body, kind)
     # ≤ 3.10 give MAKE_FUNCTION the qualified name as a constant: the per-call function is named as the original.
     placeholder_name = "_pylu_outer_.<locals>._pylu_trampoline_.<locals>._pylu_orig_"
-    return _specialise(tramp, body, kind, func_id, {"PYLU_ORIG_CODE": body, placeholder_name: qualname})
+    return _specialise(tramp, body, kind, func_id, {placeholder_name: qualname}, orig_code=body)
 
 
 def rewrite_nested(code: types.CodeType, nodes: list, ids: dict, swaps: dict, skipped: list) -> types.CodeType:
@@ -313,21 +317,23 @@ class CodeSwapBackend:
             raise NotInstrumentable("already profiled as a function nested in a profiled function")
         swaps: dict = {}
         skipped: list = []
-        body = rewrite_nested(original, list(nodes), ids or {}, swaps, skipped)
+        body = rewrite_nested(original, list(nodes), ids or {}, swaps, skipped) if nodes else original
         trampoline = build_trampoline(func, func_id, body)
         func.__code__ = trampoline
-        # After the swap: closures the new code makes are already right; those made before get the new code.
-        self._retarget(swaps)
-        self._replacements.update(id(new) for _old, new in swaps.values())
+        if swaps:
+            # After the swap: closures the new code makes are already right; those made before get the new code.
+            self._retarget(swaps)
+            self._replacements.update(id(new) for _old, new in swaps.values())
         return SwappedCode(func, original, trampoline, swaps), skipped
 
     def detach(self, handle: SwappedCode) -> None:
         # Only undo our own change: if something else replaced the code since, leave it alone.
         if handle.func.__code__ is handle.trampoline:
             handle.func.__code__ = handle.original
-        back = {id(new): (new, old) for old, new in handle.swaps.values()}
-        self._retarget(back)
-        self._replacements.difference_update(back)
+        if handle.swaps:
+            back = {id(new): (new, old) for old, new in handle.swaps.values()}
+            self._retarget(back)
+            self._replacements.difference_update(back)
 
     def original_code(self, func: types.FunctionType) -> types.CodeType:
         return func.__code__
