@@ -28,7 +28,6 @@ pub mod profile;
 pub mod progress;
 pub mod report;
 pub mod select;
-mod text_replay;
 pub mod timeparse;
 pub mod tree;
 
