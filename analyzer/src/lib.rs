@@ -19,6 +19,7 @@
 
 pub mod dump;
 pub mod error;
+pub mod export;
 pub mod hist;
 pub mod info;
 pub mod input;
