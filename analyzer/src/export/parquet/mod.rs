@@ -55,17 +55,30 @@ enum Msg {
     Update { meta: ThreadMeta, thread: String, time_ns: i64, id: u32, action: UpdateAction, description: String },
 }
 
+/// A call waiting in its thread's batch.
+struct Pending {
+    func: u32,
+    depth: u32,
+    call_id: u64,
+    parent_id: Option<u64>,
+    start_ns: i64,
+    dur_ns: Option<u64>,
+    self_ns: Option<u64>,
+    raised: bool,
+    suspensions: u32,
+    /// Index into [`CallsSink::names`].
+    name: u32,
+}
+
 struct CallsSink<'f> {
     meta: ThreadMeta,
     spec: Arc<Spec>,
     funcs: &'f RwLock<Funcs>,
-    cols: Vec<Col>,
-    len: usize,
+    rows: Vec<Pending>,
     batch_rows: usize,
     tx: SyncSender<Msg>,
-    thread: Option<String>,
-    /// Changes of the thread's name so far (each name is its own dictionary value).
-    renames: u64,
+    /// The thread's names so far (it is renamed rarely); rows point at the one they ended under.
+    names: Vec<String>,
     /// Set when the writer has gone (it failed): the replay's rows are dropped.
     closed: bool,
     /// First line per function id, -1 until looked up (the table is behind a lock).
@@ -73,27 +86,66 @@ struct CallsSink<'f> {
 }
 
 impl CallsSink<'_> {
+    /// Sends the batch, its rows in order of their start: calls arrive as they end (children before their
+    /// caller), and start times in order delta-pack to a byte or two where ending order takes three or four.
     fn flush(&mut self) {
-        if self.len == 0 || self.closed {
+        if self.rows.is_empty() || self.closed {
             return;
         }
-        let cols = std::mem::replace(&mut self.cols, self.spec.empty_cols());
-        let len = std::mem::take(&mut self.len);
+        let mut rows = std::mem::take(&mut self.rows);
+        rows.sort_by_key(|r| (r.start_ns, r.depth));
+        let mut cols = self.spec.empty_cols();
+        let partitioned = self.spec.cols[0].0 != "host";
+        let funcs = self.funcs;
+        for c in &rows {
+            let f = c.func as usize;
+            if self.first_lines.len() <= f {
+                self.first_lines.resize(f + 1, -1);
+            }
+            if self.first_lines[f] < 0 {
+                self.first_lines[f] = funcs.read().expect("not poisoned").list[f].first_line as i32;
+            }
+            let name_of =
+                |pick: fn(&super::replay::Func) -> String| move || pick(&funcs.read().expect("not poisoned").list[f]);
+            let meta = &self.meta;
+            let thread = &self.names[c.name as usize];
+            let mut r = Row::new(&mut cols);
+            if !partitioned {
+                r.dict(host_id(&meta.host), || meta.host.to_string()).i64(i64::from(meta.pid));
+            }
+            r.i64(meta.tid as i64)
+                .dict((u64::from(meta.ordinal) << 24) | u64::from(c.name), || thread.clone())
+                .dict(f as u64, name_of(|f| f.name.clone()))
+                .dict(f as u64, name_of(|f| f.module.clone()))
+                .dict(f as u64, name_of(|f| f.file.clone()))
+                .i32(self.first_lines[f])
+                .i32(c.depth as i32)
+                .i64(c.call_id as i64)
+                .opt(c.parent_id.map(|p| p as i64))
+                .i64(c.start_ns)
+                .i64(c.start_ns)
+                .opt(c.dur_ns.map(|d| d as i64))
+                .opt(c.self_ns.map(|d| d as i64))
+                .bool(c.raised)
+                .i32(c.suspensions as i32);
+        }
+        let len = rows.len();
+        rows.clear();
+        self.rows = rows;
         if self.tx.send(Msg::Calls { host: self.meta.host.clone(), pid: self.meta.pid, cols, len }).is_err() {
             self.closed = true;
         }
     }
 
     fn current_thread(&self) -> String {
-        self.thread.clone().unwrap_or_else(|| self.meta.tid.to_string())
+        self.names.last().cloned().unwrap_or_default()
     }
 }
 
 impl Sink for CallsSink<'_> {
     fn thread_name(&mut self, name: &str) {
-        if self.thread.as_deref() != Some(name) {
-            self.thread = Some(name.to_owned());
-            self.renames += 1;
+        if self.names.last().map(String::as_str) != Some(name) {
+            self.names.push(name.to_owned());
         }
     }
 
@@ -101,40 +153,19 @@ impl Sink for CallsSink<'_> {
         if self.closed {
             return;
         }
-        let thread_id = (u64::from(self.meta.ordinal) << 24) | self.renames;
-        let partitioned = self.spec.cols[0].0 != "host";
-        let funcs = self.funcs;
-        let f = c.func as usize;
-        if self.first_lines.len() <= f {
-            self.first_lines.resize(f + 1, -1);
-        }
-        if self.first_lines[f] < 0 {
-            self.first_lines[f] = funcs.read().expect("not poisoned").list[f].first_line as i32;
-        }
-        let name_of =
-            |pick: fn(&super::replay::Func) -> String| move || pick(&funcs.read().expect("not poisoned").list[f]);
-        let (meta, thread) = (&self.meta, &self.thread);
-        let mut r = Row::new(&mut self.cols);
-        if !partitioned {
-            r.dict(host_id(&meta.host), || meta.host.to_string()).i64(i64::from(meta.pid));
-        }
-        r.i64(meta.tid as i64)
-            .dict(thread_id, || thread.clone().unwrap_or_else(|| meta.tid.to_string()))
-            .dict(f as u64, name_of(|f| f.name.clone()))
-            .dict(f as u64, name_of(|f| f.module.clone()))
-            .dict(f as u64, name_of(|f| f.file.clone()))
-            .i32(self.first_lines[f])
-            .i32(c.depth as i32)
-            .i64(c.call_id as i64)
-            .opt(c.parent_id.map(|p| p as i64))
-            .i64(c.start_ns)
-            .i64(c.start_ns)
-            .opt(c.dur_ns.map(|d| d as i64))
-            .opt(c.self_ns.map(|d| d as i64))
-            .bool(c.raised)
-            .i32(c.suspensions as i32);
-        self.len += 1;
-        if self.len >= self.batch_rows {
+        self.rows.push(Pending {
+            func: c.func,
+            depth: c.depth,
+            call_id: c.call_id,
+            parent_id: c.parent_id,
+            start_ns: c.start_ns,
+            dur_ns: c.dur_ns,
+            self_ns: c.self_ns,
+            raised: c.raised,
+            suspensions: c.suspensions,
+            name: (self.names.len() - 1) as u32,
+        });
+        if self.rows.len() >= self.batch_rows {
             self.flush();
         }
     }
@@ -210,12 +241,11 @@ pub fn export(
                         meta: meta.clone(),
                         spec: spec.clone(),
                         funcs,
-                        cols: spec.empty_cols(),
-                        len: 0,
+                        rows: Vec::new(),
                         batch_rows,
                         tx: tx.clone(),
-                        thread: None,
-                        renames: 0,
+                        // Until the trace names it, a thread goes by its id (as in the other reports).
+                        names: vec![meta.tid.to_string()],
                         closed: false,
                         first_lines: Vec::new(),
                     }

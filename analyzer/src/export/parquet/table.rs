@@ -13,7 +13,8 @@ use polars_arrow::bitmap::Bitmap;
 use polars_arrow::datatypes::{ArrowDataType, ArrowSchema, Field, IntegerType, TimeUnit};
 use polars_arrow::record_batch::RecordBatchT;
 use polars_parquet::write::{
-    get_dtype_encoding, CompressionOptions, FileWriter, RowGroupIterator, StatisticsOptions, Version, WriteOptions,
+    get_dtype_encoding, CompressionOptions, Encoding, FileWriter, RowGroupIterator, StatisticsOptions, Version,
+    WriteOptions,
 };
 use rustc_hash::FxHashMap;
 
@@ -312,7 +313,18 @@ impl ParquetFile {
         let arrays: Vec<Box<dyn Array>> =
             cols.into_iter().zip(&spec.cols).map(|(c, &(_, k))| c.into_array(k)).collect();
         let batch = RecordBatchT::try_new(len, Arc::new(self.schema.clone()), arrays).map_err(|e| perr(path, e))?;
-        let encodings: Vec<_> = self.schema.iter_values().map(|f| get_dtype_encoding(&f.dtype)).collect();
+        // 64-bit integers (times, ids, durations) are delta-packed: neighbouring rows' times and ids are close,
+        // and even unrelated durations then take their bit width, not 64 bits, before compression. The rest
+        // keep polars' choice (dictionaries where they pay).
+        let encodings: Vec<_> = spec
+            .cols
+            .iter()
+            .zip(self.schema.iter_values())
+            .map(|(&(_, k), f)| match k {
+                Kind::I64 | Kind::OptI64 | Kind::Ts => vec![Encoding::DeltaBinaryPacked],
+                _ => get_dtype_encoding(&f.dtype),
+            })
+            .collect();
         let groups =
             RowGroupIterator::try_new(std::iter::once(Ok(batch)), &self.schema, self.options, encodings.into())
                 .map_err(|e| perr(path, e))?;
