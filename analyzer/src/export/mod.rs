@@ -174,7 +174,7 @@ fn run_timeline(args: &ExportArgs, inputs: &[Input]) -> Result<u8, ExportError> 
     let threads: Mutex<Vec<ThreadLine>> = Mutex::new(Vec::new());
     let replayed = replay(
         inputs,
-        ReplayOptions { recursion: false, args: true },
+        ReplayOptions { recursion: false, args: true, segments: true },
         &funcs,
         |meta| ThreadLine::new(meta.clone(), win),
         |_, t| threads.lock().expect("not poisoned").push(t),
@@ -206,7 +206,7 @@ fn run_pstats(args: &ExportArgs, inputs: &[Input]) -> Result<u8, ExportError> {
     let total = Mutex::new(pstats::PstatsSink::default());
     let replayed = replay(
         inputs,
-        ReplayOptions { recursion: true, args: false },
+        ReplayOptions { recursion: true, ..Default::default() },
         &funcs,
         |_| pstats::PstatsSink::default(),
         |_, s| total.lock().expect("not poisoned").merge(s),

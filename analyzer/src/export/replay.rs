@@ -131,6 +131,8 @@ pub struct ReplayOptions {
     pub recursion: bool,
     /// Keep debugger values as the open call's [`CallRow::args`].
     pub args: bool,
+    /// Keep each suspended call's earlier stretches ([`CallRow::segments`]; timelines draw them).
+    pub segments: bool,
 }
 
 /// What the whole replay saw.
@@ -368,8 +370,10 @@ impl<S: Sink> Thread<S> {
         f.child_before += f.child_ns;
         f.child_ns = 0;
         f.suspensions += 1;
-        let s = self.clock.wall(f.start);
-        f.segs.push((s, self.clock.wall(t).max(s)));
+        if self.opts.segments {
+            let s = self.clock.wall(f.start);
+            f.segs.push((s, self.clock.wall(t).max(s)));
+        }
         self.suspended.push(f);
     }
 
@@ -642,8 +646,8 @@ fn run_binary_thread<S: Sink>(u: &BinaryUnit<'_>, th: &mut Thread<S>, funcs: &Rw
     damage
 }
 
-fn run_legacy<S, N>(
-    files: &[&Input],
+fn run_legacy<'i, S, N>(
+    files: &[&'i Input],
     opts: ReplayOptions,
     funcs: &RwLock<Funcs>,
     mut ordinal: u32,
@@ -657,7 +661,8 @@ where
     let host: Arc<str> = Arc::from("unknown");
     let mut threads: Vec<Thread<S>> = Vec::new();
     let mut by_key: FxHashMap<(u32, u64), usize> = FxHashMap::default();
-    let mut local: HashMap<(String, String, String), u32> = HashMap::new();
+    // Names borrow from the mapped logs: a lookup allocates nothing.
+    let mut local: FxHashMap<(&'i str, &'i str, &'i str), u32> = FxHashMap::default();
     let mut bad_lines = 0u64;
     for input in files {
         for ev in legacy::lines(input.bytes(), 1) {
@@ -684,10 +689,10 @@ where
                 threads.len() - 1
             });
             let th = &mut threads[i];
-            let mut id = |f: FuncRef<'_>| -> u32 {
+            let mut id = |f: FuncRef<'i>| -> u32 {
                 match f {
                     FuncRef::Named { module, name, file } => {
-                        let key = (module.to_owned(), name.to_owned(), file.to_owned());
+                        let key = (module, name, file);
                         if let Some(&g) = local.get(&key) {
                             return g;
                         }

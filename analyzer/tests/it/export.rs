@@ -247,7 +247,7 @@ fn pstats_counts_equal_the_summary() {
         let total = Mutex::new(PstatsSink::default());
         replay(
             &inputs,
-            ReplayOptions { recursion: true, args: false },
+            ReplayOptions { recursion: true, ..Default::default() },
             &funcs,
             |_| PstatsSink::default(),
             |_, s| total.lock().unwrap().merge(s),
