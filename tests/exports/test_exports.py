@@ -217,3 +217,14 @@ def test_gprof2dot_renders_the_pstats_file(case):
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert p.stdout.startswith("digraph")
+
+
+def test_updates_table_has_every_update_marker(case):
+    dump = run("dump", *sorted(Path(case["src"]).glob("*")) if Path(case["src"]).is_dir() else [case["src"]],
+               ok=(0, 1)).stdout
+    markers = [l for l in dump.splitlines() if " update " in l]
+    updates = pl.read_parquet(case["flat"] / "updates.parquet")
+    assert updates.height == len(markers)
+    assert set(updates["action"].to_list()) <= {"applied", "reverted"}
+    if case["name"] == "generated":
+        assert updates.height > 0, "the generator records update markers"
