@@ -6,7 +6,7 @@
 #   - each one's wall and CPU time and peak memory (/usr/bin/time -v; the mapped input counts in the RSS as it is
 #     read, so the peak beyond the mapped files is also shown: peak minus the input's size, when positive),
 #   - the Parquet output's size, its bytes per call and the input's MB/s.
-# Each step runs PYLU_BENCH_REPS times (default 3) and reports the median.
+# Each step runs PYLU_BENCH_REPS times (default 3) and reports the median (benches/measure.sh).
 # Usage: benches/export.sh [SIZE=1G] [WORKDIR=/tmp/pylu-bench]
 set -euo pipefail
 SIZE=${1:-1G}
@@ -22,20 +22,10 @@ FILES=("$IN"/*)
 bytes=$(cat "${FILES[@]}" | wc -c)
 cat "${FILES[@]}" >/dev/null
 
+# Three runs by default (an export of 1 GB takes a while): PYLU_BENCH_REPS overrides.
 REPS=${PYLU_BENCH_REPS:-3}
-# Prints "wall_s peak_MiB cpu_s" for the median-wall run (the largest peak of all runs).
-measure() {
-    local runs=() wall rss cpu i
-    for ((i = 0; i < REPS; i++)); do
-        /usr/bin/time -v "$@" >/dev/null 2>time.out || { tail -n 5 time.out >&2; true; }
-        wall=$(grep 'Elapsed (wall clock)' time.out | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-        rss=$(grep 'Maximum resident set size' time.out | awk '{print int($NF/1024)}')
-        cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' time.out)
-        runs+=("$wall $rss $cpu")
-    done
-    printf '%s\n' "${runs[@]}" | sort -n -k1,1 | awk '{w[NR] = $1; c[NR] = $3; if ($2 > m) m = $2}
-        END {k = int((NR + 1) / 2); printf "%s %s %s\n", w[k], m, c[k]}'
-}
+# shellcheck source=measure.sh
+source "$ROOT/benches/measure.sh"
 
 in_mib=$((bytes / 1048576))
 calls=$("$BIN/pylu-analyze" summary -q --format json --top 0 --func '^$' "$IN" | grep '"calls"' | tr -dc 0-9)
@@ -46,10 +36,10 @@ row() {
     [ $beyond -lt 0 ] && beyond=0
     printf '%-24s %8s %8s %9s %12s %9.0f MB/s\n' "$name" "$s" "$c" "$m" "$beyond" "$(echo "$bytes / $s / 1000000" | bc -l)"
 }
-read -r s m c < <(measure sh -c "cat ${FILES[*]} | wc -l"); row "wc -l" "$s" "$m" "$c"
-read -r s m c < <(measure "$BIN/pylu-analyze" summary -q --format csv --top 1 "$IN"); row "summary" "$s" "$m" "$c"
+read -r s m c _ < <(measure sh -c "cat ${FILES[*]} | wc -l"); row "wc -l" "$s" "$m" "$c"
+read -r s m c _ < <(measure "$BIN/pylu-analyze" summary -q --format csv --top 1 "$IN"); row "summary" "$s" "$m" "$c"
 rm -rf pq-out
-read -r s m c < <(measure "$BIN/pylu-analyze" export parquet -q "$IN" -o pq-out); row "export parquet" "$s" "$m" "$c"
+read -r s m c _ < <(measure "$BIN/pylu-analyze" export parquet -q "$IN" -o pq-out); row "export parquet" "$s" "$m" "$c"
 out_bytes=$(du -cb pq-out/*.parquet | tail -n 1 | cut -f1)
 calls_bytes=$(stat -c %s pq-out/calls.parquet)
 printf 'parquet: %s bytes in all, calls.parquet %s bytes = %.2f bytes per call (zstd)\n' "$out_bytes" "$calls_bytes" \

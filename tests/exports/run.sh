@@ -7,13 +7,8 @@ set -u
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 
-find_python() {
-    local v="$1" p
-    for p in "$HOME"/.pyenv/versions/"$v".*/bin/python"$v" "$(command -v "python$v" 2>/dev/null)"; do
-        if [ -x "$p" ]; then echo "$p"; return 0; fi
-    done
-    return 1
-}
+# shellcheck source=../../scripts/find_python.sh
+source "$repo/scripts/find_python.sh"
 
 for v in 3.9 3.11 3.13; do
     find_python "$v" >/dev/null || echo "SKIP: python $v not installed (its pstats check is skipped)"

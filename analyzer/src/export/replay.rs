@@ -169,6 +169,30 @@ struct Frame {
     first_start: i64,
 }
 
+impl Frame {
+    /// The frame as a row of a call never closed (an exit fills in the rest).
+    fn row(&self, last_start_ns: i64) -> CallRow<'_> {
+        CallRow {
+            call_id: self.id,
+            parent_id: self.parent,
+            func: self.func,
+            parent_func: self.parent_func,
+            depth: self.depth,
+            start_ns: self.first_start,
+            last_start_ns,
+            end_ns: None,
+            dur_ns: None,
+            self_ns: None,
+            raised: false,
+            suspensions: self.suspensions,
+            segments: &self.segs,
+            recursive: false,
+            pair_recursive: false,
+            args: &self.args,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Clock {
     Anchor(ClockAnchor),
@@ -287,24 +311,7 @@ impl<S: Sink> Thread<S> {
 
     fn emit_unclosed(&mut self, f: &Frame) {
         self.unclosed += 1;
-        self.sink.call(&CallRow {
-            call_id: f.id,
-            parent_id: f.parent,
-            func: f.func,
-            parent_func: f.parent_func,
-            depth: f.depth,
-            start_ns: f.first_start,
-            last_start_ns: self.clock.wall(f.start),
-            end_ns: None,
-            dur_ns: None,
-            self_ns: None,
-            raised: false,
-            suspensions: f.suspensions,
-            segments: &f.segs,
-            recursive: false,
-            pair_recursive: false,
-            args: &f.args,
-        });
+        self.sink.call(&f.row(self.clock.wall(f.start)));
     }
 
     /// The innermost open call of `func`, the frames above it abandoned.
@@ -338,22 +345,13 @@ impl<S: Sink> Thread<S> {
             None => self.clock.wall(t),
         };
         self.sink.call(&CallRow {
-            call_id: f.id,
-            parent_id: f.parent,
-            func: f.func,
-            parent_func: f.parent_func,
-            depth: f.depth,
-            start_ns: f.first_start,
-            last_start_ns: seg_start,
             end_ns: Some(end.max(seg_start)),
             dur_ns: Some(whole),
             self_ns: Some(whole - children),
             raised,
-            suspensions: f.suspensions,
-            segments: &f.segs,
             recursive,
             pair_recursive,
-            args: &f.args,
+            ..f.row(seg_start)
         });
     }
 
