@@ -73,6 +73,9 @@ pub struct ThreadMeta {
     /// Numbers the threads of the whole replay (in input order); call ids carry it, so they are unique
     /// within a process even when its threads span several files.
     pub ordinal: u32,
+    /// The thread is read from a text log, whose threads are replayed all at once (binary threads one by one
+    /// per core): a sink should keep little per thread.
+    pub text_log: bool,
 }
 
 /// A debugger value recorded while a call was the innermost one.
@@ -542,7 +545,8 @@ fn plan_binary<'a>(
         .into_iter()
         .map(|(tid, mut blocks)| {
             blocks.sort_by_key(|b| b.offset);
-            let meta = ThreadMeta { host: host.clone(), pid: trace.header.pid, tid, ordinal: *ordinal };
+            let meta =
+                ThreadMeta { host: host.clone(), pid: trace.header.pid, tid, ordinal: *ordinal, text_log: false };
             *ordinal += 1;
             BinaryUnit { path: path.to_owned(), trace: trace.clone(), meta, blocks, ids: ids.clone() }
         })
@@ -680,7 +684,7 @@ where
                 }
             };
             let i = *by_key.entry((ev.pid, ev.tid)).or_insert_with(|| {
-                let meta = ThreadMeta { host: host.clone(), pid: ev.pid, tid: ev.tid, ordinal };
+                let meta = ThreadMeta { host: host.clone(), pid: ev.pid, tid: ev.tid, ordinal, text_log: true };
                 ordinal += 1;
                 let sink = new_sink(&meta);
                 threads.push(Thread::new(meta, Clock::Wall, opts, sink));

@@ -242,6 +242,13 @@ impl<'c> Row<'c> {
     pub fn dict(&mut self, id: u64, value: impl FnOnce() -> String) -> &mut Self {
         match self.next() {
             Col::Dict { keys, ids, map, values } => {
+                // Runs of one value (a batch's host and thread) skip the hash lookup.
+                if let (Some(&last), Some(&last_id)) = (keys.last(), ids.get(keys.last().map_or(0, |&k| k as usize))) {
+                    if last_id == id {
+                        keys.push(last);
+                        return self;
+                    }
+                }
                 let k = *map.entry(id).or_insert_with(|| {
                     ids.push(id);
                     values.push(value());
