@@ -228,3 +228,11 @@ def test_updates_table_has_every_update_marker(case):
     assert set(updates["action"].to_list()) <= {"applied", "reverted"}
     if case["name"] == "generated":
         assert updates.height > 0, "the generator records update markers"
+
+
+def test_events_table_has_every_debugger_value(case):
+    want = json.loads(run("events", "-q", "--format", "json", case["src"], ok=(0, 1)).stdout)
+    events = pl.read_parquet(case["flat"] / "events.parquet").sort("time_ns", "function", "name", "value")
+    assert events.height == len(want)
+    got = sorted(zip(events["function"], events["kind"], events["name"], events["value"], events["line"]))
+    assert got == sorted((e["function"], e["kind"], e["name"], e["value"], e["line"]) for e in want)

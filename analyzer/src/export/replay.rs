@@ -84,6 +84,9 @@ pub struct DebugArg {
     pub kind: DebugKind,
     pub name: String,
     pub value: String,
+    pub line: u32,
+    /// The recorder cut the value.
+    pub truncated: bool,
 }
 
 /// One call, handed over when it ended (or, for calls never closed, at the end of the thread).
@@ -123,7 +126,8 @@ pub trait Sink {
     fn call(&mut self, row: &CallRow<'_>);
     /// An update marker (wall-clock ns).
     fn update(&mut self, _time_ns: i64, _id: u32, _action: UpdateAction, _description: &str) {}
-    /// A debugger value that no open call of its function received.
+    /// A debugger value that no open call of its function received (every value, unless
+    /// [`ReplayOptions::args`]).
     fn debug(&mut self, _time_ns: i64, _func: u32, _arg: &DebugArg) {}
 }
 
@@ -624,9 +628,10 @@ impl<'a, S: Sink> RecordSink<'a> for ThreadSink<'_, S> {
                 let t = self.th.clock.wall(r.time_ns);
                 self.th.sink.update(t, id, action, description)
             }
-            EventKind::Debug { func: FuncRef::Id(f), kind, name, value, .. } => {
+            EventKind::Debug { func: FuncRef::Id(f), line, kind, name, value, truncated } => {
                 let f = self.g(f);
-                self.th.debug(r.time_ns, f, DebugArg { kind, name: name.to_owned(), value: value.to_owned() })
+                let arg = DebugArg { kind, name: name.to_owned(), value: value.to_owned(), line, truncated };
+                self.th.debug(r.time_ns, f, arg)
             }
             _ => {}
         }
@@ -712,9 +717,9 @@ where
                 EventKind::Exit { func, exception, duration_ns } => th.exit(id(func), t, exception, duration_ns),
                 EventKind::Suspend(f) => th.suspend(id(f), t),
                 EventKind::Resume(f) => th.resume(id(f), t),
-                EventKind::Debug { func, kind, name, value, .. } => {
+                EventKind::Debug { func, line, kind, name, value, truncated } => {
                     let f = id(func);
-                    th.debug(t, f, DebugArg { kind, name: name.to_owned(), value: value.to_owned() })
+                    th.debug(t, f, DebugArg { kind, name: name.to_owned(), value: value.to_owned(), line, truncated })
                 }
                 EventKind::Update { id: uid, action, description } => {
                     th.sink.update(ev.time_ns, uid, action, description)

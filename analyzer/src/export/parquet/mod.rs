@@ -1,6 +1,6 @@
 //! `export parquet`: a directory of Parquet files (docs/PARQUET.md has the schema): `calls.parquet`, one row
-//! per call, streamed from the per-call replay in row groups; and the aggregates `functions`, `stacks`,
-//! `lines`, `events` (from the same analysis `summary`, `lines` and `events` report) and `updates`.
+//! per call, `events` (debugger values) and `updates`, streamed from the per-call replay in row groups; and the
+//! aggregates `functions`, `stacks` and `lines`, from the same analysis `summary` and `lines` report.
 //!
 //! Threads are replayed in parallel; each fills batches of rows and hands them over a bounded channel to the
 //! one thread that writes (and compresses) the files, so memory holds a few batches and one row group per
@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use pylu_formats::UpdateAction;
 
 use self::table::{host_id, Col, Kind, Row, Spec, Table, WriteSettings, Written};
-use super::replay::{replay, CallRow, Funcs, ReplayOptions, Replayed, Sink, ThreadMeta};
+use super::replay::{replay, CallRow, DebugArg, Funcs, ReplayOptions, Replayed, Sink, ThreadMeta};
 use super::ExportError;
 use crate::input::Input;
 use crate::pipeline::{analyze, Options};
@@ -55,6 +55,7 @@ fn calls_spec(partitioned: bool) -> Spec {
 enum Msg {
     Calls { host: Arc<str>, pid: u32, cols: Vec<Col>, len: usize },
     Update { meta: ThreadMeta, thread: String, time_ns: i64, id: u32, action: UpdateAction, description: String },
+    Event { meta: ThreadMeta, thread: String, time_ns: i64, func: u32, arg: DebugArg },
 }
 
 /// A call waiting in its thread's batch.
@@ -196,6 +197,16 @@ impl Sink for CallsSink<'_> {
             self.closed = true;
         }
     }
+
+    fn debug(&mut self, time_ns: i64, func: u32, arg: &DebugArg) {
+        if self.closed {
+            return;
+        }
+        let m = Msg::Event { meta: self.meta.clone(), thread: self.current_thread(), time_ns, func, arg: arg.clone() };
+        if self.tx.send(m).is_err() {
+            self.closed = true;
+        }
+    }
 }
 
 /// What `export parquet` wrote.
@@ -229,6 +240,26 @@ pub fn export(
                 ("update_id", Kind::I64),
                 ("action", Kind::Str),
                 ("description", Kind::Str),
+            ],
+        ),
+        settings,
+    );
+    // Debugger values come from the replay too (the analysis would hold them all: most of a gigabyte).
+    let mut events = Table::new(
+        Spec::new(
+            "events",
+            settings.partition,
+            &[
+                ("time_ns", Kind::I64),
+                ("time", Kind::Ts),
+                ("tid", Kind::I64),
+                ("thread", Kind::Str),
+                ("function", Kind::Str),
+                ("line", Kind::I32),
+                ("kind", Kind::Str),
+                ("name", Kind::Str),
+                ("value", Kind::Str),
+                ("truncated", Kind::Bool),
             ],
         ),
         settings,
@@ -278,6 +309,21 @@ pub fn export(
                             .str(&description);
                     })
                 }
+                Msg::Event { meta, thread, time_ns, func, arg } => {
+                    let function = funcs.read().expect("not poisoned").list[func as usize].name.clone();
+                    events.row(&meta.host, meta.pid, |r| {
+                        r.i64(time_ns)
+                            .i64(time_ns)
+                            .i64(meta.tid as i64)
+                            .str(&thread)
+                            .str(&function)
+                            .i32(arg.line as i32)
+                            .str(arg.kind.as_str())
+                            .str(&arg.name)
+                            .str(&arg.value)
+                            .bool(arg.truncated);
+                    })
+                }
             };
             if let Err(e) = r {
                 // Dropping the receiver makes the sinks stop sending; the replay then runs out quickly.
@@ -294,13 +340,14 @@ pub fn export(
     })?;
     let mut files = calls.finish()?;
     files.extend(updates.finish()?);
+    files.extend(events.finish()?);
     let hosts = hosts.into_inner().expect("not poisoned");
     let (agg_files, analysis_damage) = write_aggregates(inputs, settings, analysis_opts, &hosts)?;
     files.extend(agg_files);
     Ok(ParquetExport { files, replayed, analysis_damage })
 }
 
-/// `functions`, `stacks`, `lines` and `events`, from the analysis the other reports use.
+/// `functions`, `stacks` and `lines`, from the analysis the other reports use.
 fn write_aggregates(
     inputs: &[Input],
     settings: &WriteSettings,
@@ -308,7 +355,7 @@ fn write_aggregates(
     hosts: &HashMap<u32, Arc<str>>,
 ) -> Result<(Vec<Written>, Vec<String>), ExportError> {
     use Kind::*;
-    let opts = Options { collect_events: true, collect_lines: true, ..opts.clone() };
+    let opts = Options { collect_events: false, collect_lines: true, ..opts.clone() };
     let a = analyze(inputs, &opts);
     let unknown: Arc<str> = Arc::from("unknown");
     let host = |pid: u32| hosts.get(&pid).unwrap_or(&unknown).clone();
@@ -359,25 +406,6 @@ fn write_aggregates(
             "lines",
             p,
             &[("tid", I64), ("thread", Str), ("function", Str), ("line", I32), ("hits", I64), ("total_ns", I64)],
-        ),
-        settings,
-    );
-    let mut events = Table::new(
-        Spec::new(
-            "events",
-            p,
-            &[
-                ("time_ns", I64),
-                ("time", Ts),
-                ("tid", I64),
-                ("thread", Str),
-                ("function", Str),
-                ("line", I32),
-                ("kind", Str),
-                ("name", Str),
-                ("value", Str),
-                ("truncated", Bool),
-            ],
         ),
         settings,
     );
@@ -441,24 +469,9 @@ fn write_aggregates(
             })?;
         }
     }
-    for e in &a.events {
-        events.row(&host(e.pid), e.pid, |r| {
-            r.i64(e.time_ns)
-                .i64(e.time_ns)
-                .i64(e.tid as i64)
-                .str(&e.thread)
-                .str(a.func_name(e.func))
-                .i32(e.line as i32)
-                .str(e.kind.as_str())
-                .str(&e.name)
-                .str(&e.value)
-                .bool(e.truncated);
-        })?;
-    }
     let mut files = functions.finish()?;
     files.extend(stacks.finish()?);
     files.extend(lines.finish()?);
-    files.extend(events.finish()?);
     let damage = a.damage.iter().map(|d| d.to_string()).collect();
     Ok((files, damage))
 }
