@@ -493,10 +493,3 @@ fn partition_value(s: &str) -> String {
         out
     }
 }
-
-pub fn is_dir_empty_or_missing(dir: &Path) -> bool {
-    match std::fs::read_dir(dir) {
-        Ok(mut it) => it.next().is_none(),
-        Err(_) => true,
-    }
-}
