@@ -1,5 +1,5 @@
-//! Filtered views count what they show (`--func` context frames carry only the paths that lead to a match),
-//! threads grouped by name pattern, and what the summary and the flamegraph leave out, said in their text.
+//! Filtered views count what they show (`--func` context frames carry only the paths that lead to a match), and
+//! what the summary and the flamegraph leave out, said in their text.
 
 use std::process::Command;
 
@@ -8,12 +8,12 @@ use pylu_analyzer::{Analysis, Selection};
 
 use crate::common::*;
 
-const HANDLE: u32 = 0;
+pub const HANDLE: u32 = 0;
 const ROUTE: u32 = 1;
 const RAISE: u32 = 2;
-const WORK: u32 = 3;
-const FUNCS: &[(&str, &str)] = &[("handle", "app"), ("route", "app"), ("raise_exc", "app"), ("work", "app")];
-const MS: u64 = 1_000_000;
+pub const WORK: u32 = 3;
+pub const FUNCS: &[(&str, &str)] = &[("handle", "app"), ("route", "app"), ("raise_exc", "app"), ("work", "app")];
+pub const MS: u64 = 1_000_000;
 
 /// Ten requests of 0.9 ms: the first and the sixth route and raise (the sixth twice, 0.1 and 0.05 ms), the
 /// others work 0.5 ms.
@@ -40,7 +40,7 @@ fn requests() -> Vec<Ev> {
     ev
 }
 
-fn analysis(threads: &[ThreadSpec<'_>]) -> (tempfile::TempDir, std::path::PathBuf, Analysis) {
+pub fn analysis(threads: &[ThreadSpec<'_>]) -> (tempfile::TempDir, std::path::PathBuf, Analysis) {
     let dir = tempfile::tempdir().unwrap();
     let p = write_temp(dir.path(), "t.pylu", &build_trace(4510, FUNCS, threads, 7));
     let a = analyze_files(&[p.clone()], 1 << 20);
@@ -84,45 +84,6 @@ fn a_func_filter_counts_only_the_paths_to_a_match() {
     let mut f = Vec::new();
     folded::write_folded(&a, &views, &mut f).unwrap();
     check_golden("filtered_func.folded", &f);
-}
-
-#[test]
-fn threads_grouped_by_name_pattern_become_one_root() {
-    let one_request = |k: u64| {
-        let t = k * MS;
-        vec![Ev::Enter(HANDLE, t), Ev::Enter(WORK, t + 1000), Ev::Exit(WORK, t + 2000), Ev::Exit(HANDLE, t + 3000)]
-    };
-    let names: Vec<String> = (1..=300).map(|k| format!("Thread-{k}")).collect();
-    let mut threads = vec![ThreadSpec { tid: 1, name: "MainThread", events: one_request(0) }];
-    threads.extend(names.iter().enumerate().map(|(k, n)| ThreadSpec {
-        tid: 1000 + k as u64,
-        name: n,
-        events: one_request(k as u64 + 1),
-    }));
-    let (_dir, p, a) = analysis(&threads);
-    assert_eq!(Selection::default().views(&a).len(), 301);
-    let sel = Selection { group_threads: vec![glob::Pattern::new("Thread-*").unwrap()], ..Selection::default() };
-    let views = sel.views(&a);
-    let roots: Vec<&str> = views.iter().map(|v| v.root.as_str()).collect();
-    assert_eq!(roots, ["4510-MainThread", "4510-Thread-*"]);
-    let handle = views[1].tree.nodes.iter().find(|n| n.func != u32::MAX && a.func_name(n.func) == "app.handle");
-    assert_eq!(handle.map(|n| n.stats.hits), Some(300));
-
-    let out = Command::new(env!("CARGO_BIN_EXE_pylu-analyze"))
-        .args(["folded", "--group-threads", "Thread-*", "--group-threads", "Main*"])
-        .arg(&p)
-        .output()
-        .unwrap();
-    let folded = String::from_utf8(out.stdout).unwrap();
-    assert!(folded.contains("4510-Thread-*;app.handle;app.work 300\n"), "{folded}");
-    assert!(folded.contains("4510-Main*;app.handle;app.work 1\n"), "{folded}");
-    let bad = Command::new(env!("CARGO_BIN_EXE_pylu-analyze"))
-        .args(["folded", "--group-threads", "[x"])
-        .arg(&p)
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("bad --group-threads glob"));
 }
 
 #[test]

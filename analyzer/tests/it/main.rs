@@ -8,3 +8,4 @@ mod filtered;
 mod golden;
 mod handchecked;
 mod properties;
+mod threads;
