@@ -43,7 +43,7 @@ fn requests() -> Vec<Ev> {
 pub fn analysis(threads: &[ThreadSpec<'_>]) -> (tempfile::TempDir, std::path::PathBuf, Analysis) {
     let dir = tempfile::tempdir().unwrap();
     let p = write_temp(dir.path(), "t.pylu", &build_trace(4510, FUNCS, threads, 7));
-    let a = analyze_files(&[p.clone()], 1 << 20);
+    let a = analyze_files(std::slice::from_ref(&p), 1 << 20);
     (dir, p, a)
 }
 
