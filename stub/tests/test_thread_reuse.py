@@ -14,7 +14,7 @@ import threading
 
 import pytest
 from conftest import PROGRAMS
-from inproc import events_since, now, setup_trace_dir
+from inproc import events_since, now, profiled_for_the_module
 from test_end_to_end import analyzer_bins  # noqa: F401 (a fixture)
 
 sys.path.insert(0, PROGRAMS)
@@ -24,13 +24,7 @@ REQUESTS = 300
 
 @pytest.fixture(scope="module", autouse=True)
 def _profiled(tmp_path_factory):
-    setup_trace_dir(tmp_path_factory)
-    import reqserver  # noqa: F401
-    from pyliveupdatescripts import FP, LU
-
-    FP.profile("reqserver.*")
-    yield
-    LU.revert_all()
+    yield from profiled_for_the_module(tmp_path_factory, "reqserver", "reqserver.*")
 
 
 class Handler(socketserver.StreamRequestHandler):
