@@ -99,7 +99,7 @@ fn what_is_hidden_is_said_with_how_to_show_it() {
     assert!(!default.contains("    app.work"), "{default}");
     assert!(
         default.contains(
-            "(1 call sites under 0.1% of the total not shown, with their callees; --min-percent 0 shows all)"
+            "(1 call sites under 0.1% of the total not shown, with their callees; `summary --min-percent 0` shows all)"
         ),
         "{default}"
     );
