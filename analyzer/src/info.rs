@@ -15,8 +15,19 @@ use crate::dump::{format_of, InspectError};
 /// Record counters, in the order [`KIND_NAMES`] names them.
 type Counts = [u64; KIND_NAMES.len()];
 
-const KIND_NAMES: [&str; 10] =
-    ["enter", "exit", "exit-raised", "suspend", "resume", "line", "debug", "update", "funcdef", "thread-name"];
+const KIND_NAMES: [&str; 11] = [
+    "enter",
+    "exit",
+    "exit-raised",
+    "suspend",
+    "resume",
+    "line",
+    "debug",
+    "update",
+    "funcdef",
+    "thread-name",
+    "thread-ident",
+];
 
 #[inline(always)]
 fn kind_index(kind: &EventKind) -> usize {
@@ -31,6 +42,7 @@ fn kind_index(kind: &EventKind) -> usize {
         EventKind::Update { .. } => 7,
         EventKind::FuncDef(_) => 8,
         EventKind::ThreadName(_) => 9,
+        EventKind::ThreadIdent { .. } => 10,
     }
 }
 
@@ -38,6 +50,8 @@ fn kind_index(kind: &EventKind) -> usize {
 #[derive(Debug, Clone)]
 struct ThreadTally {
     name: Option<String>,
+    /// The OS's ids of a thread whose tid is a serial (`threading.get_ident()`, native id).
+    ident: Option<(u64, u64)>,
     counts: Counts,
     blocks: u64,
     /// Earliest and latest timed record (`i64::MAX` / `i64::MIN` while there is none: no branch per record).
@@ -47,7 +61,14 @@ struct ThreadTally {
 
 impl Default for ThreadTally {
     fn default() -> Self {
-        ThreadTally { name: None, counts: Counts::default(), blocks: 0, first_ns: i64::MAX, last_ns: i64::MIN }
+        ThreadTally {
+            name: None,
+            ident: None,
+            counts: Counts::default(),
+            blocks: 0,
+            first_ns: i64::MAX,
+            last_ns: i64::MIN,
+        }
     }
 }
 
@@ -58,6 +79,9 @@ impl ThreadTally {
         self.counts[kind_index(kind)] += 1;
         if let EventKind::ThreadName(n) = kind {
             self.set_name(n);
+        }
+        if let EventKind::ThreadIdent { ident, native_id } = *kind {
+            self.ident = Some((ident, native_id));
         }
         if kind.is_timed() {
             self.first_ns = self.first_ns.min(time_ns);
@@ -73,6 +97,9 @@ impl ThreadTally {
     fn merge(&mut self, later: ThreadTally) {
         if later.name.is_some() {
             self.name = later.name;
+        }
+        if later.ident.is_some() {
+            self.ident = later.ident;
         }
         for (a, b) in self.counts.iter_mut().zip(later.counts) {
             *a += b;
@@ -229,7 +256,12 @@ fn report(out: &mut impl Write, threads: &Threads, bytes: u64, blocks: u64) -> R
     for ((pid, tid), t) in threads {
         let records: u64 = t.counts.iter().sum();
         let blocks = if blocks > 0 { format!(", {} blocks", t.blocks) } else { String::new() };
-        writeln!(out, "  {pid}/{tid} {:?}: {records} records{blocks}", t.name.as_deref().unwrap_or(""))?;
+        // Since minor version 2 the tid is a serial; the OS's ids (reused by later threads) are shown beside it.
+        let ident = match t.ident {
+            Some((ident, native)) => format!(" (ident {ident:#x}, native id {native})"),
+            None => String::new(),
+        };
+        writeln!(out, "  {pid}/{tid}{ident} {:?}: {records} records{blocks}", t.name.as_deref().unwrap_or(""))?;
     }
     match (total.first_ns, total.last_ns) {
         (first, last) if first <= last => {

@@ -19,6 +19,9 @@ pub struct Selection {
     /// Only stacks with a function whose name matches (like grep on folded stacks): other frames stay as
     /// context but keep no self time of their own.
     pub func: Option<Regex>,
+    /// Threads whose name matches one of these globs (`Thread-*`) become one root per process and pattern
+    /// (`4510-Thread-*`): a thread-per-request server's thousands of short threads read as one.
+    pub group_threads: Vec<glob::Pattern>,
     /// One root per process (`4510`) instead of per thread.
     pub merge_threads: bool,
     /// One root for everything (`all`).
@@ -100,17 +103,40 @@ impl Selection {
             if let Some(x) = cur {
                 views.push(process_view(x));
             }
-        } else {
+        } else if !self.group_threads.is_empty() {
+            // Per process, each pattern's root where its first thread would be; others keep their place.
+            let mut groups: Vec<(u32, usize, usize)> = Vec::new(); // (pid, pattern, index in `views`)
+            let mut merged: Vec<Option<ThreadProfile>> = Vec::new();
             for t in chosen {
-                views.push(View {
-                    root: t.root_name(),
-                    pid: Some(t.pid),
-                    thread: Some(t.thread.clone()),
-                    tree: Cow::Borrowed(&t.tree),
-                    hists: Cow::Borrowed(&t.hists),
-                    lines: Cow::Borrowed(&t.lines),
-                });
+                match self.group_threads.iter().position(|p| p.matches(&t.thread)) {
+                    None => {
+                        merged.push(None);
+                        views.push(thread_view(t));
+                    }
+                    Some(k) => match groups.iter().find(|g| g.0 == t.pid && g.1 == k) {
+                        Some(g) => merged[g.2].as_mut().expect("a group's profile").merge(t.clone()),
+                        None => {
+                            groups.push((t.pid, k, views.len()));
+                            merged.push(Some(t.clone()));
+                            views.push(thread_view(t));
+                        }
+                    },
+                }
             }
+            for (pid, k, i) in groups {
+                let x = merged[i].take().expect("a group's profile");
+                let pattern = self.group_threads[k].as_str();
+                views[i] = View {
+                    root: format!("{pid}-{pattern}"),
+                    pid: Some(pid),
+                    thread: Some(pattern.to_owned()),
+                    tree: Cow::Owned(x.tree),
+                    hists: Cow::Owned(x.hists),
+                    lines: Cow::Owned(x.lines),
+                };
+            }
+        } else {
+            views.extend(chosen.into_iter().map(thread_view));
         }
         if let Some(re) = &self.func {
             for v in &mut views {
@@ -123,8 +149,23 @@ impl Selection {
     }
 }
 
+/// The root of one thread, borrowing its profile.
+fn thread_view(t: &ThreadProfile) -> View<'_> {
+    View {
+        root: t.root_name(),
+        pid: Some(t.pid),
+        thread: Some(t.thread.clone()),
+        tree: Cow::Borrowed(&t.tree),
+        hists: Cow::Borrowed(&t.hists),
+        lines: Cow::Borrowed(&t.lines),
+    }
+}
+
 /// The stacks of `tree` that hold a frame `matches` accepts: matching frames and what they call keep their
-/// times; their callers stay as context with no self time, so the flamegraph shows only matching stacks.
+/// hits and times; their callers stay as context and show only the paths that lead to a match: no self time,
+/// a total that is the sum of what they lead to, and as hits the calls that can have led to one (their own
+/// hits, but no more than the hits of the kept calls under them: a tree node does not know which of its calls
+/// made which callee's, so this is the tightest count the tree holds; with one match per call it is exact).
 pub fn filter_tree(tree: &Tree, matches: impl Fn(u32) -> bool) -> Tree {
     let n = tree.nodes.len();
     let mut in_match = vec![false; n];
@@ -146,6 +187,17 @@ pub fn filter_tree(tree: &Tree, matches: impl Fn(u32) -> bool) -> Tree {
             total[tree.nodes[i].parent as usize] += total[i];
         }
     }
+    // Context frames' hits: bounded by the hits of the kept calls under them (children come after parents).
+    let mut hits: Vec<u64> = vec![0; n];
+    let mut below: Vec<u64> = vec![0; n];
+    for i in (1..n).rev() {
+        if !keep[i] {
+            continue;
+        }
+        let own = tree.nodes[i].stats.hits;
+        hits[i] = if in_match[i] { own } else { own.min(below[i]) };
+        below[tree.nodes[i].parent as usize] += hits[i];
+    }
     let mut out = Tree::new();
     let mut map = vec![NO_NODE; n];
     map[0] = 0;
@@ -160,7 +212,15 @@ pub fn filter_tree(tree: &Tree, matches: impl Fn(u32) -> bool) -> Tree {
         let s = &mut out.nodes[to as usize].stats;
         *s = node.stats;
         s.total_ns = total[i];
-        out.set_sum_ns(to, tree.sum_ns(i as u32));
+        if in_match[i] {
+            out.set_sum_ns(to, tree.sum_ns(i as u32));
+        } else {
+            // A context frame's durations are those of the paths it leads to; its calls' own extremes are not
+            // known for them.
+            s.hits = hits[i];
+            s.min_ns = 0;
+            s.max_ns = 0;
+        }
     }
     out
 }

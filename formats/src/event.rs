@@ -23,6 +23,9 @@ pub enum EventKind<'a> {
     FuncDef(FuncDef<'a>),
     /// Names the event's thread from here on. Carries no meaningful time.
     ThreadName(&'a str),
+    /// The OS's ids of the event's thread (binary traces since minor version 2, whose thread id is then a serial
+    /// that never names two OS threads). Carries no meaningful time.
+    ThreadIdent { ident: u64, native_id: u64 },
     /// A call began.
     Enter(FuncRef<'a>),
     /// A call ended. `duration_ns` is set where the recorder measured the call itself (the text log's
@@ -138,7 +141,7 @@ impl UpdateAction {
 impl EventKind<'_> {
     /// Whether the event's time means anything (definitions and thread names carry none).
     pub fn is_timed(&self) -> bool {
-        !matches!(self, EventKind::FuncDef(_) | EventKind::ThreadName(_))
+        !matches!(self, EventKind::FuncDef(_) | EventKind::ThreadName(_) | EventKind::ThreadIdent { .. })
     }
 }
 
@@ -164,6 +167,7 @@ impl std::fmt::Display for EventKind<'_> {
                 )
             }
             EventKind::ThreadName(name) => write!(f, "thread-name {name:?}"),
+            EventKind::ThreadIdent { ident, native_id } => write!(f, "thread-ident {ident:#x} native={native_id}"),
             EventKind::Enter(func) => write!(f, "enter {func}"),
             EventKind::Exit { func, exception, duration_ns } => {
                 write!(f, "exit {func}")?;

@@ -15,6 +15,7 @@ use std::rc::Rc;
 enum Rec {
     Def(u32, String),
     Name(String),
+    Ident(u64, u64),
     Enter(u32, u64),
     Exit(u32, u64, bool),
     Suspend(u32, u64),
@@ -30,6 +31,7 @@ fn write_rec(enc: &mut BlockEncoder, r: &Rec) {
             enc.func_def(&FuncDef { id: *id, qualname: name, module: "m", file: "/f.py", first_line: 7 })
         }
         Rec::Name(n) => enc.thread_name(n),
+        Rec::Ident(i, n) => enc.thread_ident(*i, *n),
         Rec::Enter(f, t) => enc.enter(*f, *t),
         Rec::Exit(f, t, raised) => enc.exit(*f, *t, *raised),
         Rec::Suspend(f, t) => enc.suspend(*f, *t),
@@ -54,6 +56,7 @@ fn read_rec(kind: &EventKind, t: u64) -> Rec {
             Rec::Def(d.id, d.qualname.to_owned())
         }
         EventKind::ThreadName(n) => Rec::Name(n.to_owned()),
+        EventKind::ThreadIdent { ident, native_id } => Rec::Ident(ident, native_id),
         EventKind::Enter(f) => Rec::Enter(id(&f), t),
         EventKind::Exit { func, exception, duration_ns } => {
             assert_eq!(duration_ns, None);
@@ -144,6 +147,7 @@ fn read_trace(bytes: &[u8]) -> Vec<(u64, Vec<Rec>)> {
 fn every_record_kind_round_trips() {
     let recs = vec![
         Rec::Name("MainThread".into()),
+        Rec::Ident(0x7f3a_1c2d_e700, 4_194_305),
         Rec::Def(0, "handler".into()),
         Rec::Def(70_000, "IndexView.get".into()),
         Rec::Enter(0, 5_000),
@@ -354,6 +358,7 @@ fn arb_rec() -> impl Strategy<Value = Rec> {
             i, if r { UpdateAction::Reverted } else { UpdateAction::Applied }, d, dt)),
         1 => (f, s).prop_map(|(f, n)| Rec::Def(f, n)),
         1 => s.prop_map(Rec::Name),
+        1 => (any::<u64>(), any::<u64>()).prop_map(|(i, n)| Rec::Ident(i, n)),
     ]
 }
 

@@ -115,6 +115,7 @@ fn binary_trace_is_well_formed_and_realistic() {
                     stack.push(id(f));
                     "resume"
                 }
+                EventKind::ThreadIdent { .. } => "ident",
                 EventKind::Line { .. } => "line",
                 EventKind::Debug { .. } => "debug",
                 EventKind::Update { .. } => "update",

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -26,6 +26,10 @@ const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct ThreadSlot {
     name: String,
+    /// The OS's ids of the thread (`threading.get_ident()`, `threading.get_native_id()`), written beside its
+    /// name in every block: the block's thread id is the thread's serial (see [`thread_serial`]).
+    ident: u64,
+    native_id: u64,
     encoder: Mutex<BlockEncoder>,
 }
 
@@ -40,6 +44,10 @@ pub struct Recorder {
 }
 
 static CURRENT: AtomicPtr<Recorder> = AtomicPtr::new(ptr::null_mut());
+/// The next thread serial: a thread's id in the trace, never given to two threads of a process, where the OS
+/// gives a finished thread's ident (and a thread-per-request server's next thread often gets it at once) to
+/// the next. Never reset, so a thread keeps its serial across recorders (stopped and started again).
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
 /// The warning about a failed write is printed once per process, however many recorders fail.
 static WARNED: AtomicBool = AtomicBool::new(false);
 
@@ -177,9 +185,13 @@ impl Recorder {
         self.write_pending();
     }
 
-    fn register(&self, thread_id: u64, name: String) -> Arc<ThreadSlot> {
-        let slot =
-            Arc::new(ThreadSlot { name, encoder: Mutex::new(BlockEncoder::new(thread_id, DEFAULT_BLOCK_CAPACITY)) });
+    fn register(&self, serial: u64, ident: u64, name: String) -> Arc<ThreadSlot> {
+        let slot = Arc::new(ThreadSlot {
+            name,
+            ident,
+            native_id: native_thread_id(),
+            encoder: Mutex::new(BlockEncoder::new(serial, DEFAULT_BLOCK_CAPACITY)),
+        });
         lock(&self.threads).push(slot.clone());
         slot
     }
@@ -225,6 +237,32 @@ thread_local! {
     /// the stub's threads, [`STUB_WORK`] while the stub works on a host's thread (see [`set_muted`]). Read only
     /// when the thread's slot is made; the slot holds a copy.
     static MUTED: Cell<u8> = const { Cell::new(0) };
+    /// This thread's serial (0 until its first record). A thread-local lives exactly as long as its OS thread,
+    /// so a thread that reuses a finished thread's ident starts with none and gets a new one.
+    static SERIAL: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The calling thread's serial, given on first use.
+fn thread_serial() -> u64 {
+    SERIAL.with(|s| {
+        if s.get() == 0 {
+            s.set(NEXT_SERIAL.fetch_add(1, Ordering::Relaxed));
+        }
+        s.get()
+    })
+}
+
+/// The id `threading.get_native_id()` returns for this thread (0 where there is none).
+fn native_thread_id() -> u64 {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid cannot fail and has no preconditions.
+        (unsafe { libc::gettid() }) as u64
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        0
+    }
 }
 
 const STUB_THREAD: u8 = 1;
@@ -302,7 +340,7 @@ fn record_with(py: Python<'_>, flush_now: bool, write: impl FnOnce(&mut BlockEnc
             if name.starts_with(STUB_THREAD_PREFIX) {
                 MUTED.with(|m| m.set(m.get() | STUB_THREAD));
             }
-            let slot = rec.register(ident, name);
+            let slot = rec.register(thread_serial(), ident, name);
             *local = Some(LocalSlot { owner: rec, slot, muted: MUTED.with(Cell::get) });
         }
         let Some(local) = local.as_ref() else { return };
@@ -314,6 +352,7 @@ fn record_with(py: Python<'_>, flush_now: bool, write: impl FnOnce(&mut BlockEnc
         if encoder.is_empty() {
             // Every block names its thread, so a reader that lost earlier blocks still knows it.
             encoder.thread_name(&local.slot.name);
+            encoder.thread_ident(local.slot.ident, local.slot.native_id);
         }
         write(&mut encoder, clock::monotonic_ns());
         if flush_now {

@@ -77,6 +77,15 @@ pub fn read_trace<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, Py
                         name.into_pyobject(py)?.into_any(),
                     ],
                 )?,
+                EventKind::ThreadIdent { ident, native_id } => PyTuple::new(
+                    py,
+                    [
+                        "thread_ident".into_pyobject(py)?.into_any(),
+                        tid.into_pyobject(py)?.into_any(),
+                        ident.into_pyobject(py)?.into_any(),
+                        native_id.into_pyobject(py)?.into_any(),
+                    ],
+                )?,
                 EventKind::Enter(f) => timed(py, "enter", tid, func_id(f), t)?,
                 EventKind::Exit { func, exception, .. } => {
                     timed(py, if exception { "exit_raised" } else { "exit" }, tid, func_id(func), t)?

@@ -14,6 +14,20 @@ def setup_trace_dir(tmp_path_factory) -> str:
     return os.environ["PYLU_TRACE_DIR"]
 
 
+def profiled_for_the_module(tmp_path_factory, module: str, pattern: str):
+    """The body of a module-scoped fixture: `module` (from tests/programs) imported and `pattern` profiled while
+    the test module runs, everything reverted after."""
+    import importlib
+
+    from pyliveupdatescripts import FP, LU
+
+    setup_trace_dir(tmp_path_factory)
+    importlib.import_module(module)
+    FP.profile(pattern)
+    yield
+    LU.revert_all()
+
+
 def now() -> int:
     from pyliveupdate import _native
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from conftest import PROGRAMS
-from inproc import events_since, now, setup_trace_dir
+from inproc import events_since, now, profiled_for_the_module
 
 sys.path.insert(0, PROGRAMS)
 
@@ -20,13 +20,7 @@ CLOSED = ["enter", "suspend", "resume", "exit_raised"]
 
 @pytest.fixture(scope="module", autouse=True)
 def _profiled(tmp_path_factory):
-    setup_trace_dir(tmp_path_factory)
-    import gendemo  # noqa: F401
-    from pyliveupdatescripts import FP, LU
-
-    FP.profile("gendemo.*")
-    yield
-    LU.revert_all()
+    yield from profiled_for_the_module(tmp_path_factory, "gendemo", "gendemo.*")
 
 
 def closed_before_start():

@@ -35,6 +35,9 @@ enum Cmd {
         /// Rows of the function table (default: 30 for table, all for json/csv).
         #[arg(long)]
         top: Option<usize>,
+        /// The text tree leaves out call sites under this percentage of their root's total (0: show all).
+        #[arg(long, default_value_t = 0.1)]
+        min_percent: f64,
     },
     /// Folded stacks with self time in microseconds (input for any flamegraph tool).
     Folded {
@@ -121,6 +124,9 @@ struct Common {
     /// Only events at or before this time.
     #[arg(long)]
     until: Option<String>,
+    /// Threads whose name matches this glob (`Thread-*`) become one root per process (repeatable).
+    #[arg(long)]
+    group_threads: Vec<String>,
     /// One root per process instead of per thread.
     #[arg(long)]
     merge_threads: bool,
@@ -184,6 +190,11 @@ impl Common {
             pids: self.pid.clone(),
             threads: self.thread.clone(),
             func,
+            group_threads: self
+                .group_threads
+                .iter()
+                .map(|g| glob::Pattern::new(g).with_context(|| format!("bad --group-threads glob {g:?}")))
+                .collect::<Result<_>>()?,
             merge_threads: self.merge_threads,
             merge_processes: self.merge_processes,
         })
@@ -226,7 +237,7 @@ fn code(a: &Analysis) -> u8 {
 fn run(cli: Cli) -> Result<u8> {
     let mut stdout = io::stdout().lock();
     match cli.cmd {
-        Cmd::Summary { common, format, sort, top } => {
+        Cmd::Summary { common, format, sort, top, min_percent } => {
             let sel = common.selection()?;
             let a = common.analyze(Keep { debug_events: false, line_timings: false })?;
             let views = sel.views(&a);
@@ -240,7 +251,7 @@ fn run(cli: Cli) -> Result<u8> {
                 SummaryFormat::Table => summary::write_text(
                     &a,
                     &views,
-                    &SummaryOptions { sort, top: Some(top.unwrap_or(30)), ..Default::default() },
+                    &SummaryOptions { sort, top: Some(top.unwrap_or(30)), min_tree_percent: min_percent },
                     &mut stdout,
                 )?,
                 SummaryFormat::Json => {
@@ -261,7 +272,7 @@ fn run(cli: Cli) -> Result<u8> {
         Cmd::Flamegraph { common, output: out, title, count_name, reverse, icicle, palette, colors, min_width } => {
             let sel = common.selection()?;
             let a = common.analyze(Keep { debug_events: false, line_timings: false })?;
-            let lines = folded::flame_lines(&a, &sel.views(&a), flamegraph::IMAGE_WIDTH, min_width);
+            let (lines, hidden) = folded::flame_lines_counted(&a, &sel.views(&a), flamegraph::IMAGE_WIDTH, min_width);
             let o = FlameOptions {
                 title,
                 count_name,
@@ -274,6 +285,7 @@ fn run(cli: Cli) -> Result<u8> {
                 },
                 palette,
                 min_width,
+                subtitle: flamegraph::hidden_note(hidden, min_width),
             };
             flamegraph::write_flamegraph(&lines, &o, &mut *output(&out)?)?;
             Ok(code(&a))

@@ -296,7 +296,7 @@ impl<'a, const WINDOWED: bool> RecordSink<'a> for BinarySink<'_, 'a, WINDOWED> {
     #[inline(never)]
     fn other(&mut self, r: Record<'a>) {
         let t = r.time_ns;
-        let untimed = matches!(r.kind, EventKind::FuncDef(_) | EventKind::ThreadName(_));
+        let untimed = !r.kind.is_timed();
         if !untimed && !self.win.holds(t) {
             return;
         }

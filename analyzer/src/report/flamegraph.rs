@@ -31,6 +31,8 @@ pub struct FlameOptions {
     pub palette: String,
     /// Frames narrower than this many pixels are left out.
     pub min_width: f64,
+    /// A line under the title (what was left out, see [`hidden_note`]).
+    pub subtitle: Option<String>,
 }
 
 impl Default for FlameOptions {
@@ -43,12 +45,21 @@ impl Default for FlameOptions {
             colors: Colors::Deterministic,
             palette: "python".into(),
             min_width: 0.1,
+            subtitle: None,
         }
     }
 }
 
 /// inferno's default image width, in pixels.
 pub const IMAGE_WIDTH: f64 = 1200.0;
+
+/// What a flamegraph left out: `hidden` call sites narrower than `min_width` pixels (`None` when nothing was).
+pub fn hidden_note(hidden: u64, min_width: f64) -> Option<String> {
+    let s = if hidden == 1 { "" } else { "s" };
+    (hidden > 0).then(|| {
+        format!("{hidden} call site{s} narrower than {min_width} px not drawn, with their callees (--min-width 0 draws all)")
+    })
+}
 
 /// Draws `folded` lines as an SVG (make them with [`crate::report::folded::flame_lines`]). An empty profile still gives a (blank) SVG, so callers always get a file.
 pub fn write_flamegraph(folded: &[String], o: &FlameOptions, out: &mut dyn Write) -> io::Result<()> {
@@ -66,6 +77,7 @@ pub fn write_flamegraph(folded: &[String], o: &FlameOptions, out: &mut dyn Write
         Colors::Random => {}
     }
     opt.min_width = o.min_width;
+    opt.subtitle = o.subtitle.clone();
     let mut buf = Vec::new();
     let lines: Vec<&str> = folded.iter().map(String::as_str).collect();
     match flamegraph::from_lines(&mut opt, lines, &mut buf) {

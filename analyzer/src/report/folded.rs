@@ -24,17 +24,35 @@ pub fn walk_stacks(
     a: &Analysis,
     views: &[View],
     min_total_ns: u64,
-    mut emit: impl FnMut(&str, u64) -> io::Result<()>,
+    emit: impl FnMut(&str, u64) -> io::Result<()>,
 ) -> io::Result<()> {
+    walk_stacks_counted(a, views, min_total_ns, emit).map(|_| ())
+}
+
+/// [`walk_stacks`], returning how many call sites (with their callees) were under `min_total_ns` and so folded
+/// into their callers.
+pub fn walk_stacks_counted(
+    a: &Analysis,
+    views: &[View],
+    min_total_ns: u64,
+    mut emit: impl FnMut(&str, u64) -> io::Result<()>,
+) -> io::Result<u64> {
+    let mut hidden = 0u64;
     for v in views {
         let tree = &v.tree;
         let ch = sorted_children(a, tree);
         let selfs = tree.self_times();
         let total = |n: u32| tree.nodes[n as usize].stats.total_ns;
-        let folded_in =
-            |n: u32| -> u64 { ch[n as usize].iter().filter(|&&c| total(c) < min_total_ns).map(|&c| total(c)).sum() };
+        let folded_in = |n: u32, hidden: &mut u64| -> u64 {
+            let mut ns = 0;
+            for &c in ch[n as usize].iter().filter(|&&c| total(c) < min_total_ns) {
+                *hidden += 1;
+                ns += total(c);
+            }
+            ns
+        };
         let mut path = frame(&v.root).into_owned();
-        let root_self = selfs[0] + folded_in(0);
+        let root_self = selfs[0] + folded_in(0, &mut hidden);
         // (node, length of `path` before this node's frame)
         let mut stack: Vec<(u32, usize)> =
             ch[0].iter().rev().filter(|&&c| total(c) >= min_total_ns).map(|&c| (c, path.len())).collect();
@@ -42,7 +60,7 @@ pub fn walk_stacks(
             path.truncate(cut);
             path.push(';');
             path.push_str(&frame(a.func_name(tree.nodes[n as usize].func)));
-            let self_us = (selfs[n as usize] + folded_in(n) + 500) / 1000;
+            let self_us = (selfs[n as usize] + folded_in(n, &mut hidden) + 500) / 1000;
             if self_us > 0 {
                 emit(&path, self_us)?;
             }
@@ -54,7 +72,7 @@ pub fn walk_stacks(
             emit(&frame(&v.root), root_us)?;
         }
     }
-    Ok(())
+    Ok(hidden)
 }
 
 /// Every folded line of `views`.
@@ -71,15 +89,20 @@ pub fn folded_lines(a: &Analysis, views: &[View]) -> Vec<String> {
 /// The lines a flamegraph `image_width` pixels wide can show with frames of at least `min_width` pixels: the
 /// same picture from far fewer lines (a big profile has millions of distinct stacks).
 pub fn flame_lines(a: &Analysis, views: &[View], image_width: f64, min_width: f64) -> Vec<String> {
+    flame_lines_counted(a, views, image_width, min_width).0
+}
+
+/// [`flame_lines`], and how many call sites (with their callees) were too narrow to draw.
+pub fn flame_lines_counted(a: &Analysis, views: &[View], image_width: f64, min_width: f64) -> (Vec<String>, u64) {
     let total: u64 = views.iter().map(|v| v.tree.nodes[0].stats.total_ns).sum();
     let min_total = (total as f64 * min_width / image_width.max(1.0)) as u64;
     let mut out = Vec::new();
-    walk_stacks(a, views, min_total, |s, us| {
+    let hidden = walk_stacks_counted(a, views, min_total, |s, us| {
         out.push(format!("{s} {us}"));
         Ok(())
     })
     .expect("no I/O");
-    out
+    (out, hidden)
 }
 
 /// Writes every folded line, streaming.

@@ -254,7 +254,7 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
         if hidden > 0 {
             writeln!(
                 w,
-                "  ({hidden} call sites under {}% of the total not shown, with their callees)",
+                "  ({hidden} call sites under {}% of the total not shown, with their callees; `summary --min-percent 0` shows all)",
                 o.min_tree_percent
             )?;
         }

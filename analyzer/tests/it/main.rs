@@ -5,6 +5,8 @@ mod cli;
 mod common;
 mod deep;
 mod export;
+mod filtered;
 mod golden;
 mod handchecked;
 mod properties;
+mod threads;

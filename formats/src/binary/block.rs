@@ -33,6 +33,9 @@
 //!                    kind skip it (how a later minor version adds records)
 //!    16 padding      varint byte length, then that many zero bytes (minor version 1; pylu's writer no longer
 //!                    writes it, readers skip it like any extension)
+//!    17 thread ident varint byte length, then varint ident, varint native_id (minor version 2): the OS's ids
+//!                    of the block's thread, whose `thread_id` is then a per-process serial that no other
+//!                    thread of the process ever has (the OS reuses idents of finished threads)
 //! ```
 //!
 //! `dt` is the record's time minus the previous timed record's time in the same block (the first one's is from
@@ -63,6 +66,7 @@ pub(crate) const KIND_LINE: u64 = 4;
 pub(crate) const KIND_DEBUG: u64 = 5;
 pub(crate) const KIND_UPDATE: u64 = 6;
 pub(crate) const FIRST_EXTENSION_KIND: u64 = 16;
+pub(crate) const KIND_THREAD_IDENT: u64 = 17;
 
 /// Encodes one thread's records into a block. One per thread: nothing here locks.
 #[derive(Debug, Clone)]
@@ -200,6 +204,16 @@ impl BlockEncoder {
     pub fn thread_name(&mut self, name: &str) {
         self.other(KIND_THREAD_NAME);
         varint::put_bytes(&mut self.buf, name.as_bytes());
+    }
+
+    /// The OS's ids of this block's thread (`threading.get_ident()` and `threading.get_native_id()`), when the
+    /// block's `thread_id` is a per-process serial (minor version 2).
+    pub fn thread_ident(&mut self, ident: u64, native_id: u64) {
+        let mut body = Vec::with_capacity(20);
+        varint::put(&mut body, ident);
+        varint::put(&mut body, native_id);
+        self.other(KIND_THREAD_IDENT);
+        varint::put_bytes(&mut self.buf, &body);
     }
 
     /// An extension record (kind ≥ 16) that readers which do not know it skip. For tests of forward

@@ -19,7 +19,7 @@ use crate::varint;
 
 pub const MAGIC: &[u8; 8] = b"PYLUTRC\0";
 pub const FORMAT_MAJOR: u16 = 1;
-pub const FORMAT_MINOR: u16 = 1;
+pub const FORMAT_MINOR: u16 = 2;
 const FIXED_LEN: usize = 20;
 /// A header larger than this is taken as corrupt (it holds a few names and the argv).
 pub const MAX_HEADER_LEN: usize = 1 << 20;

@@ -7,7 +7,7 @@ use crate::error::RecordError;
 use crate::event::{DebugKind, EventKind, FuncDef, FuncRef, UpdateAction};
 use crate::varint;
 
-/// A decoded record with its monotonic time (0 for the untimed func def and thread name).
+/// A decoded record with its monotonic time (0 for the untimed func def, thread name and thread ident).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record<'a> {
     pub time_ns: u64,
@@ -135,6 +135,13 @@ impl<'a> Records<'a> {
                 let description = self.str()?;
                 let time_ns = self.dt().ok_or(CUT)?;
                 Record { time_ns, kind: EventKind::Update { id, action, description } }
+            }
+            KIND_THREAD_IDENT => {
+                // Later minor versions may append fields to the body: they are skipped with it.
+                let body = self.bytes().ok_or(CUT)?;
+                let (ident, n) = varint::get(body).ok_or("thread ident record too short")?;
+                let (native_id, _) = varint::get(&body[n..]).ok_or("thread ident record too short")?;
+                Record { time_ns: 0, kind: EventKind::ThreadIdent { ident, native_id } }
             }
             k if k >= FIRST_EXTENSION_KIND => {
                 self.bytes().ok_or(CUT)?;
