@@ -39,6 +39,7 @@ class Update:
     skipped: list = field(default_factory=list)  # [(name, reason)]
     created: float = field(default_factory=time.time)
     active: list = field(default_factory=list)  # the targets this update holds while applied
+    probe: object = None  # target -> frames.Probe: line and value probes added to each target (LP, debuggers)
 
     def apply(self) -> None:
         _applies.count = applies_on_this_thread() + 1
@@ -48,14 +49,24 @@ class Update:
         for target in self.targets:
             try:
                 instrumentation.acquire(target.func, self.id, self.echo, target.options)
-                self.active.append(target)
             except NotInstrumentable as why:
                 self.skipped.append((target.name, str(why)))
+                continue
+            if self.probe is not None:
+                try:
+                    instrumentation.add_probe(target.func, self.id, self.probe(target))
+                except NotInstrumentable as why:
+                    instrumentation.release(target.func, self.id)
+                    self.skipped.append((target.name, str(why)))
+                    continue
+            self.active.append(target)
         self.applied = True
         _native.update_marker(self.id, True, self.description)
 
     def revert(self) -> None:
         for target in self.active:
+            if self.probe is not None:
+                instrumentation.remove_probe(target.func, self.id)
             instrumentation.release(target.func, self.id)
         self.active = []
         self.applied = False
@@ -72,9 +83,9 @@ class UpdateManager:
         self._forgotten = 0
         self._lock = threading.RLock()
 
-    def add(self, kind: str, description: str, targets: list, echo: bool = False) -> Update:
+    def add(self, kind: str, description: str, targets: list, echo: bool = False, probe=None) -> Update:
         with self._lock:
-            update = Update(self._next_id, kind, description, targets, echo)
+            update = Update(self._next_id, kind, description, targets, echo, probe=probe)
             self._next_id += 1
             self._updates[update.id] = update
             update.apply()

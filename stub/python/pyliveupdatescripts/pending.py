@@ -1,5 +1,4 @@
-"""Modifications of the original that come after the FuncProfiler (LineProfiler, the debuggers, Instrument,
-Redefine). They exist in the command namespace so a command naming them gets a clear answer."""
+"""Modifications of the original that come after the FuncProfiler (Instrument, Redefine). They exist in the command namespace so a command naming them gets a clear answer."""
 
 from __future__ import annotations
 
@@ -19,9 +18,5 @@ class NotYetAvailable:
         return f"<{self._name}: {self._what}, not available yet>"
 
 
-LP = NotYetAvailable("LP", "LineProfiler")
-FD = NotYetAvailable("FD", "FuncDebugger")
-LD = NotYetAvailable("LD", "LineDebugger")
-VD = NotYetAvailable("VD", "VarDebugger")
 Instrument = NotYetAvailable("Instrument", "custom instrumentation")
 Redefine = NotYetAvailable("Redefine", "function redefinition")

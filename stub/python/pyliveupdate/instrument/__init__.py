@@ -108,6 +108,43 @@ class Instrumentation:
                 self.backend.detach(entry.handle)
                 del self._entries[key]
 
+    def add_probe(self, func: types.FunctionType, holder: int, probe) -> None:
+        """Adds update `holder`'s frame probe (lines, values) to the function it already acquired."""
+        from . import frames
+
+        with self._lock, stub_work():
+            entry = self._entries[self.backend.key(func)]
+            if sys.version_info >= (3, 12):
+                frames.add(func.__code__, entry.func_id, holder, probe)
+                return
+            code = self.backend.body_code(entry.handle)
+            if frames.add(code, entry.func_id, holder, probe):
+                try:
+                    self.backend.set_traced(entry.handle, entry.func_id, frames.TRACED_ENTRY)
+                except BaseException:
+                    frames.remove(code, holder)
+                    raise
+
+    def remove_probe(self, func: types.FunctionType, holder: int) -> None:
+        from . import frames
+
+        with self._lock, stub_work():
+            entry = self._entries.get(self.backend.key(func))
+            if entry is None:
+                return
+            if sys.version_info >= (3, 12):
+                frames.remove(func.__code__, holder)
+                return
+            if frames.remove(self.backend.body_code(entry.handle), holder):
+                self.backend.set_traced(entry.handle, entry.func_id, None)
+
+    def code_of(self, func: types.FunctionType) -> types.CodeType:
+        """The function's own code, also while a ≤ 3.11 trampoline is swapped in."""
+        with self._lock:
+            entry = self._entries.get(self.backend.key(func))
+            original = getattr(entry.handle, "original", None) if entry is not None else None
+            return original if original is not None else func.__code__
+
     def is_instrumented(self, func: types.FunctionType) -> bool:
         with self._lock:
             return self.backend.key(func) in self._entries
