@@ -12,8 +12,10 @@ from .text import Text
 
 
 class _LineTimes(frames.Probe):
-    def __init__(self, lines: frozenset) -> None:
+    def __init__(self, lines: frozenset, every_line: bool) -> None:
         self.lines = lines
+        # Every line asked: also every line of new code the function gets later (Redefine).
+        self.every_line = every_line
 
 
 class LineProfiler:
@@ -34,7 +36,7 @@ class LineProfiler:
             raise errors[0][1]
         targets_ok = [t for t in found if id(t.func) in chosen]
         description = f"LP.profile({targets!r}, {list(asked)!r})"
-        return apply("LineProfiler", description, targets_ok, lambda t: _LineTimes(chosen[id(t.func)]))
+        return apply("LineProfiler", description, targets_ok, lambda t: _LineTimes(chosen[id(t.func)], not asked))
 
 
 LP = LineProfiler

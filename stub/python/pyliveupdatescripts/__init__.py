@@ -8,9 +8,9 @@ from .funcprofiler import FP, FuncProfiler
 from pyliveupdate.debuggers import FD, LD, VD, FuncDebugger, LineDebugger, VarDebugger
 from pyliveupdate.lineprofiler import LP, LineProfiler
 
-from .pending import Instrument, Redefine
+from pyliveupdate.update import Instrument, Redefine, patch
 
 __all__ = [
     "UpdateStub", "FP", "FuncProfiler", "LP", "FD", "LD", "VD", "LU", "UpdateManager", "Instrument", "Redefine",
-    "LineProfiler", "FuncDebugger", "LineDebugger", "VarDebugger",
+    "LineProfiler", "FuncDebugger", "LineDebugger", "VarDebugger", "patch",
 ]

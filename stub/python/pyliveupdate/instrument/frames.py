@@ -177,6 +177,13 @@ def remove(code: types.CodeType, holder: int) -> bool:
         return True
 
 
+def probes_of(code: types.CodeType) -> dict:
+    """{holder: probe} on `code`."""
+    with registry.lock:
+        watch = registry.watches.get(id(code))
+        return dict(watch.probes) if watch is not None else {}
+
+
 def watched(code: types.CodeType) -> bool:
     return id(code) in registry.watches
 
