@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import builtins
 import io
+import linecache
 import os
 import sys
 import threading
@@ -53,7 +54,12 @@ def _error_text(err: BaseException, filename: str) -> str:
         if file != filename and not os.path.abspath(file).startswith(_STUB_DIRS + _pylu_dirs()):
             return traceback.format_exc()
         tb = tb.tb_next
-    return "".join(traceback.format_exception_only(type(err), err))
+    # The class's bare name (`UpdateError: ...`), as the user would write it.
+    lines = traceback.format_exception_only(type(err), err)
+    qualified = f"{type(err).__module__}.{type(err).__qualname__}"
+    if lines and lines[-1].startswith(qualified + ":"):
+        lines[-1] = type(err).__qualname__ + lines[-1][len(qualified):]
+    return "".join(lines)
 
 
 def _pylu_dirs() -> tuple:
@@ -79,6 +85,8 @@ def run_command(code: str, namespace: dict, filename: str = "<pylu>") -> tuple:
     (as the interactive interpreter does), print() goes to the output, any exception becomes the error."""
     buffer = io.StringIO()
     _output.buffer = buffer
+    # The source of what a command defines (a patch's functions) for tracebacks and Redefine's predefine.
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
     try:
         statements, expression = _compile(code, filename)
         exec(statements, namespace)
