@@ -30,7 +30,7 @@ pub fn event_rows<'a>(a: &'a Analysis, sel: &Selection, names: &[String]) -> Vec
     a.events
         .iter()
         .filter(|e| sel.wants_thread(e.pid, e.tid, &e.thread) && sel.wants_func(a.func_name(e.func)))
-        .filter(|e| names.is_empty() || names.iter().any(|n| *n == e.name))
+        .filter(|e| names.is_empty() || names.contains(&e.name))
         .map(|e| EventRow {
             time: iso8601(e.time_ns),
             pid: e.pid,

@@ -90,7 +90,17 @@ pub fn write_text(a: &Analysis, views: &[View], out: &mut dyn Write) -> io::Resu
     }
     let mut t = Table::new();
     t.load_preset(ASCII_MARKDOWN);
-    t.set_header(vec!["function", "line", "hits", "total ms", "per hit us", "p50 us", "p99 us", "% of function", "source"]);
+    t.set_header(vec![
+        "function",
+        "line",
+        "hits",
+        "total ms",
+        "per hit us",
+        "p50 us",
+        "p99 us",
+        "% of function",
+        "source",
+    ]);
     for r in &rows {
         t.add_row(vec![
             r.function.clone(),
