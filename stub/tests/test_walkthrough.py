@@ -40,7 +40,7 @@ def _source_line(text):
 
 
 def test_walkthrough(trace_dir, tmp_path, analyzer_bins):  # noqa: F811
-    analyze, _processlogs = analyzer_bins
+    analyze, processlogs = analyzer_bins
     out, err = tmp_path / "out", tmp_path / "err"
     env = dict(os.environ, PYLU_TRACE_DIR=str(trace_dir), PROGRAM1_INTERVAL="0.02", PYTHONUNBUFFERED="1")
     with open(out, "w") as o, open(err, "w") as e:
@@ -100,6 +100,12 @@ def test_walkthrough(trace_dir, tmp_path, analyzer_bins):  # noqa: F811
     assert set(returns) <= {"3", "5", "102", "104"} and {"3", "5", "102", "104"} <= set(returns)
     b_values = {e["value"] for e in events if e["function"] == "__main__.bar" and e["name"] == "b"}
     assert b_values == {"2"}
+    outdir = tmp_path / "processed"
+    subprocess.run([processlogs, "-q", "-i", trace, "-o", str(outdir), "--name", "walk"], check=True,
+                   capture_output=True)
+    summary = (outdir / "walk.summary").read_text()
+    assert "Line timings (LineProfiler)" in summary and "b = a" in summary
+
     with open(err) as f:
         stderr = f.read()
     assert "pylu-debug: module1.foo" in stderr and "pylu-debug: __main__.bar" in stderr
