@@ -146,11 +146,20 @@ class _CutRepr(reprlib.Repr):
 
 
 _reprs: dict = {}
+# Exactly these types (not subclasses, whose __repr__ may be anyone's) take the short path.
+_PLAIN = frozenset({int, float, bool, type(None), complex, bytes})
 
 
 def show(value, limit: int = DEFAULT_REPR_LIMIT) -> str:
     """`repr(value)`, cut at `limit` characters (then `...` is appended); `<repr failed: ...>` when it raises or
     recurses."""
+    kind = type(value)
+    if kind in _PLAIN or (kind is str and len(value) <= limit):
+        try:
+            text = repr(value)
+        except Exception as err:  # noqa: BLE001  (an int past sys.get_int_max_str_digits())
+            return f"<repr failed: {type(err).__name__}: {err}>"[: limit + 40]
+        return text if len(text) <= limit else text[:limit] + "..."
     r = _reprs.get(limit)
     if r is None:
         r = _reprs[limit] = _CutRepr(limit)
