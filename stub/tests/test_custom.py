@@ -3,12 +3,11 @@ binding, exact revert in any order with FP and LP, threads, bad input."""
 
 import os
 import sys
-import threading
 
 import pytest
 
 from conftest import PROGRAMS
-from inproc import now
+from inproc import now, while_called
 from test_lines_debug import _last_update, _lines_since
 
 sys.path.insert(0, PROGRAMS)
@@ -155,27 +154,13 @@ def test_redefine_reverted_under_four_threads():
     from pyliveupdate.update import Redefine, UpdateManager
     from pyliveupdatescripts import FP, LU
 
-    stop = threading.Event()
-    wrong = []
-
-    def caller():
-        while not stop.is_set():
-            if redefdemo.foo(2) not in (6, 20):
-                wrong.append(1)
-
-    threads = [threading.Thread(target=caller) for _ in range(4)]
-    for t in threads:
-        t.start()
-    try:
+    def redefine_and_revert():
         FP.profile("redefdemo.foo")
         for _ in range(20):
             UpdateManager.apply_update(Redefine("redefdemo", _predefine, {"redefdemo.foo": _new_foo}))
             LU.revert(_last_update())
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-    assert not wrong
+
+    assert while_called(lambda: redefdemo.foo(2), lambda r: r in (6, 20), redefine_and_revert) == []
 
 
 def test_patch_file(tmp_path):

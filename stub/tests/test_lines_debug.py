@@ -2,12 +2,11 @@
 line hits and times, debug values in the trace and on stderr, exact revert, overlapping updates, bad input."""
 
 import sys
-import threading
 
 import pytest
 
 from conftest import PROGRAMS
-from inproc import events_since, now
+from inproc import events_since, now, while_called
 
 sys.path.insert(0, PROGRAMS)
 
@@ -194,26 +193,12 @@ def test_threads_see_whole_states_while_applied_and_reverted():
     import linedemo
     from pyliveupdatescripts import LP, LU
 
-    stop = threading.Event()
-    wrong = []
-
-    def caller():
-        while not stop.is_set():
-            if linedemo.bar(4) != 13:
-                wrong.append(1)
-
-    threads = [threading.Thread(target=caller) for _ in range(4)]
-    for t in threads:
-        t.start()
-    try:
+    def apply_and_revert():
         for _ in range(20):
             LP.profile("linedemo.bar", [])
             LU.revert(_last_update())
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-    assert not wrong
+
+    assert while_called(lambda: linedemo.bar(4), lambda r: r == 13, apply_and_revert) == []
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12+ records generators' lines")

@@ -279,15 +279,10 @@ class _Monitoring:
     def _tool_id(self) -> int:
         if self.tool is not None:
             return self.tool
+        from .monitor import claim_tool
+
         mon = self.mon
-        for tool in (5, 3, 4, 2, 1, 0):
-            if mon.get_tool(tool) is None:
-                mon.use_tool_id(tool, _TOOL_NAME)
-                break
-            if mon.get_tool(tool) == _TOOL_NAME:
-                break
-        else:
-            raise RuntimeError("every sys.monitoring tool id is taken")
+        tool = claim_tool(_TOOL_NAME, (5, 3, 4, 2, 1, 0))
         ev = mon.events
         for event, callback in (
             (ev.PY_START, _mon_start),
