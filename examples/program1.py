@@ -38,7 +38,7 @@ class Foo:
 
 
 def main():
-    foo(1)  # noqa: F405
+    print("foo(1) =", foo(1), flush=True)  # noqa: F405
     bar(2)
     Foo().print_object(3)
     Foo.print_class(4)

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use pylu_formats::DebugKind;
 
-use crate::hist::FuncHists;
+use crate::hist::{FuncHists, LatencyHist};
 use crate::machine::Warnings;
 use crate::tree::Tree;
 
@@ -46,23 +46,32 @@ impl ThreadProfile {
     pub(crate) fn merge(&mut self, other: ThreadProfile) {
         self.tree.graft(&other.tree, 0, |f| f);
         self.hists.merge(&other.hists, |f| f);
-        let mut lines: BTreeMap<(u32, u32), (u64, u64)> = BTreeMap::new();
+        let mut lines: BTreeMap<(u32, u32), LineStat> = BTreeMap::new();
         for l in self.lines.drain(..).chain(other.lines) {
-            let e = lines.entry((l.func, l.line)).or_default();
-            e.0 += l.hits;
-            e.1 += l.total_ns;
+            match lines.entry((l.func, l.line)) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(l);
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => {
+                    let e = o.get_mut();
+                    e.hits += l.hits;
+                    e.total_ns += l.total_ns;
+                    e.hist.add(&l.hist);
+                }
+            }
         }
-        self.lines =
-            lines.into_iter().map(|((func, line), (hits, total_ns))| LineStat { func, line, hits, total_ns }).collect();
+        self.lines = lines.into_values().collect();
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineStat {
     pub func: u32,
     pub line: u32,
     pub hits: u64,
     pub total_ns: u64,
+    /// The executions' durations, for quantiles.
+    pub hist: LatencyHist,
 }
 
 /// A debugger record.

@@ -17,7 +17,7 @@ use std::os::fd::{FromRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::Once;
 
-use pylu_formats::UpdateAction;
+use pylu_formats::{DebugKind, UpdateAction};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -77,6 +77,21 @@ fn update_marker(py: Python<'_>, update_id: u32, applied: bool, description: &st
     recorder::record_and_flush(py, |enc, t| enc.update(update_id, action, description, t));
 }
 
+/// Records one execution of line `line` of `func_id` that took `duration_ns` and ended now (LineProfiler).
+/// Never raises: with no recorder the record is dropped.
+#[pyfunction]
+fn record_line(py: Python<'_>, func_id: u32, line: u32, duration_ns: u64) {
+    recorder::record(py, |enc, t| enc.line(func_id, line, duration_ns, t));
+}
+
+/// Records one debugger value (`kind`: 0 parameters, 1 return value, 2 used, 3 defined, 4 variable; an
+/// unknown kind is recorded as 4). `value` is the `repr` text the caller already cut to its configured length.
+#[pyfunction]
+fn record_debug(py: Python<'_>, func_id: u32, line: u32, kind: u8, name: &str, value: &str) {
+    let kind = DebugKind::from_u8(kind).unwrap_or(DebugKind::Variable);
+    recorder::record(py, |enc, t| enc.debug(func_id, line, kind, name, value, t));
+}
+
 /// Turns the per-call echo to stderr on or off for one function id.
 #[pyfunction]
 fn set_echo(func_id: u32, on: bool) {
@@ -116,6 +131,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(intern_function, m)?)?;
     m.add_function(wrap_pyfunction!(update_marker, m)?)?;
     m.add_function(wrap_pyfunction!(set_echo, m)?)?;
+    m.add_function(wrap_pyfunction!(record_line, m)?)?;
+    m.add_function(wrap_pyfunction!(record_debug, m)?)?;
     m.add_function(wrap_pyfunction!(mute_thread, m)?)?;
     m.add_function(wrap_pyfunction!(monotonic_ns, m)?)?;
     m.add_function(wrap_pyfunction!(monitoring::watch_code, m)?)?;

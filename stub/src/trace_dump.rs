@@ -20,7 +20,8 @@ fn func_id(func: FuncRef<'_>) -> i64 {
 /// the kind, then the thread id, then kind-specific fields and (for timed records) the monotonic time in ns:
 /// `("func_def", tid, id, qualname, module, file, first_line)`, `("thread_name", tid, name)`,
 /// `("enter"|"exit"|"suspend"|"resume", tid, func_id, t)`, `("exit_raised", tid, func_id, t)`,
-/// `("update", tid, update_id, "applied"|"reverted", description, t)`, `("other", tid, t)`.
+/// `("update", tid, update_id, "applied"|"reverted", description, t)`, `("line", tid, func_id, line,
+/// duration_ns, t)`, `("debug", tid, func_id, line, kind, name, value, t)`.
 #[pyfunction]
 pub fn read_trace<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
     let bytes = std::fs::read(&path).map_err(|source| StubError::Read { path: path.clone(), source })?;
@@ -108,11 +109,27 @@ pub fn read_trace<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, Py
                         t.into_pyobject(py)?.into_any(),
                     ],
                 )?,
-                _ => PyTuple::new(
+                EventKind::Line { func, line, duration_ns } => PyTuple::new(
                     py,
                     [
-                        "other".into_pyobject(py)?.into_any(),
+                        "line".into_pyobject(py)?.into_any(),
                         tid.into_pyobject(py)?.into_any(),
+                        func_id(func).into_pyobject(py)?.into_any(),
+                        line.into_pyobject(py)?.into_any(),
+                        duration_ns.into_pyobject(py)?.into_any(),
+                        t.into_pyobject(py)?.into_any(),
+                    ],
+                )?,
+                EventKind::Debug { func, line, kind, name, value, .. } => PyTuple::new(
+                    py,
+                    [
+                        "debug".into_pyobject(py)?.into_any(),
+                        tid.into_pyobject(py)?.into_any(),
+                        func_id(func).into_pyobject(py)?.into_any(),
+                        line.into_pyobject(py)?.into_any(),
+                        kind.as_str().into_pyobject(py)?.into_any(),
+                        name.into_pyobject(py)?.into_any(),
+                        value.into_pyobject(py)?.into_any(),
                         t.into_pyobject(py)?.into_any(),
                     ],
                 )?,

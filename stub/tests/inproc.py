@@ -51,3 +51,28 @@ def hits_since(t0: int) -> dict:
         if e[0] == "enter":
             out[names[e[2]]] = out.get(names[e[2]], 0) + 1
     return out
+
+
+def while_called(call, ok, action, threads: int = 4) -> list:
+    """Runs `action()` while `threads` threads call `call()` in a loop; returns the results `ok` refused."""
+    import threading
+
+    stop = threading.Event()
+    wrong: list = []
+
+    def caller():
+        while not stop.is_set():
+            result = call()
+            if not ok(result):
+                wrong.append(result)
+
+    workers = [threading.Thread(target=caller) for _ in range(threads)]
+    for t in workers:
+        t.start()
+    try:
+        action()
+    finally:
+        stop.set()
+        for t in workers:
+            t.join()
+    return wrong

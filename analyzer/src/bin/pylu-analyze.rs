@@ -84,6 +84,9 @@ enum Cmd {
     Events {
         #[command(flatten)]
         common: Common,
+        /// Only the records of these variable names (repeat or comma-separate; `return`, `exception` for FD's)
+        #[arg(long, value_delimiter = ',')]
+        name: Vec<String>,
         #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
         format: TableOrJson,
     },
@@ -300,12 +303,12 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(code(&a))
         }
-        Cmd::Events { common, format } => {
+        Cmd::Events { common, name, format } => {
             let sel = common.selection()?;
             let a = common.analyze(Keep { debug_events: true, line_timings: true })?;
             match format {
-                TableOrJson::Table => events::write_text(&a, &sel, &mut stdout)?,
-                TableOrJson::Json => events::write_json(&a, &sel, &mut stdout)?,
+                TableOrJson::Table => events::write_text(&a, &sel, &name, &mut stdout)?,
+                TableOrJson::Json => events::write_json(&a, &sel, &name, &mut stdout)?,
             }
             Ok(code(&a))
         }

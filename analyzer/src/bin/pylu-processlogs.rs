@@ -3,7 +3,7 @@
 //! damaged input skipped, 2 error.
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -62,7 +62,8 @@ fn create(path: &Path) -> Result<BufWriter<File>> {
 fn run(cli: Cli) -> Result<u8> {
     let inputs = OpenInputs::open(&cli.input)?;
     let name = cli.name.clone().unwrap_or_else(|| base_name(&cli.input, &inputs.paths));
-    let opts = Options { text_read_ahead: cli.read_ahead.text_read_ahead, ..Options::default() };
+    // Line timings go into the summary too, as the original's line summary did.
+    let opts = Options { text_read_ahead: cli.read_ahead.text_read_ahead, collect_lines: true, ..Options::default() };
     let a = inputs.analyze("pylu-processlogs", cli.quiet, opts);
     let sel = Selection { merge_threads: cli.merge_threads, ..Selection::default() };
     let views = sel.views(&a);
@@ -73,12 +74,13 @@ fn run(cli: Cli) -> Result<u8> {
     let svg_path = cli.output.join(format!("{name}.svg"));
     folded::write_folded(&a, &views, &mut create(&folded_path)?)?;
     let lines = folded::flame_lines(&a, &views, flamegraph::IMAGE_WIDTH, FlameOptions::default().min_width);
-    summary::write_text(
-        &a,
-        &views,
-        &SummaryOptions { top: Some(cli.top), ..Default::default() },
-        &mut create(&summary_path)?,
-    )?;
+    let mut summary_file = create(&summary_path)?;
+    summary::write_text(&a, &views, &SummaryOptions { top: Some(cli.top), ..Default::default() }, &mut summary_file)?;
+    if views.iter().any(|v| !v.lines.is_empty()) {
+        writeln!(summary_file, "\nLine timings (LineProfiler)")?;
+        pylu_analyzer::report::lines::write_text(&a, &views, &mut summary_file)?;
+    }
+    summary_file.flush()?;
     let title = format!("{name} ({} calls)", a.calls);
     flamegraph::write_flamegraph(&lines, &FlameOptions { title, ..Default::default() }, &mut create(&svg_path)?)?;
     println!("generate summary: {} and flamegraph: {}", summary_path.display(), svg_path.display());

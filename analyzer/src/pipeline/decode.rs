@@ -11,6 +11,7 @@ use rustc_hash::FxHashMap;
 
 use super::plan::{Unit, UnitKind};
 use super::Options;
+use crate::hist::LatencyHist;
 use crate::input::Input;
 use crate::machine::{ChunkBuilder, TextEv};
 use crate::profile::{Damage, Location};
@@ -58,17 +59,19 @@ pub(super) struct Part<'a> {
     pub events: Vec<RawDebug<'a>>,
 }
 
-/// A line's records summed: how many, and their durations.
-#[derive(Debug, Default, Clone, Copy)]
+/// A line's records summed: how many, their durations, and their distribution (for p50/p99).
+#[derive(Debug, Default, Clone)]
 pub(super) struct LineTotal {
     pub hits: u64,
     pub ns: u64,
+    pub hist: LatencyHist,
 }
 
 impl LineTotal {
     pub fn add(&mut self, other: LineTotal) {
         self.hits += other.hits;
         self.ns += other.ns;
+        self.hist.add(&other.hist);
     }
 }
 
@@ -93,6 +96,7 @@ impl<'a> Part<'a> {
             let e = self.lines.entry((func, line)).or_default();
             e.hits += 1;
             e.ns += duration_ns;
+            e.hist.record(duration_ns);
         } else {
             self.line_funcs.add(func);
         }

@@ -262,7 +262,7 @@ fn finish_thread(key: ThreadKey, mut st: ThreadState, file_defs: &[FxHashMap<u32
     }
     let mut lines: Vec<LineStat> = lines
         .into_iter()
-        .map(|((func, line), total)| LineStat { func, line, hits: total.hits, total_ns: total.ns })
+        .map(|((func, line), total)| LineStat { func, line, hits: total.hits, total_ns: total.ns, hist: total.hist })
         .collect();
     lines.sort_by_key(|l| (l.func, l.line));
     let mut events = st.events;

@@ -24,11 +24,13 @@ pub struct EventRow<'a> {
     pub truncated: bool,
 }
 
-/// The selected records (process, thread and function filters; the time window was applied when reading).
-pub fn event_rows<'a>(a: &'a Analysis, sel: &Selection) -> Vec<EventRow<'a>> {
+/// The selected records (process, thread and function filters; the time window was applied when reading), of
+/// the variables in `names` only when it is not empty.
+pub fn event_rows<'a>(a: &'a Analysis, sel: &Selection, names: &[String]) -> Vec<EventRow<'a>> {
     a.events
         .iter()
         .filter(|e| sel.wants_thread(e.pid, e.tid, &e.thread) && sel.wants_func(a.func_name(e.func)))
+        .filter(|e| names.is_empty() || names.contains(&e.name))
         .map(|e| EventRow {
             time: iso8601(e.time_ns),
             pid: e.pid,
@@ -43,8 +45,8 @@ pub fn event_rows<'a>(a: &'a Analysis, sel: &Selection) -> Vec<EventRow<'a>> {
         .collect()
 }
 
-pub fn write_text(a: &Analysis, sel: &Selection, out: &mut dyn Write) -> io::Result<()> {
-    let rows = event_rows(a, sel);
+pub fn write_text(a: &Analysis, sel: &Selection, names: &[String], out: &mut dyn Write) -> io::Result<()> {
+    let rows = event_rows(a, sel, names);
     let mut w = io::BufWriter::new(out);
     if rows.is_empty() {
         writeln!(w, "no debugger records in the selection")?;
@@ -70,9 +72,9 @@ pub fn write_text(a: &Analysis, sel: &Selection, out: &mut dyn Write) -> io::Res
     w.flush()
 }
 
-pub fn write_json(a: &Analysis, sel: &Selection, out: &mut dyn Write) -> io::Result<()> {
+pub fn write_json(a: &Analysis, sel: &Selection, names: &[String], out: &mut dyn Write) -> io::Result<()> {
     let mut w = io::BufWriter::new(out);
-    serde_json::to_writer_pretty(&mut w, &event_rows(a, sel))?;
+    serde_json::to_writer_pretty(&mut w, &event_rows(a, sel, names))?;
     writeln!(w)?;
     w.flush()
 }

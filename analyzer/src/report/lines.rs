@@ -1,12 +1,13 @@
-//! LineProfiler timings per line, like line_profiler: line, hits, total, per hit, and the line's share of its
-//! function's measured time.
+//! LineProfiler timings per line, like line_profiler: line, hits, total, per hit, the line's share of its
+//! function's measured time, and the line's source text when the function's file can be read here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 
 use comfy_table::{presets::ASCII_MARKDOWN, CellAlignment, Table};
 use serde::Serialize;
 
+use crate::hist::LatencyHist;
 use crate::profile::Analysis;
 use crate::report::us;
 use crate::select::View;
@@ -21,24 +22,49 @@ pub struct LineRow {
     pub per_hit_us: f64,
     /// Share of the function's line time, in percent.
     pub percent: f64,
+    /// Median and 99th percentile of one execution (within 1/128 of the true value: docs/ANALYZER.md).
+    pub p50_us: f64,
+    pub p99_us: f64,
+    /// The line's text (trimmed), when the function's file is readable on this machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// Source files read once each; a file that cannot be read (another machine's path, deleted) shows no text.
+#[derive(Default)]
+struct Sources(HashMap<String, Option<Vec<String>>>);
+
+impl Sources {
+    fn line(&mut self, file: &str, line: u32) -> Option<String> {
+        let lines = self.0.entry(file.to_owned()).or_insert_with(|| {
+            let bytes = std::fs::read(file).ok()?;
+            Some(String::from_utf8_lossy(&bytes).lines().map(|l| l.trim().to_owned()).collect())
+        });
+        lines.as_ref()?.get((line as usize).checked_sub(1)?).cloned()
+    }
 }
 
 /// Rows by function name, then line.
 pub fn line_rows(a: &Analysis, views: &[View]) -> Vec<LineRow> {
-    let mut by: BTreeMap<(&str, u32), (u64, u64)> = BTreeMap::new();
+    let mut by: BTreeMap<(&str, u32), (u64, u64, LatencyHist)> = BTreeMap::new();
+    let mut files: HashMap<&str, &str> = HashMap::new();
     for v in views {
         for l in v.lines.iter() {
             let e = by.entry((a.func_name(l.func), l.line)).or_default();
             e.0 += l.hits;
             e.1 += l.total_ns;
+            e.2.add(&l.hist);
+            files.entry(a.func_name(l.func)).or_insert(a.functions[l.func as usize].file.as_str());
         }
     }
+    let mut sources = Sources::default();
     let mut func_total: BTreeMap<&str, u64> = BTreeMap::new();
-    for ((f, _), (_, ns)) in &by {
+    for ((f, _), (_, ns, _)) in &by {
         *func_total.entry(f).or_default() += ns;
     }
     by.iter()
-        .map(|(&(f, line), &(hits, ns))| LineRow {
+        .map(|(&(f, line), (hits, ns, hist))| (f, line, *hits, *ns, hist))
+        .map(|(f, line, hits, ns, hist)| LineRow {
             function: f.to_owned(),
             line,
             hits,
@@ -48,6 +74,9 @@ pub fn line_rows(a: &Analysis, views: &[View]) -> Vec<LineRow> {
                 0 => 0.0,
                 t => (ns as f64 * 1000.0 / t as f64).round() / 10.0,
             },
+            p50_us: us(hist.quantile(0.5).unwrap_or(0)),
+            p99_us: us(hist.quantile(0.99).unwrap_or(0)),
+            source: files.get(f).and_then(|file| sources.line(file, line)),
         })
         .collect()
 }
@@ -61,7 +90,17 @@ pub fn write_text(a: &Analysis, views: &[View], out: &mut dyn Write) -> io::Resu
     }
     let mut t = Table::new();
     t.load_preset(ASCII_MARKDOWN);
-    t.set_header(vec!["function", "line", "hits", "total ms", "per hit us", "% of function"]);
+    t.set_header(vec![
+        "function",
+        "line",
+        "hits",
+        "total ms",
+        "per hit us",
+        "p50 us",
+        "p99 us",
+        "% of function",
+        "source",
+    ]);
     for r in &rows {
         t.add_row(vec![
             r.function.clone(),
@@ -69,10 +108,13 @@ pub fn write_text(a: &Analysis, views: &[View], out: &mut dyn Write) -> io::Resu
             r.hits.to_string(),
             format!("{:.3}", r.total_us / 1000.0),
             format!("{:.3}", r.per_hit_us),
+            format!("{:.3}", r.p50_us),
+            format!("{:.3}", r.p99_us),
             format!("{:.1}", r.percent),
+            r.source.clone().unwrap_or_default(),
         ]);
     }
-    for c in 1..6 {
+    for c in 1..8 {
         if let Some(col) = t.column_mut(c) {
             col.set_cell_alignment(CellAlignment::Right);
         }

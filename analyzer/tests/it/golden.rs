@@ -35,7 +35,7 @@ fn legacy_two_threads() {
     let a = analyze_files(&[fixtures().join("two_threads.log")], 1 << 20);
     outputs(&a, "two_threads");
     let mut out = Vec::new();
-    pylu_analyzer::report::events::write_json(&a, &Selection::default(), &mut out).unwrap();
+    pylu_analyzer::report::events::write_json(&a, &Selection::default(), &[], &mut out).unwrap();
     check_golden("two_threads.events.json", &out);
 }
 

@@ -234,7 +234,7 @@ def repl(session: Session) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="pylu-controller", description=__doc__.split("\n\n")[0])
     parser.add_argument("--pid", type=int, action="append", default=[], help="target this process (repeatable)")
-    parser.add_argument("--address", help="loopback TCP targets, e.g. '127.0.0.1:50050;127.0.0.1:50051'")
+    parser.add_argument("-l", "--address", help="loopback TCP targets, e.g. '127.0.0.1:50050;127.0.0.1:50051'")
     parser.add_argument("--token-file", help="token for TCP targets (default: $PYLU_TOKEN_FILE or the trace directory's token-UID)")
     parser.add_argument("--trace-dir", help="where the stubs' sockets are (default: $PYLU_TRACE_DIR or /tmp/pyliveupdate/UID)")
     parser.add_argument("-c", "--command", action="append", default=[], help="run this command and exit (repeatable)")

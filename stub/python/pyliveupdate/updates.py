@@ -39,24 +39,40 @@ class Update:
     skipped: list = field(default_factory=list)  # [(name, reason)]
     created: float = field(default_factory=time.time)
     active: list = field(default_factory=list)  # the targets this update holds while applied
+    probe: object = None  # target -> frames.Probe: line and value probes added to each target (LP, debuggers)
+    custom: tuple = ()  # (apply(id), revert(id)) of an update that is not instrumentation (Redefine)
 
     def apply(self) -> None:
         _applies.count = applies_on_this_thread() + 1
         recording.ensure_recording()
         self.skipped = []
         self.active = []
+        if self.custom:
+            self.custom[0](self.id)
         for target in self.targets:
             try:
                 instrumentation.acquire(target.func, self.id, self.echo, target.options)
-                self.active.append(target)
             except NotInstrumentable as why:
                 self.skipped.append((target.name, str(why)))
+                continue
+            if self.probe is not None:
+                try:
+                    instrumentation.add_probe(target.func, self.id, self.probe(target))
+                except NotInstrumentable as why:
+                    instrumentation.release(target.func, self.id)
+                    self.skipped.append((target.name, str(why)))
+                    continue
+            self.active.append(target)
         self.applied = True
         _native.update_marker(self.id, True, self.description)
 
     def revert(self) -> None:
         for target in self.active:
+            if self.probe is not None:
+                instrumentation.remove_probe(target.func, self.id)
             instrumentation.release(target.func, self.id)
+        if self.custom:
+            self.custom[1](self.id)
         self.active = []
         self.applied = False
         _native.update_marker(self.id, False, self.description)
@@ -72,13 +88,44 @@ class UpdateManager:
         self._forgotten = 0
         self._lock = threading.RLock()
 
-    def add(self, kind: str, description: str, targets: list, echo: bool = False) -> Update:
+    def add(self, kind: str, description: str, targets: list, echo: bool = False, probe=None) -> Update:
         with self._lock:
-            update = Update(self._next_id, kind, description, targets, echo)
+            update = Update(self._next_id, kind, description, targets, echo, probe=probe)
             self._next_id += 1
             self._updates[update.id] = update
             update.apply()
             return update
+
+    def add_custom(self, kind: str, description: str, apply, revert) -> Update:
+        """An update that changes the program itself (Redefine): `apply(id)` and `revert(id)` do the work."""
+        with self._lock:
+            update = Update(self._next_id, kind, description, [], custom=(apply, revert))
+            self._next_id += 1
+            self._updates[update.id] = update
+            try:
+                update.apply()
+            except BaseException:
+                del self._updates[update.id]
+                raise
+            return update
+
+    @staticmethod
+    def apply_update(update) -> Text:
+        """The original's ``UpdateManager.apply_update(Instrument(...) or Redefine(...))``."""
+        from .custom import apply_update
+
+        return apply_update(update)
+
+    @staticmethod
+    def revert_update(update_id) -> Text:
+        return LU.revert(update_id)
+
+    def next_id(self) -> int:
+        return self._next_id
+
+    def updates_since(self, first_id: int) -> list:
+        with self._lock:
+            return [u for uid, u in self._updates.items() if uid >= first_id]
 
     def get(self, update_id: int) -> Update:
         try:

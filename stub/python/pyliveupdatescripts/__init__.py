@@ -5,8 +5,12 @@ from pyliveupdate.stub import UpdateStub
 from pyliveupdate.updates import LU, UpdateManager
 
 from .funcprofiler import FP, FuncProfiler
-from .pending import FD, LD, LP, VD, Instrument, Redefine
+from pyliveupdate.debuggers import FD, LD, VD, FuncDebugger, LineDebugger, VarDebugger
+from pyliveupdate.lineprofiler import LP, LineProfiler
+
+from pyliveupdate.update import Instrument, Redefine, patch
 
 __all__ = [
     "UpdateStub", "FP", "FuncProfiler", "LP", "FD", "LD", "VD", "LU", "UpdateManager", "Instrument", "Redefine",
+    "LineProfiler", "FuncDebugger", "LineDebugger", "VarDebugger", "patch",
 ]

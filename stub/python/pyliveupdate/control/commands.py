@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 import builtins
 import io
+import linecache
+import os
 import sys
 import threading
 import traceback
@@ -32,7 +34,38 @@ def make_namespace() -> dict:
     namespace["main"] = sys.modules.get("__main__")
     for name in tools.__all__:
         namespace[name] = getattr(tools, name)
+    # The original's README calls the profiler on its class: `FuncProfiler.profile([...])`.
+    namespace["FuncProfiler"] = tools.FP
     return namespace
+
+
+_STUB_DIRS = tuple(
+    os.path.dirname(os.path.dirname(os.path.abspath(m.__file__))) + os.sep
+    for m in (sys.modules[__name__],)
+)
+
+
+def _error_text(err: BaseException, filename: str) -> str:
+    """A mistake in the command (a bad target, a NameError, an error the stub raises on bad input) is the one
+    line that matters; an error raised inside the program's own code keeps its full traceback."""
+    tb = err.__traceback__
+    while tb is not None:
+        file = tb.tb_frame.f_code.co_filename
+        if file != filename and not os.path.abspath(file).startswith(_STUB_DIRS + _pylu_dirs()):
+            return traceback.format_exc()
+        tb = tb.tb_next
+    # The class's bare name (`UpdateError: ...`), as the user would write it.
+    lines = traceback.format_exception_only(type(err), err)
+    qualified = f"{type(err).__module__}.{type(err).__qualname__}"
+    if lines and lines[-1].startswith(qualified + ":"):
+        lines[-1] = type(err).__qualname__ + lines[-1][len(qualified):]
+    return "".join(lines)
+
+
+def _pylu_dirs() -> tuple:
+    import pyliveupdatescripts
+
+    return (os.path.dirname(os.path.abspath(pyliveupdatescripts.__file__)) + os.sep,)
 
 
 def _compile(code: str, filename: str) -> tuple:
@@ -52,6 +85,8 @@ def run_command(code: str, namespace: dict, filename: str = "<pylu>") -> tuple:
     (as the interactive interpreter does), print() goes to the output, any exception becomes the error."""
     buffer = io.StringIO()
     _output.buffer = buffer
+    # The source of what a command defines (a patch's functions) for tracebacks and Redefine's predefine.
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
     try:
         statements, expression = _compile(code, filename)
         exec(statements, namespace)
@@ -61,6 +96,6 @@ def run_command(code: str, namespace: dict, filename: str = "<pylu>") -> tuple:
                 buffer.write(repr(value) + "\n")
         return True, buffer.getvalue(), ""
     except BaseException:  # SystemExit and KeyboardInterrupt from a command must not reach the host either
-        return False, buffer.getvalue(), traceback.format_exc()
+        return False, buffer.getvalue(), _error_text(sys.exc_info()[1], filename)
     finally:
         _output.buffer = None

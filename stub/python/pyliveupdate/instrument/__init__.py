@@ -58,6 +58,7 @@ class _Entry:
     nested: int = 0  # nested functions profiled with it
     skipped: list = field(default_factory=list)  # nested functions that could not be: [(qualname, why)]
     not_asked: int = 0  # comprehensions and generator expressions left out (Options.comprehensions)
+    options: Options = DEFAULT_OPTIONS
 
 
 class Instrumentation:
@@ -83,7 +84,7 @@ class Instrumentation:
                 module = func.__module__ or ""
                 ids = {id(n.code): code_id(n.qualname, module, n.code) for n in walk(nodes) if n.profiled} if nodes else {}
                 handle, skipped = self.backend.attach(func, func_id, nodes, ids)
-                entry = self._entries[key] = _Entry(func, func_id, handle)
+                entry = self._entries[key] = _Entry(func, func_id, handle, options=options)
                 if nodes:
                     entry.nested = len(ids) - len(skipped)
                     entry.skipped = [(f"{module}.{name}", why) for name, why in skipped]
@@ -107,6 +108,71 @@ class Instrumentation:
             if not entry.holders:
                 self.backend.detach(entry.handle)
                 del self._entries[key]
+
+    def add_probe(self, func: types.FunctionType, holder: int, probe) -> None:
+        """Adds update `holder`'s frame probe (lines, values) to the function it already acquired."""
+        from . import frames
+
+        with self._lock, stub_work():
+            entry = self._entries[self.backend.key(func)]
+            if sys.version_info >= (3, 12):
+                frames.add(func.__code__, entry.func_id, holder, probe)
+                return
+            code = self.backend.body_code(entry.handle)
+            if frames.add(code, entry.func_id, holder, probe):
+                try:
+                    self.backend.set_traced(entry.handle, entry.func_id, frames.TRACED_ENTRY)
+                except BaseException:
+                    frames.remove(code, holder)
+                    raise
+
+    def remove_probe(self, func: types.FunctionType, holder: int) -> None:
+        from . import frames
+
+        with self._lock, stub_work():
+            entry = self._entries.get(self.backend.key(func))
+            if entry is None:
+                return
+            if sys.version_info >= (3, 12):
+                frames.remove(func.__code__, holder)
+                return
+            if frames.remove(self.backend.body_code(entry.handle), holder):
+                self.backend.set_traced(entry.handle, entry.func_id, None)
+
+    def replace_code(self, func: types.FunctionType, code: types.CodeType) -> None:
+        """Gives `func` new code (Redefine, and its revert) and keeps every update on it: its instrumentation
+        is taken off, the code assigned, and the same holders' instrumentation and probes put back on the new
+        code. Each step is one atomic `__code__` assignment, so a concurrent call runs a whole version (at
+        worst one not recorded), never half of one."""
+        from . import frames
+
+        with self._lock, stub_work():
+            entry = self._entries.get(self.backend.key(func))
+            if entry is None:
+                func.__code__ = code
+                return
+            watched = self.backend.body_code(entry.handle) if sys.version_info < (3, 12) else func.__code__
+            probes = frames.probes_of(watched)
+            for holder in probes:
+                self.remove_probe(func, holder)
+            holders, echo = set(entry.holders), set(entry.echo_holders)
+            for holder in holders:
+                self.release(func, holder)
+            func.__code__ = code
+            for holder in holders:
+                self.acquire(func, holder, holder in echo, entry.options)
+            for holder, probe in probes.items():
+                try:
+                    self.add_probe(func, holder, probe)
+                except NotInstrumentable:
+                    pass
+
+    def code_of(self, func: types.FunctionType) -> types.CodeType:
+        """The function's own code, also while a ≤ 3.11 trampoline is swapped in."""
+        with self._lock:
+            entry = self._entries.get(self.backend.key(func))
+            original = getattr(entry.handle, "original", None) if entry is not None else None
+            return original if original is not None else func.__code__
 
     def is_instrumented(self, func: types.FunctionType) -> bool:
         with self._lock:

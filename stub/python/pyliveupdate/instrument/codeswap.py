@@ -184,13 +184,13 @@ def _specialise(
     tramp: types.CodeType, original: types.CodeType, kind: str, func_id: int, values: dict, orig_code=None
 ) -> types.CodeType:
     """`tramp` with its placeholders (names in `values`, the function id, the nested `_pylu_orig_` code) replaced."""
-    values = dict(
-        values,
-        PYLU_ENTER=_native.enter,
-        PYLU_EXIT=_native.exit,
-        PYLU_EXIT_RAISED=_native.exit_raised,
-        PYLU_DRIVE=drive_awaitable if kind == "coroutine" else drive,
-    )
+    values = {
+        "PYLU_ENTER": _native.enter,
+        "PYLU_EXIT": _native.exit,
+        "PYLU_EXIT_RAISED": _native.exit_raised,
+        "PYLU_DRIVE": drive_awaitable if kind == "coroutine" else drive,
+        **values,  # the frame probes' trampolines bring their own entry and exits
+    }
     consts = tuple(
         values[c] if type(c) is str and c in values
         else func_id if type(c) is int and c == _FUNC_ID_SENTINEL
@@ -275,6 +275,7 @@ class SwappedCode:
     original: types.CodeType
     trampoline: types.CodeType
     swaps: dict  # id(nested original) -> (nested original, replacement)
+    copy: types.FunctionType | None = None  # the private copy the trampoline calls (runs the body)
 
 
 class CodeSwapBackend:
@@ -324,7 +325,8 @@ class CodeSwapBackend:
             # After the swap: closures the new code makes are already right; those made before get the new code.
             self._retarget(swaps)
             self._replacements.update(id(new) for _old, new in swaps.values())
-        return SwappedCode(func, original, trampoline, swaps), skipped
+        copy = next(c for c in trampoline.co_consts if type(c) is types.FunctionType and c.__code__ is body)
+        return SwappedCode(func, original, trampoline, swaps, copy), skipped
 
     def detach(self, handle: SwappedCode) -> None:
         # Only undo our own change: if something else replaced the code since, leave it alone.
@@ -337,3 +339,24 @@ class CodeSwapBackend:
 
     def original_code(self, func: types.FunctionType) -> types.CodeType:
         return func.__code__
+
+    def body_code(self, handle: SwappedCode) -> types.CodeType:
+        """The code the trampoline's private copy runs (the original, or it with nested functions rewritten):
+        the code whose frames the frame probes watch."""
+        return handle.copy.__code__
+
+    def set_traced(self, handle: SwappedCode, func_id: int, entry) -> None:
+        """Swaps in a trampoline whose entry and exits are `entry` (enter, exit, exit_raised), or FP's own with
+        None; one atomic `__code__` assignment, so a concurrent call runs one or the other, never half."""
+        original = handle.original
+        kind = kind_of(original)
+        if kind != "plain":
+            raise NotInstrumentable("line probes and debuggers of generators and coroutines need Python 3.12+")
+        values = {"PYLU_ORIG": handle.copy}
+        if entry is not None:
+            values.update(PYLU_ENTER=entry[0], PYLU_EXIT=entry[1], PYLU_EXIT_RAISED=entry[2])
+        new = _specialise(_template(original, kind), original, kind, func_id, values)
+        if handle.func.__code__ is handle.trampoline:
+            handle.func.__code__ = new
+        handle.trampoline = new
+

@@ -34,6 +34,18 @@ def start_offset(code: types.CodeType) -> int:
     return 0
 
 
+def claim_tool(name: str, preferred: tuple) -> int:
+    """The first of the `preferred` sys.monitoring tool ids that is free (or already ours, named `name`)."""
+    mon = sys.monitoring
+    for tool in preferred:
+        if mon.get_tool(tool) is None:
+            mon.use_tool_id(tool, name)
+            return tool
+        if mon.get_tool(tool) == name:
+            return tool
+    raise RuntimeError("every sys.monitoring tool id is taken")
+
+
 @dataclass
 class WatchedCode:
     codes: list  # the function's code object, then its nested ones
@@ -53,14 +65,7 @@ class MonitoringBackend:
             return self._tool
         mon = self._mon
         # cProfile takes PROFILER_ID and debuggers DEBUGGER_ID; prefer ids nobody standard claims.
-        for tool in (4, 3, 1, 2, 0):
-            if mon.get_tool(tool) is None:
-                mon.use_tool_id(tool, _TOOL_NAME)
-                break
-            if mon.get_tool(tool) == _TOOL_NAME:
-                break
-        else:
-            raise RuntimeError("every sys.monitoring tool id is taken")
+        tool = claim_tool(_TOOL_NAME, (4, 3, 1, 2, 0))
         ev = mon.events
         for event, callback in (
             (ev.PY_START, _native.on_py_start),

@@ -1,0 +1,96 @@
+"""Cost per executed line under pylu's LP, and per recorded value under VD/FD, next to the bare function and
+to line_profiler on the same function, in one process. Not a test: prints a table for docs/PERFORMANCE.md.
+
+    PYLU_TRACE_DIR=$(mktemp -d) .venv-3.13/bin/python benches/lines_vs_line_profiler.py
+"""
+
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("PYLU_TRACE_DIR", tempfile.mkdtemp(prefix="pylu-bench-"))
+
+N = 2_000  # loop iterations per call: 2 lines each (the `for` and the body)
+CALLS = 30
+REPEATS = 5
+
+
+def work(n):
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def untouched(n):
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def one_arg(x):
+    return x
+
+
+def best(func, *args, calls=CALLS):
+    times = []
+    for _ in range(REPEATS):
+        t = time.perf_counter_ns()
+        for _ in range(calls):
+            func(*args)
+        times.append((time.perf_counter_ns() - t) / calls)
+    return min(times)
+
+
+def main():
+    from pyliveupdatescripts import FD, LP, LU, VD
+
+    main_mod = sys.modules["__main__"]
+    lines_per_call = 2 * N + 3
+    bare = best(work, N)
+    bare_untouched = best(untouched, N)
+    rows = []
+
+    LP.profile("__main__.work", [])
+    lp = best(work, N)
+    lp_untouched = best(untouched, N)
+    LU.revert_all()
+
+    VD.debug("__main__.work", "total", echo=False)
+    vd = best(work, N)
+    LU.revert_all()
+
+    bare_small = best(one_arg, 1, calls=20_000)
+    FD.debug("__main__.one_arg", echo=False)
+    fd = best(one_arg, 1, calls=20_000)
+    LU.revert_all()
+
+    try:
+        from line_profiler import LineProfiler
+    except ImportError:
+        lprof = None
+    else:
+        prof = LineProfiler()
+        wrapped = prof(main_mod.work)
+        lprof = best(wrapped, N)
+
+    rows.append(("bare work()", bare / 1000, "", ""))
+    rows.append(("LP on every line", lp / 1000, f"{(lp - bare) / lines_per_call:.0f}", "per line"))
+    if lprof is not None:
+        rows.append(("line_profiler", lprof / 1000, f"{(lprof - bare) / lines_per_call:.0f}", "per line"))
+    rows.append(("VD on `total` (N+1 values)", vd / 1000, f"{(vd - bare) / (N + 1):.0f}", "per value"))
+    rows.append(("FD (2 values per call)", fd / 1000, f"{(fd - bare_small) / 2:.0f}", "per value"))
+    rows.append(("untouched(), bare", bare_untouched / 1000, "", ""))
+    rows.append(("untouched() while LP on work()", lp_untouched / 1000,
+                 f"{(lp_untouched - bare_untouched) / lines_per_call:.1f}", "per line"))
+    print(f"Python {sys.version.split()[0]}, N={N}, best of {REPEATS}")
+    print(f"| {'case':<32} | {'us per call':>11} | {'added ns':>9} | unit |")
+    print(f"|{'-' * 34}|{'-' * 13}|{'-' * 11}|------|")
+    for name, us, added, unit in rows:
+        print(f"| {name:<32} | {us:>11.1f} | {added:>9} | {unit} |")
+
+
+if __name__ == "__main__":
+    main()

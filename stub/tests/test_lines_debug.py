@@ -1,0 +1,221 @@
+"""LineProfiler and the debuggers in this process, on both backends (code swap ≤ 3.11, sys.monitoring 3.12+):
+line hits and times, debug values in the trace and on stderr, exact revert, overlapping updates, bad input."""
+
+import sys
+
+import pytest
+
+from conftest import PROGRAMS
+from inproc import events_since, now, while_called
+
+sys.path.insert(0, PROGRAMS)
+
+pytestmark = pytest.mark.usefixtures("in_process_trace_dir", "revert_everything_after")
+
+
+def _lines_since(t0):
+    _trace, events, names = events_since(t0)
+    out: dict = {}
+    for e in events:
+        if e[0] == "line":
+            key = (names[e[2]], e[3])
+            hits, total = out.get(key, (0, 0))
+            out[key] = (hits + 1, total + e[4])
+    return out
+
+
+def _debug_since(t0):
+    _trace, events, names = events_since(t0)
+    return [(names[e[2]], e[3], e[4], e[5], e[6]) for e in events if e[0] == "debug"]
+
+
+def _last_update():
+    from pyliveupdatescripts import LU
+
+    return max(u for u, x in LU._updates.items() if x.applied)
+
+
+def test_chosen_lines_hits_and_revert_exact():
+    import linedemo
+    from pyliveupdatescripts import LP, LU
+
+    code = linedemo.bar.__code__
+    loop, c = linedemo.line_of("loop"), linedemo.line_of("c")
+    t0 = now()
+    answer = LP.profile("linedemo.bar", [loop, c])
+    assert "linedemo.bar" in str(answer)
+    assert linedemo.bar(5) == sum(i * 2 for i in range(5)) + 1
+    linedemo.bar(3)
+    lines = _lines_since(t0)
+    assert lines[("linedemo.bar", loop)][0] == 5 + 3
+    assert lines[("linedemo.bar", c)][0] == 2
+    assert set(lines) == {("linedemo.bar", loop), ("linedemo.bar", c)}
+    assert all(total > 0 for _hits, total in lines.values())
+    LU.revert(_last_update())
+    assert linedemo.bar.__code__ is code
+    t1 = now()
+    linedemo.bar(2)
+    assert _lines_since(t1) == {}
+
+
+def test_every_line_when_empty_and_patterns():
+    import linedemo
+    from pyliveupdatescripts import LP
+
+    t0 = now()
+    LP.profile(["linedemo.bar"], [])
+    linedemo.bar(2)
+    got = {line for (_f, line) in _lines_since(t0)}
+    expected = {linedemo.line_of(m) for m in ("init", "loop", "c", "ret")}
+    assert expected <= got
+
+
+def test_exception_closes_the_last_line():
+    import linedemo
+    from pyliveupdatescripts import LP
+
+    t0 = now()
+    LP.profile("linedemo.fails", [])
+    with pytest.raises(ValueError):
+        linedemo.fails(1)
+    lines = _lines_since(t0)
+    assert lines[("linedemo.fails", linedemo.line_of("raise"))][0] == 1
+    assert lines[("linedemo.fails", linedemo.line_of("y"))][0] == 1
+
+
+def test_overlapping_fp_lp_vd_revert_in_any_order():
+    import linedemo
+    from pyliveupdatescripts import FP, LP, LU, VD
+
+    code = linedemo.bar.__code__
+    for order in ([0, 1, 2], [2, 0, 1], [1, 2, 0]):
+        ids = []
+        FP.profile("linedemo.bar")
+        ids.append(_last_update())
+        LP.profile("linedemo.bar", [linedemo.line_of("c")])
+        ids.append(_last_update())
+        VD.debug("linedemo.bar", "c", echo=False)
+        ids.append(_last_update())
+        t0 = now()
+        assert linedemo.bar(2) == 3
+        assert _lines_since(t0)[("linedemo.bar", linedemo.line_of("c"))][0] == 1
+        assert ("linedemo.bar", linedemo.line_of("c"), "defined", "c", "3") in _debug_since(t0)
+        for k in order:
+            LU.revert(ids[k])
+            assert linedemo.bar(2) == 3
+        assert linedemo.bar.__code__ is code
+        t1 = now()
+        linedemo.bar(2)
+        assert _lines_since(t1) == {} and _debug_since(t1) == []
+
+
+def test_func_debugger_parameters_return_and_exception(capsys):
+    import linedemo
+    from pyliveupdatescripts import FD
+
+    t0 = now()
+    FD.debug(["linedemo.bar", "linedemo.fails"])
+    linedemo.bar(2, b=5)
+    with pytest.raises(ValueError):
+        linedemo.fails(4)
+    got = _debug_since(t0)
+    kinds = [(f, k, n, v) for f, _l, k, n, v in got]
+    assert ("linedemo.bar", "parameters", "a", "2") in kinds
+    assert ("linedemo.bar", "parameters", "b", "5") in kinds
+    assert ("linedemo.bar", "return", "return", "6") in kinds
+    assert ("linedemo.fails", "return", "exception", "ValueError('bad 5')") in kinds
+    err = capsys.readouterr().err
+    assert "pylu-debug: linedemo.bar" in err and "parameters: a=2, b=5" in err
+    assert "returnvalues: return=6" in err
+
+
+def test_line_debugger_uses_and_defs_echo_off(capsys):
+    import linedemo
+    from pyliveupdatescripts import LD
+
+    c = linedemo.line_of("c")
+    t0 = now()
+    LD.debug("linedemo.bar", [c], echo=False)
+    linedemo.bar(3)
+    got = [(k, n, v) for _f, line, k, n, v in _debug_since(t0) if line == c]
+    assert ("used", "total", "6") in got
+    assert ("defined", "c", "7") in got
+    assert "pylu-debug" not in capsys.readouterr().err
+
+
+def test_var_debugger_every_value():
+    import linedemo
+    from pyliveupdatescripts import VD
+
+    t0 = now()
+    VD.debug("linedemo.bar", "total", echo=False)
+    linedemo.bar(3)
+    defined = [v for _f, _l, k, n, v in _debug_since(t0) if k == "defined" and n == "total"]
+    assert defined == ["0", "0", "2", "6"]
+
+
+def test_repr_failures_and_cut(capsys):
+    import linedemo
+    from pyliveupdatescripts import FD
+
+    FD.debug(["linedemo.weird", "linedemo.big"], repr_limit=50)
+    t0 = now()
+    assert isinstance(linedemo.weird(linedemo.Loud()), linedemo.Loud)
+    assert isinstance(linedemo.weird(linedemo.Deep()), linedemo.Deep)
+    assert linedemo.big(10_000) == 10_000
+    values = [v for _f, _l, k, n, v in _debug_since(t0) if k == "parameters"]
+    assert values[0] == "<repr failed: RuntimeError: no repr for you>"
+    assert values[1].startswith("<repr failed: RecursionError")
+    assert values[2] == "10000"
+    big = [v for f, _l, k, n, v in _debug_since(t0) if f == "linedemo.big" and k == "return"]
+    assert big == ["10000"]
+
+
+def test_bad_inputs_change_nothing():
+    import linedemo
+    from pyliveupdate.updates import UpdateError
+    from pyliveupdatescripts import LD, LP, LU, VD
+
+    before = len(LU._updates)
+    with pytest.raises(UpdateError, match="no loaded module matches '__mian__.bar'"):
+        LP.profile("__mian__.bar", [1])
+    with pytest.raises(UpdateError, match="has no code on line 999"):
+        LP.profile("linedemo.bar", [999])
+    with pytest.raises(UpdateError, match="no variable 'nope'"):
+        VD.debug("linedemo.bar", "nope")
+    with pytest.raises(UpdateError, match="lines are line numbers"):
+        LD.debug("linedemo.bar", ["x"])
+    assert len(LU._updates) == before
+    assert linedemo.bar(1) == 1
+
+
+def test_threads_see_whole_states_while_applied_and_reverted():
+    import linedemo
+    from pyliveupdatescripts import LP, LU
+
+    def apply_and_revert():
+        for _ in range(20):
+            LP.profile("linedemo.bar", [])
+            LU.revert(_last_update())
+
+    assert while_called(lambda: linedemo.bar(4), lambda r: r == 13, apply_and_revert) == []
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12+ records generators' lines")
+def test_generators_refused_on_code_swap():
+    from pyliveupdate.updates import UpdateError
+    from pyliveupdatescripts import LP
+
+    with pytest.raises(UpdateError, match="need Python 3.12"):
+        LP.profile("linedemo.gen", [])
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring only")
+def test_generator_lines_on_monitoring():
+    import linedemo
+    from pyliveupdatescripts import LP
+
+    t0 = now()
+    LP.profile("linedemo.gen", [linedemo.line_of("yield")])
+    assert list(linedemo.gen(3)) == [0, 1, 2]
+    assert _lines_since(t0)[("linedemo.gen", linedemo.line_of("yield"))][0] == 3
