@@ -84,6 +84,8 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
         format: TableOrJson,
     },
+    /// Per-function changes between two sides (before… -- after…), their significance, and the CI gate.
+    Diff(pylu_analyzer::diff::command::DiffArgs),
     /// Every record of each file as a line of text.
     Dump {
         #[arg(required = true)]
@@ -295,6 +297,7 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(code(&a))
         }
+        Cmd::Diff(args) => Ok(pylu_analyzer::diff::command::run(&args, &mut stdout)?),
         Cmd::Dump { files } => inspect(&files, |p, d, o| pylu_analyzer::dump::dump(p, d, o).map(|s| s.damaged())),
         Cmd::Info { files } => inspect(&files, |p, d, o| pylu_analyzer::info::info(p, d, o).map(|s| s.damaged())),
     }
