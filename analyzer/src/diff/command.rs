@@ -59,6 +59,9 @@ pub struct DiffArgs {
     /// False-alarm rate over all functions compared (a p-value must be under it divided by their number).
     #[arg(long, default_value_t = 0.01)]
     pub alpha: f64,
+    /// Compare the calls of one trace before and after update ID (as `LU.ls()` numbers them) was applied.
+    #[arg(long, value_name = "ID")]
+    pub split_at_update: Option<u32>,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -81,6 +84,10 @@ pub enum DiffCommandError {
     Input(#[from] AnalyzeError),
     #[error(transparent)]
     Diff(#[from] DiffError),
+    #[error(transparent)]
+    Split(#[from] super::split::SplitError),
+    #[error("--split-at-update takes one trace (one process's), not two sides")]
+    SplitSides,
     #[error("{0}: cannot write")]
     Output(String, #[source] io::Error),
     #[error(transparent)]
@@ -92,9 +99,17 @@ pub const EXIT_REGRESSION: u8 = 1;
 
 /// Runs the command; `Ok` holds the exit code (0, or [`EXIT_REGRESSION`]).
 pub fn run(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, DiffCommandError> {
-    let (before, after) = match (args.before.len(), args.after.is_empty()) {
-        (_, false) => (args.before.clone(), args.after.clone()),
-        (2, true) => (vec![args.before[0].clone()], vec![args.before[1].clone()]),
+    // The time window of each side (since, until), wall-clock ns.
+    let mut windows = [(None, None), (None, None)];
+    let (before, after) = match (args.split_at_update, args.before.len(), args.after.is_empty()) {
+        (Some(id), 1, true) => {
+            let at = super::split::update_time(&args.before, id)?;
+            windows = [(None, Some(at)), (Some(at), None)];
+            (args.before.clone(), args.before.clone())
+        }
+        (Some(_), _, _) => return Err(DiffCommandError::SplitSides),
+        (None, _, false) => (args.before.clone(), args.after.clone()),
+        (None, 2, true) => (vec![args.before[0].clone()], vec![args.before[1].clone()]),
         _ => return Err(DiffCommandError::Sides),
     };
     if !(args.alpha > 0.0 && args.alpha < 1.0) {
@@ -106,8 +121,12 @@ pub fn run(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, DiffCommandError>
         Some(re) => Some(Regex::new(re).map_err(|e| DiffCommandError::Func(re.clone(), e))?),
     };
     let flame = args.output.is_some();
-    let (b, b_folded) = read_side(&before, args, flame)?;
-    let (a, a_folded) = read_side(&after, args, flame)?;
+    let (mut b, b_folded) = read_side(&before, args, flame, windows[0])?;
+    let (mut a, a_folded) = read_side(&after, args, flame, windows[1])?;
+    if let Some(id) = args.split_at_update {
+        b.label = format!("{} before update {id}", b.label);
+        a.label = format!("{} after update {id}", a.label);
+    }
     let d = diff(&b, &a, &DiffOptions { alpha: args.alpha, min_hits: args.min_hits, func })?;
     let violations = (!rules.is_empty()).then(|| gate::check(&d, &rules, args.fail_on_improvement));
     let format = match args.format {
@@ -141,13 +160,23 @@ fn label(paths: &[PathBuf]) -> String {
 
 /// Reads one side, run by run; with `folded`, also its folded stacks without the thread roots (stacks are
 /// matched by function names, not by pid and thread).
-fn read_side(paths: &[PathBuf], args: &DiffArgs, folded: bool) -> Result<(Side, Vec<String>), DiffCommandError> {
+fn read_side(
+    paths: &[PathBuf],
+    args: &DiffArgs,
+    folded: bool,
+    (since_ns, until_ns): (Option<i64>, Option<i64>),
+) -> Result<(Side, Vec<String>), DiffCommandError> {
     let mut side = Side::new(label(paths));
     let mut lines = Vec::new();
     for p in paths {
         let inputs = OpenInputs::open(std::slice::from_ref(p))?;
-        let opts =
-            Options { collect_lines: false, text_read_ahead: args.read_ahead.text_read_ahead, ..Options::default() };
+        let opts = Options {
+            collect_lines: false,
+            since_ns,
+            until_ns,
+            text_read_ahead: args.read_ahead.text_read_ahead,
+            ..Options::default()
+        };
         let a: Analysis = inputs.analyze("pylu-analyze", args.quiet, opts);
         side.add_run(&a);
         if folded {

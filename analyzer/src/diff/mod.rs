@@ -12,6 +12,7 @@ pub mod command;
 pub mod flame;
 pub mod gate;
 pub mod render;
+pub mod split;
 pub mod stats;
 
 use std::collections::BTreeMap;

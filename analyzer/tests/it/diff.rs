@@ -178,3 +178,36 @@ fn one_function_made_slower_is_flagged_and_no_other() {
     assert!(p50.significant && (p50.percent.unwrap() - 50.0).abs() < 15.0, "{row:?}");
     assert_eq!(&d.rows[0].name, name, "the largest significant change first");
 }
+
+#[test]
+fn split_at_update_compares_one_trace_before_and_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t");
+    write_binary_dir(&GenOptions { target_bytes: 2 << 20, processes: 1, ..GenOptions::default() }, &trace).unwrap();
+    let t = trace.to_str().unwrap();
+    let out = run(&["-q", "--format", "json", "--split-at-update", "1", t]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["before"]["label"], format!("{t} before update 1"));
+    assert_eq!(json["after"]["label"], format!("{t} after update 1"));
+    // The calls are split between the sides: each side has some, and together about all of the trace's.
+    let whole = analyze_paths(&discover(&[trace.clone()]).unwrap(), &Options::default()).unwrap();
+    let mut all = Side::new(String::new());
+    all.add_run(&whole);
+    let (mut before, mut after, mut total) = (0.0, 0.0, 0.0);
+    for f in json["functions"].as_array().unwrap() {
+        let hits = &f["metrics"]["hits"];
+        before += hits["before"].as_f64().unwrap();
+        after += hits["after"].as_f64().unwrap();
+        total += all.funcs[f["name"].as_str().unwrap()].value(Metric::Hits);
+    }
+    assert!(before > 0.0 && after > 0.0);
+    assert!((before + after - total).abs() <= total * 0.01, "{before} + {after} vs {total}");
+    for (args, says) in
+        [(vec!["--split-at-update", "999", t], "no update 999"), (vec!["--split-at-update", "1", t, t], "one trace")]
+    {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains(says) && stderr(&out).lines().count() == 1, "{}", stderr(&out));
+    }
+}
