@@ -191,7 +191,7 @@ fn split_at_update_compares_one_trace_before_and_after() {
     assert_eq!(json["before"]["label"], format!("{t} before update 1"));
     assert_eq!(json["after"]["label"], format!("{t} after update 1"));
     // The calls are split between the sides: each side has some, and together about all of the trace's.
-    let whole = analyze_paths(&discover(&[trace.clone()]).unwrap(), &Options::default()).unwrap();
+    let whole = analyze_paths(&discover(std::slice::from_ref(&trace)).unwrap(), &Options::default()).unwrap();
     let mut all = Side::new(String::new());
     all.add_run(&whole);
     let (mut before, mut after, mut total) = (0.0, 0.0, 0.0);
