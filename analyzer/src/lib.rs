@@ -23,6 +23,7 @@ pub mod cli;
 pub mod diff;
 pub mod dump;
 pub mod error;
+pub mod export;
 pub mod hist;
 pub mod info;
 pub mod input;

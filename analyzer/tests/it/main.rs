@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod deep;
 mod diff;
+mod export;
 mod golden;
 mod handchecked;
 mod properties;
