@@ -206,8 +206,9 @@ impl LatencyHist {
         (0..self.total as usize).map(|k| self.high_or_listed[k / 2] >> (16 * (k % 2)) & 0xFFFF)
     }
 
-    /// Each bucket with values, and its count (saturated), in bucket order.
-    fn bucket_counts(&self) -> Vec<(u32, u64)> {
+    /// Each bucket with values, and its count (saturated), in bucket order (buckets are ordered as their
+    /// values: what a rank test needs).
+    pub fn bucket_counts(&self) -> Vec<(u32, u64)> {
         if self.low.is_empty() {
             let mut listed: Vec<u32> = self.listed().collect();
             listed.sort_unstable();

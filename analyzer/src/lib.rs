@@ -20,6 +20,7 @@
 //! [`Analysis::damage`] and skipped).
 
 pub mod cli;
+pub mod diff;
 pub mod dump;
 pub mod error;
 pub mod export;

@@ -43,6 +43,11 @@ pub struct GenOptions {
     pub line_rate: f64,
     /// Probability, per step of a running frame, of a debugger value.
     pub debug_rate: f64,
+    /// Seed of the timings and calls, apart from the application (`None`: `seed`): two runs of one program.
+    pub run_seed: Option<u64>,
+    /// One function (by index in the table) made slower: every time it spends in its own body is multiplied
+    /// by the factor (an injected regression, for `pylu-analyze diff`).
+    pub slowdown: Option<(u32, f64)>,
 }
 
 impl Default for GenOptions {
@@ -59,6 +64,8 @@ impl Default for GenOptions {
             generator_rate: 0.03,
             line_rate: 0.01,
             debug_rate: 0.01,
+            run_seed: None,
+            slowdown: None,
         }
     }
 }
@@ -100,6 +107,11 @@ impl GenStats {
 /// The process ids the generator uses, one per process.
 pub fn process_ids(opts: &GenOptions) -> Vec<u32> {
     (0..opts.processes.max(1)).map(|i| 4510 + 17 * i).collect()
+}
+
+/// Each function's `(module, qualname)`, by index (what [`GenOptions::slowdown`] names).
+pub fn function_names(opts: &GenOptions) -> Vec<(String, String)> {
+    function_table(opts).into_iter().map(|f| (f.module, f.qualname)).collect()
 }
 
 /// The simulated application's functions (the same for every process of a run).

@@ -132,6 +132,8 @@ pub(crate) struct ProcessSim<'f> {
     events_until_update: u64,
     next_update_id: u32,
     update_applied: bool,
+    /// The call being finished (popped, its last time still to come), for [`GenOptions::slowdown`].
+    finishing: Option<u32>,
 }
 
 fn clamp_rate(rate: f64, max: f64) -> f64 {
@@ -179,7 +181,7 @@ const WALL_START_NS: u64 = 1_709_283_600_000_000_000;
 
 impl<'f> ProcessSim<'f> {
     pub fn new(opts: &GenOptions, functions: &'f [Function], index: u32, pid: u32) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(opts.run_seed.unwrap_or(opts.seed));
         // Each process draws from its own stream of the same seed: processes are independent and
         // reproducible whatever order they are generated in.
         rng.set_stream(u64::from(pid) + 1);
@@ -222,6 +224,7 @@ impl<'f> ProcessSim<'f> {
             events_until_update,
             next_update_id: 1,
             update_applied: false,
+            finishing: None,
         }
     }
 
@@ -263,7 +266,13 @@ impl<'f> ProcessSim<'f> {
 
     /// Moves the clock on by a draw from one of the timing distributions.
     fn advance(&mut self, pick: impl Fn(&Timing) -> &LogNormalTable) {
-        let ns = pick(&self.timing).sample(&mut self.rng).min(5e9) as u64;
+        let mut ns = pick(&self.timing).sample(&mut self.rng).min(5e9) as u64;
+        if let Some((slow, factor)) = self.opts.slowdown {
+            let running = self.finishing.or(self.threads[self.current].stack.last().map(|f| f.func));
+            if running == Some(slow) {
+                ns = (ns as f64 * factor) as u64;
+            }
+        }
         self.clock_ns += ns.max(1);
     }
 
@@ -375,6 +384,7 @@ impl<'f> ProcessSim<'f> {
         let stack = &mut self.threads[self.current].stack;
         let Some(mut frame) = stack.pop() else { unreachable!("finish_call needs a frame") };
         let was_leaf = frame.fresh;
+        self.finishing = Some(frame.func);
         self.advance(|t| &t.gap);
         if was_leaf {
             self.advance(|t| &t.leaf_self);
@@ -382,6 +392,7 @@ impl<'f> ProcessSim<'f> {
                 self.advance(|t| &t.io_wait);
             }
         }
+        self.finishing = None;
         let stack = &mut self.threads[self.current].stack;
         if frame.yields_left > 0 && !frame.raising {
             if let Some(parent) = stack.last_mut().filter(|p| p.suspended_child.is_none()) {

@@ -90,6 +90,8 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
         format: TableOrJson,
     },
+    /// Per-function changes between two sides (before… -- after…), their significance, and the CI gate.
+    Diff(pylu_analyzer::diff::command::DiffArgs),
     /// Parquet for notebooks and query engines, Chrome/Perfetto or speedscope timelines, pstats.
     Export(pylu_analyzer::export::ExportArgs),
     /// Every record of each file as a line of text.
@@ -312,6 +314,7 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(code(&a))
         }
+        Cmd::Diff(args) => Ok(pylu_analyzer::diff::command::run(&args, &mut stdout)?),
         Cmd::Export(args) => Ok(pylu_analyzer::export::run(&args)?),
         Cmd::Dump { files } => inspect(&files, |p, d, o| pylu_analyzer::dump::dump(p, d, o).map(|s| s.damaged())),
         Cmd::Info { files } => inspect(&files, |p, d, o| pylu_analyzer::info::info(p, d, o).map(|s| s.damaged())),

@@ -4,6 +4,7 @@ mod bench;
 mod cli;
 mod common;
 mod deep;
+mod diff;
 mod export;
 mod filtered;
 mod golden;

@@ -31,6 +31,9 @@ struct Args {
     size: u64,
     #[arg(long, default_value_t = GenOptions::default().seed)]
     seed: u64,
+    /// Seed of the timings and calls alone (default: --seed): another run of the same application.
+    #[arg(long)]
+    run_seed: Option<u64>,
     #[arg(long, default_value_t = GenOptions::default().processes)]
     processes: u32,
     /// Threads per process.
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let opts = GenOptions {
         seed: args.seed,
+        run_seed: args.run_seed,
         target_bytes: args.size,
         processes: args.processes,
         threads_per_process: args.threads,
