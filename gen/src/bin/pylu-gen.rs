@@ -29,6 +29,7 @@ struct Args {
     /// Approximate total size: a number of bytes with an optional K, M or G suffix (powers of 1024).
     #[arg(long, value_parser = parse_size)]
     size: u64,
+    /// Seed of the random streams: the same seed and options give the same bytes.
     #[arg(long, default_value_t = GenOptions::default().seed)]
     seed: u64,
     #[arg(long, default_value_t = GenOptions::default().processes)]
