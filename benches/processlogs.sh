@@ -8,6 +8,7 @@
 #   - pylu and wc run PYLU_BENCH_REPS times (default 3) and the median wall time is printed; the original runs
 #     once (it takes minutes on a gigabyte). Then pylu's phases (--timings) on the last size.
 # Usage: benches/processlogs.sh [WORKDIR=/tmp/pylu-bench-processlogs] [SIZES="50M 1G"]
+#        (a WORKDIR inside the checkout: use bench-data/, which is git-ignored)
 set -euo pipefail
 WORK=${1:-/tmp/pylu-bench-processlogs}
 read -r -a SIZES <<< "${2:-50M 1G}"

@@ -92,8 +92,7 @@ fn run(cli: Cli) -> Result<u8> {
     let name = cli.name.clone().unwrap_or_else(|| base_name(&cli.input));
     let paths = inputs.paths.clone();
     // No report here shows line timings (`pylu-analyze lines` does): not keeping them saves time.
-    let opts =
-        Options { text_read_ahead: cli.read_ahead.text_read_ahead, collect_lines: false, ..Options::default() };
+    let opts = Options { text_read_ahead: cli.read_ahead.text_read_ahead, collect_lines: false, ..Options::default() };
     let a = inputs.analyze("pylu-processlogs", cli.quiet, opts);
     t.done("read and analyze");
     if a.calls == 0 {
