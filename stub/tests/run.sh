@@ -11,13 +11,8 @@ if [ ${#versions[@]} -eq 0 ]; then
     read -r -a versions <<< "${PYLU_STUB_PYTHONS:-3.9 3.11 3.13}"
 fi
 
-find_python() {
-    local v="$1" p
-    for p in "$HOME"/.pyenv/versions/"$v".*/bin/python"$v" "$(command -v "python$v" 2>/dev/null)"; do
-        if [ -x "$p" ]; then echo "$p"; return 0; fi
-    done
-    return 1
-}
+# shellcheck source=../../scripts/find_python.sh
+source "$repo/scripts/find_python.sh"
 
 failed=()
 for v in "${versions[@]}"; do

@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod conventions;
 mod deep;
+mod export;
 mod golden;
 mod handchecked;
 mod properties;
