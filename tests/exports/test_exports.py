@@ -70,7 +70,7 @@ def summary_functions(case):
 
 def never_closed(case):
     # "pylu-analyze: N calls (M never closed, …"
-    line = [l for l in case["stderr"].splitlines() if "never closed" in l][0]
+    line = [ln for ln in case["stderr"].splitlines() if "never closed" in ln][0]
     return int(line.split("(")[1].split()[0])
 
 
@@ -222,7 +222,7 @@ def test_gprof2dot_renders_the_pstats_file(case):
 def test_updates_table_has_every_update_marker(case):
     dump = run("dump", *sorted(Path(case["src"]).glob("*")) if Path(case["src"]).is_dir() else [case["src"]],
                ok=(0, 1)).stdout
-    markers = [l for l in dump.splitlines() if " update " in l]
+    markers = [ln for ln in dump.splitlines() if " update " in ln]
     updates = pl.read_parquet(case["flat"] / "updates.parquet")
     assert updates.height == len(markers)
     assert set(updates["action"].to_list()) <= {"applied", "reverted"}
