@@ -18,6 +18,10 @@ pub enum AnalyzeError {
     NothingReadable,
     #[error("bad time {text:?}: expected epoch seconds or YYYY-MM-DD[ T]HH:MM:SS[.fff] (UTC)")]
     BadTime { text: String },
+    #[error("{path}: is one of the inputs; not overwritten (write the report elsewhere)")]
+    OutputIsInput { path: PathBuf },
+    #[error("{what}: no calls in the input")]
+    NoCalls { what: String },
     #[error("bad regex {text:?}: {what}")]
     BadRegex { text: String, what: String },
 }

@@ -29,9 +29,15 @@ enum Data {
 }
 
 impl Input {
-    /// Maps `path` read-only.
+    /// Maps `path` read-only; `-` reads standard input into memory (a pipe cannot be mapped, and the parallel
+    /// reader needs the whole input: a text log's threads are stitched across chunks).
     pub fn open(path: &Path) -> Result<Input, AnalyzeError> {
         let io = |error| AnalyzeError::Io { path: path.to_owned(), error };
+        if is_stdin(path) {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf).map_err(io)?;
+            return Ok(Input { path: path.to_owned(), data: Data::Read(buf) });
+        }
         let file = File::open(path).map_err(io)?;
         let meta = file.metadata().map_err(io)?;
         if meta.is_file() && meta.len() > 0 {
@@ -88,13 +94,18 @@ fn default_user_dir() -> PathBuf {
     PathBuf::from(DEFAULT_TRACE_DIR)
 }
 
+/// Whether `path` is `-`, standard input.
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
 fn is_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
 /// The files to read for `inputs` (any mix of files, directories and globs), in a stable order: each argument
 /// in turn, directories and globs sorted by name, a text log preceded by its rotated backups (oldest first).
-/// No inputs means the defaults ([`DEFAULT_TRACE_DIR`] and [`DEFAULT_LEGACY_LOG`], whichever exist).
+/// `-` is standard input. No inputs means the defaults ([`DEFAULT_TRACE_DIR`] and [`DEFAULT_LEGACY_LOG`], whichever exist).
 pub fn discover(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, AnalyzeError> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
@@ -123,6 +134,13 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, AnalyzeError> {
         return Ok(out);
     }
     for input in inputs {
+        if is_stdin(input) {
+            // Read once, by Input::open; a second `-` would find standard input empty.
+            if !out.iter().any(|p: &PathBuf| is_stdin(p)) {
+                out.push(input.clone());
+            }
+            continue;
+        }
         let text = input.to_string_lossy();
         let paths: Vec<PathBuf> = if !input.exists() && is_glob(&text) {
             let pattern =

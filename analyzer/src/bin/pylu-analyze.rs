@@ -1,14 +1,13 @@
 //! `pylu-analyze`: flamegraphs, folded stacks, summaries, line timings and debugger values from pylu traces
 //! and pyliveupdate logs. Exit codes: 0 ok, 1 finished with damaged input skipped, 2 error.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use pylu_analyzer::cli::{OpenInputs, TextReadAhead};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use pylu_analyzer::cli::{check_output, open_output, OpenInputs, TextReadAhead};
 use pylu_analyzer::progress::{self, EXIT_DAMAGED, EXIT_ERROR, EXIT_OK};
 use pylu_analyzer::report::flamegraph::{Colors, FlameOptions};
 use pylu_analyzer::report::summary::{SortBy, SummaryOptions};
@@ -16,7 +15,13 @@ use pylu_analyzer::timeparse::parse_time;
 use pylu_analyzer::{events, flamegraph, folded, lines, summary, Analysis, Input, Options, Selection};
 
 #[derive(Parser)]
-#[command(name = "pylu-analyze", version, about = "Analyze pylu traces and pyliveupdate logs")]
+#[command(
+    name = "pylu-analyze",
+    version,
+    about = "Analyze pylu traces and pyliveupdate logs",
+    after_help = "Inputs: files, directories and globs; `-` reads standard input. `-o FILE` writes a report to FILE \
+                  (replacing it, unless it is one of the inputs); `-o -` or no -o writes to standard output."
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -28,8 +33,12 @@ enum Cmd {
     Summary {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        out: Out,
+        /// Output format: a text table, JSON (docs/JSON.md) or CSV of the function table.
         #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
         format: SummaryFormat,
+        /// Order of the function table.
         #[arg(long, value_enum, default_value_t = Sort::SelfTime)]
         sort: Sort,
         /// Rows of the function table (default: 30 for table, all for json/csv).
@@ -43,19 +52,22 @@ enum Cmd {
     Folded {
         #[command(flatten)]
         common: Common,
-        /// Write here instead of stdout.
-        #[arg(short, long)]
-        output: Option<PathBuf>,
+        #[command(flatten)]
+        out: Out,
     },
-    /// A flamegraph SVG.
+    /// A flamegraph SVG; also draws `.folded` files (from `folded` or any tool) again.
     Flamegraph {
         #[command(flatten)]
         common: Common,
-        /// Write here instead of stdout.
-        #[arg(short, long)]
-        output: Option<PathBuf>,
+        #[command(flatten)]
+        out: Out,
+        /// One tower per thread (default: the threads of a process merged into one).
+        #[arg(long, conflicts_with_all = ["merge_threads", "merge_processes"])]
+        per_thread: bool,
+        /// The title at the top of the image.
         #[arg(long, default_value = "pylu flamegraph")]
         title: String,
+        /// What the counts are, shown in the tooltips.
         #[arg(long, default_value = "us")]
         count_name: String,
         /// Callers above callees.
@@ -67,6 +79,10 @@ enum Cmd {
         /// inferno palette (python, hot, mem, io, java, js, perl, rust, …).
         #[arg(long, default_value = "python")]
         palette: String,
+        /// How frames get their colour within the palette.
+        ///
+        /// deterministic: from the name, the same in every graph; hash: from the name, similar names similar;
+        /// random: as flamegraph.pl (files differ between runs).
         #[arg(long, value_enum, default_value_t = ColorArg::Deterministic)]
         colors: ColorArg,
         /// Leave out frames narrower than this many pixels.
@@ -77,6 +93,9 @@ enum Cmd {
     Lines {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        out: Out,
+        /// Output format: a text table or JSON (docs/JSON.md).
         #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
         format: TableOrJson,
     },
@@ -87,6 +106,9 @@ enum Cmd {
         /// Only the records of these variable names (repeat or comma-separate; `return`, `exception` for FD's)
         #[arg(long, value_delimiter = ',')]
         name: Vec<String>,
+        #[command(flatten)]
+        out: Out,
+        /// Output format: a text table or JSON (docs/JSON.md).
         #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
         format: TableOrJson,
     },
@@ -96,20 +118,44 @@ enum Cmd {
     Export(pylu_analyzer::export::ExportArgs),
     /// Every record of each file as a line of text.
     Dump {
+        /// Files, directories or globs; `-` reads standard input.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        out: Out,
     },
     /// Each file's header, threads, time span, record counts and damage.
     Info {
+        /// Files, directories or globs; `-` reads standard input.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        out: Out,
     },
+    /// A shell completion script on stdout (bash, zsh, fish, elvish, powershell).
+    ///
+    /// E.g. `pylu-analyze completions bash > ~/.local/share/bash-completion/completions/pylu-analyze`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `-o`, for every report.
+#[derive(Args)]
+struct Out {
+    /// Write the report to this file (replaced if it exists, unless it is an input); `-` or none: stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 #[derive(Args)]
 struct Common {
-    /// Files, directories or globs; binary traces and text logs can be mixed (rotated logs are included).
-    /// Default: /tmp/pyliveupdate/ and /tmp/pyliveupdate.log.
+    /// Files, directories or globs; `-` reads stdin. Default: /tmp/pyliveupdate/<uid>/ and /tmp/pyliveupdate.log.
+    ///
+    /// Binary traces and text logs can be mixed; a text log's rotated backups are included. `flamegraph` also
+    /// takes `.folded` files.
     inputs: Vec<PathBuf>,
     /// No progress bar.
     #[arg(short, long)]
@@ -205,9 +251,18 @@ impl Common {
         })
     }
 
-    /// Reads the inputs, keeping what `keep` asks for; damage goes to stderr.
-    fn analyze(&self, keep: Keep) -> Result<Analysis> {
+    /// Reads the inputs for a report written to `out` (refused first if it is one of them), keeping what `keep`
+    /// asks for; damage goes to stderr.
+    fn analyze_into(&self, out: &Out, keep: Keep) -> Result<Analysis> {
         let inputs = OpenInputs::open(&self.inputs)?;
+        if let Some(path) = out.output.as_deref() {
+            check_output(path, &inputs.paths)?;
+        }
+        self.analyze_opened(inputs, keep)
+    }
+
+    /// Analyzes inputs already opened.
+    fn analyze_opened(&self, inputs: OpenInputs, keep: Keep) -> Result<Analysis> {
         let opts = Options {
             chunk_bytes: self.chunk_mib.max(1) << 20,
             since_ns: self.since.as_deref().map(parse_time).transpose()?,
@@ -224,11 +279,12 @@ impl Common {
     }
 }
 
-fn output(path: &Option<PathBuf>) -> Result<Box<dyn Write>> {
-    Ok(match path {
-        None => Box::new(io::stdout().lock()),
-        Some(p) => Box::new(File::create(p).with_context(|| format!("{}: cannot create", p.display()))?),
-    })
+impl Out {
+    /// The report's writer (see `open_output`), never one of the files that the `inputs` arguments name.
+    fn open(&self, inputs: &[PathBuf]) -> Result<Box<dyn Write>> {
+        let files = if inputs.is_empty() { Vec::new() } else { pylu_analyzer::discover(inputs).unwrap_or_default() };
+        Ok(open_output(self.output.as_deref(), &files)?)
+    }
 }
 
 fn code(a: &Analysis) -> u8 {
@@ -240,11 +296,10 @@ fn code(a: &Analysis) -> u8 {
 }
 
 fn run(cli: Cli) -> Result<u8> {
-    let mut stdout = io::stdout().lock();
     match cli.cmd {
-        Cmd::Summary { common, format, sort, top, min_percent } => {
+        Cmd::Summary { common, out, format, sort, top, min_percent } => {
             let sel = common.selection()?;
-            let a = common.analyze(Keep { debug_events: false, line_timings: false })?;
+            let a = common.analyze_into(&out, Keep { debug_events: false, line_timings: false })?;
             let views = sel.views(&a);
             let sort = match sort {
                 Sort::SelfTime => SortBy::SelfTime,
@@ -252,32 +307,56 @@ fn run(cli: Cli) -> Result<u8> {
                 Sort::Hits => SortBy::Hits,
                 Sort::P99 => SortBy::P99,
             };
+            let mut stdout = out.open(&common.inputs)?;
             match format {
                 SummaryFormat::Table => summary::write_text(
                     &a,
                     &views,
                     &SummaryOptions { sort, top: Some(top.unwrap_or(30)), min_tree_percent: min_percent },
-                    &mut stdout,
+                    &mut *stdout,
                 )?,
                 SummaryFormat::Json => {
-                    summary::write_json(&a, &views, &SummaryOptions { sort, top, ..Default::default() }, &mut stdout)?
+                    summary::write_json(&a, &views, &SummaryOptions { sort, top, ..Default::default() }, &mut *stdout)?
                 }
                 SummaryFormat::Csv => {
-                    summary::write_csv(&a, &views, &SummaryOptions { sort, top, ..Default::default() }, &mut stdout)?
+                    summary::write_csv(&a, &views, &SummaryOptions { sort, top, ..Default::default() }, &mut *stdout)?
                 }
             }
             Ok(code(&a))
         }
-        Cmd::Folded { common, output: out } => {
+        Cmd::Folded { common, out } => {
             let sel = common.selection()?;
-            let a = common.analyze(Keep { debug_events: false, line_timings: false })?;
-            folded::write_folded(&a, &sel.views(&a), &mut *output(&out)?)?;
+            let a = common.analyze_into(&out, Keep { debug_events: false, line_timings: false })?;
+            folded::write_folded(&a, &sel.views(&a), &mut *out.open(&common.inputs)?)?;
             Ok(code(&a))
         }
-        Cmd::Flamegraph { common, output: out, title, count_name, reverse, icicle, palette, colors, min_width } => {
+        Cmd::Flamegraph {
+            mut common,
+            out,
+            per_thread,
+            title,
+            count_name,
+            reverse,
+            icicle,
+            palette,
+            colors,
+            min_width,
+        } => {
+            common.merge_threads |= !per_thread;
             let sel = common.selection()?;
-            let a = common.analyze(Keep { debug_events: false, line_timings: false })?;
-            let (lines, hidden) = folded::flame_lines_counted(&a, &sel.views(&a), flamegraph::IMAGE_WIDTH, min_width);
+            let inputs = OpenInputs::open(&common.inputs)?;
+            if let Some(path) = out.output.as_deref() {
+                check_output(path, &inputs.paths)?;
+            }
+            let (lines, hidden, a) = match inputs.folded_lines()? {
+                Some(lines) => (lines, 0, None),
+                None => {
+                    let a = common.analyze_opened(inputs, Keep { debug_events: false, line_timings: false })?;
+                    let (lines, hidden) =
+                        folded::flame_lines_counted(&a, &sel.views(&a), flamegraph::IMAGE_WIDTH, min_width);
+                    (lines, hidden, Some(a))
+                }
+            };
             let o = FlameOptions {
                 title,
                 count_name,
@@ -292,41 +371,56 @@ fn run(cli: Cli) -> Result<u8> {
                 min_width,
                 subtitle: flamegraph::hidden_note(hidden, min_width),
             };
-            flamegraph::write_flamegraph(&lines, &o, &mut *output(&out)?)?;
-            Ok(code(&a))
+            flamegraph::write_flamegraph(&lines, &o, &mut *out.open(&common.inputs)?)?;
+            Ok(a.as_ref().map_or(EXIT_OK, code))
         }
-        Cmd::Lines { common, format } => {
+        Cmd::Lines { common, out, format } => {
             let sel = common.selection()?;
-            let a = common.analyze(Keep { debug_events: false, line_timings: true })?;
+            let a = common.analyze_into(&out, Keep { debug_events: false, line_timings: true })?;
             let views = sel.views(&a);
+            let mut stdout = out.open(&common.inputs)?;
             match format {
-                TableOrJson::Table => lines::write_text(&a, &views, &mut stdout)?,
-                TableOrJson::Json => lines::write_json(&a, &views, &mut stdout)?,
+                TableOrJson::Table => lines::write_text(&a, &views, &mut *stdout)?,
+                TableOrJson::Json => lines::write_json(&a, &views, &mut *stdout)?,
             }
             Ok(code(&a))
         }
-        Cmd::Events { common, name, format } => {
+        Cmd::Events { common, name, out, format } => {
             let sel = common.selection()?;
-            let a = common.analyze(Keep { debug_events: true, line_timings: true })?;
+            let a = common.analyze_into(&out, Keep { debug_events: true, line_timings: true })?;
+            let mut stdout = out.open(&common.inputs)?;
             match format {
-                TableOrJson::Table => events::write_text(&a, &sel, &name, &mut stdout)?,
-                TableOrJson::Json => events::write_json(&a, &sel, &name, &mut stdout)?,
+                TableOrJson::Table => events::write_text(&a, &sel, &name, &mut *stdout)?,
+                TableOrJson::Json => events::write_json(&a, &sel, &name, &mut *stdout)?,
             }
             Ok(code(&a))
         }
-        Cmd::Diff(args) => Ok(pylu_analyzer::diff::command::run(&args, &mut stdout)?),
+        Cmd::Diff(args) => Ok(pylu_analyzer::diff::command::run(&args, &mut io::stdout().lock())?),
         Cmd::Export(args) => Ok(pylu_analyzer::export::run(&args)?),
-        Cmd::Dump { files } => inspect(&files, |p, d, o| pylu_analyzer::dump::dump(p, d, o).map(|s| s.damaged())),
-        Cmd::Info { files } => inspect(&files, |p, d, o| pylu_analyzer::info::info(p, d, o).map(|s| s.damaged())),
+        Cmd::Dump { files, out } => {
+            inspect(&files, &out, |p, d, o| pylu_analyzer::dump::dump(p, d, o).map(|s| s.damaged()))
+        }
+        Cmd::Info { files, out } => {
+            inspect(&files, &out, |p, d, o| pylu_analyzer::info::info(p, d, o).map(|s| s.damaged()))
+        }
+        Cmd::Completions { shell } => {
+            let mut stdout = io::stdout().lock();
+            clap_complete::generate(shell, &mut Cli::command(), "pylu-analyze", &mut stdout);
+            stdout.flush()?;
+            Ok(EXIT_OK)
+        }
     }
 }
 
-/// Runs `f` on each mapped file, with a `==> path <==` header when there are several.
+/// Runs `f` on each file that `args` name (files, directories, globs, `-`), with a `==> path <==` header when
+/// there are several.
 fn inspect(
-    files: &[PathBuf],
+    args: &[PathBuf],
+    out: &Out,
     f: impl Fn(&std::path::Path, &[u8], &mut dyn Write) -> Result<bool, pylu_analyzer::InspectError>,
 ) -> Result<u8> {
-    let mut stdout = io::stdout().lock();
+    let files = pylu_analyzer::discover(args)?;
+    let mut stdout = out.open(&files)?;
     let mut damaged = false;
     let mut failed = false;
     for (i, path) in files.iter().enumerate() {
@@ -337,7 +431,7 @@ fn inspect(
             writeln!(stdout, "==> {} <==", path.display())?;
         }
         let input = Input::open(path)?;
-        match f(path, input.bytes(), &mut stdout) {
+        match f(path, input.bytes(), &mut *stdout) {
             Ok(d) => damaged |= d,
             Err(pylu_analyzer::InspectError::Output(e)) => return Err(e.into()),
             Err(e) => {
@@ -346,6 +440,7 @@ fn inspect(
             }
         }
     }
+    stdout.flush()?;
     Ok(if failed {
         EXIT_ERROR
     } else if damaged {

@@ -1,37 +1,45 @@
-//! `pylu-processlogs`: a drop-in for the original's command. Reads the inputs and writes `<name>.folded`,
-//! `<name>.summary` and `<name>.svg` into the current directory (or `-o DIR`). Exit codes: 0 ok, 1 finished with
-//! damaged input skipped, 2 error.
+//! `pylu-processlogs`: a drop-in for the original's command. Reads the inputs and writes `<input file
+//! name>.folded`, `.summary` and `.svg` (`-i app.log` writes `app.log.folded`, …) into the current directory
+//! (or `-o DIR`), then prints the original's line. Exit codes: 0 ok, 1 finished with damaged input skipped, 2
+//! error (also: no calls at all in the input).
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use pylu_analyzer::cli::{OpenInputs, TextReadAhead};
+use pylu_analyzer::cli::{create_output, OpenInputs, TextReadAhead};
+use pylu_analyzer::input::is_stdin;
 use pylu_analyzer::progress::{self, EXIT_DAMAGED, EXIT_OK};
 use pylu_analyzer::report::flamegraph::FlameOptions;
 use pylu_analyzer::report::summary::SummaryOptions;
-use pylu_analyzer::{flamegraph, folded, summary, Options, Selection};
+use pylu_analyzer::{flamegraph, folded, summary, AnalyzeError, Options, Selection};
 
 #[derive(Parser)]
 #[command(
     name = "pylu-processlogs",
     version,
-    about = "Summary, folded stacks and flamegraph from pylu traces and pyliveupdate logs"
+    about = "Summary, folded stacks and flamegraph from pylu traces and pyliveupdate logs",
+    after_help = "Outputs are named after the first input as the original named them: `-i app.log` writes \
+                  app.log.folded, app.log.summary and app.log.svg; a directory `-i traces/` writes traces.*, \
+                  standard input (`-i -`) stdin.*, a glob or no input pyliveupdate.log.*. Existing outputs are \
+                  replaced, as the original did."
 )]
 struct Cli {
-    /// Input files, directories or globs (repeatable). Default: /tmp/pyliveupdate/ and /tmp/pyliveupdate.log.
-    #[arg(short, long = "input")]
+    /// Input files, directories or globs (repeatable); `-` reads stdin. Default: the stub's and original's.
+    ///
+    /// With no input: /tmp/pyliveupdate/<uid>/ and /tmp/pyliveupdate.log, whichever exist.
+    #[arg(short, long = "inputfile", visible_alias = "input", value_name = "INPUT")]
     input: Vec<PathBuf>,
-    /// Directory for the outputs (default: the current directory).
+    /// Directory for the outputs (default: the current directory, as the original).
     #[arg(short, long = "output-dir", default_value = ".")]
     output: PathBuf,
-    /// Base name of the outputs (default: the first input's name without extension).
+    /// Base name of the outputs (default: the first input's file name, as the original).
     #[arg(long)]
     name: Option<String>,
-    /// One root per process instead of per thread.
+    /// One root per process instead of per thread (the original's roots are `pid-tid`).
     #[arg(long)]
     merge_threads: bool,
     /// Rows of the summary's function table.
@@ -40,49 +48,90 @@ struct Cli {
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
+    /// Time spent in each phase, on stderr.
+    #[arg(long, hide = true)]
+    timings: bool,
     #[command(flatten)]
     read_ahead: TextReadAhead,
 }
 
-fn base_name(inputs: &[PathBuf], paths: &[PathBuf]) -> String {
-    let first = inputs.first().or(paths.first());
+/// The outputs' base name: the original's `path_leaf` of its one input (the file name with its extension, a
+/// directory's own name), `stdin` for `-`, and the original's default input's name otherwise.
+fn base_name(inputs: &[PathBuf]) -> String {
+    let Some(first) = inputs.first() else { return "pyliveupdate.log".into() };
+    if is_stdin(first) {
+        return "stdin".into();
+    }
     first
-        .and_then(|p| {
-            let p = if p.is_dir() { p.file_name() } else { p.file_stem() };
-            p.map(|s| s.to_string_lossy().into_owned())
-        })
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        // `.` or `..`: the directory's own name.
+        .or_else(|| first.canonicalize().ok()?.file_name().map(|s| s.to_string_lossy().into_owned()))
         .filter(|s| !s.is_empty() && !s.contains(['*', '?', '[']))
-        .unwrap_or_else(|| "pyliveupdate".into())
+        .unwrap_or_else(|| "pyliveupdate.log".into())
 }
 
-fn create(path: &Path) -> Result<BufWriter<File>> {
-    Ok(BufWriter::new(File::create(path).with_context(|| format!("{}: cannot create", path.display()))?))
+/// Phase times for `--timings`.
+struct Phases {
+    on: bool,
+    last: Instant,
+}
+
+impl Phases {
+    fn done(&mut self, what: &str) {
+        if self.on {
+            eprintln!("pylu-processlogs: {what}: {:.3} s", self.last.elapsed().as_secs_f64());
+        }
+        self.last = Instant::now();
+    }
 }
 
 fn run(cli: Cli) -> Result<u8> {
+    let mut t = Phases { on: cli.timings, last: Instant::now() };
     let inputs = OpenInputs::open(&cli.input)?;
-    let name = cli.name.clone().unwrap_or_else(|| base_name(&cli.input, &inputs.paths));
+    let name = cli.name.clone().unwrap_or_else(|| base_name(&cli.input));
+    let paths = inputs.paths.clone();
     // Line timings go into the summary too, as the original's line summary did.
     let opts = Options { text_read_ahead: cli.read_ahead.text_read_ahead, collect_lines: true, ..Options::default() };
     let a = inputs.analyze("pylu-processlogs", cli.quiet, opts);
+    t.done("read and analyze");
+    if a.calls == 0 {
+        let what = if cli.input.is_empty() { "the default inputs".to_string() } else { name.clone() };
+        return Err(AnalyzeError::NoCalls { what }.into());
+    }
     let sel = Selection { merge_threads: cli.merge_threads, ..Selection::default() };
     let views = sel.views(&a);
     std::fs::create_dir_all(&cli.output)
         .with_context(|| format!("{}: cannot create directory", cli.output.display()))?;
-    let folded_path = cli.output.join(format!("{name}.folded"));
-    let summary_path = cli.output.join(format!("{name}.summary"));
-    let svg_path = cli.output.join(format!("{name}.svg"));
-    folded::write_folded(&a, &views, &mut create(&folded_path)?)?;
-    let lines = folded::flame_lines(&a, &views, flamegraph::IMAGE_WIDTH, FlameOptions::default().min_width);
-    let mut summary_file = create(&summary_path)?;
-    summary::write_text(&a, &views, &SummaryOptions { top: Some(cli.top), ..Default::default() }, &mut summary_file)?;
+    // Printed as the original printed them: bare names when written to the current directory.
+    let out = |ext: &str| -> PathBuf {
+        let file = format!("{name}.{ext}");
+        if cli.output == Path::new(".") {
+            file.into()
+        } else {
+            cli.output.join(file)
+        }
+    };
+    let (folded_path, summary_path, svg_path) = (out("folded"), out("summary"), out("svg"));
+    let mut f = create_output(&folded_path, &paths)?;
+    folded::write_folded(&a, &views, &mut f)?;
+    f.flush()?;
+    t.done("folded");
+    let mut f = create_output(&summary_path, &paths)?;
+    summary::write_text(&a, &views, &SummaryOptions { top: Some(cli.top), ..Default::default() }, &mut f)?;
     if views.iter().any(|v| !v.lines.is_empty()) {
-        writeln!(summary_file, "\nLine timings (LineProfiler)")?;
-        pylu_analyzer::report::lines::write_text(&a, &views, &mut summary_file)?;
+        writeln!(f, "\nLine timings (LineProfiler)")?;
+        pylu_analyzer::report::lines::write_text(&a, &views, &mut f)?;
     }
-    summary_file.flush()?;
+    f.flush()?;
+    t.done("summary");
+    let lines = folded::flame_lines(&a, &views, flamegraph::IMAGE_WIDTH, FlameOptions::default().min_width);
+    t.done("flamegraph stacks");
     let title = format!("{name} ({} calls)", a.calls);
-    flamegraph::write_flamegraph(&lines, &FlameOptions { title, ..Default::default() }, &mut create(&svg_path)?)?;
+    let mut f = create_output(&svg_path, &paths)?;
+    flamegraph::write_flamegraph(&lines, &FlameOptions { title, ..Default::default() }, &mut f)?;
+    f.flush()?;
+    t.done("flamegraph svg");
     println!("generate summary: {} and flamegraph: {}", summary_path.display(), svg_path.display());
     Ok(if a.damaged() { EXIT_DAMAGED } else { EXIT_OK })
 }

@@ -293,10 +293,8 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
             col.set_cell_alignment(CellAlignment::Right);
         }
     }
+    // The warnings line is not part of the report: the binaries print it once, on stderr.
     writeln!(w, "{t}")?;
-    if a.warnings.cut_calls + a.warnings.unmatched > 0 {
-        writeln!(w, "\n{}", warnings_line(a))?;
-    }
     w.flush()
 }
 

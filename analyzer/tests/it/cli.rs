@@ -59,10 +59,10 @@ fn processlogs_writes_three_files_and_the_original_last_line() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().last().unwrap();
     assert!(last.starts_with("generate summary: ") && last.contains(" and flamegraph: "), "{last}");
-    let folded = std::fs::read_to_string(dir.path().join("two_threads.folded")).unwrap();
+    let folded = std::fs::read_to_string(dir.path().join("two_threads.log.folded")).unwrap();
     assert_eq!(folded.lines().next(), Some("4510-MainThread;views.handle 7500"));
-    assert!(std::fs::read_to_string(dir.path().join("two_threads.summary")).unwrap().contains("views.handle"));
-    assert!(std::fs::read_to_string(dir.path().join("two_threads.svg")).unwrap().starts_with("<?xml"));
+    assert!(std::fs::read_to_string(dir.path().join("two_threads.log.summary")).unwrap().contains("views.handle"));
+    assert!(std::fs::read_to_string(dir.path().join("two_threads.log.svg")).unwrap().starts_with("<?xml"));
 }
 
 fn generated(dir: &std::path::Path) -> std::path::PathBuf {

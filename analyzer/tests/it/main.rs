@@ -3,6 +3,7 @@
 mod bench;
 mod cli;
 mod common;
+mod conventions;
 mod deep;
 mod diff;
 mod export;

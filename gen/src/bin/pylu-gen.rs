@@ -24,16 +24,19 @@ enum OutputFormat {
 #[derive(Debug, Parser)]
 #[command(version, about = "Generate realistic synthetic pylu traces (deterministic for a given seed)")]
 struct Args {
+    /// binary: a directory of pylu traces, one per process; legacy: one text log in the original's format.
     #[arg(long, value_enum)]
     format: OutputFormat,
     /// Approximate total size: a number of bytes with an optional K, M or G suffix (powers of 1024).
     #[arg(long, value_parser = parse_size)]
     size: u64,
+    /// Seed of the random streams: the same seed and options give the same bytes.
     #[arg(long, default_value_t = GenOptions::default().seed)]
     seed: u64,
     /// Seed of the timings and calls alone (default: --seed): another run of the same application.
     #[arg(long)]
     run_seed: Option<u64>,
+    /// Simulated processes (each its own trace file, or its own pid in the text log).
     #[arg(long, default_value_t = GenOptions::default().processes)]
     processes: u32,
     /// Threads per process.
@@ -42,6 +45,7 @@ struct Args {
     /// Distinct functions in the simulated application.
     #[arg(long, default_value_t = GenOptions::default().functions)]
     functions: u32,
+    /// Where to write: a directory for binary traces, a file for a text log.
     #[arg(short = 'o', long = "output")]
     output: PathBuf,
 }

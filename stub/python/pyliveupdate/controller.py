@@ -5,7 +5,9 @@ Targets: every live stub of ours in the trace directory (default ``/tmp/pyliveup
 Each target is talked to over one connection for the whole session (its command namespace lives as long).
 Commands: ``-c CMD`` (repeatable), ``-f FILE`` or standard input (one command per line), else an interactive
 prompt with history. ``patch('file.py')`` sends that file's code. The exit status is non-zero when any target
-failed a command (or applied an update that records nothing) or could not be reached.
+failed a command (or applied an update that records nothing), could not be reached, or did not answer within
+``--timeout``. A target that does not answer in time is kept: its answer is shown when it comes, before the next
+command is sent to it. A closed standard output (``pylu-controller ... | head``) ends the controller quietly.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import select
 import socket
 import stat
 import sys
@@ -29,6 +32,10 @@ class TargetGone(Exception):
     pass
 
 
+class TimedOut(Exception):
+    """No answer in time; the connection is kept and the answer is read when it comes."""
+
+
 @dataclass
 class Target:
     """One stub, over one connection kept for the whole session: its command namespace lives as long."""
@@ -38,6 +45,9 @@ class Target:
     tcp: tuple | None = None
     token: str | None = None
     sock: socket.socket | None = None
+    # Commands sent whose answers have not come yet (they timed out): read before anything is sent again, so
+    # that each answer is shown for its own command.
+    pending: int = 0
 
     def _connect(self, timeout: float | None) -> socket.socket:
         if self.unix_path:
@@ -63,16 +73,46 @@ class Target:
             raise
         return sock
 
+    def _answer(self, timeout: float | None) -> dict:
+        """The next answer, waiting up to `timeout` for it to start (TimedOut: nothing was read, the connection
+        stays in step); once it has started, a message cut for as long again is a broken connection."""
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        if not ready:
+            raise TimedOut()
+        self.sock.settimeout(timeout)
+        return recv_message(self.sock)
+
     def request(self, message: dict, timeout: float | None) -> dict:
         try:
             if self.sock is None:
                 self.sock = self._connect(timeout)
             self.sock.settimeout(timeout)
             send_message(self.sock, message)
-            return recv_message(self.sock)
+            try:
+                return self._answer(timeout)
+            except TimedOut:
+                self.pending += 1
+                raise
         except (OSError, ProtocolError) as err:
             self.close()
             raise TargetGone(str(err) or type(err).__name__) from None
+
+    def late_answers(self, timeout: float | None) -> list:
+        """The answers still owed for commands that timed out, waiting up to `timeout` for each; raises
+        TimedOut when one has still not come (the target is still busy)."""
+        answers = []
+        try:
+            while self.pending and self.sock is not None:
+                answers.append(self._answer(timeout))
+                self.pending -= 1
+        except TimedOut:
+            if answers:
+                return answers
+            raise
+        except (OSError, ProtocolError) as err:
+            self.close()
+            raise TargetGone(str(err) or type(err).__name__) from None
+        return answers
 
     def close(self) -> None:
         if self.sock is not None:
@@ -169,28 +209,47 @@ class Session:
             self.failures += 1
             return False
         all_ok = True
+        wait = "no limit" if self.timeout is None else f"{self.timeout:g} s"
         for target in list(self.targets):
             try:
+                if target.pending:
+                    for late in target.late_answers(self.timeout):
+                        self.show(target, late, " (late answer to an earlier command)")
+                if target.pending:
+                    self.say(f"[{target.label}] still running an earlier command after {wait}: not sent (target kept)")
+                    all_ok = False
+                    continue
                 reply = target.request({"op": "run", "code": code, "filename": filename}, self.timeout)
+            except TimedOut:
+                self.say(
+                    f"[{target.label}] timed out: no answer within {wait} (the command may still be running; "
+                    "target kept, its answer shown when it comes)"
+                )
+                all_ok = False
+                continue
             except TargetGone as why:
                 self.say(f"[{target.label}] unreachable ({why}): dropped")
                 self.targets.remove(target)
                 all_ok = False
                 continue
-            label = f"pid {reply.get('pid')}" if target.tcp else target.label
-            body = (reply.get("output") or "") + (reply.get("error") or "")
-            # An update applied where nothing can be recorded is a failure, whatever the command answered.
-            ok = bool(reply.get("ok")) and not reply.get("records_nothing")
-            self.say(f"[{label}]{'' if ok else ' ERROR'}")
-            if body:
-                self.say(body.rstrip("\n"))
-            if reply.get("recording"):
-                nothing = ": this update records nothing" if reply.get("records_nothing") else ""
-                self.say(f"pylu: {reply['recording']}{nothing}")
-            all_ok = all_ok and ok
+            all_ok = self.show(target, reply) and all_ok
         if not all_ok:
             self.failures += 1
         return all_ok
+
+    def show(self, target: Target, reply: dict, note: str = "") -> bool:
+        """Prints one answer under its target; whether it succeeded."""
+        label = f"pid {reply.get('pid')}" if target.tcp else target.label
+        body = (reply.get("output") or "") + (reply.get("error") or "")
+        # An update applied where nothing can be recorded is a failure, whatever the command answered.
+        ok = bool(reply.get("ok")) and not reply.get("records_nothing")
+        self.say(f"[{label}]{'' if ok else ' ERROR'}{note}")
+        if body:
+            self.say(body.rstrip("\n"))
+        if reply.get("recording"):
+            nothing = ": this update records nothing" if reply.get("records_nothing") else ""
+            self.say(f"pylu: {reply['recording']}{nothing}")
+        return ok
 
 
 def _commands_from_lines(lines) -> list:
@@ -232,6 +291,18 @@ def repl(session: Session) -> None:
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader of our output went away (`pylu-controller ... | head`): stop quietly, as `head` meant. Later
+        # writes, including the interpreter's flush at exit, go to /dev/null so no second error is printed.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
+
+
+def _main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="pylu-controller", description=__doc__.split("\n\n")[0])
     parser.add_argument("--pid", type=int, action="append", default=[], help="target this process (repeatable)")
     parser.add_argument("-l", "--address", help="loopback TCP targets, e.g. '127.0.0.1:50050;127.0.0.1:50051'")
@@ -239,7 +310,10 @@ def main(argv=None) -> int:
     parser.add_argument("--trace-dir", help="where the stubs' sockets are (default: $PYLU_TRACE_DIR or /tmp/pyliveupdate/UID)")
     parser.add_argument("-c", "--command", action="append", default=[], help="run this command and exit (repeatable)")
     parser.add_argument("-f", "--file", help="run the commands in FILE, one per line ('-' for stdin)")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each answer")
+    parser.add_argument(
+        "--timeout", type=float, default=120.0,
+        help="seconds to wait for each answer; a target that takes longer is reported as timed out and kept",
+    )
     args = parser.parse_args(argv)
 
     try:
