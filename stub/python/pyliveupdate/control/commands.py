@@ -26,7 +26,7 @@ def _command_print(*args, **kwargs):
 def make_namespace() -> dict:
     """A fresh namespace over the shared tools: each controller connection gets its own, so two controllers'
     variables never clobber each other (the tools, and what they change in the program, are shared)."""
-    import pyliveupdatescripts as tools
+    from .. import tools
 
     namespace = {"__builtins__": builtins, "__name__": "__pylu__", "print": _command_print}
     namespace["main"] = sys.modules.get("__main__")
