@@ -14,9 +14,12 @@
 //! the merging of threads or processes): [`folded`], [`flamegraph`], [`summary`] (text, JSON, CSV), [`lines`]
 //! and [`events`]. [`dump`] and [`info`] show a file's records and shape.
 //!
+//! [`cli`] is what the two binaries share: one analysis run as a command makes it, and their common options.
+//!
 //! Errors are typed ([`AnalyzeError`] for what stops an analysis; damage inside an input is reported in
 //! [`Analysis::damage`] and skipped).
 
+pub mod cli;
 pub mod dump;
 pub mod error;
 pub mod hist;
@@ -28,7 +31,6 @@ pub mod profile;
 pub mod progress;
 pub mod report;
 pub mod select;
-mod text_replay;
 pub mod timeparse;
 pub mod tree;
 

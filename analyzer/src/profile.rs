@@ -2,6 +2,7 @@
 //! values, and what was wrong with the input. Every report (folded, flamegraph, summary, lines, events) is
 //! made from an [`Analysis`].
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use pylu_formats::DebugKind;
@@ -38,6 +39,21 @@ impl ThreadProfile {
     /// The root's name in stacks and tables, like the original: `4510-Thread-5`.
     pub fn root_name(&self) -> String {
         format!("{}-{}", self.pid, self.thread)
+    }
+
+    /// Adds `other` into this profile (the same thread, or threads merged into one root): trees grafted at the
+    /// root, histograms merged, line timings summed.
+    pub(crate) fn merge(&mut self, other: ThreadProfile) {
+        self.tree.graft(&other.tree, 0, |f| f);
+        self.hists.merge(&other.hists, |f| f);
+        let mut lines: BTreeMap<(u32, u32), (u64, u64)> = BTreeMap::new();
+        for l in self.lines.drain(..).chain(other.lines) {
+            let e = lines.entry((l.func, l.line)).or_default();
+            e.0 += l.hits;
+            e.1 += l.total_ns;
+        }
+        self.lines =
+            lines.into_iter().map(|((func, line), (hits, total_ns))| LineStat { func, line, hits, total_ns }).collect();
     }
 }
 

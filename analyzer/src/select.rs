@@ -6,7 +6,6 @@ use std::borrow::Cow;
 use regex::Regex;
 
 use crate::hist::FuncHists;
-use crate::pipeline::merge_profile;
 use crate::profile::{Analysis, LineStat, ThreadProfile};
 use crate::tree::{Tree, NO_NODE};
 
@@ -64,7 +63,7 @@ impl Selection {
             for t in chosen {
                 match &mut acc {
                     None => acc = Some(t.clone()),
-                    Some(x) => merge_profile(x, t.clone()),
+                    Some(x) => x.merge(t.clone()),
                 }
             }
             if let Some(t) = acc {
@@ -89,7 +88,7 @@ impl Selection {
             let mut cur: Option<ThreadProfile> = None;
             for t in chosen {
                 match &mut cur {
-                    Some(x) if x.pid == t.pid => merge_profile(x, t.clone()),
+                    Some(x) if x.pid == t.pid => x.merge(t.clone()),
                     _ => {
                         if let Some(x) = cur.take() {
                             views.push(process_view(x));

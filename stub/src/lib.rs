@@ -83,6 +83,13 @@ fn set_echo(func_id: u32, on: bool) {
     echo::set(func_id, on);
 }
 
+/// Marks the calling thread as doing the stub's own work (its calls into profiled code are not recorded) or
+/// not; returns whether it was. Function definitions and update markers are recorded either way.
+#[pyfunction]
+fn mute_thread(on: bool) -> bool {
+    recorder::set_muted(on)
+}
+
 /// The monotonic clock the records use, in ns (for benchmarks and tests).
 #[pyfunction]
 fn monotonic_ns() -> u64 {
@@ -109,6 +116,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(intern_function, m)?)?;
     m.add_function(wrap_pyfunction!(update_marker, m)?)?;
     m.add_function(wrap_pyfunction!(set_echo, m)?)?;
+    m.add_function(wrap_pyfunction!(mute_thread, m)?)?;
     m.add_function(wrap_pyfunction!(monotonic_ns, m)?)?;
     m.add_function(wrap_pyfunction!(monitoring::watch_code, m)?)?;
     m.add_function(wrap_pyfunction!(monitoring::unwatch_code, m)?)?;

@@ -4,12 +4,14 @@
 
 use pyo3::prelude::*;
 
-use crate::probes::CODE_IDS;
+use crate::probes::{Watched, CODE_IDS};
 
-/// Events of `code` are recorded as `func_id` from now on.
+/// Events of `code` are recorded as `func_id` from now on. `start_offset`: for a generator or coroutine, the
+/// offset of its first RESUME (see [`Watched`]); 0 otherwise.
 #[pyfunction]
-pub fn watch_code(py: Python<'_>, code: &Bound<'_, PyAny>, func_id: u32) {
-    CODE_IDS.insert(py, code, func_id);
+#[pyo3(signature = (code, func_id, start_offset = 0))]
+pub fn watch_code(py: Python<'_>, code: &Bound<'_, PyAny>, func_id: u32, start_offset: u32) {
+    CODE_IDS.insert(py, code, Watched { func_id, start_offset });
 }
 
 /// Events of `code` are ignored from now on (an event already on its way is dropped).

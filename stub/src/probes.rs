@@ -20,12 +20,21 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 use crate::echo::{self, CallEdge};
 use crate::recorder::record;
 
-/// Code object address → function id, for the sys.monitoring callbacks.
+/// What the sys.monitoring callbacks know of a watched code object.
+#[derive(Clone, Copy)]
+pub struct Watched {
+    pub func_id: u32,
+    /// Offset of the generator's or coroutine's first RESUME (0 for other code): a PY_THROW or PY_UNWIND before
+    /// it is one of a frame that never started (closed or thrown into before its first `next()`/`send()`).
+    pub start_offset: u32,
+}
+
+/// Code object address → what is watched of it, for the sys.monitoring callbacks.
 ///
 /// Guarded by the GIL instead of a lock: it is read by callbacks and written by `watch_code`/`unwatch_code`,
 /// all of which run only while holding the GIL (the stub is built for GIL-ful CPython only), and none of them
 /// runs Python code while touching it.
-pub struct CodeIds(UnsafeCell<FxHashMap<usize, (u32, *mut ffi::PyObject)>>);
+pub struct CodeIds(UnsafeCell<FxHashMap<usize, (Watched, *mut ffi::PyObject)>>);
 
 // SAFETY: every access happens with the GIL held (see above), which serialises them.
 unsafe impl Sync for CodeIds {}
@@ -33,13 +42,13 @@ unsafe impl Sync for CodeIds {}
 pub static CODE_IDS: CodeIds = CodeIds(UnsafeCell::new(FxHashMap::with_hasher(FxBuildHasher)));
 
 impl CodeIds {
-    /// Records events of `code` as `func_id`; keeps a strong reference so the address stays unique.
-    pub fn insert(&self, _py: Python<'_>, code: &Bound<'_, PyAny>, func_id: u32) {
+    /// Records events of `code` as `watched.func_id`; keeps a strong reference so the address stays unique.
+    pub fn insert(&self, _py: Python<'_>, code: &Bound<'_, PyAny>, watched: Watched) {
         let key = code.as_ptr() as usize;
         // SAFETY: the GIL is held (the `Python` token proves it) so no other access runs concurrently.
         let map = unsafe { &mut *self.0.get() };
         let owned = code.clone().into_ptr();
-        if let Some((_, old)) = map.insert(key, (func_id, owned)) {
+        if let Some((_, old)) = map.insert(key, (watched, owned)) {
             // SAFETY: `old` is the strong reference taken when it was inserted; the GIL is held.
             unsafe { ffi::Py_DecRef(old) };
         }
@@ -57,9 +66,9 @@ impl CodeIds {
     /// # Safety
     /// The caller holds the GIL.
     #[inline(always)]
-    unsafe fn get(&self, code: *mut ffi::PyObject) -> Option<u32> {
+    unsafe fn get(&self, code: *mut ffi::PyObject) -> Option<Watched> {
         // SAFETY: the caller holds the GIL, which serialises every access to the map.
-        unsafe { (*self.0.get()).get(&(code as usize)).map(|&(id, _)| id) }
+        unsafe { (*self.0.get()).get(&(code as usize)).map(|&(watched, _)| watched) }
     }
 }
 
@@ -120,7 +129,7 @@ meth_o_probe!(suspend, |py, id| record(py, |enc, t| enc.suspend(id, t)));
 meth_o_probe!(resume, |py, id| record(py, |enc, t| enc.resume(id, t)));
 
 macro_rules! monitoring_probe {
-    ($name:ident, |$py:ident, $id:ident| $body:expr) => {
+    ($name:ident, $started_only:expr, |$py:ident, $id:ident| $body:expr) => {
         unsafe extern "C" fn $name(
             _module: *mut ffi::PyObject,
             args: *mut *mut ffi::PyObject,
@@ -129,10 +138,14 @@ macro_rules! monitoring_probe {
             if nargs >= 1 {
                 // SAFETY: CPython passes `nargs` valid borrowed arguments and holds the GIL.
                 let found = unsafe { CODE_IDS.get(*args) };
-                if let Some($id) = found {
-                    // SAFETY: CPython holds the GIL while it runs a built-in.
-                    let $py = unsafe { Python::assume_gil_acquired() };
-                    $body;
+                if let Some(watched) = found {
+                    // SAFETY: as above; `started` reads the offset argument only when there is one.
+                    if !$started_only || unsafe { started(watched, args, nargs) } {
+                        let $id = watched.func_id;
+                        // SAFETY: CPython holds the GIL while it runs a built-in.
+                        let $py = unsafe { Python::assume_gil_acquired() };
+                        $body;
+                    }
                 }
             }
             none()
@@ -140,19 +153,40 @@ macro_rules! monitoring_probe {
     };
 }
 
-monitoring_probe!(on_py_start, |py, id| {
+/// Whether a PY_THROW or PY_UNWIND comes from a frame that had started. A generator or coroutine closed or thrown
+/// into before it started never ran its body: no invocation, nothing recorded (as the trampolines do on ≤ 3.11).
+///
+/// # Safety
+/// `args` holds `nargs` valid borrowed arguments and the GIL is held.
+#[inline(always)]
+unsafe fn started(watched: Watched, args: *mut *mut ffi::PyObject, nargs: ffi::Py_ssize_t) -> bool {
+    if watched.start_offset == 0 || nargs < 2 {
+        return true;
+    }
+    // SAFETY: per this function's contract, `args[1]` is a valid borrowed object and the GIL is held.
+    let offset = unsafe { ffi::PyLong_AsLong(*args.add(1)) };
+    // SAFETY: the GIL is held; the error indicator is only checked and cleared.
+    if offset == -1 && unsafe { !ffi::PyErr_Occurred().is_null() } {
+        // SAFETY: as above.
+        unsafe { ffi::PyErr_Clear() };
+        return true;
+    }
+    offset >= std::ffi::c_long::from(watched.start_offset)
+}
+
+monitoring_probe!(on_py_start, false, |py, id| {
     echo::maybe(id, CallEdge::Enter);
     record(py, |enc, t| enc.enter(id, t))
 });
-monitoring_probe!(on_py_resume, |py, id| record(py, |enc, t| enc.resume(id, t)));
+monitoring_probe!(on_py_resume, false, |py, id| record(py, |enc, t| enc.resume(id, t)));
 // PY_THROW: an exception thrown into a suspended generator or coroutine; its frame runs again.
-monitoring_probe!(on_py_throw, |py, id| record(py, |enc, t| enc.resume(id, t)));
-monitoring_probe!(on_py_yield, |py, id| record(py, |enc, t| enc.suspend(id, t)));
-monitoring_probe!(on_py_return, |py, id| {
+monitoring_probe!(on_py_throw, true, |py, id| record(py, |enc, t| enc.resume(id, t)));
+monitoring_probe!(on_py_yield, false, |py, id| record(py, |enc, t| enc.suspend(id, t)));
+monitoring_probe!(on_py_return, false, |py, id| {
     record(py, |enc, t| enc.exit(id, t, false));
     echo::maybe(id, CallEdge::Exit)
 });
-monitoring_probe!(on_py_unwind, |py, id| {
+monitoring_probe!(on_py_unwind, true, |py, id| {
     record(py, |enc, t| enc.exit(id, t, true));
     echo::maybe(id, CallEdge::Raised)
 });

@@ -5,6 +5,7 @@
 //! forked child must not touch locks its parent's threads may have held at the fork, so it simply publishes a
 //! new recorder and every thread notices that its slot belongs to an older one.
 
+use std::cell::Cell;
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::Write;
@@ -202,6 +203,9 @@ impl Recorder {
 struct LocalSlot {
     owner: *const Recorder,
     slot: Arc<ThreadSlot>,
+    /// [`MUTED`]'s value, kept here so the hot path reads it from the thread-local it already holds (a second
+    /// thread-local costs a `__tls_get_addr` call per record in a shared library).
+    muted: u8,
 }
 
 impl Drop for LocalSlot {
@@ -217,6 +221,33 @@ impl Drop for LocalSlot {
 
 thread_local! {
     static LOCAL: RefCell<Option<LocalSlot>> = const { RefCell::new(None) };
+    /// Non-zero while this thread's calls are the stub's own work, not recorded: [`STUB_THREAD`] for good on
+    /// the stub's threads, [`STUB_WORK`] while the stub works on a host's thread (see [`set_muted`]). Read only
+    /// when the thread's slot is made; the slot holds a copy.
+    static MUTED: Cell<u8> = const { Cell::new(0) };
+}
+
+const STUB_THREAD: u8 = 1;
+const STUB_WORK: u8 = 2;
+/// The stub's Python threads (control listener and command threads) are named so; their calls are its own.
+const STUB_THREAD_PREFIX: &str = "pylu-";
+
+/// Marks (or unmarks) the calling thread as doing the stub's own work; returns whether it was.
+pub fn set_muted(on: bool) -> bool {
+    let (was, now) = MUTED.with(|m| {
+        let was = m.get();
+        m.set(if on { was | STUB_WORK } else { was & !STUB_WORK });
+        (was, m.get())
+    });
+    // Called from Python, never while this thread records, so the slot is free to update.
+    let _ = LOCAL.try_with(|cell| {
+        if let Ok(mut local) = cell.try_borrow_mut() {
+            if let Some(local) = local.as_mut() {
+                local.muted = now;
+            }
+        }
+    });
+    was & STUB_WORK != 0
 }
 
 /// The id `threading.get_ident()` returns for this thread (CPython uses `pthread_self`).
@@ -267,10 +298,18 @@ fn record_with(py: Python<'_>, flush_now: bool, write: impl FnOnce(&mut BlockEnc
         };
         if fresh {
             let ident = thread_ident();
-            let slot = rec.register(ident, python_thread_name(py, ident));
-            *local = Some(LocalSlot { owner: rec, slot });
+            let name = python_thread_name(py, ident);
+            if name.starts_with(STUB_THREAD_PREFIX) {
+                MUTED.with(|m| m.set(m.get() | STUB_THREAD));
+            }
+            let slot = rec.register(ident, name);
+            *local = Some(LocalSlot { owner: rec, slot, muted: MUTED.with(Cell::get) });
         }
         let Some(local) = local.as_ref() else { return };
+        // The stub's own calls are dropped (function definitions and update markers, flushed at once, are not).
+        if local.muted != 0 && !flush_now {
+            return;
+        }
         let mut encoder = lock(&local.slot.encoder);
         if encoder.is_empty() {
             // Every block names its thread, so a reader that lost earlier blocks still knows it.

@@ -145,3 +145,20 @@ def victim(tmp_path):
     p.write_text(attacker.VICTIM_TEXT)
     p.chmod(0o600)
     return str(p)
+
+
+@pytest.fixture(scope="module")
+def in_process_trace_dir(tmp_path_factory):
+    """For the in-process test modules (`pytestmark = pytest.mark.usefixtures(...)`): one trace file per process."""
+    from inproc import setup_trace_dir
+
+    return setup_trace_dir(tmp_path_factory)
+
+
+@pytest.fixture
+def revert_everything_after():
+    """For the in-process test modules: each test starts with nothing profiled."""
+    yield
+    from pyliveupdate.updates import LU
+
+    LU.revert_all()

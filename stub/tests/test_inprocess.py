@@ -8,22 +8,12 @@ import time
 import pytest
 
 from conftest import PROGRAMS, read_trace, trace_files
-from inproc import events_since, hits_since, now, setup_trace_dir
+from inproc import events_since, hits_since, now
 
 sys.path.insert(0, PROGRAMS)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _trace_dir(tmp_path_factory):
-    setup_trace_dir(tmp_path_factory)
-
-
-@pytest.fixture(autouse=True)
-def _revert_everything():
-    yield
-    from pyliveupdate.updates import LU
-
-    LU.revert_all()
+pytestmark = pytest.mark.usefixtures("in_process_trace_dir", "revert_everything_after")
 
 
 def test_change_reaches_every_reference():

@@ -8,13 +8,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use pylu_analyzer::cli::{OpenInputs, TextReadAhead};
 use pylu_analyzer::progress::{self, EXIT_DAMAGED, EXIT_ERROR, EXIT_OK};
 use pylu_analyzer::report::flamegraph::{Colors, FlameOptions};
 use pylu_analyzer::report::summary::{SortBy, SummaryOptions};
 use pylu_analyzer::timeparse::parse_time;
-use pylu_analyzer::{
-    analyze, discover, events, flamegraph, folded, lines, summary, Analysis, Input, Options, Selection,
-};
+use pylu_analyzer::{events, flamegraph, folded, lines, summary, Analysis, Input, Options, Selection};
 
 #[derive(Parser)]
 #[command(name = "pylu-analyze", version, about = "Analyze pylu traces and pyliveupdate logs")]
@@ -29,8 +28,8 @@ enum Cmd {
     Summary {
         #[command(flatten)]
         common: Common,
-        #[arg(long, value_enum, default_value_t = Format3::Table)]
-        format: Format3,
+        #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+        format: SummaryFormat,
         #[arg(long, value_enum, default_value_t = Sort::SelfTime)]
         sort: Sort,
         /// Rows of the function table (default: 30 for table, all for json/csv).
@@ -75,15 +74,15 @@ enum Cmd {
     Lines {
         #[command(flatten)]
         common: Common,
-        #[arg(long, value_enum, default_value_t = Format2::Table)]
-        format: Format2,
+        #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
+        format: TableOrJson,
     },
     /// Debugger records (parameters, return values, variables) in time order.
     Events {
         #[command(flatten)]
         common: Common,
-        #[arg(long, value_enum, default_value_t = Format2::Table)]
-        format: Format2,
+        #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
+        format: TableOrJson,
     },
     /// Every record of each file as a line of text.
     Dump {
@@ -129,25 +128,32 @@ struct Common {
     /// Bytes per unit of parallel work, in MiB.
     #[arg(long, default_value_t = 8, hide = true)]
     chunk_mib: usize,
-    /// Text logs: events of a thread read ahead to see which calls end; a request handler entered again while
-    /// calls are open cuts only those that never end within this many events. When a cut call ends after all
-    /// (a recursive handler), everything is read again 64 times further ahead, up to 1,048,576 events; 0 takes
-    /// every open call for dead (docs/ANALYZER.md).
-    #[arg(long, value_name = "EVENTS", default_value_t = pylu_analyzer::pipeline::DEFAULT_TEXT_READ_AHEAD)]
-    text_read_ahead: usize,
+    #[command(flatten)]
+    read_ahead: TextReadAhead,
 }
 
+/// `summary --format`.
 #[derive(Clone, Copy, ValueEnum)]
-enum Format3 {
+enum SummaryFormat {
     Table,
     Json,
     Csv,
 }
 
+/// `--format` of `lines` and `events`.
 #[derive(Clone, Copy, ValueEnum)]
-enum Format2 {
+enum TableOrJson {
     Table,
     Json,
+}
+
+/// What a report needs kept besides the call trees (not keeping them saves time).
+#[derive(Clone, Copy)]
+struct Keep {
+    /// Debugger records (`events`).
+    debug_events: bool,
+    /// Per-line timings (`lines`).
+    line_timings: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -181,48 +187,22 @@ impl Common {
         })
     }
 
-    /// Reads the inputs; damage goes to stderr.
-    fn analyze(&self, collect_events: bool) -> Result<Analysis> {
-        self.analyze_with(collect_events, true)
-    }
-
-    /// [`Common::analyze`]; `collect_lines` off for reports that show no line timings.
-    fn analyze_with(&self, collect_events: bool, collect_lines: bool) -> Result<Analysis> {
-        let paths = discover(&self.inputs)?;
-        let inputs = paths.iter().map(|p| Input::open(p)).collect::<Result<Vec<_>, _>>()?;
-        let pb = progress::bar(pylu_analyzer::pipeline::total_bytes(&inputs), self.quiet);
+    /// Reads the inputs, keeping what `keep` asks for; damage goes to stderr.
+    fn analyze(&self, keep: Keep) -> Result<Analysis> {
+        let inputs = OpenInputs::open(&self.inputs)?;
         let opts = Options {
             chunk_bytes: self.chunk_mib.max(1) << 20,
             since_ns: self.since.as_deref().map(parse_time).transpose()?,
             until_ns: self.until.as_deref().map(parse_time).transpose()?,
             pids: self.pid.clone(),
-            collect_events,
-            collect_lines,
-            progress: Some(progress::callback(&pb)),
+            collect_events: keep.debug_events,
+            collect_lines: keep.line_timings,
+            progress: None,
             adaptive_units: true,
-            text_read_ahead: self.text_read_ahead,
+            text_read_ahead: self.read_ahead.text_read_ahead,
             text_read_ahead_retry: true,
         };
-        let a = analyze(&inputs, &opts);
-        Input::release_in_background(inputs);
-        pb.finish_and_clear();
-        report_damage(&a, self.text_read_ahead);
-        Ok(a)
-    }
-}
-
-fn report_damage(a: &Analysis, requested_read_ahead: usize) {
-    for d in &a.damage {
-        eprintln!("pylu-analyze: skipped: {d}");
-    }
-    if a.damage_count > a.damage.len() as u64 {
-        eprintln!("pylu-analyze: skipped {} more damaged parts", a.damage_count - a.damage.len() as u64);
-    }
-    if a.warnings.cut_calls + a.warnings.unmatched > 0 {
-        eprintln!("pylu-analyze: {}", summary::warnings_line(a));
-    }
-    if let Some(note) = summary::read_again_note(a, requested_read_ahead) {
-        eprintln!("pylu-analyze: {note}");
+        Ok(inputs.analyze("pylu-analyze", self.quiet, opts))
     }
 }
 
@@ -246,7 +226,7 @@ fn run(cli: Cli) -> Result<u8> {
     match cli.cmd {
         Cmd::Summary { common, format, sort, top } => {
             let sel = common.selection()?;
-            let a = common.analyze_with(false, false)?;
+            let a = common.analyze(Keep { debug_events: false, line_timings: false })?;
             let views = sel.views(&a);
             let sort = match sort {
                 Sort::SelfTime => SortBy::SelfTime,
@@ -255,16 +235,16 @@ fn run(cli: Cli) -> Result<u8> {
                 Sort::P99 => SortBy::P99,
             };
             match format {
-                Format3::Table => summary::write_text(
+                SummaryFormat::Table => summary::write_text(
                     &a,
                     &views,
                     &SummaryOptions { sort, top: Some(top.unwrap_or(30)), ..Default::default() },
                     &mut stdout,
                 )?,
-                Format3::Json => {
+                SummaryFormat::Json => {
                     summary::write_json(&a, &views, &SummaryOptions { sort, top, ..Default::default() }, &mut stdout)?
                 }
-                Format3::Csv => {
+                SummaryFormat::Csv => {
                     summary::write_csv(&a, &views, &SummaryOptions { sort, top, ..Default::default() }, &mut stdout)?
                 }
             }
@@ -272,13 +252,13 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Cmd::Folded { common, output: out } => {
             let sel = common.selection()?;
-            let a = common.analyze_with(false, false)?;
+            let a = common.analyze(Keep { debug_events: false, line_timings: false })?;
             folded::write_folded(&a, &sel.views(&a), &mut *output(&out)?)?;
             Ok(code(&a))
         }
         Cmd::Flamegraph { common, output: out, title, count_name, reverse, icicle, palette, colors, min_width } => {
             let sel = common.selection()?;
-            let a = common.analyze_with(false, false)?;
+            let a = common.analyze(Keep { debug_events: false, line_timings: false })?;
             let lines = folded::flame_lines(&a, &sel.views(&a), flamegraph::IMAGE_WIDTH, min_width);
             let o = FlameOptions {
                 title,
@@ -298,20 +278,20 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Cmd::Lines { common, format } => {
             let sel = common.selection()?;
-            let a = common.analyze(false)?;
+            let a = common.analyze(Keep { debug_events: false, line_timings: true })?;
             let views = sel.views(&a);
             match format {
-                Format2::Table => lines::write_text(&a, &views, &mut stdout)?,
-                Format2::Json => lines::write_json(&a, &views, &mut stdout)?,
+                TableOrJson::Table => lines::write_text(&a, &views, &mut stdout)?,
+                TableOrJson::Json => lines::write_json(&a, &views, &mut stdout)?,
             }
             Ok(code(&a))
         }
         Cmd::Events { common, format } => {
             let sel = common.selection()?;
-            let a = common.analyze(true)?;
+            let a = common.analyze(Keep { debug_events: true, line_timings: true })?;
             match format {
-                Format2::Table => events::write_text(&a, &sel, &mut stdout)?,
-                Format2::Json => events::write_json(&a, &sel, &mut stdout)?,
+                TableOrJson::Table => events::write_text(&a, &sel, &mut stdout)?,
+                TableOrJson::Json => events::write_json(&a, &sel, &mut stdout)?,
             }
             Ok(code(&a))
         }

@@ -9,10 +9,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use pylu_analyzer::cli::{OpenInputs, TextReadAhead};
 use pylu_analyzer::progress::{self, EXIT_DAMAGED, EXIT_OK};
 use pylu_analyzer::report::flamegraph::FlameOptions;
 use pylu_analyzer::report::summary::SummaryOptions;
-use pylu_analyzer::{analyze, discover, flamegraph, folded, summary, Input, Options, Selection};
+use pylu_analyzer::{flamegraph, folded, summary, Options, Selection};
 
 #[derive(Parser)]
 #[command(
@@ -39,10 +40,8 @@ struct Cli {
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
-    /// Text logs: events of a thread read ahead to tell a request after a raised one from recursion
-    /// (docs/ANALYZER.md).
-    #[arg(long, value_name = "EVENTS", default_value_t = pylu_analyzer::pipeline::DEFAULT_TEXT_READ_AHEAD)]
-    text_read_ahead: usize,
+    #[command(flatten)]
+    read_ahead: TextReadAhead,
 }
 
 fn base_name(inputs: &[PathBuf], paths: &[PathBuf]) -> String {
@@ -61,29 +60,12 @@ fn create(path: &Path) -> Result<BufWriter<File>> {
 }
 
 fn run(cli: Cli) -> Result<u8> {
-    let paths = discover(&cli.input)?;
-    let inputs = paths.iter().map(|p| Input::open(p)).collect::<Result<Vec<_>, _>>()?;
-    let pb = progress::bar(pylu_analyzer::pipeline::total_bytes(&inputs), cli.quiet);
-    let opts =
-        Options { progress: Some(progress::callback(&pb)), text_read_ahead: cli.text_read_ahead, ..Options::default() };
-    let a = analyze(&inputs, &opts);
-    Input::release_in_background(inputs);
-    pb.finish_and_clear();
-    for d in &a.damage {
-        eprintln!("pylu-processlogs: skipped: {d}");
-    }
-    if a.damage_count > a.damage.len() as u64 {
-        eprintln!("pylu-processlogs: skipped {} more damaged parts", a.damage_count - a.damage.len() as u64);
-    }
-    if a.warnings.cut_calls + a.warnings.unmatched > 0 {
-        eprintln!("pylu-processlogs: {}", summary::warnings_line(&a));
-    }
-    if let Some(note) = summary::read_again_note(&a, cli.text_read_ahead) {
-        eprintln!("pylu-processlogs: {note}");
-    }
+    let inputs = OpenInputs::open(&cli.input)?;
+    let name = cli.name.clone().unwrap_or_else(|| base_name(&cli.input, &inputs.paths));
+    let opts = Options { text_read_ahead: cli.read_ahead.text_read_ahead, ..Options::default() };
+    let a = inputs.analyze("pylu-processlogs", cli.quiet, opts);
     let sel = Selection { merge_threads: cli.merge_threads, ..Selection::default() };
     let views = sel.views(&a);
-    let name = cli.name.clone().unwrap_or_else(|| base_name(&cli.input, &paths));
     std::fs::create_dir_all(&cli.output)
         .with_context(|| format!("{}: cannot create directory", cli.output.display()))?;
     let folded_path = cli.output.join(format!("{name}.folded"));

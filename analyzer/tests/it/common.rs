@@ -114,10 +114,15 @@ pub fn summary_json(a: &Analysis) -> String {
     String::from_utf8(out).unwrap()
 }
 
+/// Whether golden files are being rewritten (`PYLU_BLESS=1`) rather than compared.
+pub fn blessing() -> bool {
+    std::env::var_os("PYLU_BLESS").is_some_and(|v| v == "1")
+}
+
 /// Compares with `fixtures/analyzer/expected/<name>`; `PYLU_BLESS=1` rewrites it. A missing file fails.
 pub fn check_golden(name: &str, actual: &[u8]) {
     let path = fixtures().join("expected").join(name);
-    if std::env::var_os("PYLU_BLESS").is_some_and(|v| v == "1") {
+    if blessing() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, actual).unwrap();
         return;

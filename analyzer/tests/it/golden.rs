@@ -42,7 +42,7 @@ fn legacy_two_threads() {
 #[test]
 fn binary_worked_example() {
     let bytes = worked_trace(3);
-    if std::env::var_os("PYLU_BLESS").is_some_and(|v| v == "1") {
+    if blessing() {
         std::fs::write(fixtures().join("worked.pylu"), &bytes).unwrap();
     }
     let dir = tempfile::tempdir().unwrap();

@@ -47,7 +47,7 @@ class Update:
         self.active = []
         for target in self.targets:
             try:
-                instrumentation.acquire(target.func, self.id, self.echo)
+                instrumentation.acquire(target.func, self.id, self.echo, target.options)
                 self.active.append(target)
             except NotInstrumentable as why:
                 self.skipped.append((target.name, str(why)))

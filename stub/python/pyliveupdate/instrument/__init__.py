@@ -8,6 +8,7 @@ on ≤ 3.11 more trampoline shapes (see docs/STUB.md).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import types
@@ -15,19 +16,36 @@ from dataclasses import dataclass, field
 
 from .. import _native
 from .codeswap import NotInstrumentable
+from .nested import DEFAULT_OPTIONS, NOT_ASKED, Options, tree, walk
 
 if sys.version_info >= (3, 12):
     from .monitor import MonitoringBackend as _Backend
 else:
     from .codeswap import CodeSwapBackend as _Backend
 
-__all__ = ["NotInstrumentable", "instrumentation", "function_id"]
+__all__ = ["NotInstrumentable", "Options", "function_id", "instrumentation", "stub_work"]
 
 
 def function_id(func: types.FunctionType, code: types.CodeType) -> int:
-    return _native.intern_function(
-        func.__qualname__, func.__module__ or "", code.co_filename, code.co_firstlineno
-    )
+    return code_id(func.__qualname__, func.__module__ or "", code)
+
+
+def code_id(qualname: str, module: str, code: types.CodeType) -> int:
+    return _native.intern_function(qualname, module, code.co_filename, code.co_firstlineno)
+
+
+class stub_work:  # lower case: used like a function, `with stub_work():`
+    """The stub's own work on this thread: calls it makes into profiled code are not recorded (function
+    definitions and update markers still are). A class, not a contextlib generator: it is entered for every
+    function applied or reverted, and costs a fifth as much."""
+
+    __slots__ = ("_was",)
+
+    def __enter__(self) -> None:
+        self._was = _native.mute_thread(True)
+
+    def __exit__(self, *_exc) -> None:
+        _native.mute_thread(self._was)
 
 
 @dataclass
@@ -37,6 +55,9 @@ class _Entry:
     handle: object
     holders: set = field(default_factory=set)
     echo_holders: set = field(default_factory=set)
+    nested: int = 0  # nested functions profiled with it
+    skipped: list = field(default_factory=list)  # nested functions that could not be: [(qualname, why)]
+    not_asked: int = 0  # comprehensions and generator expressions left out (Options.comprehensions)
 
 
 class Instrumentation:
@@ -45,9 +66,10 @@ class Instrumentation:
         self._entries: dict = {}
         self._lock = threading.RLock()
 
-    def acquire(self, func: types.FunctionType, holder: int, echo: bool = False) -> int:
-        """Instruments `func` (if not yet) on behalf of update `holder`; returns its function id."""
-        with self._lock:
+    def acquire(self, func: types.FunctionType, holder: int, echo: bool = False, options: Options = DEFAULT_OPTIONS) -> int:
+        """Instruments `func` and the functions nested in it (if not yet: the first update to acquire a function
+        decides which nested ones) on behalf of update `holder`; returns its function id."""
+        with self._lock, stub_work():
             key = self.backend.key(func)
             entry = self._entries.get(key)
             if entry is None:
@@ -55,9 +77,17 @@ class Instrumentation:
                     from .codeswap import kind_of
 
                     kind_of(func.__code__)  # refuse before interning what cannot be instrumented
-                func_id = function_id(func, self.backend.original_code(func))
-                handle = self.backend.attach(func, func_id)
+                code = self.backend.original_code(func)
+                func_id = function_id(func, code)
+                nodes = tree(code, func.__qualname__, options)
+                module = func.__module__ or ""
+                ids = {id(n.code): code_id(n.qualname, module, n.code) for n in walk(nodes) if n.profiled} if nodes else {}
+                handle, skipped = self.backend.attach(func, func_id, nodes, ids)
                 entry = self._entries[key] = _Entry(func, func_id, handle)
+                if nodes:
+                    entry.nested = len(ids) - len(skipped)
+                    entry.skipped = [(f"{module}.{name}", why) for name, why in skipped]
+                    entry.not_asked = sum(1 for n in walk(nodes) if n.role == NOT_ASKED)
             entry.holders.add(holder)
             if echo:
                 entry.echo_holders.add(holder)
@@ -65,7 +95,7 @@ class Instrumentation:
             return entry.func_id
 
     def release(self, func: types.FunctionType, holder: int) -> None:
-        with self._lock:
+        with self._lock, stub_work():
             key = self.backend.key(func)
             entry = self._entries.get(key)
             if entry is None or holder not in entry.holders:
@@ -81,6 +111,26 @@ class Instrumentation:
     def is_instrumented(self, func: types.FunctionType) -> bool:
         with self._lock:
             return self.backend.key(func) in self._entries
+
+    @contextlib.contextmanager
+    def batch(self):
+        """Many functions applied or reverted at once: on ≤ 3.11 the closures made before are looked for once,
+        at the end, instead of once per function."""
+        with self._lock:
+            started = self.backend.begin_batch()
+            try:
+                yield
+            finally:
+                if started:
+                    with stub_work():
+                        self.backend.end_batch()
+
+    def nested_of(self, func: types.FunctionType):
+        """(nested functions profiled, [(qualname, why) skipped], comprehensions not asked) of an instrumented
+        function, or None."""
+        with self._lock:
+            entry = self._entries.get(self.backend.key(func))
+            return None if entry is None else (entry.nested, list(entry.skipped), entry.not_asked)
 
 
 instrumentation = Instrumentation()

@@ -8,18 +8,35 @@ while anything is profiled, and the native callback drops those of other code wi
 
 from __future__ import annotations
 
+import dis
 import sys
 import types
 from dataclasses import dataclass
 
 from .. import _native
+from .nested import walk
 
 _TOOL_NAME = "pylu"
+_RESUME = dis.opmap["RESUME"]
+_SUSPENDABLE = 0x20 | 0x80 | 0x200  # CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR
+
+
+def start_offset(code: types.CodeType) -> int:
+    """Offset of the first RESUME of a generator or coroutine (where its body starts), else 0. A PY_THROW or
+    PY_UNWIND before it comes from a frame that never started: the native callbacks drop those."""
+    if not code.co_flags & _SUSPENDABLE:
+        return 0
+    raw = code.co_code
+    # The prologue (MAKE_CELL, COPY_FREE_VARS, RETURN_GENERATOR, POP_TOP) has no inline caches: 2 bytes each.
+    for at in range(0, len(raw), 2):
+        if raw[at] == _RESUME:
+            return at
+    return 0
 
 
 @dataclass
 class WatchedCode:
-    code: types.CodeType
+    codes: list  # the function's code object, then its nested ones
 
 
 class MonitoringBackend:
@@ -28,7 +45,8 @@ class MonitoringBackend:
     def __init__(self) -> None:
         self._mon = sys.monitoring
         self._tool = None
-        self._watched = 0
+        # id(code) -> [code, holders]: a code object may be both a profiled function's and nested in another.
+        self._codes: dict = {}
 
     def _tool_id(self) -> int:
         if self._tool is not None:
@@ -56,28 +74,54 @@ class MonitoringBackend:
         self._tool = tool
         return tool
 
+    def begin_batch(self) -> bool:
+        return False  # every closure shares its code object's events: nothing to look for
+
+    def end_batch(self) -> None:
+        pass
+
     def key(self, func: types.FunctionType) -> int:
         # Code objects compare by value; two equal ones are still two sets of events.
         return id(func.__code__)
 
-    def attach(self, func: types.FunctionType, func_id: int) -> WatchedCode:
-        tool = self._tool_id()
+    def _watch(self, tool: int, code: types.CodeType, func_id: int) -> None:
+        held = self._codes.get(id(code))
+        if held is not None:
+            held[1] += 1
+            return
         ev = self._mon.events
-        code = func.__code__
-        _native.watch_code(code, func_id)
+        _native.watch_code(code, func_id, start_offset(code))
         self._mon.set_local_events(tool, code, ev.PY_START | ev.PY_RESUME | ev.PY_YIELD | ev.PY_RETURN)
-        self._watched += 1
-        if self._watched == 1:
+        self._codes[id(code)] = [code, 1]
+        if len(self._codes) == 1:
             self._mon.set_events(tool, ev.PY_UNWIND | ev.PY_THROW)
-        return WatchedCode(code)
+
+    def _unwatch(self, tool: int, code: types.CodeType) -> None:
+        held = self._codes.get(id(code))
+        if held is None:
+            return
+        held[1] -= 1
+        if held[1]:
+            return
+        del self._codes[id(code)]
+        self._mon.set_local_events(tool, code, 0)
+        _native.unwatch_code(code)
+        if not self._codes:
+            self._mon.set_events(tool, 0)
+
+    def attach(self, func: types.FunctionType, func_id: int, nodes: list = (), ids: dict | None = None):
+        """Enables the function's events and those of its nested code objects (every closure made from them,
+        before or after, shares them); returns (handle, skipped nested functions: none on this backend)."""
+        tool = self._tool_id()
+        watched = [(func.__code__, func_id)] + [(node.code, (ids or {})[id(node.code)]) for node in walk(nodes) if node.profiled]
+        for code, fid in watched:
+            self._watch(tool, code, fid)
+        return WatchedCode([code for code, _ in watched]), []
 
     def detach(self, handle: WatchedCode) -> None:
         tool = self._tool_id()
-        self._mon.set_local_events(tool, handle.code, 0)
-        _native.unwatch_code(handle.code)
-        self._watched -= 1
-        if self._watched == 0:
-            self._mon.set_events(tool, 0)
+        for code in handle.codes:
+            self._unwatch(tool, code)
 
     def original_code(self, func: types.FunctionType) -> types.CodeType:
         return func.__code__

@@ -15,11 +15,14 @@ import sys
 import types
 from dataclasses import dataclass
 
+from .nested import DEFAULT_OPTIONS, Options
+
 
 @dataclass(frozen=True)
 class Target:
     name: str
     func: types.FunctionType
+    options: Options = DEFAULT_OPTIONS  # what is reached beyond the function (its nested functions, ...)
 
 
 class TargetNotFound(LookupError):

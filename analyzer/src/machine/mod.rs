@@ -1,7 +1,7 @@
 //! The call-stack machine, and how a chunk's calls are rebuilt without knowing what was on the stack before it.
 //!
 //! One `Machine` replays a thread's enters, exits, suspends and resumes onto a [`Tree`]. A chunk (a run of one
-//! thread's binary blocks; text logs are replayed in order instead, see `crate::text_replay`) does not know the
+//! thread's binary blocks; text logs are replayed in order instead, see [`text_replay`]) does not know the
 //! stack it starts in, so its `ChunkBuilder` runs a machine whose bottom is an *anchor* (a stand-in for
 //! "whatever was on the stack"). Whenever the chunk touches a frame below its own (an exit or suspend of a call
 //! that began earlier), it ends the current anchor with an `Op::Graft`, records the operation, and starts a new
@@ -20,9 +20,11 @@
 //! A resumed generator or coroutine goes under whatever calls it now (its parent at resume time), and a
 //! resume matches the most recently suspended invocation of that function on that thread.
 
+pub(crate) mod text_replay;
+
 use crate::hist::FuncHists;
-use crate::text_replay::TextReplay;
 use crate::tree::{Tree, NO_NODE};
+use text_replay::TextReplay;
 
 pub(crate) const NO_SLOT: u32 = u32::MAX;
 /// [`Frame::slot`] of a frame resumed from a suspension the machine saw: its earlier time is in `acc`. Every other

@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 
 use rustc_hash::FxHashSet;
 
-use crate::machine::{Machine, Suspended, TextEv, NO_SLOT};
+use super::{Machine, Suspended, TextEv, NO_SLOT};
 
 /// [`TextReplay::entry_points`] states.
 const UNKNOWN: u8 = 0;

@@ -1,0 +1,141 @@
+//! Planning: every input cut into *units* of parallel work, in the order they are stitched.
+//!
+//! A unit is a run of one thread's blocks of a binary trace (in file order), or a newline-aligned stretch of a
+//! text log (all its threads). Units are ordered by file, then by their ordinal within their thread, so each
+//! thread's units are stitched in sequence while threads interleave.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use pylu_formats::{legacy, BlockRef, Format, Trace};
+use rayon::prelude::*;
+
+use super::{total_bytes, Options};
+use crate::input::Input;
+use crate::profile::{Damage, Location};
+
+/// One unit of parallel work.
+#[derive(Debug)]
+pub(super) struct Unit<'a> {
+    /// The input's index.
+    pub file: u32,
+    /// Its size in the input (for progress).
+    pub bytes: u64,
+    pub kind: UnitKind<'a>,
+}
+
+#[derive(Debug)]
+pub(super) enum UnitKind<'a> {
+    Binary { trace: Trace<'a>, thread: u64, blocks: Vec<BlockRef<'a>> },
+    Legacy { range: Range<usize> },
+}
+
+/// Every input's units, in the order they are stitched, and what could not be read.
+pub(super) struct Plan<'a> {
+    pub units: Vec<Unit<'a>>,
+    pub damage: Vec<Damage>,
+}
+
+/// A unit's place among its file's units: its ordinal within its thread in the high half, then (binary) the
+/// offset of its first block in MiB, so that threads interleave.
+type UnitOrder = u64;
+
+/// One file's units (each with its place) and what could not be read.
+#[derive(Default)]
+struct FilePlan<'a> {
+    units: Vec<(UnitOrder, Unit<'a>)>,
+    damage: Vec<Damage>,
+}
+
+/// Cuts every input into units, in an order that keeps each thread's units in sequence.
+pub(super) fn plan<'a>(inputs: &'a [Input], opts: &Options) -> Plan<'a> {
+    let target = if opts.adaptive_units {
+        opts.chunk_bytes.max((total_bytes(inputs) / (4 * rayon::current_num_threads().max(1)) as u64) as usize)
+    } else {
+        opts.chunk_bytes
+    };
+    let planned: Vec<FilePlan<'a>> =
+        inputs.par_iter().enumerate().map(|(i, input)| plan_file(i as u32, input, opts, target)).collect();
+    let mut units = Vec::new();
+    let mut damage = Vec::new();
+    for file in planned {
+        units.extend(file.units);
+        damage.extend(file.damage);
+    }
+    units.sort_by_key(|(order, u)| (u.file, *order));
+    Plan { units: units.into_iter().map(|(_, u)| u).collect(), damage }
+}
+
+fn plan_file<'a>(file: u32, input: &'a Input, opts: &Options, target: usize) -> FilePlan<'a> {
+    let data = input.bytes();
+    let mut plan = FilePlan::default();
+    let damage = |what: String| Damage { path: input.path.clone(), at: None, what };
+    match input.format() {
+        None if data.is_empty() => plan.damage.push(damage("empty file".into())),
+        None => plan.damage.push(damage("not a pylu trace or pyliveupdate log".into())),
+        Some(Format::Legacy) => {
+            for (k, range) in legacy::split_chunks(data, opts.chunk_bytes).into_iter().enumerate() {
+                let bytes = range.len() as u64;
+                plan.units.push(((k as u64) << 32, Unit { file, bytes, kind: UnitKind::Legacy { range } }));
+            }
+        }
+        Some(Format::Binary) => match Trace::parse(data) {
+            Err(e) => plan.damage.push(damage(e.to_string())),
+            Ok(trace) => {
+                if opts.pids.is_empty() || opts.pids.contains(&trace.header.pid) {
+                    plan_binary(file, input, trace, target, &mut plan);
+                }
+            }
+        },
+    }
+    plan
+}
+
+/// A binary trace's units: each thread's blocks in file order, cut every `target` bytes.
+fn plan_binary<'a>(file: u32, input: &'a Input, trace: Trace<'a>, target: usize, plan: &mut FilePlan<'a>) {
+    let mut per_thread: BTreeMap<u64, Vec<BlockRef<'a>>> = BTreeMap::new();
+    for b in trace.blocks() {
+        match b {
+            Ok(b) => per_thread.entry(b.thread_id).or_default().push(b),
+            Err(e) => plan.damage.push(Damage {
+                path: input.path.clone(),
+                at: Some(Location::Offset(e.offset)),
+                what: e.kind.to_string(),
+            }),
+        }
+    }
+    // Binary units are as big as parallelism allows: a thread's first unit becomes its tree as it is
+    // (`ThreadAgg::stitch_owned`), later ones are copied into it.
+    for (thread, mut blocks) in per_thread {
+        // File order is each thread's order (one writer appends a thread's blocks as it seals them); seq restarts
+        // when the OS gives a finished thread's id to a new thread, so it cannot order them.
+        blocks.sort_by_key(|b| b.offset);
+        let mut ordinal = 0u64;
+        let mut cur: Vec<BlockRef<'a>> = Vec::new();
+        let mut cur_bytes = 0usize;
+        let mut flush = |cur: &mut Vec<BlockRef<'a>>, cur_bytes: &mut usize, ordinal: &mut u64| {
+            if cur.is_empty() {
+                return;
+            }
+            let first = cur[0].offset;
+            plan.units.push((
+                (*ordinal << 32) | (first >> 20).min(u32::MAX as u64),
+                Unit {
+                    file,
+                    bytes: *cur_bytes as u64,
+                    kind: UnitKind::Binary { trace: trace.clone(), thread, blocks: std::mem::take(cur) },
+                },
+            ));
+            *ordinal += 1;
+            *cur_bytes = 0;
+        };
+        for b in blocks {
+            cur_bytes += b.len_in_file();
+            cur.push(b);
+            if cur_bytes >= target {
+                flush(&mut cur, &mut cur_bytes, &mut ordinal);
+            }
+        }
+        flush(&mut cur, &mut cur_bytes, &mut ordinal);
+    }
+}
