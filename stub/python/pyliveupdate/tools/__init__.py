@@ -5,7 +5,7 @@ re-exports this list under the original's import path; the package itself never 
 
 from ..stub import UpdateStub
 from ..updates import LU, UpdateManager
-from pyliveupdatescripts.funcprofiler import FP, FuncProfiler
+from .funcprofiler import FP, FuncProfiler
 from .pending import FD, LD, LP, VD, Instrument, Redefine
 
 __all__ = [
