@@ -28,23 +28,8 @@ rm -rf "bin-$SIZE" "many-threads-$MANY_SIZE"
 # Files just written are still being written back to disk, which slows the first reads of them.
 sync
 
-# Runs a command REPS times under /usr/bin/time -v; prints "wall_seconds peak_MiB cpu_seconds spread" for the run
-# of median wall time (CPU = user + system: on a shared machine the wall time depends on the neighbours, the CPU
-# time much less), the largest peak of all runs, and the spread "min-max" of the wall times. The median, not the
-# fastest run: this machine's speed drifts by several percent from one minute to the next.
-REPS=${PYLU_BENCH_REPS:-5}
-measure() {
-    local runs=() wall rss cpu i
-    for ((i = 0; i < REPS; i++)); do
-        /usr/bin/time -v "$@" >/dev/null 2>time.out || { tail -n 5 time.out >&2; true; }
-        wall=$(grep 'Elapsed (wall clock)' time.out | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-        rss=$(grep 'Maximum resident set size' time.out | awk '{print int($NF/1024)}')
-        cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' time.out)
-        runs+=("$wall $rss $cpu")
-    done
-    printf '%s\n' "${runs[@]}" | sort -n -k1,1 | awk '{w[NR] = $1; c[NR] = $3; if ($2 > m) m = $2}
-        END {k = int((NR + 1) / 2); printf "%s %s %s %s-%s\n", w[k], m, c[k], w[1], w[NR]}'
-}
+# shellcheck source=measure.sh
+source "$ROOT/benches/measure.sh"
 
 echo "(each step: the median of $REPS runs, its CPU time, the largest peak, and the spread of the wall times)"
 printf '%-8s %-28s %8s %8s %9s %11s %14s\n' format step wall_s cpu_s peak_MiB spread_s throughput

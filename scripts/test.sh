@@ -14,3 +14,6 @@ if [ -f stub/tests/run.sh ]; then
 else
     echo "SKIP: stub/tests/run.sh not present"
 fi
+
+echo "==> exports: read back by polars, pyarrow, DuckDB, pstats, gprof2dot"
+bash tests/exports/run.sh

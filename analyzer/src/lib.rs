@@ -22,6 +22,7 @@
 pub mod cli;
 pub mod dump;
 pub mod error;
+pub mod export;
 pub mod hist;
 pub mod info;
 pub mod input;

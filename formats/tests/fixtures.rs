@@ -10,27 +10,9 @@ fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/binary")
 }
 
-fn blessing() -> bool {
-    std::env::var_os("PYLU_BLESS").is_some_and(|v| v == "1")
-}
-
 /// Compares `actual` with the committed file, or rewrites it under `PYLU_BLESS=1`.
 fn check_golden(name: &str, actual: &[u8]) {
-    let path = fixture_dir().join(name);
-    if blessing() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!("{}: {e} (golden files are never created automatically: run with PYLU_BLESS=1)", path.display())
-    });
-    if expected != actual {
-        let (a, e) = (String::from_utf8_lossy(actual), String::from_utf8_lossy(&expected));
-        panic!(
-            "{} differs from the output (PYLU_BLESS=1 rewrites it)\n--- expected\n{e}\n--- actual\n{a}",
-            path.display()
-        );
-    }
+    pylu_testkit::check_golden(&fixture_dir().join(name), actual);
 }
 
 const WALL_2020: u64 = 1_589_113_696_048_286_000;

@@ -211,7 +211,6 @@ fn render(data: &[u8]) -> String {
 
 #[test]
 fn golden_fixtures() {
-    let bless = std::env::var_os("PYLU_BLESS").is_some_and(|v| v == "1");
     let mut logs: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
         .expect("fixtures/legacy exists")
         .map(|e| e.unwrap().path())
@@ -219,27 +218,14 @@ fn golden_fixtures() {
         .collect();
     logs.sort();
     assert!(logs.len() >= 4, "fixtures missing: {logs:?}");
-    let mut failures = Vec::new();
-    for log in logs {
-        let actual = render(&std::fs::read(&log).unwrap());
-        let expected_path = log.with_extension("expected");
-        if bless {
-            std::fs::write(&expected_path, &actual).unwrap();
-            continue;
-        }
-        match std::fs::read_to_string(&expected_path) {
-            Ok(expected) if expected == actual => {}
-            Ok(expected) => failures.push(format!(
-                "{} differs from {} (PYLU_BLESS=1 to rewrite after checking):\n--- expected\n{expected}--- actual\n{actual}",
-                log.display(),
-                expected_path.display()
-            )),
-            Err(_) => failures.push(format!(
-                "{} has no expected file {} (PYLU_BLESS=1 creates it; check it by hand)",
-                log.display(),
-                expected_path.display()
-            )),
-        }
-    }
+    let failures: Vec<String> = logs
+        .iter()
+        .filter_map(|log| {
+            let actual = render(&std::fs::read(log).unwrap());
+            pylu_testkit::compare_golden(&log.with_extension("expected"), actual.as_bytes())
+                .err()
+                .map(|e| format!("{}: {e}", log.display()))
+        })
+        .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -17,13 +17,8 @@ if [ ${#versions[@]} -eq 0 ]; then
 fi
 pip_quiet=(--quiet --disable-pip-version-check)
 
-find_python() {
-    local v="$1" p
-    for p in "$HOME"/.pyenv/versions/"$v".*/bin/python"$v" "$(command -v "python$v" 2>/dev/null)"; do
-        if [ -x "$p" ]; then echo "$p"; return 0; fi
-    done
-    return 1
-}
+# shellcheck source=../../scripts/find_python.sh
+source "$repo/scripts/find_python.sh"
 
 # The build tools (maturin) live in a venv kept between runs; the tests never run there.
 build_venv() {

@@ -84,6 +84,8 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
         format: TableOrJson,
     },
+    /// Parquet for notebooks and query engines, Chrome/Perfetto or speedscope timelines, pstats.
+    Export(pylu_analyzer::export::ExportArgs),
     /// Every record of each file as a line of text.
     Dump {
         #[arg(required = true)]
@@ -295,6 +297,7 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(code(&a))
         }
+        Cmd::Export(args) => Ok(pylu_analyzer::export::run(&args)?),
         Cmd::Dump { files } => inspect(&files, |p, d, o| pylu_analyzer::dump::dump(p, d, o).map(|s| s.damaged())),
         Cmd::Info { files } => inspect(&files, |p, d, o| pylu_analyzer::info::info(p, d, o).map(|s| s.damaged())),
     }

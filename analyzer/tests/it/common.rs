@@ -114,35 +114,12 @@ pub fn summary_json(a: &Analysis) -> String {
     String::from_utf8(out).unwrap()
 }
 
-/// Whether golden files are being rewritten (`PYLU_BLESS=1`) rather than compared.
-pub fn blessing() -> bool {
-    std::env::var_os("PYLU_BLESS").is_some_and(|v| v == "1")
-}
+pub use pylu_testkit::blessing;
 
 /// Compares with `fixtures/analyzer/expected/<name>`; `PYLU_BLESS=1` rewrites it. A missing file fails.
+#[track_caller]
 pub fn check_golden(name: &str, actual: &[u8]) {
-    let path = fixtures().join("expected").join(name);
-    if blessing() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read(&path).unwrap_or_else(|_| {
-        panic!("{} is missing: run `PYLU_BLESS=1 cargo test -p pylu-analyzer` and review it", path.display())
-    });
-    if expected != actual {
-        let e = String::from_utf8_lossy(&expected);
-        let a = String::from_utf8_lossy(actual);
-        let first =
-            e.lines().zip(a.lines()).position(|(x, y)| x != y).unwrap_or(e.lines().count().min(a.lines().count()));
-        panic!(
-            "{} differs from the output (first at line {}):\n expected: {:?}\n   actual: {:?}\n(PYLU_BLESS=1 to accept)",
-            path.display(),
-            first + 1,
-            e.lines().nth(first),
-            a.lines().nth(first)
-        );
-    }
+    pylu_testkit::check_golden(&fixtures().join("expected").join(name), actual);
 }
 
 /// Per root: the sum of self times equals the root's total.

@@ -4,6 +4,7 @@ mod bench;
 mod cli;
 mod common;
 mod deep;
+mod export;
 mod golden;
 mod handchecked;
 mod properties;

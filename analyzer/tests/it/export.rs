@@ -1,0 +1,337 @@
+//! `pylu-analyze export`: golden Chrome, speedscope and pstats files of the fixtures; timelines that nest per
+//! thread; pstats counts equal to the summary's; Parquet files where they should be; errors as one line.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, RwLock};
+
+use pylu_analyzer::export::pstats::PstatsSink;
+use pylu_analyzer::export::replay::{replay, Funcs, ReplayOptions};
+use pylu_analyzer::export::{run, ExportArgs, ExportFormat};
+use pylu_analyzer::report::summary::{function_stats, SortBy};
+use pylu_analyzer::{Input, Selection};
+use serde_json::Value;
+
+use crate::common::*;
+
+fn args(format: ExportFormat, inputs: &[PathBuf], output: &Path) -> ExportArgs {
+    ExportArgs {
+        format,
+        inputs: inputs.to_vec(),
+        output: output.to_owned(),
+        quiet: true,
+        row_group_size: 262_144,
+        compression: "zstd".into(),
+        partition: false,
+        from: None,
+        to: None,
+        min_dur: None,
+    }
+}
+
+fn export(format: ExportFormat, inputs: &[PathBuf]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    assert_eq!(run(&args(format, inputs, &out)).unwrap(), 0);
+    std::fs::read(out).unwrap()
+}
+
+fn fixture_inputs() -> Vec<(&'static str, PathBuf)> {
+    vec![
+        ("worked", fixtures().join("worked.pylu")),
+        ("two_threads", fixtures().join("two_threads.log")),
+        ("demo", fixtures().join("../demo/service.pylu")),
+    ]
+}
+
+#[test]
+fn golden_chrome_speedscope_and_pstats() {
+    for (stem, input) in fixture_inputs() {
+        let input = [input];
+        // The demo's timelines are most of a megabyte: its pstats file stands for it.
+        if stem != "demo" {
+            check_golden(&format!("{stem}.chrome.json"), &export(ExportFormat::Chrome, &input));
+            check_golden(&format!("{stem}.speedscope.json"), &export(ExportFormat::Speedscope, &input));
+        }
+        check_golden(&format!("{stem}.prof"), &export(ExportFormat::Pstats, &input));
+    }
+}
+
+/// Every complete event of a thread lies inside the events that enclose it, and metadata names each thread.
+fn assert_chrome_nests(doc: &Value) {
+    let events = doc["traceEvents"].as_array().expect("traceEvents");
+    let mut per_thread: BTreeMap<(u64, u64), Vec<(f64, f64)>> = BTreeMap::new();
+    let mut named = std::collections::HashSet::new();
+    for e in events {
+        let key = (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap());
+        assert!(key.1 < 1 << 16, "small thread ids: {e}");
+        match e["ph"].as_str().unwrap() {
+            "X" => {
+                assert!(e["name"].is_string(), "{e}");
+                let ts = e["ts"].as_f64().unwrap();
+                let dur = e["dur"].as_f64().unwrap();
+                assert!(ts >= 0.0 && dur >= 0.0, "{e}");
+                per_thread.entry(key).or_default().push((ts, ts + dur));
+            }
+            "M" => {
+                if e["name"] == "thread_name" {
+                    named.insert(key);
+                }
+                assert!(e["args"]["name"].is_string() || e["args"]["sort_index"].is_number(), "{e}");
+            }
+            "i" => assert!(e["ts"].as_f64().is_some(), "{e}"),
+            other => panic!("unexpected phase {other}"),
+        }
+    }
+    for (key, mut spans) in per_thread {
+        assert!(named.contains(&key), "thread {key:?} has no name");
+        spans.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap().then(b.1.partial_cmp(&a.1).unwrap()));
+        let mut open: Vec<f64> = Vec::new();
+        for (s, e) in spans {
+            while open.last().is_some_and(|&end| end <= s) {
+                open.pop();
+            }
+            if let Some(&end) = open.last() {
+                // Ends are printed to the ns: compare at that precision.
+                assert!(e <= end + 1e-6, "thread {key:?}: span {s}..{e} leaves its parent ending at {end}");
+            }
+            open.push(e);
+        }
+    }
+}
+
+/// Each profile's events are in time order, close only the frame on top, and close everything they open.
+fn assert_speedscope_valid(doc: &Value) {
+    assert_eq!(doc["$schema"], "https://www.speedscope.app/file-format-schema.json");
+    let frames = doc["shared"]["frames"].as_array().expect("shared.frames");
+    for f in frames {
+        assert!(f["name"].is_string(), "{f}");
+    }
+    for p in doc["profiles"].as_array().expect("profiles") {
+        assert_eq!(p["type"], "evented");
+        assert_eq!(p["unit"], "nanoseconds");
+        assert!(p["name"].is_string());
+        let start = p["startValue"].as_f64().unwrap();
+        let end = p["endValue"].as_f64().unwrap();
+        let mut stack = Vec::new();
+        let mut last = start;
+        for e in p["events"].as_array().unwrap() {
+            let at = e["at"].as_f64().unwrap();
+            assert!(at >= last && at <= end, "{e} out of order ({last}..{end})");
+            last = at;
+            let frame = e["frame"].as_u64().unwrap() as usize;
+            assert!(frame < frames.len());
+            match e["type"].as_str().unwrap() {
+                "O" => stack.push(frame),
+                "C" => assert_eq!(stack.pop(), Some(frame), "{e} closes a frame not on top"),
+                t => panic!("event type {t}"),
+            }
+        }
+        assert!(stack.is_empty(), "frames left open: {stack:?}");
+    }
+}
+
+fn generator_trace(dir: &Path) -> PathBuf {
+    // main calls gen (suspends twice, other calls in between), recursion in walk, and a call never closed.
+    let events = vec![
+        Ev::Enter(0, 1_000),
+        Ev::Enter(1, 2_000),
+        Ev::Suspend(1, 3_000),
+        Ev::Enter(2, 4_000),
+        Ev::Enter(2, 5_000),
+        Ev::Enter(2, 6_000),
+        Ev::Exit(2, 7_000),
+        Ev::Exit(2, 9_000),
+        Ev::Raise(2, 12_000),
+        Ev::Resume(1, 13_000),
+        Ev::Suspend(1, 15_000),
+        Ev::Resume(1, 16_000),
+        Ev::Exit(1, 20_000),
+        Ev::Enter(3, 21_000),
+        Ev::Exit(0, 30_000),
+        Ev::Enter(0, 31_000),
+    ];
+    let funcs = [("main", "app"), ("gen", "app"), ("walk", "app.tree"), ("lost", "app")];
+    let worker = vec![Ev::Enter(2, 1_500), Ev::Enter(1, 2_500), Ev::Exit(1, 3_500), Ev::Exit(2, 8_000)];
+    let bytes = build_trace(
+        4242,
+        &funcs,
+        &[ThreadSpec { tid: 7, name: "MainThread", events }, ThreadSpec { tid: 8, name: "worker", events: worker }],
+        3,
+    );
+    write_temp(dir, "gen.pylu", &bytes)
+}
+
+#[test]
+fn timelines_nest_and_speedscope_is_well_formed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs: Vec<PathBuf> = fixture_inputs().into_iter().map(|(_, p)| p).collect();
+    inputs.push(fixtures().join("unclosed_root.log"));
+    inputs.push(fixtures().join("recursive_root.log"));
+    inputs.push(generator_trace(dir.path()));
+    for input in inputs {
+        let input = [input];
+        let chrome: Value = serde_json::from_slice(&export(ExportFormat::Chrome, &input)).unwrap();
+        assert_chrome_nests(&chrome);
+        let speedscope: Value = serde_json::from_slice(&export(ExportFormat::Speedscope, &input)).unwrap();
+        assert_speedscope_valid(&speedscope);
+    }
+}
+
+#[test]
+fn a_generator_is_drawn_once_per_stretch() {
+    let dir = tempfile::tempdir().unwrap();
+    let chrome: Value = serde_json::from_slice(&export(ExportFormat::Chrome, &[generator_trace(dir.path())])).unwrap();
+    let gen: Vec<(f64, f64)> = chrome["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "app.gen" && e["tid"] == 1)
+        .map(|e| (e["ts"].as_f64().unwrap(), e["dur"].as_f64().unwrap()))
+        .collect();
+    // Origin is main's enter (1 µs): stretches 2-3, 13-15, 16-20 µs.
+    assert_eq!(gen, [(1.0, 1.0), (12.0, 2.0), (15.0, 4.0)]);
+}
+
+#[test]
+fn windows_and_minimum_durations_cut_the_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = [generator_trace(dir.path())];
+    let out = dir.path().join("w.json");
+    let mut a = args(ExportFormat::Chrome, &input, &out);
+    // The clock anchor maps monotonic 0 to WALL0; keep 4..12 µs and stretches of at least 2 µs.
+    let from = WALL0 + 4_000;
+    let to = WALL0 + 12_000;
+    a.from = Some(format!("{}.{:09}", from / 1_000_000_000, from % 1_000_000_000));
+    a.to = Some(format!("{}.{:09}", to / 1_000_000_000, to % 1_000_000_000));
+    a.min_dur = Some("2us".into());
+    assert_eq!(run(&a).unwrap(), 0);
+    let doc: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let mut spans: Vec<(String, f64)> = doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .map(|e| (e["name"].as_str().unwrap().to_owned(), e["dur"].as_f64().unwrap()))
+        .collect();
+    spans.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    // main cut to 8 µs; walk (outer, 8), walk (middle 4); the worker's walk cut to 4..8 = 4; the innermost walk
+    // (1 µs) is too short.
+    assert_eq!(
+        spans,
+        [
+            ("app.main".into(), 8.0),
+            ("app.tree.walk".into(), 4.0),
+            ("app.tree.walk".into(), 4.0),
+            ("app.tree.walk".into(), 8.0)
+        ]
+    );
+}
+
+/// pstats' counts per function from the replay equal the summary's hits, self and total, wherever the trace
+/// has no calls cut off (the summary counts their children's time in their total; pstats has no such call).
+#[test]
+fn pstats_counts_equal_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let traces = [
+        fixtures().join("two_threads.log"),
+        fixtures().join("recursive_root.log"),
+        fixtures().join("../demo/service.pylu"),
+        generator_trace(dir.path()),
+        fixtures().join("worked.pylu"),
+    ];
+    for path in traces {
+        let inputs = vec![Input::open(&path).unwrap()];
+        let funcs = RwLock::new(Funcs::default());
+        let total = Mutex::new(PstatsSink::default());
+        replay(
+            &inputs,
+            ReplayOptions { recursion: true, ..Default::default() },
+            &funcs,
+            |_| PstatsSink::default(),
+            |_, s| total.lock().unwrap().merge(s),
+        );
+        let funcs = funcs.into_inner().unwrap();
+        let total = total.into_inner().unwrap();
+        let mut by_name: HashMap<&str, (u64, u64, u64)> = HashMap::new();
+        for (f, c) in &total.funcs {
+            let e = by_name.entry(funcs.list[*f as usize].name.as_str()).or_default();
+            e.0 += c.nc;
+            e.1 += c.tt_ns;
+            e.2 += c.ct_ns;
+        }
+        let a = analyze_files(std::slice::from_ref(&path), 1 << 20);
+        let stats = function_stats(&a, &Selection::default().views(&a), SortBy::Total);
+        assert!(!stats.is_empty());
+        for s in stats.iter().filter(|s| s.stats.hits > 0) {
+            let got = by_name.get(s.name.as_str()).copied().unwrap_or_default();
+            if a.warnings.cut_calls == 0 {
+                assert_eq!(got, (s.stats.hits, s.self_ns, s.total_ns), "{}: {}", path.display(), s.name);
+            } else {
+                assert_eq!(got.0, s.stats.hits, "{}: {}", path.display(), s.name);
+            }
+        }
+    }
+}
+
+fn cmd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pylu-analyze"))
+}
+
+#[test]
+fn bad_arguments_are_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixtures().join("worked.pylu");
+    for extra in [
+        vec!["parquet", "--compression", "lzma"],
+        vec!["chrome", "--partition"],
+        vec!["chrome", "--min-dur", "fast"],
+        vec!["pstats", "--from", "0"],
+    ] {
+        let out = cmd().arg("export").args(&extra).arg(&input).arg("-o").arg(dir.path().join("x")).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{extra:?}: {err}");
+    }
+    let out = cmd().args(["export", "pstats", "/nonexistent/t.pylu", "-o"]).arg(dir.path().join("y")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_tables_and_partitions_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let gen = generator_trace(dir.path());
+    let out = dir.path().join("flat");
+    let o = cmd()
+        .args(["export", "parquet", "--row-group-size", "2"])
+        .arg(&gen)
+        .arg(fixtures().join("two_threads.log"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    // gen: 7 closed calls (main, gen, 3 walks; the worker's walk and gen), `lost` and the second main never
+    // closed; two_threads.log: 4 closed, and a query that never ended.
+    assert!(err.contains("11 calls (3 never closed"), "{err}");
+    for t in ["calls", "functions", "stacks", "lines", "events", "updates"] {
+        let bytes = std::fs::read(out.join(format!("{t}.parquet"))).unwrap();
+        assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"), "{t}");
+    }
+    let parts = dir.path().join("parts");
+    let o = cmd()
+        .args(["export", "parquet", "-q", "--partition"])
+        .arg(&gen)
+        .arg(fixtures().join("two_threads.log"))
+        .arg("-o")
+        .arg(&parts)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(parts.join("host=test-host/pid=4242/calls.parquet").is_file());
+    assert!(parts.join("host=unknown/pid=4510/calls.parquet").is_file());
+    assert!(parts.join("host=unknown/pid=4510/functions.parquet").is_file());
+}

@@ -1,0 +1,238 @@
+"""`pylu-analyze export` read back by the tools users hand it to: every Parquet table by polars and by pyarrow
+(pandas), a partitioned export by DuckDB, the pstats file by `pstats.Stats` on each supported Python and by
+gprof2dot; counts and totals checked against `pylu-analyze summary --format json` on the same traces.
+
+Run by tests/exports/run.sh, which sets PYLU_ANALYZE and PYLU_GEN to the built binaries.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ANALYZE = os.environ.get("PYLU_ANALYZE", str(REPO / "target/debug/pylu-analyze"))
+GEN = os.environ.get("PYLU_GEN", str(REPO / "target/debug/pylu-gen"))
+TABLES = ["calls", "functions", "stacks", "lines", "events", "updates"]
+
+
+def run(*args, ok=(0,)):
+    p = subprocess.run([ANALYZE, *map(str, args)], capture_output=True, text=True)
+    assert p.returncode in ok, f"{args}: exit {p.returncode}: {p.stderr}"
+    return p
+
+
+@pytest.fixture(scope="session")
+def generated(tmp_path_factory):
+    """A generated binary trace of 2 processes (a few MB): many calls, generators, several threads."""
+    out = tmp_path_factory.mktemp("gen") / "bin"
+    subprocess.run([GEN, "--format", "binary", "--size", "3M", "--processes", "2", "-o", str(out)], check=True,
+                   capture_output=True)
+    return out
+
+
+def traces(generated):
+    return {
+        "worked": REPO / "fixtures/analyzer/worked.pylu",
+        "two_threads": REPO / "fixtures/analyzer/two_threads.log",
+        "demo": REPO / "fixtures/demo/service.pylu",
+        "generated": generated,
+    }
+
+
+@pytest.fixture(scope="session", params=["worked", "two_threads", "demo", "generated"])
+def case(request, generated, tmp_path_factory):
+    src = traces(generated)[request.param]
+    work = tmp_path_factory.mktemp(request.param)
+    summary = json.loads(run("summary", "-q", "--format", "json", src, ok=(0, 1)).stdout)
+    flat = work / "flat"
+    exp = run("export", "parquet", "--row-group-size", "1000", src, "-o", flat, ok=(0, 1))
+    parts = work / "parts"
+    run("export", "parquet", "-q", "--partition", src, "-o", parts, ok=(0, 1))
+    prof = work / "out.prof"
+    run("export", "pstats", "-q", src, "-o", prof, ok=(0, 1))
+    return {"name": request.param, "src": src, "summary": summary, "flat": flat, "parts": parts, "prof": prof,
+            "stderr": exp.stderr}
+
+
+def summary_functions(case):
+    """The summary's functions with at least one ended call: name -> (hits, total_us, self_us)."""
+    return {f["function"]: (f["hits"], f["total_us"], f["self_us"]) for f in case["summary"]["functions"]
+            if f["hits"] > 0}
+
+
+def never_closed(case):
+    # "pylu-analyze: N calls (M never closed, …"
+    line = [ln for ln in case["stderr"].splitlines() if "never closed" in ln][0]
+    return int(line.split("(")[1].split()[0])
+
+
+def test_every_table_reads_in_polars_and_pyarrow_alike(case):
+    for t in TABLES:
+        path = case["flat"] / f"{t}.parquet"
+        df = pl.read_parquet(path)
+        table = pq.read_table(path)
+        assert table.num_rows == df.height, t
+        pdf = table.to_pandas()
+        assert len(pdf) == df.height, t
+        assert list(pdf.columns) == df.columns, t
+
+
+def test_functions_table_equals_the_summary(case):
+    f = pl.read_parquet(case["flat"] / "functions.parquet")
+    per = f.group_by("function").agg(pl.col("hits").sum(), pl.col("total_ns").sum(), pl.col("self_ns").sum())
+    got = {r["function"]: r for r in per.iter_rows(named=True)}
+    want = summary_functions(case)
+    assert want, "the summary has functions"
+    for name, (hits, total_us, self_us) in want.items():
+        assert got[name]["hits"] == hits, name
+        assert got[name]["total_ns"] / 1000 == pytest.approx(total_us, abs=0.01), name
+        assert got[name]["self_ns"] / 1000 == pytest.approx(self_us, abs=0.01), name
+
+
+def test_calls_add_up_to_the_summary(case):
+    calls = pl.read_parquet(case["flat"] / "calls.parquet")
+    nulls = calls.filter(pl.col("duration_ns").is_null())
+    assert nulls.height == never_closed(case)
+    assert nulls["self_ns"].null_count() == nulls.height
+    closed = calls.filter(pl.col("duration_ns").is_not_null())
+    per = closed.group_by("function").agg(pl.len().alias("hits"), pl.col("self_ns").sum())
+    got = {r["function"]: r for r in per.iter_rows(named=True)}
+    want = summary_functions(case)
+    assert sum(h for h, _, _ in want.values()) == closed.height
+    for name, (hits, _total_us, self_us) in want.items():
+        assert got[name]["hits"] == hits, name
+        if nulls.height == 0:
+            # A call cut off hands its children's time to its caller in both, but the summary also counts it in
+            # the cut call's total and self; with none cut, self times agree exactly.
+            assert got[name]["self_ns"] / 1000 == pytest.approx(self_us, abs=0.01), name
+    # Ids are unique within a process; parents are calls of the same process.
+    assert calls.select(pl.struct("pid", "call_id").n_unique()).item() == calls.height
+    with_parent = calls.filter(pl.col("parent_id").is_not_null())
+    joined = with_parent.join(calls.select("pid", pl.col("call_id").alias("parent_id")), on=["pid", "parent_id"])
+    assert joined.height == with_parent.height
+    assert calls.schema["start"] == pl.Datetime("ns", "UTC")
+    assert (calls["start"].dt.epoch("ns") == calls["start_ns"]).all()
+
+
+def test_two_threads_log_has_the_query_that_never_ended(case):
+    if case["name"] != "two_threads":
+        pytest.skip("fixture-specific")
+    calls = pl.read_parquet(case["flat"] / "calls.parquet")
+    open_ = calls.filter(pl.col("duration_ns").is_null())
+    assert open_["function"].to_list() == ["db.query"]
+    assert open_["thread"].to_list() == ["MainThread"]
+    events = pl.read_parquet(case["flat"] / "events.parquet")
+    assert events["value"].to_list() == ["{'sql': 'SELECT 1'}"]
+    lines = pl.read_parquet(case["flat"] / "lines.parquet").sort("line")
+    assert lines.select("line", "hits").rows() == [(22, 2), (23, 1)]
+
+
+def test_duckdb_reads_the_partitioned_export_as_one_table(case):
+    con = duckdb.connect()
+    glob = str(case["parts"] / "**" / "*.parquet")
+    calls_glob = str(case["parts"] / "**" / "calls.parquet")
+    funcs_glob = str(case["parts"] / "**" / "functions.parquet")
+    n_calls, closed = con.execute(
+        f"select count(*), count(duration_ns) from read_parquet('{calls_glob}', hive_partitioning=true)").fetchone()
+    flat = pl.read_parquet(case["flat"] / "calls.parquet")
+    assert n_calls == flat.height
+    assert closed == flat["duration_ns"].count()
+    hits, total_ns = con.execute(
+        f"select sum(hits), sum(total_ns) from read_parquet('{funcs_glob}', hive_partitioning=true)").fetchone()
+    want = summary_functions(case)
+    assert hits == sum(h for h, _, _ in want.values())
+    hosts = con.execute(
+        f"select distinct host from read_parquet('{calls_glob}', hive_partitioning=true)").fetchall()
+    expect_host = "unknown" if str(case["src"]).endswith(".log") else None
+    if expect_host:
+        assert hosts == [(expect_host,)]
+    pids = {r[0] for r in con.execute(
+        f"select distinct pid from read_parquet('{calls_glob}', hive_partitioning=true)").fetchall()}
+    assert pids == set(flat["pid"].unique().to_list())
+    # polars reads the same directory tree as one table too.
+    lazy = pl.scan_parquet(str(case["parts"] / "**" / "calls.parquet"), hive_partitioning=True)
+    assert lazy.select(pl.len()).collect().item() == flat.height
+    del glob
+
+
+PSTATS_DUMP = r"""
+import json, pstats, sys
+s = pstats.Stats(sys.argv[1])
+out = {}
+for (file, line, name), (cc, nc, tt, ct, callers) in s.stats.items():
+    out[f"{file}:{line}:{name}"] = [cc, nc, tt, ct, len(callers)]
+s.sort_stats("cumulative").print_stats(5)
+print("JSON" + json.dumps(out))
+"""
+
+
+def find_python(v):
+    for p in sorted(Path.home().glob(f".pyenv/versions/{v}.*/bin/python{v}")):
+        if os.access(p, os.X_OK):
+            return str(p)
+    return shutil.which(f"python{v}")
+
+
+@pytest.mark.parametrize("version", ["3.9", "3.11", "3.13"])
+def test_pstats_loads_on_each_python_with_the_summary_counts(case, version):
+    py = find_python(version)
+    if py is None:
+        print(f"SKIP: python {version} not installed")
+        pytest.skip(f"python {version} not installed")
+    p = subprocess.run([py, "-c", PSTATS_DUMP, str(case["prof"])], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    stats = json.loads(p.stdout.split("JSON", 1)[1])
+    calls = pl.read_parquet(case["flat"] / "calls.parquet")
+    cut = calls["duration_ns"].null_count() > 0
+    # The stats' names are `qualname`s; match them with the summary's `module.qualname` by the calls table.
+    names = calls.select("function", "module", "file", "first_line").unique()
+    want = summary_functions(case)
+    seen = 0
+    for r in names.iter_rows(named=True):
+        if r["function"] not in want:
+            continue
+        qual = r["function"][len(r["module"]) + 1:] if r["module"] else r["function"]
+        key = f"{r['file'] or r['module']}:{r['first_line']}:{qual}"
+        cc, nc, tt, ct, _ = stats[key]
+        hits, total_us, self_us = want[r["function"]]
+        assert nc == hits, key
+        assert cc <= nc, key
+        if not cut:
+            assert tt * 1e6 == pytest.approx(self_us, abs=0.01), key
+            assert ct * 1e6 == pytest.approx(total_us, abs=0.01), key
+        seen += 1
+    assert seen == len(want)
+
+
+def test_gprof2dot_renders_the_pstats_file(case):
+    p = subprocess.run([sys.executable, "-m", "gprof2dot", "-f", "pstats", str(case["prof"])],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("digraph")
+
+
+def test_updates_table_has_every_update_marker(case):
+    dump = run("dump", *sorted(Path(case["src"]).glob("*")) if Path(case["src"]).is_dir() else [case["src"]],
+               ok=(0, 1)).stdout
+    markers = [ln for ln in dump.splitlines() if " update " in ln]
+    updates = pl.read_parquet(case["flat"] / "updates.parquet")
+    assert updates.height == len(markers)
+    assert set(updates["action"].to_list()) <= {"applied", "reverted"}
+    if case["name"] == "generated":
+        assert updates.height > 0, "the generator records update markers"
+
+
+def test_events_table_has_every_debugger_value(case):
+    want = json.loads(run("events", "-q", "--format", "json", case["src"], ok=(0, 1)).stdout)
+    events = pl.read_parquet(case["flat"] / "events.parquet").sort("time_ns", "function", "name", "value")
+    assert events.height == len(want)
+    got = sorted(zip(events["function"], events["kind"], events["name"], events["value"], events["line"]))
+    assert got == sorted((e["function"], e["kind"], e["name"], e["value"], e["line"]) for e in want)
