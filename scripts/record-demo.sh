@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Re-records fixtures/demo/service.pylu: runs examples/service.py with the stub, profiles it live through
-# pylu-controller, and keeps the trace it wrote. Needs the stub built (bash stub/tests/run.sh 3.11 does it).
+# pylu-controller, and keeps the trace it wrote. Needs the stub installed (bash stub/tests/run.sh 3.11 installs
+# the wheels into target/test-venv-3.11).
 # The committed fixture is what the demo and the analyzer's demo test read; re-record only on purpose.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-py=${PYTHON:-.venv-3.11/bin/python}
+py=${PYTHON:-target/test-venv-3.11/bin/python}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 PYLU_TRACE_DIR="$dir" SERVICE_ROUNDS=0 SERVICE_PAUSE=0.005 "$py" examples/service.py &

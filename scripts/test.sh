@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of pylu: the Rust workspace (formats, analyzer) and the stub's pytest suite on each Python
-# version we support (built with maturin per version; a version missing on this machine is skipped with a line).
+# Runs every test of pylu: the Rust workspace (formats, analyzer), then per Python version we support the built
+# wheels installed into a fresh venv with the stub's pytest suite and tests/e2e run against that install
+# (stub/tests/run.sh; a version missing on this machine is skipped with a line).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,7 +9,7 @@ echo "==> cargo test (formats, analyzer)"
 cargo test --workspace --exclude pylu-stub --locked
 
 if [ -f stub/tests/run.sh ]; then
-    echo "==> stub: pytest per Python version"
+    echo "==> wheels per Python version: stub tests and tests/e2e against the installed wheels"
     bash stub/tests/run.sh
 else
     echo "SKIP: stub/tests/run.sh not present"

@@ -197,12 +197,14 @@ struct MethodDef(ffi::PyMethodDef);
 // SAFETY: the definitions are immutable and point at 'static names and functions.
 unsafe impl Sync for MethodDef {}
 
-const fn meth_o(name: &'static CStr, f: ffi::PyCFunction) -> MethodDef {
+/// `doc` starts with the text signature (`name(func_id, /)\n--\n\n`): without one, Python 3.13 makes up
+/// `(self, object, /)` for a METH_O built-in, and `_native.pyi` (checked by stubtest) could not describe it.
+const fn meth_o(name: &'static CStr, doc: &'static CStr, f: ffi::PyCFunction) -> MethodDef {
     MethodDef(ffi::PyMethodDef {
         ml_name: name.as_ptr(),
         ml_meth: ffi::PyMethodDefPointer { PyCFunction: f },
         ml_flags: ffi::METH_O,
-        ml_doc: ptr::null(),
+        ml_doc: doc.as_ptr(),
     })
 }
 
@@ -216,11 +218,11 @@ const fn meth_fastcall(name: &'static CStr, f: ffi::PyCFunctionFast) -> MethodDe
 }
 
 static PROBES: [MethodDef; 11] = [
-    meth_o(c"enter", enter),
-    meth_o(c"exit", exit),
-    meth_o(c"exit_raised", exit_raised),
-    meth_o(c"suspend", suspend),
-    meth_o(c"resume", resume),
+    meth_o(c"enter", c"enter(func_id, /)\n--\n\nRecords a call's entry.", enter),
+    meth_o(c"exit", c"exit(func_id, /)\n--\n\nRecords a call's return.", exit),
+    meth_o(c"exit_raised", c"exit_raised(func_id, /)\n--\n\nRecords a call's exit by an exception.", exit_raised),
+    meth_o(c"suspend", c"suspend(func_id, /)\n--\n\nRecords a generator or coroutine suspended.", suspend),
+    meth_o(c"resume", c"resume(func_id, /)\n--\n\nRecords a generator or coroutine resumed.", resume),
     meth_fastcall(c"on_py_start", on_py_start),
     meth_fastcall(c"on_py_resume", on_py_resume),
     meth_fastcall(c"on_py_throw", on_py_throw),

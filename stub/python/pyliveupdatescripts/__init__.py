@@ -1,16 +1,5 @@
-"""The original pyliveupdate's import path: ``from pyliveupdatescripts import UpdateStub``, and the tools a
-controller command can use (``FP``, ``LU``, ...)."""
+"""The original pyliveupdate's import path: ``from pyliveupdatescripts import UpdateStub`` (and ``FP``,
+``LU``, ...). Only re-exports: the tools live in ``pyliveupdate.tools``."""
 
-from pyliveupdate.stub import UpdateStub
-from pyliveupdate.updates import LU, UpdateManager
-
-from .funcprofiler import FP, FuncProfiler
-from pyliveupdate.debuggers import FD, LD, VD, FuncDebugger, LineDebugger, VarDebugger
-from pyliveupdate.lineprofiler import LP, LineProfiler
-
-from pyliveupdate.update import Instrument, Redefine, patch
-
-__all__ = [
-    "UpdateStub", "FP", "FuncProfiler", "LP", "FD", "LD", "VD", "LU", "UpdateManager", "Instrument", "Redefine",
-    "LineProfiler", "FuncDebugger", "LineDebugger", "VarDebugger", "patch",
-]
+from pyliveupdate.tools import *  # noqa: F403  (exactly the names of pyliveupdate.tools.__all__)
+from pyliveupdate.tools import __all__  # noqa: F401

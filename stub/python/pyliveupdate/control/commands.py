@@ -28,7 +28,7 @@ def _command_print(*args, **kwargs):
 def make_namespace() -> dict:
     """A fresh namespace over the shared tools: each controller connection gets its own, so two controllers'
     variables never clobber each other (the tools, and what they change in the program, are shared)."""
-    import pyliveupdatescripts as tools
+    from .. import tools
 
     namespace = {"__builtins__": builtins, "__name__": "__pylu__", "print": _command_print}
     namespace["main"] = sys.modules.get("__main__")
@@ -51,7 +51,7 @@ def _error_text(err: BaseException, filename: str) -> str:
     tb = err.__traceback__
     while tb is not None:
         file = tb.tb_frame.f_code.co_filename
-        if file != filename and not os.path.abspath(file).startswith(_STUB_DIRS + _pylu_dirs()):
+        if file != filename and not os.path.abspath(file).startswith(_STUB_DIRS):
             return traceback.format_exc()
         tb = tb.tb_next
     # The class's bare name (`UpdateError: ...`), as the user would write it.
@@ -60,12 +60,6 @@ def _error_text(err: BaseException, filename: str) -> str:
     if lines and lines[-1].startswith(qualified + ":"):
         lines[-1] = type(err).__qualname__ + lines[-1][len(qualified):]
     return "".join(lines)
-
-
-def _pylu_dirs() -> tuple:
-    import pyliveupdatescripts
-
-    return (os.path.dirname(os.path.abspath(pyliveupdatescripts.__file__)) + os.sep,)
 
 
 def _compile(code: str, filename: str) -> tuple:
