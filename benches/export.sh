@@ -7,6 +7,8 @@
 #     read, so the peak beyond the mapped files is also shown: peak minus the input's size, when positive),
 #   - the Parquet output's size, its bytes per call and the input's MB/s.
 # Each step runs PYLU_BENCH_REPS times (default 3) and reports the median (benches/measure.sh).
+# PYLU_BENCH_BASE=DIR (a directory holding another build's pylu-analyze, e.g. main's built with its own
+# CARGO_TARGET_DIR) adds that build's export to the same run, before this one's: a before/after on one load.
 # Usage: benches/export.sh [SIZE=1G] [WORKDIR=/tmp/pylu-bench]
 set -euo pipefail
 SIZE=${1:-1G}
@@ -38,6 +40,13 @@ row() {
 }
 read -r s m c _ < <(measure sh -c "cat ${FILES[*]} | wc -l"); row "wc -l" "$s" "$m" "$c"
 read -r s m c _ < <(measure "$BIN/pylu-analyze" summary -q --format csv --top 1 "$IN"); row "summary" "$s" "$m" "$c"
+if [ -n "${PYLU_BENCH_BASE:-}" ]; then
+    rm -rf pq-out
+    read -r s m c _ < <(measure "$PYLU_BENCH_BASE/pylu-analyze" export parquet -q "$IN" -o pq-out)
+    row "export parquet (base)" "$s" "$m" "$c"
+    base_bytes=$(stat -c %s pq-out/calls.parquet)
+    printf 'base calls.parquet: %s bytes = %.2f bytes per call\n' "$base_bytes" "$(echo "$base_bytes / $calls" | bc -l)"
+fi
 rm -rf pq-out
 read -r s m c _ < <(measure "$BIN/pylu-analyze" export parquet -q "$IN" -o pq-out); row "export parquet" "$s" "$m" "$c"
 out_bytes=$(du -cb pq-out/*.parquet | tail -n 1 | cut -f1)

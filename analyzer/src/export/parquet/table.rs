@@ -11,11 +11,12 @@ use std::sync::Arc;
 use polars_arrow::array::{Array, BooleanArray, DictionaryArray, MutableBinaryViewArray, PrimitiveArray};
 use polars_arrow::bitmap::Bitmap;
 use polars_arrow::datatypes::{ArrowDataType, ArrowSchema, Field, IntegerType, TimeUnit};
-use polars_arrow::record_batch::RecordBatchT;
 use polars_parquet::write::{
-    get_dtype_encoding, CompressionOptions, Encoding, FileWriter, RowGroupIterator, StatisticsOptions, Version,
+    array_to_columns, compress, fallible_streaming_iterator, get_dtype_encoding, to_parquet_schema, CompressedPage,
+    CompressionOptions, DynIter, DynStreamingIterator, Encoding, FileWriter, ParquetType, StatisticsOptions, Version,
     WriteOptions,
 };
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::export::ExportError;
@@ -91,7 +92,7 @@ pub enum Col {
     Dict {
         keys: Vec<u32>,
         ids: Vec<u64>,
-        map: FxHashMap<u64, u32>,
+        map: DictIds,
         values: Vec<String>,
     },
     Ts(Vec<i64>),
@@ -106,15 +107,18 @@ impl Col {
             Kind::F64 => Col::F64(Vec::new()),
             Kind::Bool => Col::Bool(Vec::new()),
             Kind::Str => Col::Str(Vec::new()),
-            Kind::Dict => {
-                Col::Dict { keys: Vec::new(), ids: Vec::new(), map: FxHashMap::default(), values: Vec::new() }
-            }
+            Kind::Dict => Col::Dict { keys: Vec::new(), ids: Vec::new(), map: DictIds::default(), values: Vec::new() },
             Kind::Ts => Col::Ts(Vec::new()),
         }
     }
 
     /// Appends `other`'s rows (same kind).
     pub fn append(&mut self, other: Col) {
+        if self.is_empty() {
+            // The first batch of a row group is taken as it is, not copied.
+            *self = other;
+            return;
+        }
         match (self, other) {
             (Col::I64(a), Col::I64(b)) | (Col::Ts(a), Col::Ts(b)) => a.extend(b),
             (Col::OptI64(a, va), Col::OptI64(b, vb)) => {
@@ -126,20 +130,21 @@ impl Col {
             (Col::Bool(a), Col::Bool(b)) => a.extend(b),
             (Col::Str(a), Col::Str(b)) => a.extend(b),
             (Col::Dict { keys, ids, map, values }, Col::Dict { keys: bk, ids: bids, values: bvalues, .. }) => {
-                let remap: Vec<u32> = bids
-                    .iter()
-                    .zip(bvalues)
-                    .map(|(&id, v)| {
-                        *map.entry(id).or_insert_with(|| {
-                            ids.push(id);
-                            values.push(v);
-                            (values.len() - 1) as u32
-                        })
-                    })
-                    .collect();
+                let remap: Vec<u32> = bids.iter().zip(bvalues).map(|(&id, v)| map.key(id, ids, values, || v)).collect();
                 keys.extend(bk.into_iter().map(|k| remap[k as usize]));
             }
             _ => unreachable!("columns of one spec have the same kinds"),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Col::I64(v) | Col::Ts(v) | Col::OptI64(v, _) => v.is_empty(),
+            Col::I32(v) => v.is_empty(),
+            Col::F64(v) => v.is_empty(),
+            Col::Bool(v) => v.is_empty(),
+            Col::Str(v) => v.is_empty(),
+            Col::Dict { keys, .. } => keys.is_empty(),
         }
     }
 
@@ -168,6 +173,39 @@ impl Col {
                     .boxed()
             }
         }
+    }
+}
+
+/// A dictionary column's keys by the caller's id: small ids (functions) index a vector, others (threads,
+/// hosts) are hashed. Three of the calls table's columns look a function up on every row.
+#[derive(Debug, Default)]
+pub struct DictIds {
+    dense: Vec<u32>,
+    sparse: FxHashMap<u64, u32>,
+}
+
+impl DictIds {
+    const DENSE: u64 = 1 << 20;
+    const NONE: u32 = u32::MAX;
+
+    /// The key of value `id`, added to `ids` and `values` (made by `value`) the first time.
+    fn key(&mut self, id: u64, ids: &mut Vec<u64>, values: &mut Vec<String>, value: impl FnOnce() -> String) -> u32 {
+        let next = values.len() as u32;
+        let slot = if id < Self::DENSE {
+            let i = id as usize;
+            if self.dense.len() <= i {
+                self.dense.resize(i + 1, Self::NONE);
+            }
+            &mut self.dense[i]
+        } else {
+            self.sparse.entry(id).or_insert(Self::NONE)
+        };
+        if *slot == Self::NONE {
+            *slot = next;
+            ids.push(id);
+            values.push(value());
+        }
+        *slot
     }
 }
 
@@ -249,11 +287,7 @@ impl<'c> Row<'c> {
                         return self;
                     }
                 }
-                let k = *map.entry(id).or_insert_with(|| {
-                    ids.push(id);
-                    values.push(value());
-                    (values.len() - 1) as u32
-                });
+                let k = map.key(id, ids, values, value);
                 keys.push(k);
             }
             c => unreachable!("dictionary value into {c:?}"),
@@ -293,6 +327,8 @@ struct ParquetFile {
     path: PathBuf,
     w: FileWriter<BufWriter<File>>,
     schema: ArrowSchema,
+    /// The columns' Parquet types, in the schema's order.
+    types: Vec<ParquetType>,
     options: WriteOptions,
     rows: u64,
 }
@@ -310,16 +346,14 @@ impl ParquetFile {
             data_page_size: None,
         };
         let schema = spec.schema();
+        let types = to_parquet_schema(&schema).map_err(|e| perr(&path, e))?.fields().to_vec();
         let w = FileWriter::try_new(BufWriter::with_capacity(1 << 20, file), schema.clone(), options)
             .map_err(|e| perr(&path, e))?;
-        Ok(ParquetFile { path, w, schema, options, rows: 0 })
+        Ok(ParquetFile { path, w, schema, types, options, rows: 0 })
     }
 
     fn write(&mut self, spec: &Spec, cols: Vec<Col>, len: usize) -> Result<(), ExportError> {
         let path = &self.path;
-        let arrays: Vec<Box<dyn Array>> =
-            cols.into_iter().zip(&spec.cols).map(|(c, &(_, k))| c.into_array(k)).collect();
-        let batch = RecordBatchT::try_new(len, Arc::new(self.schema.clone()), arrays).map_err(|e| perr(path, e))?;
         // 64-bit integers (times, ids, durations) are delta-packed: neighbouring rows' times and ids are close,
         // and even unrelated durations then take their bit width, not 64 bits, before compression. The rest
         // keep polars' choice (dictionaries where they pay).
@@ -332,13 +366,23 @@ impl ParquetFile {
                 _ => get_dtype_encoding(&f.dtype),
             })
             .collect();
-        let groups =
-            RowGroupIterator::try_new(std::iter::once(Ok(batch)), &self.schema, self.options, encodings.into())
-                .map_err(|e| perr(path, e))?;
-        for g in groups {
-            let g = g.map_err(|e| perr(path, e))?;
-            self.w.write(len as u64, g).map_err(|e| perr(path, e))?;
-        }
+        let options = self.options;
+        // The columns are encoded and compressed at once, one per worker of a pool of their own (the replay
+        // fills the global pool, and waits for this writer when its channel is full).
+        let encoded: Vec<Result<Vec<CompressedPage>, String>> = encoder_pool().install(|| {
+            cols.into_par_iter()
+                .zip(spec.cols.par_iter())
+                .zip(self.types.par_iter())
+                .zip(encodings.par_iter())
+                .map(|(((c, &(_, k)), t), e)| encode_column(c.into_array(k), t.clone(), options, e))
+                .collect()
+        });
+        let encoded = encoded.into_iter().collect::<Result<Vec<_>, _>>().map_err(|e| perr(path, e))?;
+        let columns =
+            DynIter::new(encoded.iter().map(|pages| {
+                Ok(DynStreamingIterator::new(fallible_streaming_iterator::convert(pages.iter().map(Ok))))
+            }));
+        self.w.write(len as u64, columns).map_err(|e| perr(path, e))?;
         self.rows += len as u64;
         Ok(())
     }
@@ -350,6 +394,35 @@ impl ParquetFile {
         std::io::Write::flush(&mut inner).map_err(|error| ExportError::Io { path: self.path.clone(), error })?;
         Ok((self.path, self.rows))
     }
+}
+
+/// One column of a row group, encoded and compressed into its pages.
+fn encode_column(
+    array: Box<dyn Array>,
+    t: ParquetType,
+    options: WriteOptions,
+    encoding: &[Encoding],
+) -> Result<Vec<CompressedPage>, String> {
+    let mut pages = Vec::new();
+    // One leaf per column: the tables have no nested types.
+    for leaf in array_to_columns(array, t, options, encoding).map_err(|e| e.to_string())? {
+        for page in leaf {
+            let page = page.map_err(|e| e.to_string())?;
+            pages.push(compress(page, Vec::new(), options.compression).map_err(|e| e.to_string())?);
+        }
+    }
+    Ok(pages)
+}
+
+/// The writer's own threads, as many as the cores.
+fn encoder_pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("parquet-encode-{i}"))
+            .build()
+            .expect("a thread pool starts")
+    })
 }
 
 fn perr(path: &Path, e: impl std::fmt::Display) -> ExportError {
