@@ -14,7 +14,7 @@ from conftest import controller, hit_counts, read_trace, trace_files
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE = os.path.join(REPO, "examples", "regression")
-PTH = os.path.join(REPO, "stub", "python", "pyliveupdate-autostart.pth")
+PTH = "pyliveupdate-autostart.pth"
 
 
 def run(args, **kw):
@@ -76,11 +76,9 @@ def test_control_channel_works_while_running(tmp_path):
 
 
 def test_pylu_profile_from_the_environment(tmp_path):
-    # What the wheel installs into site-packages: here copied into this test venv's site-packages.
-    site = sysconfig.get_paths()["purelib"]
-    installed = os.path.join(site, os.path.basename(PTH))
-    if not os.path.exists(installed):
-        shutil.copy(PTH, installed)
+    # The wheel installs the .pth at the root of site-packages (stub/pyproject.toml's include).
+    installed = os.path.join(sysconfig.get_paths()["purelib"], PTH)
+    assert os.path.exists(installed), f"{installed}: the wheel did not install the autostart .pth"
     out = run(["-m", "shop", "--orders", "10", "--exit", "4"],
               env={"PYLU_PROFILE": "shop.pricing.discount, shop.pricing.tax", "PYLU_TRACE_DIR": str(tmp_path)})
     assert out.returncode == 4, out.stderr
