@@ -103,7 +103,7 @@ fn root_hash(k: u32) -> u64 {
 /// is about to use anyway, and whose function and parent decide the match. Slots used to hold a 32-bit tag of the
 /// hash too, which spared the node's load on a probe that collided; at the index's load (a quarter to a half)
 /// collisions are rare, and 4-byte slots halve the index, a third of a thread's tree in cache: 1–3 % faster on
-/// the generator's traces (docs/PERFORMANCE.md).
+/// the generator's traces (docs/performance-log.md).
 #[derive(Debug, Clone)]
 struct PathIndex {
     slots: Vec<u32>,

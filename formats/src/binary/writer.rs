@@ -5,7 +5,7 @@
 //! [`WRITE_ALIGN`] boundaries of the file (and in whatever is pending when [`TraceWriter::flush`] is called).
 //! Why: Linux's page cache (ext4, XFS, … since 6.16) sizes its folios by the writes that fill it, so a file
 //! written in aligned 256 KiB pieces is held in 256 KiB folios, and mapping it costs a reader a quarter to a
-//! third of the system time that one `write` per 64 KiB block at 4 KiB offsets costs (docs/PERFORMANCE.md). The
+//! third of the system time that one `write` per 64 KiB block at 4 KiB offsets costs (docs/performance-log.md). The
 //! bytes are the same either way, and they reach the file in order, so a process killed at any moment leaves
 //! whole blocks plus at most one torn last block, which readers report and skip; what it loses is what was
 //! pending (the stub flushes every second).

@@ -81,7 +81,7 @@ struct Cpu {
 /// | AMD Zen 4                            | 0x19, any     |          | 23.0 ns | 19.5 ns |
 /// | Intel Xeon, Emerald Rapids (KVM)     | 6, 0xcf       |          | 33.8 ns | 28.6 ns |
 const MEASURED: &[(Vendor, u32, Option<u32>, DecodePath)] = &[
-    // 2026-11-26, a harness with the analyzer's sink on one 268 MB file (docs/PERFORMANCE.md).
+    // 2026-11-26, a harness with the analyzer's sink on one 268 MB file (docs/performance-log.md).
     (Vendor::Amd, 0x19, None, DecodePath::Avx512),
     // 2026-12-06, `pylu-analyze summary` on a 537 MB generated set, CPU time, medians of 11 alternating runs.
     (Vendor::Intel, 6, Some(0xcf), DecodePath::Avx512),

@@ -72,7 +72,7 @@ impl<'a> Records<'a> {
     /// time by measured speed on the CPU (module `cpu`): for CPUs with a fast BMI2 `pext` (Intel since Haswell,
     /// AMD since Zen 3), which gathers a record's payload bits in one instruction (the analyzer runs ~10 %
     /// faster); and, for CPUs with AVX512-VBMI2 where it was measured faster (AMD's Zen 4 on: another ~15 %,
-    /// see docs/PERFORMANCE.md), a loop that decodes call records eight at a time, one step ahead of handing
+    /// see docs/performance-log.md), a loop that decodes call records eight at a time, one step ahead of handing
     /// them over (module `avx512`).
     #[inline(always)]
     pub fn try_for_each(self, sink: &mut impl RecordSink<'a>) -> Result<(), RecordError> {
