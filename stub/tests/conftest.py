@@ -162,3 +162,18 @@ def revert_everything_after():
     from pyliveupdate.updates import LU
 
     LU.revert_all()
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="session")
+def analyzer_bins():
+    """pylu-analyze and pylu-processlogs as the wheels installed them: the pylu-analyzer wheel puts them beside
+    this interpreter (stub/tests/run.sh runs the suite in a venv made from the built wheels)."""
+    bindir = os.path.dirname(sys.executable)
+    bins = tuple(os.path.join(bindir, name) for name in ("pylu-analyze", "pylu-processlogs"))
+    missing = [b for b in bins if not os.access(b, os.X_OK)]
+    if missing:
+        pytest.fail(f"not installed beside {sys.executable}: {missing} (install the pylu-analyzer wheel)")
+    return bins

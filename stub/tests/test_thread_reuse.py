@@ -15,7 +15,6 @@ import threading
 import pytest
 from conftest import PROGRAMS
 from inproc import events_since, now, profiled_for_the_module
-from test_end_to_end import analyzer_bins  # noqa: F401 (a fixture)
 
 sys.path.insert(0, PROGRAMS)
 
@@ -54,7 +53,7 @@ def serve_requests(n):
             loop.join()
 
 
-def test_every_request_thread_is_its_own_thread_in_the_trace(analyzer_bins, tmp_path):  # noqa: F811
+def test_every_request_thread_is_its_own_thread_in_the_trace(analyzer_bins, tmp_path):
     from pyliveupdate import _native
 
     t0 = now()

@@ -9,7 +9,7 @@ import sys
 import time
 
 from conftest import trace_files
-from test_end_to_end import REPO, analyzer_bins  # noqa: F401  (fixture)
+from conftest import REPO
 
 EXAMPLES = os.path.join(REPO, "examples")
 
@@ -39,7 +39,7 @@ def _source_line(text):
     raise LookupError(text)
 
 
-def test_walkthrough(trace_dir, tmp_path, analyzer_bins):  # noqa: F811
+def test_walkthrough(trace_dir, tmp_path, analyzer_bins):
     analyze, processlogs = analyzer_bins
     out, err = tmp_path / "out", tmp_path / "err"
     env = dict(os.environ, PYLU_TRACE_DIR=str(trace_dir), PROGRAM1_INTERVAL="0.02", PYTHONUNBUFFERED="1")

@@ -11,7 +11,7 @@ _StrPath = Union[str, os.PathLike[str]]
 # pyo3 lists every function the module adds (the probes included).
 __all__ = [
     "open_trace", "trace_path", "recording_stopped", "recording_error", "flush", "intern_function", "update_marker",
-    "set_echo", "mute_thread", "monotonic_ns", "watch_code", "unwatch_code", "read_trace",
+    "set_echo", "record_line", "record_debug", "mute_thread", "monotonic_ns", "watch_code", "unwatch_code", "read_trace",
     "enter", "exit", "exit_raised", "suspend", "resume",
     "on_py_start", "on_py_resume", "on_py_throw", "on_py_yield", "on_py_return", "on_py_unwind",
 ]
