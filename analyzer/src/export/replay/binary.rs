@@ -1,0 +1,166 @@
+//! Binary traces in the replay: each thread's blocks of a file as one unit (planned here, run on a worker), their
+//! records fed to the thread's state through a [`RecordSink`]; function ids are mapped from the file's to the
+//! export's global ones.
+
+use super::*;
+
+pub(super) struct BinaryUnit<'a> {
+    pub(super) path: PathBuf,
+    pub(super) trace: Trace<'a>,
+    pub(super) meta: ThreadMeta,
+    pub(super) blocks: Vec<BlockRef<'a>>,
+    /// File function id → global id.
+    pub(super) ids: Arc<Vec<u32>>,
+}
+
+/// Groups a file's blocks by thread (file order is each thread's order) and reads its function definitions.
+pub(super) fn plan_binary<'a>(
+    path: &std::path::Path,
+    trace: Trace<'a>,
+    funcs: &RwLock<Funcs>,
+    ordinal: &mut u32,
+) -> (Vec<BinaryUnit<'a>>, Vec<String>) {
+    let mut damage = Vec::new();
+    let mut per_thread: std::collections::BTreeMap<u64, Vec<BlockRef<'a>>> = Default::default();
+    let mut good = Vec::new();
+    for b in trace.blocks() {
+        match b {
+            Ok(b) => good.push(b),
+            Err(e) => damage.push(format!("{}: offset {}: {}", path.display(), e.offset, e.kind)),
+        }
+    }
+    // Definitions can come in any block of the file (the thread that first called the function sealed it),
+    // so all are read first, in parallel; their records are decoded again by the replay.
+    let defs: Vec<Vec<Def>> = good
+        .par_iter()
+        .map(|b| {
+            let mut out = Vec::new();
+            if b.verify().is_ok() {
+                let _ = b.records().try_for_each(&mut DefSink(&mut out));
+            }
+            out
+        })
+        .collect();
+    let mut ids: Vec<u32> = Vec::new();
+    {
+        let mut f = funcs.write().expect("not poisoned");
+        for (id, module, qualname, file, line) in defs.into_iter().flatten() {
+            let g = f.intern(&module, &qualname, &file, line);
+            if ids.len() <= id as usize {
+                ids.resize(id as usize + 1, u32::MAX);
+            }
+            ids[id as usize] = g;
+        }
+    }
+    for b in good {
+        per_thread.entry(b.thread_id).or_default().push(b);
+    }
+    let ids = Arc::new(ids);
+    let host: Arc<str> = Arc::from(trace.header.hostname.as_str());
+    let units = per_thread
+        .into_iter()
+        .map(|(tid, mut blocks)| {
+            blocks.sort_by_key(|b| b.offset);
+            let meta =
+                ThreadMeta { host: host.clone(), pid: trace.header.pid, tid, ordinal: *ordinal, text_log: false };
+            *ordinal += 1;
+            BinaryUnit { path: path.to_owned(), trace: trace.clone(), meta, blocks, ids: ids.clone() }
+        })
+        .collect();
+    (units, damage)
+}
+
+/// A function definition as read: file id, module, qualname, file, first line.
+pub(super) type Def = (u32, String, String, String, u32);
+
+pub(super) struct DefSink<'o>(&'o mut Vec<Def>);
+
+impl<'a> RecordSink<'a> for DefSink<'_> {
+    fn call(&mut self, _op: CallOp, _func: u32, _time_ns: u64) {}
+    fn suspend(&mut self, _func: u32, _time_ns: u64) {}
+    fn resume(&mut self, _func: u32, _time_ns: u64) {}
+    fn line(&mut self, _func: u32, _line: u32, _duration_ns: u64, _time_ns: u64) {}
+    fn wants_debug(&self) -> bool {
+        false
+    }
+    fn other(&mut self, rec: Record<'a>) {
+        if let EventKind::FuncDef(d) = rec.kind {
+            self.0.push((d.id, d.module.to_owned(), d.qualname.to_owned(), d.file.to_owned(), d.first_line));
+        }
+    }
+}
+
+/// A function id no definition named: a placeholder function `fn#id`, interned on first use.
+pub(super) fn unknown_func(funcs: &RwLock<Funcs>, id: u32) -> u32 {
+    funcs.write().expect("not poisoned").intern("", &format!("fn#{id}"), "", 0)
+}
+
+pub(super) struct ThreadSink<'t, S> {
+    th: &'t mut Thread<S>,
+    ids: &'t [u32],
+    funcs: &'t RwLock<Funcs>,
+}
+
+impl<S: Sink> ThreadSink<'_, S> {
+    #[inline]
+    fn g(&self, id: u32) -> u32 {
+        match self.ids.get(id as usize) {
+            Some(&g) if g != u32::MAX => g,
+            _ => unknown_func(self.funcs, id),
+        }
+    }
+}
+
+impl<'a, S: Sink> RecordSink<'a> for ThreadSink<'_, S> {
+    #[inline]
+    fn call(&mut self, op: CallOp, func: u32, t: u64) {
+        let f = self.g(func);
+        match op {
+            CallOp::Enter => self.th.enter(f, t),
+            CallOp::Exit => self.th.exit(f, t, false, None),
+            CallOp::ExitRaised => self.th.exit(f, t, true, None),
+        }
+    }
+    fn suspend(&mut self, func: u32, t: u64) {
+        let f = self.g(func);
+        self.th.suspend(f, t)
+    }
+    fn resume(&mut self, func: u32, t: u64) {
+        let f = self.g(func);
+        self.th.resume(f, t)
+    }
+    fn line(&mut self, _func: u32, _line: u32, _duration_ns: u64, _t: u64) {}
+    fn wants_debug(&self) -> bool {
+        true
+    }
+    fn other(&mut self, r: Record<'a>) {
+        match r.kind {
+            EventKind::ThreadName(n) => self.th.sink.thread_name(n),
+            EventKind::Update { id, action, description } => {
+                let t = self.th.clock.wall(r.time_ns);
+                self.th.sink.update(t, id, action, description)
+            }
+            EventKind::Debug { func: FuncRef::Id(f), line, kind, name, value, truncated } => {
+                let f = self.g(f);
+                let arg = DebugArg { kind, name: name.to_owned(), value: value.to_owned(), line, truncated };
+                self.th.debug(r.time_ns, f, arg)
+            }
+            _ => {}
+        }
+    }
+}
+
+pub(super) fn run_binary_thread<S: Sink>(u: &BinaryUnit<'_>, th: &mut Thread<S>, funcs: &RwLock<Funcs>) -> Vec<String> {
+    let mut damage = Vec::new();
+    for b in &u.blocks {
+        if let Err(e) = b.verify() {
+            damage.push(format!("{}: offset {}: {}", u.path.display(), e.offset, e.kind));
+            continue;
+        }
+        let mut sink = ThreadSink { th, ids: &u.ids, funcs };
+        if let Err(e) = b.records().try_for_each(&mut sink) {
+            damage.push(format!("{}: offset {}: {}", u.path.display(), e.offset, e.what));
+        }
+    }
+    damage
+}
