@@ -94,12 +94,14 @@ def test_pylu_profile_from_the_environment(tmp_path):
 
 def test_ci_gate_on_the_example(tmp_path):
     """README's CI job: a baseline and a candidate recorded with `run`, then the gate. The candidate's
-    `pricing.discount` does 1.5x the work: the gate fails and names it."""
+    `pricing.discount` does 4x the work — far more than a loaded machine's swing between two runs (measured up to
+    ~30 %), so that this end-to-end check cannot pass or fail by noise; the gate's sensitivity to a 1.5x change
+    among many functions is tested on generated traces (analyzer/tests/it/diff.rs)."""
     cargo = shutil.which("cargo")
     assert cargo, "cargo not found"
     subprocess.run([cargo, "build", "-q", "-p", "pylu-analyzer"], cwd=REPO, check=True)
     analyze = os.path.join(REPO, "target", "debug", "pylu-analyze")
-    for name, extra in (("base", []), ("cand", ["--slow"])):
+    for name, extra in (("base", []), ("cand", ["--slow-factor", "4"])):
         out = run(["-m", "pyliveupdate", "run", "-p", "shop.**", "-o", str(tmp_path / name), "-m", "shop",
                    "--orders", "150", *extra])
         assert out.returncode == 0, out.stderr

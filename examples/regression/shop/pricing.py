@@ -1,6 +1,7 @@
 """Prices, taxes and discounts: deterministic CPU work, so runs differ only by the machine's noise."""
 
-SLOW = False
+# How much more work `discount` does than in the baseline (`--slow`: 1.5, `--slow-factor F`: F).
+SLOW_FACTOR = 1.0
 
 
 def _spin(n: int) -> int:
@@ -19,5 +20,5 @@ def tax(price: int) -> int:
 
 
 def discount(price: int) -> int:
-    # The regression: 1.5x the work with --slow.
-    return price // 10 + _spin(3000 if SLOW else 2000) % 5
+    # The regression: SLOW_FACTOR times the work.
+    return price // 10 + _spin(int(2000 * SLOW_FACTOR)) % 5
