@@ -22,6 +22,12 @@ _NO_NESTED = Options(nested=False)
 
 def resolve(patterns, what: str) -> list:
     """[Target] of the patterns (a string or a list of them), as FP takes them; UpdateError when none."""
+    return resolve_reporting(patterns, what, _NO_NESTED)[0]
+
+
+def resolve_reporting(patterns, what: str, options: Options) -> tuple:
+    """([Target] sorted by name, [why a pattern found nothing]) of the patterns (a string or a list of them),
+    each function once; UpdateError ("nothing to <what>: …") when none is found."""
     patterns = [patterns] if isinstance(patterns, str) else list(patterns)
     found: dict = {}
     missing = []
@@ -30,12 +36,12 @@ def resolve(patterns, what: str) -> list:
             raise UpdateError(f"a target is a dotted name like '__main__.bar', not {pattern!r}")
         try:
             for target in find(pattern):
-                found.setdefault(id(target.func), Target(target.name, target.func, _NO_NESTED))
+                found.setdefault(id(target.func), Target(target.name, target.func, options))
         except TargetNotFound as why:
             missing.append(str(why))
     if not found:
         raise UpdateError(f"nothing to {what}: " + ("; ".join(missing) or f"{patterns!r} matched no function"))
-    return sorted(found.values(), key=lambda t: t.name)
+    return sorted(found.values(), key=lambda t: t.name), missing
 
 
 def code_lines(code: types.CodeType) -> list:

@@ -10,9 +10,9 @@ import sys
 
 from pyliveupdate.instrument import Options, instrumentation, stub_work
 from pyliveupdate.instrument.nested import tree, walk
-from pyliveupdate.instrument.targets import Target, TargetNotFound, find
+from pyliveupdate.probing import resolve_reporting
 from pyliveupdate.text import Text
-from pyliveupdate.updates import LU, UpdateError
+from pyliveupdate.updates import LU
 
 # Skipped functions listed one by one in the answer; beyond that, only counted per reason.
 _LISTED = 20
@@ -28,22 +28,13 @@ class FuncProfiler:
 
     def _profile(self, targets, echo: bool, options: Options) -> Text:
         patterns = [targets] if isinstance(targets, str) else list(targets)
-        found: dict = {}
-        missing = []
-        for pattern in patterns:
-            try:
-                for target in find(pattern):
-                    found.setdefault(id(target.func), Target(target.name, target.func, options))
-            except TargetNotFound as why:
-                missing.append(str(why))
-        if not found:
-            raise UpdateError("nothing to profile: " + ("; ".join(missing) or f"{patterns!r} matched no function"))
-        inside = _nested_in_others(found.values(), options)
-        chosen = [t for t in found.values() if id(t.func.__code__) not in inside]
+        targets_found, missing = resolve_reporting(patterns, "profile", options)
+        inside = _nested_in_others(targets_found, options)
+        chosen = [t for t in targets_found if id(t.func.__code__) not in inside]
         description = f"FP.profile({patterns!r}" + _option_text(echo, options) + ")"
         with instrumentation.batch():
-            update = LU.add("FuncProfiler", description, sorted(chosen, key=lambda t: t.name), echo)
-        return Text("\n".join(_answer(update, len(found) - len(chosen), missing)))
+            update = LU.add("FuncProfiler", description, chosen, echo)
+        return Text("\n".join(_answer(update, len(targets_found) - len(chosen), missing)))
 
 
 def _nested_in_others(targets, options: Options) -> set:
