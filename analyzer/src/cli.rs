@@ -65,7 +65,7 @@ impl OpenInputs {
     /// Finds the files that `args` name (files, directories, globs; the defaults when empty) and maps them.
     pub fn open(args: &[PathBuf]) -> Result<OpenInputs, AnalyzeError> {
         let paths = discover(args)?;
-        let inputs = paths.iter().map(|p| Input::open(p)).collect::<Result<Vec<_>, _>>()?;
+        let inputs = Input::open_all(&paths)?;
         Ok(OpenInputs { paths, inputs })
     }
 

@@ -60,6 +60,12 @@ impl Input {
         }
     }
 
+    /// Maps every file of `paths` (as [`discover`] found them), in order; the first that cannot be opened is
+    /// the error.
+    pub fn open_all(paths: &[PathBuf]) -> Result<Vec<Input>, AnalyzeError> {
+        paths.iter().map(|p| Input::open(p)).collect()
+    }
+
     /// Unmaps `inputs` on another thread: tearing down the mapping of a gigabyte takes tens of milliseconds,
     /// which the reports written meanwhile hide. (If the process exits first, the kernel finishes the job.)
     pub fn release_in_background(inputs: Vec<Input>) {

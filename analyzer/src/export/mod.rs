@@ -113,7 +113,7 @@ pub fn parse_duration(text: &str) -> Result<u64, ExportError> {
 /// says what was written, unless `quiet`.
 pub fn run(args: &ExportArgs) -> Result<u8, ExportError> {
     let paths = discover(&args.inputs)?;
-    let inputs = paths.iter().map(|p| Input::open(p)).collect::<Result<Vec<_>, _>>()?;
+    let inputs = Input::open_all(&paths)?;
     let code = match args.format {
         ExportFormat::Parquet => run_parquet(args, &inputs)?,
         ExportFormat::Chrome | ExportFormat::Speedscope => run_timeline(args, &inputs)?,
