@@ -5,7 +5,6 @@ control channel listening."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -92,15 +91,12 @@ def test_pylu_profile_from_the_environment(tmp_path):
     assert out.returncode == 0 and os.listdir(quiet) == [] and out.stderr == ""
 
 
-def test_ci_gate_on_the_example(tmp_path):
+def test_ci_gate_on_the_example(tmp_path, analyzer_bins):
     """README's CI job: a baseline and a candidate recorded with `run`, then the gate. The candidate's
     `pricing.discount` does 4x the work — far more than a loaded machine's swing between two runs (measured up to
     ~30 %), so that this end-to-end check cannot pass or fail by noise; the gate's sensitivity to a 1.5x change
     among many functions is tested on generated traces (analyzer/tests/it/diff.rs)."""
-    cargo = shutil.which("cargo")
-    assert cargo, "cargo not found"
-    subprocess.run([cargo, "build", "-q", "-p", "pylu-analyzer"], cwd=REPO, check=True)
-    analyze = os.path.join(REPO, "target", "debug", "pylu-analyze")
+    analyze, _ = analyzer_bins  # as the wheels installed it, like the CI job in README
     for name, extra in (("base", []), ("cand", ["--slow-factor", "4"])):
         out = run(["-m", "pyliveupdate", "run", "-p", "shop.**", "-o", str(tmp_path / name), "-m", "shop",
                    "--orders", "150", *extra])
