@@ -188,9 +188,10 @@ def expand_patch(command: str) -> tuple:
 
 
 class Session:
-    def __init__(self, targets: list, timeout: float | None, out=sys.stdout) -> None:
+    def __init__(self, targets: list, timeout: float | None, out=sys.stdout, full_traceback: bool = False) -> None:
         self.targets = targets
         self.timeout = timeout
+        self.full_traceback = full_traceback
         self.out = out
         self.failures = 0
 
@@ -219,7 +220,10 @@ class Session:
                     self.say(f"[{target.label}] still running an earlier command after {wait}: not sent (target kept)")
                     all_ok = False
                     continue
-                reply = target.request({"op": "run", "code": code, "filename": filename}, self.timeout)
+                message = {"op": "run", "code": code, "filename": filename}
+                if self.full_traceback:
+                    message["traceback"] = True
+                reply = target.request(message, self.timeout)
             except TimedOut:
                 self.say(
                     f"[{target.label}] timed out: no answer within {wait} (the command may still be running; "
@@ -314,6 +318,10 @@ def _main(argv=None) -> int:
         "--timeout", type=float, default=120.0,
         help="seconds to wait for each answer; a target that takes longer is reported as timed out and kept",
     )
+    parser.add_argument(
+        "--traceback", action="store_true",
+        help="show the stub's full traceback of a failed command (default: the one line that matters)",
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -340,7 +348,7 @@ def _main(argv=None) -> int:
     if not targets:
         print(f"pylu-controller: no running stub found in {where}", file=sys.stderr)
         return 2
-    session = Session(targets, args.timeout)
+    session = Session(targets, args.timeout, full_traceback=args.traceback)
 
     if args.command:
         commands = list(args.command)

@@ -92,7 +92,9 @@ class Redefine:
                     exec(self.predefine, vars(sys.modules[self.module]))
             except Exception as err:
                 raise UpdateError(f"predefine failed, nothing redefined: {type(err).__name__}: {err}") from None
-        update = manager.add_custom(self.kind, self.description(), self._apply, self._revert)
+        update = manager.add_custom(
+            self.kind, self.description(), self._apply, self._revert, [name for name, _t, _c in self.pairs]
+        )
         return Text(f"update {update.id}: redefined {', '.join(name for name, _t, _c in self.pairs)}")
 
     def _apply(self, update_id: int) -> None:

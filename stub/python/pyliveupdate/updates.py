@@ -41,6 +41,13 @@ class Update:
     active: list = field(default_factory=list)  # the targets this update holds while applied
     probe: object = None  # target -> frames.Probe: line and value probes added to each target (LP, debuggers)
     custom: tuple = ()  # (apply(id), revert(id)) of an update that is not instrumentation (Redefine)
+    custom_names: tuple = ()  # the functions a custom update changes (Redefine's names), for `ls`
+
+    def functions(self) -> list:
+        """The names of the functions this update holds (while applied) or would hold (reverted)."""
+        if self.custom:
+            return list(self.custom_names)
+        return [t.name for t in (self.active if self.applied else self.targets)]
 
     def apply(self) -> None:
         _applies.count = applies_on_this_thread() + 1
@@ -96,10 +103,11 @@ class UpdateManager:
             update.apply()
             return update
 
-    def add_custom(self, kind: str, description: str, apply, revert) -> Update:
-        """An update that changes the program itself (Redefine): `apply(id)` and `revert(id)` do the work."""
+    def add_custom(self, kind: str, description: str, apply, revert, names=()) -> Update:
+        """An update that changes the program itself (Redefine): `apply(id)` and `revert(id)` do the work on the
+        functions `names`."""
         with self._lock:
-            update = Update(self._next_id, kind, description, [], custom=(apply, revert))
+            update = Update(self._next_id, kind, description, [], custom=(apply, revert), custom_names=tuple(names))
             self._next_id += 1
             self._updates[update.id] = update
             try:
@@ -155,9 +163,10 @@ class UpdateManager:
             lines = [f"{'id':>3}  {'state':<8} {'kind':<13} {'functions':>9}  description"]
             for u in self._updates.values():
                 state = "applied" if u.applied else "reverted"
-                lines.append(f"{u.id:>3}  {state:<8} {u.kind:<13} {len(u.active if u.applied else u.targets):>9}  {u.description}")
-                for t in u.targets:
-                    lines.append(f"       {t.name}")
+                names = u.functions() if u.custom else [t.name for t in u.targets]
+                lines.append(f"{u.id:>3}  {state:<8} {u.kind:<13} {len(u.functions()):>9}  {u.description}")
+                for name in names:
+                    lines.append(f"       {name}")
                 for name, why in u.skipped:
                     lines.append(f"       (skipped {name}: {why})")
             return Text("\n".join(lines + footer))
@@ -177,7 +186,7 @@ class UpdateManager:
             if update.applied:
                 return Text(f"update {update.id} is already applied")
             update.apply()
-            return Text(f"applied update {update.id}: {update.description} ({len(update.active)} functions)")
+            return Text(f"applied update {update.id}: {update.description} ({len(update.functions())} functions)")
 
     def revert_all(self) -> Text:
         with self._lock:

@@ -45,9 +45,12 @@ _STUB_DIRS = tuple(
 )
 
 
-def _error_text(err: BaseException, filename: str) -> str:
+def _error_text(err: BaseException, filename: str, full_traceback: bool = False) -> str:
     """A mistake in the command (a bad target, a NameError, an error the stub raises on bad input) is the one
-    line that matters; an error raised inside the program's own code keeps its full traceback."""
+    line that matters; an error raised inside the program's own code keeps its full traceback, and so does every
+    error when the controller asks for it (`--traceback`)."""
+    if full_traceback:
+        return "".join(traceback.format_exception(type(err), err, err.__traceback__))
     tb = err.__traceback__
     while tb is not None:
         file = tb.tb_frame.f_code.co_filename
@@ -74,9 +77,10 @@ def _compile(code: str, filename: str) -> tuple:
     return compile(head, filename, "exec", dont_inherit=True), compile(value, filename, "eval", dont_inherit=True)
 
 
-def run_command(code: str, namespace: dict, filename: str = "<pylu>") -> tuple:
+def run_command(code: str, namespace: dict, filename: str = "<pylu>", full_traceback: bool = False) -> tuple:
     """(ok, output, error) of one command: its statements run, then the value of a final expression is printed
-    (as the interactive interpreter does), print() goes to the output, any exception becomes the error."""
+    (as the interactive interpreter does), print() goes to the output, any exception becomes the error (one line
+    for a mistake in the command, unless `full_traceback`)."""
     buffer = io.StringIO()
     _output.buffer = buffer
     # The source of what a command defines (a patch's functions) for tracebacks and Redefine's predefine.
@@ -90,6 +94,6 @@ def run_command(code: str, namespace: dict, filename: str = "<pylu>") -> tuple:
                 buffer.write(repr(value) + "\n")
         return True, buffer.getvalue(), ""
     except BaseException:  # SystemExit and KeyboardInterrupt from a command must not reach the host either
-        return False, buffer.getvalue(), _error_text(sys.exc_info()[1], filename)
+        return False, buffer.getvalue(), _error_text(sys.exc_info()[1], filename, full_traceback)
     finally:
         _output.buffer = None

@@ -171,7 +171,9 @@ class ControlServer:
         if op != "run" or not isinstance(request.get("code"), str):
             return {"ok": False, "pid": pid, "output": "", "error": f"unknown request {op!r}"}
         before = updates.applies_on_this_thread()
-        ok, output, error = run_command(request["code"], namespace, str(request.get("filename") or "<pylu>"))
+        ok, output, error = run_command(
+            request["code"], namespace, str(request.get("filename") or "<pylu>"), request.get("traceback") is True
+        )
         reply = {"ok": ok, "pid": pid, "output": output, "error": error}
         problem = recording.problem()
         if problem:
