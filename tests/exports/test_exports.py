@@ -1,6 +1,6 @@
 """`pylu-analyze export` read back by the tools users hand it to: every Parquet table by polars and by pyarrow
-(pandas), a partitioned export by DuckDB, the pstats file by `pstats.Stats` on each supported Python and by
-gprof2dot; counts and totals checked against `pylu-analyze summary --format json` on the same traces.
+(pandas), a partitioned export by DuckDB, the pstats file by `pstats.Stats` on each supported Python, by
+gprof2dot, tuna and snakeviz; counts and totals checked against `pylu-analyze summary --format json` on the same traces.
 
 Run by tests/exports/run.sh, which sets PYLU_ANALYZE and PYLU_GEN to the built binaries.
 """
@@ -217,6 +217,65 @@ def test_gprof2dot_renders_the_pstats_file(case):
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert p.stdout.startswith("digraph")
+
+
+def _stats_roots(prof):
+    """(every function's "file:line(name)" label, the roots tuna starts from: no caller, cumulative > 10 µs)."""
+    import pstats
+
+    stats = pstats.Stats(str(prof)).stats
+    names = [name for (_file, _line, name) in stats]
+    roots = [f"{file}::{line}::{name}" for (file, line, name), v in stats.items() if not v[4] and v[3] > 1e-5]
+    return names, roots
+
+
+def test_tuna_renders_the_pstats_file(case, tmp_path):
+    """tuna (a viewer of cProfile files) reads the export as a runtime profile and draws a tree from its roots."""
+    out = tmp_path / "tuna"
+    p = subprocess.run([str(Path(sys.executable).parent / "tuna"), str(case["prof"]), "-o", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    page = (out / "index.html").read_text()
+    _names, roots = _stats_roots(case["prof"])
+    assert roots, "no root with time: tuna would refuse the file"
+    for root in roots:
+        assert json.dumps(root) in page, root
+
+
+def test_snakeviz_serves_the_pstats_file(case):
+    """snakeviz, as a user starts it (`snakeviz -s out.prof`), serves a page holding every function."""
+    import html
+    import socket
+    import time
+    import urllib.parse
+    import urllib.request
+
+    with socket.socket() as s:  # a free port (snakeviz would move to another one if it were taken)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "snakeviz", "-s", "-p", str(port), str(case["prof"])],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/snakeviz/" + urllib.parse.quote(str(Path(case["prof"]).resolve()), safe="")
+    try:
+        page = None
+        deadline = time.monotonic() + 60
+        while page is None:
+            assert server.poll() is None, server.stderr.read()
+            try:
+                with urllib.request.urlopen(url, timeout=30) as reply:
+                    assert reply.status == 200
+                    page = html.unescape(reply.read().decode())
+            except urllib.error.HTTPError as err:  # it answered, with an error: snakeviz could not read the file
+                raise AssertionError(f"snakeviz answered {err.code}: {err.read()[:500]!r}") from None
+            except (ConnectionError, urllib.error.URLError):
+                assert time.monotonic() < deadline, "snakeviz did not answer within 60 s"
+                time.sleep(0.2)
+        names, _roots = _stats_roots(case["prof"])
+        for name in names:
+            assert name in page, name
+    finally:
+        server.kill()
+        server.wait()
 
 
 def test_updates_table_has_every_update_marker(case):
