@@ -10,7 +10,7 @@
 # the peak beyond the mapped input (peak minus the larger input's size: diff reads one run at a time); then
 # diff's CPU over the summaries' CPU of the same round, each round's and their median: the issue's ratio.
 # PYLU_BENCH_BASE=DIR (a directory holding another build's pylu-analyze) adds that build's diff to each round,
-# before this one's: a before/after on one load.
+# before this one's in even rounds, after it in odd ones: a before/after on one load.
 # Usage: benches/diff.sh [SIZE=256M] [WORKDIR=/tmp/pylu-bench-diff]
 set -euo pipefail
 SIZE=${1:-256M}
@@ -59,7 +59,14 @@ for fmt in binary legacy; do
     cmds+=("'$BIN/pylu-analyze' diff -q --format csv $A $B")
     rm -f results.txt
     for ((i = 0; i < REPS; i++)); do
-        for k in "${!steps[@]}"; do
+        order=("${!steps[@]}")
+        # With a base build, the two diffs (the last two steps) swap places every other round.
+        if [ -n "${PYLU_BENCH_BASE:-}" ] && ((i % 2)); then
+            n=${#order[@]}
+            order[n - 2]=$((n - 1))
+            order[n - 1]=$((n - 2))
+        fi
+        for k in "${order[@]}"; do
             echo "$i $k $(eval once "${cmds[$k]}")" >>results.txt
         done
     done
