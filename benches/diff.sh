@@ -11,9 +11,9 @@
 # diff's CPU over the summaries' CPU of the same round, each round's and their median: the issue's ratio.
 # PYLU_BENCH_BASE=DIR (a directory holding another build's pylu-analyze) adds that build's diff to each round,
 # before this one's in even rounds, after it in odd ones: a before/after on one load.
-# Usage: benches/diff.sh [SIZE=256M] [WORKDIR=/tmp/pylu-bench-diff]
+# Usage: benches/diff.sh [SIZE=1G] [WORKDIR=/tmp/pylu-bench-diff]
 set -euo pipefail
-SIZE=${1:-256M}
+SIZE=${1:-1G}
 WORK=${2:-/tmp/pylu-bench-diff}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # Without the Parquet export (diff does not use it; polars doubles the build).
