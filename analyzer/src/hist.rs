@@ -315,22 +315,37 @@ impl LatencyHist {
     /// The value at quantile `q` (0..=1) as the middle of its bucket: the bucket holding the `⌈q·n⌉`-th
     /// smallest value (at least the first). `None` when empty.
     pub fn quantile(&self, q: f64) -> Option<u64> {
+        self.quantiles([q])[0]
+    }
+
+    /// [`LatencyHist::quantile`] of each of `qs` (in increasing order), in one pass over the buckets: a diff
+    /// takes four quantiles of every function of every run.
+    pub fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [Option<u64>; N] {
+        // The bucket of each quantile.
+        let mut out: [Option<u32>; N] = [None; N];
         if self.total == 0 {
-            return None;
+            return [None; N];
         }
-        let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
-        let mut seen = 0u64;
-        let mut last = None;
+        debug_assert!(qs.is_sorted(), "{qs:?}");
+        let rank = |q: f64| ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
+        let (mut next, mut seen, mut last) = (0, 0u64, None);
         for (b, c) in self.bucket_counts() {
             seen += c;
             last = Some(b);
-            if seen >= rank {
+            while next < N && seen >= rank(qs[next]) {
+                out[next] = Some(b);
+                next += 1;
+            }
+            if next == N {
                 break;
             }
         }
         // Saturated counters can sum below `total`: the last bucket used then.
-        let (lo, width) = bucket_range(last?);
-        Some(lo + width / 2)
+        let middle = |b: u32| {
+            let (lo, width) = bucket_range(b);
+            lo + width / 2
+        };
+        out.map(|b| b.or(last).map(middle))
     }
 }
 
@@ -560,6 +575,17 @@ mod tests {
         assert_eq!(merged, h);
     }
 
+    /// The middle of the bucket of the `⌈q·n⌉`-th smallest of `sorted`, buckets computed another way than
+    /// the histogram's: shift a value right until it is below 128; the bits shifted out are the bucket's width.
+    fn ranked_middle(sorted: &[u64], q: f64) -> u64 {
+        let v = sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+        let mut shift = 0;
+        while v >> shift >= 128 {
+            shift += 1;
+        }
+        ((v >> shift) << shift) + (1u64 << shift) / 2
+    }
+
     proptest! {
         /// Listing and counting hold the same counts per bucket (those of recording each value in its bucket),
         /// whichever mode each side of a merge is in.
@@ -593,8 +619,7 @@ mod tests {
             }
         }
 
-        /// The quantile is the middle of the bucket of the `⌈q·n⌉`-th smallest value, buckets computed here
-        /// another way: shift a value right until it is below 128; the bits shifted out are the bucket's width.
+        /// The quantile is the middle of the bucket of the `⌈q·n⌉`-th smallest value (`ranked_middle`).
         #[test]
         fn quantile_is_the_middle_of_the_ranked_values_bucket(
             mut vs in prop::collection::vec(any::<u64>().prop_map(|v| v >> (v % 64)), 1..200),
@@ -605,13 +630,22 @@ mod tests {
                 h.record(v);
             }
             vs.sort_unstable();
-            let v = vs[((q * vs.len() as f64).ceil() as usize).clamp(1, vs.len()) - 1];
-            let mut shift = 0;
-            while v >> shift >= 128 {
-                shift += 1;
+            prop_assert_eq!(h.quantile(q), Some(ranked_middle(&vs, q)));
+        }
+
+        /// Several quantiles in one pass are each the one taken alone (by hand, as above), ties of `q` included.
+        #[test]
+        fn quantiles_in_one_pass(
+            mut vs in prop::collection::vec(any::<u64>().prop_map(|v| v >> (v % 64)), 1..200),
+            mut qs in prop::array::uniform4(prop::sample::select(vec![0.0, 0.1, 0.5, 0.9, 0.95, 0.99, 1.0])),
+        ) {
+            let mut h = LatencyHist::default();
+            for &v in &vs {
+                h.record(v);
             }
-            let (lo, width) = ((v >> shift) << shift, 1u64 << shift);
-            prop_assert_eq!(h.quantile(q), Some(lo + width / 2));
+            vs.sort_unstable();
+            qs.sort_by(f64::total_cmp);
+            prop_assert_eq!(h.quantiles(qs), qs.map(|q| Some(ranked_middle(&vs, q))));
         }
 
         /// Within 1/128 of the exact quantile of the values recorded, whatever their range; merging two halves

@@ -38,6 +38,7 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// Every metric, in declaration order (so `m as usize` is its index here).
     pub const ALL: [Metric; 8] = [
         Metric::Hits,
         Metric::Mean,
@@ -67,16 +68,20 @@ impl Metric {
         Metric::ALL.into_iter().find(|m| m.name() == s)
     }
 
-    fn quantile(self) -> Option<f64> {
+    /// Its index in [`QUANTILES`], for the quantile metrics.
+    fn quantile(self) -> Option<usize> {
         match self {
-            Metric::P50 => Some(0.5),
-            Metric::P90 => Some(0.9),
-            Metric::P95 => Some(0.95),
-            Metric::P99 => Some(0.99),
+            Metric::P50 => Some(0),
+            Metric::P90 => Some(1),
+            Metric::P95 => Some(2),
+            Metric::P99 => Some(3),
             _ => None,
         }
     }
 }
+
+/// The quantiles of the p50, p90, p95, p99 metrics, taken together in one pass over a histogram's buckets.
+const QUANTILES: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
 
 /// One function in one run.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -106,18 +111,22 @@ impl SideFunc {
     /// The metric over the whole side: counts and times per run (averaged over the runs), durations per call
     /// over every call.
     pub fn value(&self, m: Metric) -> f64 {
+        self.values()[m as usize]
+    }
+
+    /// [`SideFunc::value`] of every metric, in [`Metric::ALL`] order (the quantiles in one pass).
+    fn values(&self) -> [f64; Metric::ALL.len()] {
         let runs = self.runs.len().max(1) as f64;
         let sum = |f: fn(&RunFunc) -> u64| self.runs.iter().map(f).sum::<u64>() as f64;
-        match m {
+        let quantiles =
+            self.hist.quantiles(QUANTILES).map(|q| q.map_or(0.0, |v| v.clamp(self.min_ns, self.max_ns) as f64));
+        Metric::ALL.map(|m| match m {
             Metric::Hits => sum(|r| r.hits) / runs,
             Metric::Mean => sum(|r| r.sum_ns) / (self.hits().max(1) as f64),
             Metric::Total => sum(|r| r.total_ns) / runs,
             Metric::SelfTime => sum(|r| r.self_ns) / runs,
-            q => self
-                .hist
-                .quantile(q.quantile().unwrap_or(0.5))
-                .map_or(0.0, |v| v.clamp(self.min_ns, self.max_ns) as f64),
-        }
+            q => quantiles[q.quantile().unwrap_or(0)],
+        })
     }
 
     /// The metric in each run where the function was called.
@@ -156,11 +165,15 @@ impl Side {
     pub fn add_run(&mut self, a: &Analysis) {
         let views = Selection::default().views(a);
         let run = self.runs;
-        for f in function_stats(a, &views, SortBy::SelfTime) {
-            let e =
-                self.funcs.entry(f.name.clone()).or_insert_with(|| SideFunc { min_ns: u64::MAX, ..Default::default() });
+        for mut f in function_stats(a, &views, SortBy::SelfTime) {
+            let (min, max) = (f.stats.min_ns, f.stats.max_ns);
+            // As `FuncStat::quantile_ns` (kept within what was seen), the four in one pass.
+            let quantiles = match &f.hist {
+                Some(h) if f.stats.hits > 0 => h.quantiles(QUANTILES).map(|q| q.map_or(min, |v| v.clamp(min, max))),
+                _ => [min; 4],
+            };
+            let e = self.funcs.entry(f.name).or_insert_with(|| SideFunc { min_ns: u64::MAX, ..Default::default() });
             e.runs.resize(run, RunFunc::default());
-            let quantiles = [0.5, 0.9, 0.95, 0.99].map(|q| f.quantile_ns(q));
             e.runs.push(RunFunc {
                 hits: f.stats.hits,
                 sum_ns: f.sum_ns,
@@ -168,8 +181,11 @@ impl Side {
                 self_ns: f.self_ns,
                 quantiles,
             });
-            if let Some(h) = &f.hist {
-                e.hist.add(h);
+            // The run's histogram (every thread's merged) is the side's when it is the first: moved, not added.
+            match f.hist.take() {
+                Some(h) if e.hist.is_empty() => e.hist = h,
+                Some(h) => e.hist.add(&h),
+                None => {}
             }
             if f.stats.hits > 0 {
                 e.min_ns = e.min_ns.min(f.stats.min_ns);
@@ -313,11 +329,12 @@ pub fn diff(before: &Side, after: &Side, o: &DiffOptions) -> Result<Diff, DiffEr
 
 fn row(name: &str, b: &SideFunc, a: &SideFunc, threshold: f64) -> Row {
     let test = stats::mann_whitney(&b.hist, &a.hist);
-    let hits_p = stats::poisson_p(b.value(Metric::Hits), a.value(Metric::Hits));
+    let (bv, av) = (b.values(), a.values());
+    let hits_p = stats::poisson_p(bv[Metric::Hits as usize], av[Metric::Hits as usize]);
     let changes = Metric::ALL
         .into_iter()
-        .map(|m| {
-            let (before, after) = (b.value(m), a.value(m));
+        .zip(bv.into_iter().zip(av))
+        .map(|(m, (before, after))| {
             let tested = match m {
                 Metric::Hits => hits_p < threshold,
                 // Total and self time are hits × time per call: significant when either part is.
