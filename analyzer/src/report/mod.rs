@@ -6,6 +6,7 @@ pub mod flamegraph;
 pub mod folded;
 pub mod lines;
 pub mod summary;
+mod table;
 
 use crate::profile::Analysis;
 use crate::tree::{Children, Tree};
