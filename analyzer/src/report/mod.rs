@@ -11,26 +11,6 @@ mod table;
 use crate::profile::Analysis;
 use crate::tree::{Children, Tree};
 
-#[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(20000))]
-
-        #[test]
-        fn ms_is_the_float_formatting(ns in prop_oneof![
-            0u64..10_000_000,
-            any::<u64>(),
-            (0u64..1_000_000_000_000).prop_map(|k| k * 1000 + 499),
-            (0u64..1_000_000_000_000).prop_map(|k| k * 1000 + 501),
-            (999_999_000_000_000u64..1_000_001_000_000_000),
-        ]) {
-            prop_assert_eq!(super::ms(ns), format!("{:.3}", ns as f64 / 1e6));
-        }
-    }
-}
-
 /// Children of every node, sorted by function name.
 pub(crate) fn sorted_children(a: &Analysis, tree: &Tree) -> Children {
     let mut ch = tree.children();
@@ -55,4 +35,24 @@ pub(crate) fn ms(ns: u64) -> String {
         return format!("{}.{:03}", us / 1000, us % 1000);
     }
     format!("{:.3}", ns as f64 / 1e6)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20000))]
+
+        #[test]
+        fn ms_is_the_float_formatting(ns in prop_oneof![
+            0u64..10_000_000,
+            any::<u64>(),
+            (0u64..1_000_000_000_000).prop_map(|k| k * 1000 + 499),
+            (0u64..1_000_000_000_000).prop_map(|k| k * 1000 + 501),
+            (999_999_000_000_000u64..1_000_001_000_000_000),
+        ]) {
+            prop_assert_eq!(super::ms(ns), format!("{:.3}", ns as f64 / 1e6));
+        }
+    }
 }
