@@ -7,7 +7,8 @@
 #   - Each command runs in an empty directory of its own (both write <log name>.folded/.summary/.svg there).
 #   - pylu and wc run PYLU_BENCH_REPS times (default 3) and the run of median wall time is printed (wall and CPU
 #     = user + system, children included: under a shared load compare CPU), with peak RSS; the original runs once
-#     (it takes minutes on a gigabyte). Then pylu's phases (--timings) on the last size.
+#     (it takes minutes on a gigabyte), and only with ~22x the log's size of memory available (it holds the whole
+#     log as Python strings); "failed" when it wrote no SVG. Then pylu's phases (--timings) on the last size.
 # Usage: benches/processlogs.sh [WORKDIR=/tmp/pylu-bench-processlogs] [SIZES="50M 1G"]
 #        (a WORKDIR inside the checkout: use bench-data/, which is git-ignored)
 set -euo pipefail
@@ -45,13 +46,32 @@ for size in "${SIZES[@]}"; do
     rm -rf "run-original-$size" "run-pylu-$size"
     mkdir -p "run-original-$size" "run-pylu-$size"
     read -r wc_w _ wc_c _ < <(measure wc -l "$log")
-    read -r or_w or_m or_c _ < <(cd "run-original-$size" && REPS=1 measure "$WORK/venv/bin/python" "$ORIGINAL" -i "$log")
+    # The original reads the whole log into Python strings: ~20 bytes of memory per byte of log (a 1 GB log
+    # reached 21 GB and was killed by the kernel's OOM killer, taking the machine's memory from everyone). It
+    # only runs when the machine has that much available.
+    need_kib=$(( $(stat -c %s "$log") * 22 / 1024 ))
+    avail_kib=$(awk '/MemAvailable/ {print $2}' /proc/meminfo)
+    if [ "$need_kib" -lt "$avail_kib" ]; then
+        read -r or_w or_m or_c _ < <(cd "run-original-$size" && REPS=1 measure "$WORK/venv/bin/python" "$ORIGINAL" -i "$log")
+        [ -s "run-original-$size/$(basename "$log").svg" ] || or_w=failed
+    else
+        or_w=skipped or_m=- or_c=-
+        echo "  original skipped: needs ~$((need_kib / 1048576)) GiB of memory, $((avail_kib / 1048576)) GiB available" >&2
+    fi
     read -r py_w py_m py_c _ < <(cd "run-pylu-$size" && measure "$BIN/pylu-processlogs" -q -i "$log")
     rm -f time.out "run-original-$size/time.out" "run-pylu-$size/time.out"
     out_mb=$(du -cb "run-pylu-$size"/* | tail -n 1 | awk '{ printf "%.1f", $1 / 1e6 }')
     ratio() { echo "$1 / ($2 + 0.0005)" | bc -l; }
-    printf '%-6s %8.3f/%-8.3f %8.2f/%-8.2f %8.3f/%-8.3f %7.0f/%-7.0f %7.1f/%-7.1f %11s %13s\n' "$size" "$wc_w" "$wc_c" \
-        "$or_w" "$or_c" "$py_w" "$py_c" "$(ratio "$or_w" "$py_w")" "$(ratio "$or_c" "$py_c")" \
+    if [[ $or_w =~ ^[0-9.]+$ ]]; then
+        original=$(printf '%8.2f/%-8.2f' "$or_w" "$or_c")
+        times=$(printf '%7.0f/%-7.0f' "$(ratio "$or_w" "$py_w")" "$(ratio "$or_c" "$py_c")")
+    else
+        # Failed (killed, or no SVG written: its time is not that of the job done) or skipped.
+        original=$(printf '%17s' "$or_w")
+        times=$(printf '%15s' -)
+    fi
+    printf '%-6s %8.3f/%-8.3f %s %8.3f/%-8.3f %s %7.1f/%-7.1f %11s %13s\n' "$size" "$wc_w" "$wc_c" \
+        "$original" "$py_w" "$py_c" "$times" \
         "$(ratio "$py_w" "$wc_w")" "$(ratio "$py_c" "$wc_c")" "$out_mb" "$or_m/$py_m"
     echo "  original wrote: $(ls "run-original-$size" | tr '\n' ' ')"
     echo "  pylu wrote:     $(ls "run-pylu-$size" | tr '\n' ' ')"

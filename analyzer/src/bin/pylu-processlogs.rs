@@ -79,10 +79,15 @@ struct Phases {
 
 impl Phases {
     fn done(&mut self, what: &str) {
-        if self.on {
-            eprintln!("pylu-processlogs: {what}: {:.3} s", self.last.elapsed().as_secs_f64());
-        }
+        self.report(what, self.last);
         self.last = Instant::now();
+    }
+
+    /// A phase that started at `started` (phases on two threads overlap).
+    fn report(&self, what: &str, started: Instant) {
+        if self.on {
+            eprintln!("pylu-processlogs: {what}: {:.3} s", started.elapsed().as_secs_f64());
+        }
     }
 }
 
@@ -113,25 +118,46 @@ fn run(cli: Cli) -> Result<u8> {
         }
     };
     let (folded_path, summary_path, svg_path) = (out("folded"), out("summary"), out("svg"));
-    let mut f = create_output(&folded_path, &paths)?;
-    folded::write_folded(&a, &views, &mut f)?;
-    f.flush()?;
-    t.done("folded");
-    let mut f = create_output(&summary_path, &paths)?;
-    summary::write_text(&a, &views, &SummaryOptions { top: Some(cli.top), ..Default::default() }, &mut f)?;
-    if views.iter().any(|v| !v.lines.is_empty()) {
-        writeln!(f, "\nLine timings (LineProfiler)")?;
-        pylu_analyzer::report::lines::write_text(&a, &views, &mut f)?;
-    }
-    f.flush()?;
-    t.done("summary");
-    let lines = folded::flame_lines(&a, &views, flamegraph::IMAGE_WIDTH, FlameOptions::default().min_width);
-    t.done("flamegraph stacks");
-    let title = format!("{name} ({} calls)", a.calls);
-    let mut f = create_output(&svg_path, &paths)?;
-    flamegraph::write_flamegraph(&lines, &FlameOptions { title, ..Default::default() }, &mut f)?;
-    f.flush()?;
-    t.done("flamegraph svg");
+    // The three outputs only read the analysis: the summary is written on a second thread while this one
+    // writes the folded stacks and the SVG (about half the time each), so both cores work after the parse.
+    let write_summary = || -> Result<()> {
+        let started = Instant::now();
+        let mut f = create_output(&summary_path, &paths)?;
+        summary::write_text(&a, &views, &SummaryOptions { top: Some(cli.top), ..Default::default() }, &mut f)?;
+        if views.iter().any(|v| !v.lines.is_empty()) {
+            writeln!(f, "\nLine timings (LineProfiler)")?;
+            pylu_analyzer::report::lines::write_text(&a, &views, &mut f)?;
+        }
+        f.flush()?;
+        t.report("summary (second thread)", started);
+        Ok(())
+    };
+    let write_folded_and_svg = || -> Result<()> {
+        let started = Instant::now();
+        let mut f = create_output(&folded_path, &paths)?;
+        folded::write_folded(&a, &views, &mut f)?;
+        f.flush()?;
+        t.report("folded", started);
+        let started = Instant::now();
+        let lines = folded::flame_lines(&a, &views, flamegraph::IMAGE_WIDTH, FlameOptions::default().min_width);
+        t.report("flamegraph stacks", started);
+        let started = Instant::now();
+        let title = format!("{name} ({} calls)", a.calls);
+        let mut f = create_output(&svg_path, &paths)?;
+        flamegraph::write_flamegraph(&lines, &FlameOptions { title, ..Default::default() }, &mut f)?;
+        f.flush()?;
+        t.report("flamegraph svg", started);
+        Ok(())
+    };
+    let (folded_and_svg, summary) = std::thread::scope(|scope| {
+        let summary = scope.spawn(write_summary);
+        let folded_and_svg = write_folded_and_svg();
+        (folded_and_svg, summary.join())
+    });
+    // The folded file's error first, as when it was written first.
+    folded_and_svg?;
+    summary.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+    t.done("outputs");
     println!("generate summary: {} and flamegraph: {}", summary_path.display(), svg_path.display());
     Ok(if a.damaged() { EXIT_DAMAGED } else { EXIT_OK })
 }

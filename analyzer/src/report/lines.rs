@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 
-use comfy_table::{presets::ASCII_MARKDOWN, CellAlignment, Table};
+use crate::report::table::write_markdown;
 use serde::Serialize;
 
 use crate::hist::LatencyHist;
@@ -88,38 +88,24 @@ pub fn write_text(a: &Analysis, views: &[View], out: &mut dyn Write) -> io::Resu
         writeln!(w, "no line timings (LineProfiler records) in the selection")?;
         return w.flush();
     }
-    let mut t = Table::new();
-    t.load_preset(ASCII_MARKDOWN);
-    t.set_header(vec![
-        "function",
-        "line",
-        "hits",
-        "total ms",
-        "per hit us",
-        "p50 us",
-        "p99 us",
-        "% of function",
-        "source",
-    ]);
-    for r in &rows {
-        t.add_row(vec![
-            r.function.clone(),
-            r.line.to_string(),
-            r.hits.to_string(),
-            format!("{:.3}", r.total_us / 1000.0),
-            format!("{:.3}", r.per_hit_us),
-            format!("{:.3}", r.p50_us),
-            format!("{:.3}", r.p99_us),
-            format!("{:.1}", r.percent),
-            r.source.clone().unwrap_or_default(),
-        ]);
-    }
-    for c in 1..8 {
-        if let Some(col) = t.column_mut(c) {
-            col.set_cell_alignment(CellAlignment::Right);
-        }
-    }
-    writeln!(w, "{t}")?;
+    let header = ["function", "line", "hits", "total ms", "per hit us", "p50 us", "p99 us", "% of function", "source"];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.function.clone(),
+                r.line.to_string(),
+                r.hits.to_string(),
+                format!("{:.3}", r.total_us / 1000.0),
+                format!("{:.3}", r.per_hit_us),
+                format!("{:.3}", r.p50_us),
+                format!("{:.3}", r.p99_us),
+                format!("{:.1}", r.percent),
+                r.source.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    write_markdown(&mut w, &header, &cells, |c| (1..8).contains(&c))?;
     w.flush()
 }
 

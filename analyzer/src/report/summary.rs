@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use comfy_table::{presets::ASCII_MARKDOWN, CellAlignment, Table};
+use crate::report::table::write_markdown;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -273,28 +273,24 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
     }
     let (funcs, functions) = top_functions(a, views, o.sort, o.top);
     writeln!(w, "top {} of {} functions by {}:", funcs.len(), functions, sort_name(o.sort))?;
-    let mut t = Table::new();
-    t.load_preset(ASCII_MARKDOWN);
-    t.set_header(vec!["function", "hits", "total ms", "self ms", "mean ms", "p50 ms", "p99 ms", "max ms"]);
-    for f in &funcs {
-        t.add_row(vec![
-            f.name.clone(),
-            f.stats.hits.to_string(),
-            ms(f.total_ns),
-            ms(f.self_ns),
-            ms(f.mean_ns()),
-            ms(f.quantile_ns(0.5)),
-            ms(f.quantile_ns(0.99)),
-            ms(f.stats.max_ns),
-        ]);
-    }
-    for c in 1..8 {
-        if let Some(col) = t.column_mut(c) {
-            col.set_cell_alignment(CellAlignment::Right);
-        }
-    }
+    let rows: Vec<Vec<String>> = funcs
+        .iter()
+        .map(|f| {
+            vec![
+                f.name.clone(),
+                f.stats.hits.to_string(),
+                ms(f.total_ns),
+                ms(f.self_ns),
+                ms(f.mean_ns()),
+                ms(f.quantile_ns(0.5)),
+                ms(f.quantile_ns(0.99)),
+                ms(f.stats.max_ns),
+            ]
+        })
+        .collect();
+    let header = ["function", "hits", "total ms", "self ms", "mean ms", "p50 ms", "p99 ms", "max ms"];
     // The warnings line is not part of the report: the binaries print it once, on stderr.
-    writeln!(w, "{t}")?;
+    write_markdown(&mut w, &header, &rows, |c| (1..8).contains(&c))?;
     w.flush()
 }
 

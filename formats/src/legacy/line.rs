@@ -7,25 +7,50 @@ use super::number::{parse_u32, parse_u64};
 use crate::event::{Event, EventKind, FuncRef};
 
 /// Columns before the message; the message itself may hold more `;` (a repr), so splitting stops here.
-const SEPARATORS_BEFORE_MESSAGE: usize = 9;
+pub(crate) const SEPARATORS_BEFORE_MESSAGE: usize = 9;
 
 /// Parses one line (without its `\n`; a trailing `\r` is tolerated) into its event and the thread name
 /// column. The error says what was wrong, for [`super::LineError`].
 pub fn parse_line(line: &[u8]) -> Result<(Event<'_>, &str), &'static str> {
-    parse_line_cached(line, &mut AsctimeCache::default())
+    parse_line_cached(line, &mut LineCache::default())
 }
 
-/// The last `asctime` read and its value: consecutive lines mostly share it (millisecond resolution), and
-/// comparing 23 bytes is cheaper than parsing them.
+/// What the previous line's columns read as, for the next line to reuse when its bytes are the same: the
+/// `asctime` (consecutive lines mostly share it, at millisecond resolution) and the thread's columns (a thread's
+/// lines come in runs). Comparing the bytes is cheaper than parsing them again; a line whose columns differ is
+/// parsed as if there were no cache, and only columns that parsed are remembered, so errors are the same.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct AsctimeCache {
+pub(crate) struct LineCache {
     last: Option<([u8; ASCTIME_LEN], i64)>,
+    thread: ThreadColumns,
 }
+
+/// The `process; threadName; thread` columns of the last line whose three parsed, as their raw bytes (the text
+/// between the line's second and fifth `;`).
+#[derive(Debug, Clone, Copy)]
+struct ThreadColumns {
+    /// The bytes, zero-padded; `len == 0` when there is nothing remembered.
+    bytes: [u8; THREAD_COLUMNS_MAX],
+    len: usize,
+    pid: u32,
+    tid: u64,
+    /// The thread name's place in the bytes.
+    name: (usize, usize),
+}
+
+impl Default for ThreadColumns {
+    fn default() -> Self {
+        ThreadColumns { bytes: [0; THREAD_COLUMNS_MAX], len: 0, pid: 0, tid: 0, name: (0, 0) }
+    }
+}
+
+/// Longer thread columns are parsed every time (a pid, a 64-bit tid and a thread name of up to ~25 bytes fit).
+const THREAD_COLUMNS_MAX: usize = 64;
 
 /// `YYYY-MM-DD HH:MM:SS,mmm`: any other length is not an `asctime`.
 const ASCTIME_LEN: usize = 23;
 
-impl AsctimeCache {
+impl LineCache {
     #[inline]
     fn get(&mut self, asctime: &str) -> Option<i64> {
         // A fixed-size comparison (inlined) rather than a call to memcmp.
@@ -78,16 +103,47 @@ pub(crate) fn find_semicolon(hay: &[u8], from: usize) -> Option<usize> {
 #[inline]
 pub(crate) fn parse_line_cached<'a>(
     line: &'a [u8],
-    cache: &mut AsctimeCache,
+    cache: &mut LineCache,
 ) -> Result<(Event<'a>, &'a str), &'static str> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let line = line_str(line)?;
+    let mut seps = [0; SEPARATORS_BEFORE_MESSAGE];
+    let mut field_start = 0;
+    for sep in seps.iter_mut() {
+        *sep = find_semicolon(line.as_bytes(), field_start).ok_or("fewer than 10 `;`-separated columns")?;
+        field_start = *sep + 1;
+    }
+    parse_columns(line, &seps, cache)
+}
 
+/// [`parse_line_cached`] for an ASCII line whose first nine `;` were already found (`seps`, in order), as
+/// [`super::lines`] finds them in its one pass over the line; the same answer as [`parse_line_cached`] gives
+/// for that line (property-tested).
+#[inline(always)]
+pub(crate) fn parse_ascii_line<'a>(
+    line: &'a [u8],
+    seps: &[usize; SEPARATORS_BEFORE_MESSAGE],
+    cache: &mut LineCache,
+) -> Result<(Event<'a>, &'a str), &'static str> {
+    debug_assert!(line.is_ascii());
+    // A `\r` is after every `;`: stripping it moves none of them.
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // SAFETY: the caller found every byte of `line` ASCII, and ASCII is valid UTF-8.
+    let line = unsafe { std::str::from_utf8_unchecked(line) };
+    parse_columns(line, seps, cache)
+}
+
+/// The event of `line` (no `\n` or trailing `\r`), given the positions of its first nine `;`.
+#[inline(always)]
+fn parse_columns<'a>(
+    line: &'a str,
+    seps: &[usize; SEPARATORS_BEFORE_MESSAGE],
+    cache: &mut LineCache,
+) -> Result<(Event<'a>, &'a str), &'static str> {
     // Columns are cut at `;` and trimmed of ASCII spaces: both ASCII, so every cut is a char boundary.
     let mut fields: [&str; SEPARATORS_BEFORE_MESSAGE] = [""; SEPARATORS_BEFORE_MESSAGE];
     let mut field_start = 0;
-    for field in fields.iter_mut() {
-        let at = find_semicolon(line.as_bytes(), field_start).ok_or("fewer than 10 `;`-separated columns")?;
+    for (field, &at) in fields.iter_mut().zip(seps) {
         *field = line[field_start..at].trim_ascii();
         field_start = at + 1;
     }
@@ -95,8 +151,16 @@ pub(crate) fn parse_line_cached<'a>(
     let [asctime, _process_name, process, thread_name, thread, pathname, lineno, module, func_name] = fields;
 
     let asctime_ns = cache.get(asctime).ok_or("bad asctime (expected `YYYY-MM-DD HH:MM:SS,mmm`)")?;
-    let pid = parse_u32(process.as_bytes()).ok_or("bad process id")?;
-    let tid = parse_u64(thread.as_bytes()).ok_or("bad thread id")?;
+    let columns = &line[seps[1] + 1..seps[4]];
+    let (pid, tid, thread_name) = match cache.thread.get(columns) {
+        Some(same) => same,
+        None => {
+            let pid = parse_u32(process.as_bytes()).ok_or("bad process id")?;
+            let tid = parse_u64(thread.as_bytes()).ok_or("bad thread id")?;
+            cache.thread.remember(columns, pid, tid, thread_name);
+            (pid, tid, thread_name)
+        }
+    };
     let line_no = parse_u32(lineno.as_bytes()).ok_or("bad line number")?;
     let func = FuncRef::Named { module, name: func_name, file: pathname };
 
@@ -119,8 +183,33 @@ pub(crate) fn parse_line_cached<'a>(
     Ok((Event { pid, tid, time_ns, kind }, thread_name))
 }
 
+impl ThreadColumns {
+    /// The pid, tid and thread name of `columns` when they are the remembered bytes.
+    #[inline(always)]
+    fn get<'a>(&self, columns: &'a str) -> Option<(u32, u64, &'a str)> {
+        let bytes = columns.as_bytes();
+        if bytes.len() != self.len || bytes.len() > THREAD_COLUMNS_MAX || bytes != &self.bytes[..bytes.len()] {
+            return None;
+        }
+        // The same bytes as when the name's place was taken: still a char boundary.
+        Some((self.pid, self.tid, columns.get(self.name.0..self.name.1)?))
+    }
+
+    /// Remembers `columns`, which read as `pid`, `tid` and `name` (a subslice of `columns`).
+    #[inline(always)]
+    fn remember(&mut self, columns: &str, pid: u32, tid: u64, name: &str) {
+        let Some(slot) = self.bytes.get_mut(..columns.len()) else {
+            self.len = 0;
+            return;
+        };
+        slot.copy_from_slice(columns.as_bytes());
+        let start = name.as_ptr() as usize - columns.as_ptr() as usize;
+        *self = ThreadColumns { len: columns.len(), pid, tid, name: (start, start + name.len()), ..*self };
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::event::DebugKind;
     use proptest::prelude::*;
@@ -163,7 +252,7 @@ mod tests {
 
     /// The line parser as it was before its fast paths (memchr for the columns, UTF-8 validation of the whole
     /// line, nom for every message, a checked digit loop for integers, no asctime cache): the reference.
-    fn parse_line_reference(line: &[u8]) -> Result<(Event<'_>, &str), &'static str> {
+    pub(in crate::legacy) fn parse_line_reference(line: &[u8]) -> Result<(Event<'_>, &str), &'static str> {
         fn integer(text: &str) -> Option<u64> {
             if text.is_empty() || text.len() > 20 {
                 return None;
@@ -209,7 +298,7 @@ mod tests {
 
     /// Lines near the log's own: each column picked from typical, odd and broken values, sometimes with a
     /// column dropped or doubled, non-ASCII text, a CR or junk at the end.
-    fn near_log_lines() -> impl Strategy<Value = Vec<u8>> {
+    pub(in crate::legacy) fn near_log_lines() -> impl Strategy<Value = Vec<u8>> {
         let pick = |v: &[&'static str]| prop::sample::select(v.to_vec());
         let asctime = pick(&[
             "2024-03-01 09:00:00,000",
@@ -292,7 +381,7 @@ mod tests {
         /// the reference reads it alone.
         #[test]
         fn cached_runs_agree_with_the_reference(lines in proptest::collection::vec(near_log_lines(), 1..8)) {
-            let mut cache = AsctimeCache::default();
+            let mut cache = LineCache::default();
             for line in &lines {
                 prop_assert_eq!(parse_line_cached(line, &mut cache), parse_line_reference(line));
             }

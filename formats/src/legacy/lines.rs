@@ -1,7 +1,8 @@
 //! Walking a log (or a chunk of it) line by line, and cutting a log into chunks that can be parsed in
 //! parallel.
 
-use super::line::{parse_line_cached, AsctimeCache};
+use super::line::{parse_ascii_line, parse_line_cached, LineCache};
+use super::scan::scan_line;
 use crate::event::{Event, EventKind};
 
 /// A line that is not a record of the original's log. Counted and reported by the caller, never fatal.
@@ -48,7 +49,7 @@ pub fn lines(chunk: &[u8], first_line_no: u64) -> LegacyLines<'_> {
         next_line_no: first_line_no,
         pending: None,
         current_thread: None,
-        asctime: AsctimeCache::default(),
+        cache: LineCache::default(),
     }
 }
 
@@ -65,7 +66,7 @@ pub struct LegacyLines<'a> {
     /// A line's own event, held back while its thread name event goes out first.
     pending: Option<Event<'a>>,
     current_thread: Option<(u32, u64, &'a str)>,
-    asctime: AsctimeCache,
+    cache: LineCache,
 }
 
 impl<'a> LegacyLines<'a> {
@@ -73,22 +74,6 @@ impl<'a> LegacyLines<'a> {
     /// of the chunk (a last line without `\n` counts), so callers need no second pass to count them.
     pub fn next_line_no(&self) -> u64 {
         self.next_line_no
-    }
-
-    /// The next line (without its `\n`) and its number, or `None` at the end.
-    #[inline]
-    fn next_line(&mut self) -> Option<(&'a [u8], u64)> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let (line, rest) = match memchr::memchr(b'\n', self.rest) {
-            Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
-            None => (self.rest, &self.rest[self.rest.len()..]),
-        };
-        self.rest = rest;
-        let line_no = self.next_line_no;
-        self.next_line_no += 1;
-        Some((line, line_no))
     }
 }
 
@@ -101,11 +86,25 @@ impl<'a> Iterator for LegacyLines<'a> {
             return Some(Ok(event));
         }
         loop {
-            let (line, line_no) = self.next_line()?;
+            if self.rest.is_empty() {
+                return None;
+            }
+            // One pass finds the line's end, its columns and whether it is ASCII.
+            let scan = scan_line(self.rest);
+            let line = &self.rest[..scan.len];
+            self.rest = self.rest.get(scan.len + 1..).unwrap_or_default();
+            let line_no = self.next_line_no;
+            self.next_line_no += 1;
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let (event, thread_name) = match parse_line_cached(line, &mut self.asctime) {
+            let parsed = if scan.ascii && scan.count == scan.seps.len() {
+                parse_ascii_line(line, &scan.seps, &mut self.cache)
+            } else {
+                // Not ASCII, or too few columns: the exact parser says what the line is.
+                parse_line_cached(line, &mut self.cache)
+            };
+            let (event, thread_name) = match parsed {
                 Ok(parsed) => parsed,
                 Err(what) => return Some(Err(LineError { line_no, what })),
             };
@@ -123,6 +122,78 @@ impl<'a> Iterator for LegacyLines<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::legacy::line::tests::{near_log_lines, parse_line_reference};
+    use proptest::prelude::*;
+
+    /// What [`lines`] must give for `chunk`, from the reference parser line by line.
+    fn expected(chunk: &[u8], first_line_no: u64) -> Vec<Result<Event<'_>, LineError>> {
+        let mut out = Vec::new();
+        let mut current = None;
+        let body = chunk.strip_suffix(b"\n").unwrap_or(chunk);
+        if chunk.is_empty() {
+            return out;
+        }
+        for (line, line_no) in body.split(|&b| b == b'\n').zip(first_line_no..) {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match parse_line_reference(line) {
+                Err(what) => out.push(Err(LineError { line_no, what })),
+                Ok((event, name)) => {
+                    if current != Some((event.pid, event.tid, name)) {
+                        current = Some((event.pid, event.tid, name));
+                        out.push(Ok(Event { kind: EventKind::ThreadName(name), ..event }));
+                    }
+                    out.push(Ok(event));
+                }
+            }
+        }
+        out
+    }
+
+    /// Runs of near-log lines (a thread's lines repeat, as in a real log, so the caches are hit), with blank
+    /// lines, CRLF and a last line with or without its `\n`.
+    fn chunks() -> impl Strategy<Value = Vec<u8>> {
+        let line = prop_oneof![
+            6 => near_log_lines(),
+            1 => Just(b"2020-05-10 12:28:16,048; P; 1; T-a; 11; /a.py; 3; a; f; func_begin; 1.0".to_vec()),
+            1 => Just(b"2020-05-10 12:28:16,048; P; 1; T-a; 11; /a.py; 3; a; f; func_end; 0.5; 2.0".to_vec()),
+            1 => Just(b"".to_vec()),
+            1 => Just(b" \r".to_vec()),
+        ];
+        (proptest::collection::vec((line, 1usize..4), 0..12), any::<bool>()).prop_map(|(lines, newline_at_end)| {
+            let mut chunk = Vec::new();
+            for (line, times) in lines {
+                for _ in 0..times {
+                    chunk.extend_from_slice(&line);
+                    chunk.push(b'\n');
+                }
+            }
+            if !newline_at_end {
+                chunk.pop();
+            }
+            chunk
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// The one-pass scan and the caches give what the reference parser gives line by line.
+        #[test]
+        fn agrees_with_the_reference_line_by_line(chunk in chunks(), first_line_no in 1u64..1000) {
+            let got: Vec<_> = lines(&chunk, first_line_no).collect();
+            prop_assert_eq!(got, expected(&chunk, first_line_no));
+        }
+
+        #[test]
+        fn agrees_with_the_reference_on_any_bytes(chunk in proptest::collection::vec(
+            prop_oneof![8 => any::<u8>(), 1 => Just(b';'), 1 => Just(b'\n')], 0..400)
+        ) {
+            let got: Vec<_> = lines(&chunk, 1).collect();
+            prop_assert_eq!(got, expected(&chunk, 1));
+        }
+    }
 
     #[test]
     fn chunks_cover_and_end_at_newlines() {

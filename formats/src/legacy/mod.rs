@@ -2,8 +2,8 @@
 //! trace. docs/LEGACY.md describes what is accepted and how each message maps to an event.
 //!
 //! Built for gigabyte logs: [`split_chunks`] cuts a memory-mapped log at newlines so chunks can be parsed in
-//! parallel, [`lines`] parses one chunk zero-copy (memchr splits lines and columns, nom reads the date and
-//! the message grammar), and bad lines come back as [`LineError`]s with their line numbers, never as a
+//! parallel, [`lines`] parses one chunk zero-copy (one SIMD pass per line finds its end and columns, nom
+//! reads the date and the message grammar where the hand-written fast paths decline), and bad lines come back as [`LineError`]s with their line numbers, never as a
 //! failure of the whole file.
 //!
 //! [`Event`]: crate::event::Event
@@ -14,6 +14,7 @@ mod lines;
 mod message;
 mod number;
 mod rotated;
+mod scan;
 
 pub use line::parse_line;
 pub use lines::{count_lines, lines, split_chunks, LegacyLines, LineError};
