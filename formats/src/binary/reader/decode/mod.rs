@@ -340,7 +340,7 @@ mod tests {
             let records = Records { payload: &p, pos: 0, time: base, payload_offset: 40, failed: false };
             let (want, want_err) = by_iterator(records.clone());
             // `end` is called once, with the last timed record's time (debug records count, wanted or not).
-            let want_end = vec![want.iter().filter(|r| r.kind.is_timed()).last().map_or(base, |r| r.time_ns)];
+            let want_end = vec![want.iter().rev().find(|r| r.kind.is_timed()).map_or(base, |r| r.time_ns)];
             for debug in [true, false] {
                 let want: Vec<_> =
                     want.iter().copied().filter(|r| debug || !matches!(r.kind, EventKind::Debug { .. })).collect();
