@@ -95,17 +95,18 @@ fn a_killed_binary_trace_counts_its_open_calls() {
                 (gen.stats.hits, gen.total_ns, gen.mean_ns(), gen.unfinished),
                 (2, 9 * US, 4500, unfinished(2, 0))
             );
-            let got = (folded(&a), summary_json(&a));
-            match &reference {
-                None => {
-                    check_golden("killed.folded", got.0.as_bytes());
-                    check_golden("killed.summary.json", got.1.as_bytes());
-                    check_golden("killed.summary", summary_text(&a, &Selection::default()).as_bytes());
-                    // A filtered view keeps the matches' unfinished calls; `main`, context, shows those under it.
-                    check_golden("killed_func.summary", summary_text(&a, &slow).as_bytes());
-                    reference = Some(got);
-                }
-                Some(r) => assert_eq!(r, &got, "per_block {per_block}, chunk {chunk}"),
+            // Merged roots keep every thread's unfinished calls (`--group-threads`, `--merge-threads` graft the
+            // same way).
+            let grouped = Selection { group_threads: vec![glob::Pattern::new("*").unwrap()], ..Default::default() };
+            for sel in [grouped, Selection { merge_processes: true, ..Default::default() }] {
+                let views = sel.views(&a);
+                assert_eq!(views.len(), 1);
+                assert_eq!(views[0].tree.unfinished_nodes().map(|(_, u)| u.calls).sum::<u64>(), 6);
+                assert_eq!(views[0].tree.nodes[0].stats.total_ns, 85 * US);
+            }
+            if same_as_first(&mut reference, &a, "killed", &format!("per_block {per_block}, chunk {chunk}")) {
+                // A filtered view keeps the matches' unfinished calls; `main`, context, shows those under it.
+                check_golden("killed_func.summary", summary_text(&a, &slow).as_bytes());
             }
         }
     }
@@ -125,16 +126,7 @@ fn a_killed_text_log_counts_its_open_calls() {
         assert_eq!(node(&a, 1, &["jobs.worker"]), (2, 1000 * US, 1000 * US, unfinished(1, 0)));
         assert_eq!((a.calls, a.warnings.unfinished, a.warnings.cut_calls), (2, 3, 0));
         assert_self_sums(&a);
-        let got = (folded(&a), summary_json(&a));
-        match &reference {
-            None => {
-                check_golden("killed_log.folded", got.0.as_bytes());
-                check_golden("killed_log.summary.json", got.1.as_bytes());
-                check_golden("killed_log.summary", summary_text(&a, &Selection::default()).as_bytes());
-                reference = Some(got);
-            }
-            Some(r) => assert_eq!(r, &got, "chunk {chunk}"),
-        }
+        same_as_first(&mut reference, &a, "killed_log", &format!("chunk {chunk}"));
     }
 }
 
@@ -164,6 +156,25 @@ fn a_call_running_at_until_runs_to_the_window_end() {
     assert_eq!(node(&a, 0, &["app.main", "app.slow"]), (1, 10 * US, 5 * US, unfinished(1, 10 * US)));
     assert_eq!(node(&a, 0, &["app.main", "app.slow", "app.inner"]), (1, 5 * US, 5 * US, unfinished(1, 5 * US)));
     assert_self_sums(&a);
+}
+
+/// The first analysis (`first` empty) gives the goldens `<stem>.folded`, `.summary.json` and `.summary`; every
+/// later one (`case`) must give the same folded stacks and JSON. Returns whether `a` was the first.
+fn same_as_first(first: &mut Option<(String, String)>, a: &Analysis, stem: &str, case: &str) -> bool {
+    let got = (folded(a), summary_json(a));
+    match first {
+        None => {
+            check_golden(&format!("{stem}.folded"), got.0.as_bytes());
+            check_golden(&format!("{stem}.summary.json"), got.1.as_bytes());
+            check_golden(&format!("{stem}.summary"), summary_text(a, &Selection::default()).as_bytes());
+            *first = Some(got);
+            true
+        }
+        Some(r) => {
+            assert_eq!(r, &got, "{case}");
+            false
+        }
+    }
 }
 
 fn summary_text(a: &Analysis, sel: &Selection) -> String {
