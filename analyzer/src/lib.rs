@@ -45,4 +45,4 @@ pub use pipeline::{analyze, analyze_paths, Options};
 pub use profile::{Analysis, Damage, DebugEvent, Function, LineStat, ThreadProfile};
 pub use report::{events, flamegraph, folded, lines, summary};
 pub use select::Selection;
-pub use tree::{Stats, Tree};
+pub use tree::{Stats, Tree, Unfinished};

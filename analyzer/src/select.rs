@@ -7,7 +7,7 @@ use regex::Regex;
 
 use crate::hist::FuncHists;
 use crate::profile::{Analysis, LineStat, ThreadProfile};
-use crate::tree::{Tree, NO_NODE};
+use crate::tree::{Tree, Unfinished, NO_NODE};
 
 /// What to show. The default shows everything, one root per process and thread.
 #[derive(Debug, Clone, Default)]
@@ -221,6 +221,15 @@ pub fn filter_tree(tree: &Tree, matches: impl Fn(u32) -> bool) -> Tree {
             s.min_ns = 0;
             s.max_ns = 0;
         }
+    }
+    // Unfinished calls (few nodes): a context frame's, within the hits and time it shows.
+    for (i, u) in tree.unfinished_nodes() {
+        let (i, to) = (i as usize, map[i as usize]);
+        if to == NO_NODE {
+            continue;
+        }
+        let u = if in_match[i] { u } else { Unfinished { calls: u.calls.min(hits[i]), ns: u.ns.min(total[i]) } };
+        out.add_unfinished(to, u);
     }
     out
 }

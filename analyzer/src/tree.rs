@@ -18,10 +18,13 @@ pub const NO_FUNC: u32 = u32::MAX;
 /// only the difference, for those few nodes (32-byte statistics, 40-byte nodes: more of a tree stays in cache).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Stats {
-    /// Calls that ended here (a call that suspended and resumed elsewhere counts where it ended).
+    /// Calls that ended here (a call that suspended and resumed elsewhere counts where it ended), and calls that
+    /// never ended, still on the stack here at their thread's last event or last suspended here (see
+    /// [`Unfinished`]).
     pub hits: u64,
-    /// Time on the stack at this position, children included (calls that never ended contribute the time of
-    /// the calls that ended inside them, see `docs/ANALYZER.md`).
+    /// Time on the stack at this position, children included (calls cut by an exit below them contribute the
+    /// time of the calls that ended inside them; unfinished ones their time up to the thread's last event, see
+    /// `docs/ANALYZER.md`).
     pub total_ns: u64,
     pub min_ns: u64,
     pub max_ns: u64,
@@ -48,6 +51,24 @@ impl Stats {
         }
         self.max_ns = self.max_ns.max(other.max_ns);
         self.hits += other.hits;
+    }
+}
+
+/// The calls counted in a node's hits that never ended: still on the stack, or suspended, at their thread's last
+/// event (a killed process, a generator closed without an exit). Kept apart from [`Stats`], for the few nodes
+/// that have them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unfinished {
+    pub calls: u64,
+    /// The part of the node's total from their last enter or resume to the thread's last event (0 for a
+    /// generator that was suspended then: suspended time does not count).
+    pub ns: u64,
+}
+
+impl Unfinished {
+    pub fn add(&mut self, o: Unfinished) {
+        self.calls += o.calls;
+        self.ns += o.ns;
     }
 }
 
@@ -139,6 +160,8 @@ pub struct Tree {
     /// a generator spent on the stack before it suspended here, or in another stack before it resumed and ended
     /// here, and time of calls cut off (see [`Tree::sum_ns`]).
     sum_excess: rustc_hash::FxHashMap<u32, u64>,
+    /// Per node, its calls that never ended, where there are any (see [`Unfinished`]).
+    unfinished: rustc_hash::FxHashMap<u32, Unfinished>,
 }
 
 impl Default for Tree {
@@ -156,6 +179,7 @@ impl Tree {
             index: PathIndex::with_bits(MIN_INDEX_BITS),
             roots: 0,
             sum_excess: Default::default(),
+            unfinished: Default::default(),
         };
         t.add_root();
         t
@@ -207,6 +231,24 @@ impl Tree {
     /// The nodes whose summed durations differ from their totals, with the difference (in no order).
     pub(crate) fn sum_excesses(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
         self.sum_excess.iter().map(|(&n, &e)| (n, e))
+    }
+
+    /// The calls of `node` that never ended (counted in its hits, their time in its total).
+    pub fn unfinished(&self, node: u32) -> Unfinished {
+        self.unfinished.get(&node).copied().unwrap_or_default()
+    }
+
+    /// Adds to `node`'s calls that never ended (the caller counts their hits and time in its [`Stats`]).
+    #[cold]
+    pub fn add_unfinished(&mut self, node: u32, u: Unfinished) {
+        if u != Unfinished::default() {
+            self.unfinished.entry(node).or_default().add(u);
+        }
+    }
+
+    /// The nodes with calls that never ended (in no order).
+    pub fn unfinished_nodes(&self) -> impl Iterator<Item = (u32, Unfinished)> + '_ {
+        self.unfinished.iter().map(|(&n, &u)| (n, u))
     }
 
     /// The path hash of `node` (to pass to [`Tree::child_hashed`]).
@@ -386,6 +428,9 @@ impl Tree {
         for (&n, &excess) in &other.sum_excess {
             self.add_to_sum(map[n as usize], excess);
         }
+        for (&n, &u) in &other.unfinished {
+            self.add_unfinished(map[n as usize], u);
+        }
         map
     }
 
@@ -460,17 +505,24 @@ mod tests {
             // A total unlike the duration (a generator's stretch), so that merges must carry the sums apart.
             t.add_to_total_only(n, k as u64);
             t.nodes[n as usize].stats.total_ns += k as u64 + 1;
+            if k % 5 == 0 {
+                t.add_unfinished(n, Unfinished { calls: 1, ns: k as u64 });
+            }
         }
         t
     }
 
-    fn described(t: &Tree) -> Vec<(u32, u32, u64, u64, u64, u64, u64)> {
+    /// A node as the tests compare it: function, parent, hits, total, summed durations, min, max, unfinished.
+    type Described = (u32, u32, u64, u64, u64, u64, u64, Unfinished);
+
+    fn described(t: &Tree) -> Vec<Described> {
         t.nodes
             .iter()
             .enumerate()
             .map(|(i, n)| {
                 let s = &n.stats;
-                (n.func, n.parent, s.hits, s.total_ns, t.sum_ns(i as u32), s.min_ns, s.max_ns)
+                let u = t.unfinished(i as u32);
+                (n.func, n.parent, s.hits, s.total_ns, t.sum_ns(i as u32), s.min_ns, s.max_ns, u)
             })
             .collect()
     }
@@ -525,6 +577,9 @@ mod tests {
                 got.nodes[n as usize].stats.observe(k as u64 + 1);
                 got.add_to_total_only(n, k as u64);
                 got.nodes[n as usize].stats.total_ns += k as u64 + 1;
+                if k % 5 == 0 {
+                    got.add_unfinished(n, Unfinished { calls: 1, ns: k as u64 });
+                }
             }
             prop_assert_eq!(described(&got), described(&want));
             prop_assert_eq!(&got.hashes, &want.hashes);

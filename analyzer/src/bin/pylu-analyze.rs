@@ -274,6 +274,7 @@ impl Common {
             adaptive_units: true,
             text_read_ahead: self.read_ahead.text_read_ahead,
             text_read_ahead_retry: true,
+            unfinished: true,
         };
         Ok(inputs.analyze("pylu-analyze", self.quiet, opts))
     }

@@ -96,8 +96,14 @@ fn run(cli: Cli) -> Result<u8> {
     let inputs = OpenInputs::open(&cli.input)?;
     let name = cli.name.clone().unwrap_or_else(|| base_name(&cli.input));
     let paths = inputs.paths.clone();
-    // Line timings go into the summary too, as the original's line summary did.
-    let opts = Options { text_read_ahead: cli.read_ahead.text_read_ahead, collect_lines: true, ..Options::default() };
+    // Line timings go into the summary too, as the original's line summary did. Calls still open at the end
+    // get no hit, as in the original's `processfunclogs` (its drop-in outputs stay the same).
+    let opts = Options {
+        text_read_ahead: cli.read_ahead.text_read_ahead,
+        collect_lines: true,
+        unfinished: false,
+        ..Options::default()
+    };
     let a = inputs.analyze("pylu-processlogs", cli.quiet, opts);
     t.done("read and analyze");
     if a.calls == 0 {

@@ -175,6 +175,8 @@ fn read_side(
             since_ns,
             until_ns,
             text_read_ahead: args.read_ahead.text_read_ahead,
+            // Calls a killed run left open are not compared (docs/DIFF.md).
+            unfinished: false,
             ..Options::default()
         };
         let a: Analysis = inputs.analyze("pylu-analyze", args.quiet, opts);

@@ -13,9 +13,13 @@
 //! - a call's time is the sum of its stretches on the stack (suspended time does not count);
 //! - a stretch lasts at least as long as the calls that ended inside it (recorded durations of the text log
 //!   can disagree by rounding), so self time is never negative;
-//! - a frame that never ends (cut by an exception the log did not record, or by the end of the input) gets no
-//!   time of its own and no hit: it passes the time of the calls that ended inside it down to its caller. So per
-//!   thread the self times add up to the root's total.
+//! - a frame cut by an exit below it (an exception the log did not record, damage) gets no time of its own and
+//!   no hit: it passes the time of the calls that ended inside it down to its caller. So per thread the self
+//!   times add up to the root's total;
+//! - a call still open at the end of its thread's records (a killed process) is *unfinished*: it gets its hit
+//!   and lasts up to the thread's last event, as if it ended there; a generator still suspended then (closed
+//!   without an exit) gets its hit where it last ran, its time being its stretches. Only the very end of a
+//!   thread's records ends them (a chunk's open frames go on in the next chunk), so chunking changes nothing.
 //!
 //! A resumed generator or coroutine goes under whatever calls it now (its parent at resume time), and a
 //! resume matches the most recently suspended invocation of that function on that thread.
@@ -23,7 +27,7 @@
 pub(crate) mod text_replay;
 
 use crate::hist::FuncHists;
-use crate::tree::{Tree, NO_NODE};
+use crate::tree::{Tree, Unfinished, NO_NODE};
 use text_replay::TextReplay;
 
 pub(crate) const NO_SLOT: u32 = u32::MAX;
@@ -78,6 +82,9 @@ pub(crate) struct Suspended {
     pub func: u32,
     pub acc: u64,
     pub slot: u32,
+    /// Where it last ran (its hit goes there if it never resumes), or [`NO_NODE`] for a chunk's suspension of a
+    /// call from before the chunk (the stitch finds it).
+    pub node: u32,
 }
 
 /// A whole duration that must wait for the earlier stretches recorded in `slot` (see [`Frame::slot`]).
@@ -91,8 +98,11 @@ pub(crate) struct Deferred {
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Warnings {
-    /// Frames popped without their exit (an exception the log did not record, damage, or the end of input).
+    /// Frames popped without their exit (an exception the log did not record, damage; the end of the input
+    /// when unfinished calls are not counted, see `Options::unfinished`).
     pub cut_calls: u64,
+    /// Calls still open or suspended at the end of their thread's records, counted as hits (unfinished).
+    pub unfinished: u64,
     /// Exits, suspends or resumes that matched no open (or suspended) call.
     pub unmatched: u64,
     /// Text logs: calls that the rule for requests whose root raised cut as dead, and that ended after all,
@@ -103,6 +113,7 @@ pub struct Warnings {
 impl Warnings {
     pub fn add(&mut self, o: &Warnings) {
         self.cut_calls += o.cut_calls;
+        self.unfinished += o.unfinished;
         self.unmatched += o.unmatched;
         self.wrong_cuts += o.wrong_cuts;
     }
@@ -272,7 +283,7 @@ impl Machine {
         let seg = t.saturating_sub(f.start).max(f.child_ns);
         self.tree.add_to_total_only(f.node, seg);
         self.pass_down(seg);
-        self.suspended.push(Suspended { func, acc: f.acc + seg, slot: pending(f.slot) });
+        self.suspended.push(Suspended { func, acc: f.acc + seg, slot: pending(f.slot), node: f.node });
         true
     }
 
@@ -287,12 +298,58 @@ impl Machine {
         self.push(s.func, t, s.acc, slot);
     }
 
-    /// The end of the thread: open frames are abandoned, the root gets the thread's total.
-    pub fn finish(&mut self) {
-        while self.has_open() {
-            self.abandon_top();
+    /// The end of the thread, whose last event was at `last` (`None`: unfinished calls are not counted, see
+    /// `Options::unfinished`): open frames end there as unfinished calls (or are abandoned), suspensions never
+    /// resumed count where they last ran, and the root gets the thread's total.
+    pub fn finish(&mut self, last: Option<u64>) {
+        match last {
+            Some(t) => {
+                while self.has_open() {
+                    self.end_unfinished(t);
+                }
+                for s in std::mem::take(&mut self.suspended) {
+                    self.count_suspended(s);
+                }
+            }
+            None => {
+                while self.has_open() {
+                    self.abandon_top();
+                }
+            }
         }
         self.tree.nodes[0].stats.total_ns += self.take_base_child_ns();
+    }
+
+    /// Ends the top frame at the thread's last event `t` as an unfinished call: its hit, and its time up to `t`
+    /// (as an exit there would; a thread's frames have no pending slot).
+    fn end_unfinished(&mut self, t: u64) {
+        let f = self.stack.pop().expect("an open call");
+        debug_assert!(f.slot == NO_SLOT || f.slot == RESUMED);
+        let seg = t.saturating_sub(f.start).max(f.child_ns);
+        let stats = &mut self.tree.nodes[f.node as usize].stats;
+        stats.total_ns += seg;
+        stats.observe(f.acc + seg);
+        self.hists.record(f.func(), f.acc + seg);
+        if f.acc > 0 {
+            // Its earlier stretches count in its whole duration, not in this total.
+            self.tree.add_to_sum(f.node, f.acc);
+        }
+        self.tree.add_unfinished(f.node, Unfinished { calls: 1, ns: seg });
+        self.warnings.unfinished += 1;
+        self.pass_down(seg);
+    }
+
+    /// A suspension never resumed: an unfinished call whose whole duration is its stretches, counted where it
+    /// last ran (its stretches are already in the totals).
+    fn count_suspended(&mut self, s: Suspended) {
+        if s.node == NO_NODE {
+            return;
+        }
+        self.tree.nodes[s.node as usize].stats.observe(s.acc);
+        self.hists.record(s.func, s.acc);
+        self.tree.add_to_sum(s.node, s.acc);
+        self.tree.add_unfinished(s.node, Unfinished { calls: 1, ns: 0 });
+        self.warnings.unfinished += 1;
     }
 }
 
@@ -359,7 +416,7 @@ impl ChunkBuilder {
             self.leave_anchor();
             let slot = self.new_slot();
             self.ops.push(Op::Suspend { func, t, slot });
-            self.m.suspended.push(Suspended { func, acc: 0, slot });
+            self.m.suspended.push(Suspended { func, acc: 0, slot, node: NO_NODE });
         }
     }
 
@@ -369,7 +426,7 @@ impl ChunkBuilder {
             None => {
                 let slot = self.new_slot();
                 self.ops.push(Op::TakeSuspended { func, slot });
-                Suspended { func, acc: 0, slot }
+                Suspended { func, acc: 0, slot, node: NO_NODE }
             }
         };
         self.m.resume_from(s, t);
@@ -410,11 +467,18 @@ pub(crate) struct ThreadAgg {
     pub m: Machine,
     /// Text logs: the read-ahead and the rule for requests whose root raised.
     text: TextReplay,
+    /// The time of the thread's last event so far (within the time window), where unfinished calls end.
+    last_t: u64,
 }
 
 impl ThreadAgg {
     pub fn new() -> Self {
-        ThreadAgg { m: Machine::new(), text: TextReplay::default() }
+        ThreadAgg { m: Machine::new(), text: TextReplay::default(), last_t: 0 }
+    }
+
+    /// The thread had an event at `t` (the latest of a unit's, in any order).
+    pub fn saw(&mut self, t: u64) {
+        self.last_t = self.last_t.max(t);
     }
 
     /// Reads a text-log stretch of this thread and replays it, `read_ahead` events behind, on the real stack
@@ -423,10 +487,11 @@ impl ThreadAgg {
         self.text.feed(&mut self.m, evs, relabel, read_ahead);
     }
 
-    /// The end of the thread: replays the text-log events still read ahead, then closes the stack.
-    pub fn finish(&mut self) {
+    /// The end of the thread: replays the text-log events still read ahead, then closes the stack, the calls
+    /// still open ending as unfinished at the thread's last event if `unfinished` (abandoned otherwise).
+    pub fn finish(&mut self, unfinished: bool) {
         self.text.finish(&mut self.m);
-        self.m.finish();
+        self.m.finish(unfinished.then_some(self.last_t));
         self.m.hists.compact();
     }
 
@@ -453,7 +518,8 @@ impl ThreadAgg {
     pub fn stitch(&mut self, c: &ChunkBuilder, relabel: &dyn Fn(u32) -> u32) {
         let local = &c.m.tree;
         let mut map = vec![NO_NODE; local.len()];
-        let mut taken = vec![0u64; c.slots as usize];
+        // Per slot: the earlier time of a call from before the chunk, and where it last ran.
+        let mut taken = vec![(0u64, NO_NODE); c.slots as usize];
         for op in &c.ops {
             match *op {
                 Op::Graft { anchor, end, child_ns } => {
@@ -475,13 +541,13 @@ impl ThreadAgg {
                     if self.m.suspend(relabel(func), t) {
                         // The chunk holds this suspension in its own list (see `Op::Suspend`).
                         let s = self.m.suspended.pop().expect("just suspended");
-                        taken[slot as usize] = s.acc;
+                        taken[slot as usize] = (s.acc, s.node);
                     } else {
                         self.m.warnings.unmatched += 1;
                     }
                 }
                 Op::TakeSuspended { func, slot } => match self.m.take_suspended(relabel(func)) {
-                    Some(s) => taken[slot as usize] = s.acc,
+                    Some(s) => taken[slot as usize] = (s.acc, s.node),
                     None => self.m.warnings.unmatched += 1,
                 },
             }
@@ -493,7 +559,7 @@ impl ThreadAgg {
                 self.m.tree.add_to_sum(map[n as usize], excess);
             }
         }
-        let earlier = |slot: u32| if pending(slot) == NO_SLOT { 0 } else { taken[slot as usize] };
+        let earlier = |slot: u32| if pending(slot) == NO_SLOT { 0 } else { taken[slot as usize].0 };
         for f in c.m.frames() {
             let node = map[f.node as usize];
             self.m.stack.push(Frame {
@@ -506,7 +572,9 @@ impl ThreadAgg {
             });
         }
         for s in &c.m.suspended {
-            self.m.suspended.push(Suspended { func: relabel(s.func), acc: s.acc + earlier(s.slot), slot: NO_SLOT });
+            let node = if s.node != NO_NODE { map[s.node as usize] } else { taken[s.slot as usize].1 };
+            let (func, acc) = (relabel(s.func), s.acc + earlier(s.slot));
+            self.m.suspended.push(Suspended { func, acc, slot: NO_SLOT, node });
         }
         for d in &c.m.deferred {
             let to = map[d.node as usize];

@@ -222,7 +222,7 @@ impl TextReplay {
                     None => {
                         // As a chunk does: the call is back on the stack, without earlier time.
                         m.warnings.unmatched += 1;
-                        m.resume_from(Suspended { func, acc: 0, slot: NO_SLOT }, t);
+                        m.resume_from(Suspended { func, acc: 0, slot: NO_SLOT, node: crate::tree::NO_NODE }, t);
                         self.open.push(Call { start: number, ends });
                     }
                 }
@@ -286,7 +286,7 @@ mod tests {
                 r.feed(&mut m, part, &|f| f, read_ahead);
             }
             r.finish(&mut m);
-            m.finish();
+            m.finish(None);
             (m.calls, m.warnings)
         };
         // The second h's enter is replayed once 3 more events are read: both ends (g's, then h's) were read
@@ -298,7 +298,7 @@ mod tests {
         // With no read-ahead, or 1 event, g and h are cut when h is entered again; their exits are unmatched,
         // and both are seen to end later.
         for read_ahead in [0, 1] {
-            assert_eq!(run(read_ahead, 1), (2, Warnings { cut_calls: 2, unmatched: 2, wrong_cuts: 2 }));
+            assert_eq!(run(read_ahead, 1), (2, Warnings { cut_calls: 2, unmatched: 2, wrong_cuts: 2, unfinished: 0 }));
         }
     }
 }

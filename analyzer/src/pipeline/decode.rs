@@ -57,6 +57,8 @@ pub(super) struct Part<'a> {
     /// Without `collect_lines`: the functions that have line records instead.
     pub line_funcs: LineFuncs,
     pub events: Vec<RawDebug<'a>>,
+    /// The time of the thread's last event in the unit (within the window, see [`Window::last`]), 0 if none.
+    pub last_t: u64,
 }
 
 /// A line's records summed: how many, their durations, and their distribution (for p50/p99).
@@ -86,6 +88,7 @@ impl<'a> Part<'a> {
             lines: FxHashMap::default(),
             line_funcs: LineFuncs::default(),
             events: Vec::new(),
+            last_t: 0,
         }
     }
 
@@ -184,6 +187,17 @@ impl Window {
     #[inline(always)]
     fn holds(&self, t: u64) -> bool {
         t >= self.lo && t <= self.hi
+    }
+
+    /// A thread's last event so far, `last`, after an event at `t`: a call still running at `--until` runs to the
+    /// window's end, if the thread had events after it.
+    #[inline(always)]
+    fn last(&self, last: u64, t: u64) -> u64 {
+        if t >= self.lo {
+            last.max(t.min(self.hi))
+        } else {
+            last
+        }
     }
 }
 
@@ -289,6 +303,12 @@ impl<'a, const WINDOWED: bool> RecordSink<'a> for BinarySink<'_, 'a, WINDOWED> {
         }
     }
 
+    /// The block's last event: unfinished calls end at the thread's last one.
+    #[inline(always)]
+    fn end(&mut self, t: u64) {
+        self.part.last_t = self.win.last(self.part.last_t, t);
+    }
+
     /// Without `collect_events` debug records are only checked (they are not counted here).
     #[inline(always)]
     fn wants_debug(&self) -> bool {
@@ -367,8 +387,12 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
             FuncRef::Named { module, name, file } => intern(module, name, file),
             FuncRef::Id(id) => id,
         };
-        if !matches!(ev.kind, EventKind::ThreadName(_)) && !in_win(ev.time_ns) {
-            continue;
+        if !matches!(ev.kind, EventKind::ThreadName(_)) {
+            // Out of the window too, as for a binary block (see `Window::last`).
+            part.last_t = win.last(part.last_t, t);
+            if !in_win(ev.time_ns) {
+                continue;
+            }
         }
         match ev.kind {
             EventKind::ThreadName(n) => part.thread_name = Some(n),

@@ -37,6 +37,11 @@ pub struct Options {
     /// events over all threads ([`crate::Analysis::text_read_ahead`] tells the one used). Progress is reported
     /// for the first pass only.
     pub text_read_ahead_retry: bool,
+    /// Calls still open (or suspended) at the end of their thread's records count as hits, *unfinished*, their
+    /// time running to the thread's last event (within the time window). Off, they are cut like calls whose
+    /// exit is missing (no hit, their callees' time passed down): what the original's `processfunclogs` did,
+    /// and what `diff` compares (a killed run's hung call is no regression).
+    pub unfinished: bool,
     /// Called with the bytes of each finished unit (a progress bar).
     pub progress: Option<std::sync::Arc<dyn Fn(u64) + Send + Sync>>,
 }
@@ -53,6 +58,7 @@ impl Default for Options {
             collect_lines: true,
             text_read_ahead: DEFAULT_TEXT_READ_AHEAD,
             text_read_ahead_retry: true,
+            unfinished: true,
             progress: None,
         }
     }
@@ -70,6 +76,7 @@ impl std::fmt::Debug for Options {
             .field("collect_lines", &self.collect_lines)
             .field("text_read_ahead", &self.text_read_ahead)
             .field("text_read_ahead_retry", &self.text_read_ahead_retry)
+            .field("unfinished", &self.unfinished)
             .field("progress", &self.progress.is_some())
             .finish()
     }

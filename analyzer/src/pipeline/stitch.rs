@@ -66,6 +66,8 @@ pub(super) struct Stitcher<'a> {
     threads: BTreeMap<ThreadKey, ThreadState>,
     /// Text logs: events of a thread read ahead of its replay ([`Options::text_read_ahead`]).
     text_read_ahead: usize,
+    /// [`Options::unfinished`].
+    unfinished: bool,
     /// Per file: lines of the text log stitched so far.
     lines_done: Vec<u64>,
     damage: Vec<Damage>,
@@ -81,6 +83,7 @@ impl<'a> Stitcher<'a> {
             file_defs: vec![FxHashMap::default(); inputs.len()],
             threads: BTreeMap::new(),
             text_read_ahead: opts.text_read_ahead,
+            unfinished: opts.unfinished,
             lines_done: vec![0; inputs.len()],
             damage: Vec::new(),
             damage_count: 0,
@@ -141,6 +144,7 @@ impl<'a> Stitcher<'a> {
                 line_funcs: Default::default(),
                 events: Vec::new(),
             });
+            st.agg.saw(part.last_t);
             if out.legacy {
                 st.agg.replay(&part.text, &relabel, self.text_read_ahead);
             } else {
@@ -174,10 +178,10 @@ impl<'a> Stitcher<'a> {
     /// Finishes every thread (in parallel) and gathers them into the analysis.
     pub fn finish(mut self) -> Analysis {
         self.name_undefined_ids();
-        let file_defs = &self.file_defs;
+        let (file_defs, unfinished) = (&self.file_defs, self.unfinished);
         let states: Vec<(ThreadKey, ThreadState)> = std::mem::take(&mut self.threads).into_iter().collect();
         let finished: Vec<FinishedThread> =
-            states.into_par_iter().map(|(key, st)| finish_thread(key, st, file_defs)).collect();
+            states.into_par_iter().map(|(key, st)| finish_thread(key, st, file_defs, unfinished)).collect();
         let mut warnings = Warnings::default();
         let mut calls = 0;
         // The same thread in several binary files (a restarted writer) is one thread.
@@ -242,10 +246,15 @@ impl<'a> Stitcher<'a> {
     }
 }
 
-/// Ends a thread's stack and turns its labels into global ids (`file_defs`: per binary file, its ids' global
-/// ids).
-fn finish_thread(key: ThreadKey, mut st: ThreadState, file_defs: &[FxHashMap<u32, u32>]) -> FinishedThread {
-    st.agg.finish();
+/// Ends a thread's stack (`unfinished`: [`Options::unfinished`]) and turns its labels into global ids
+/// (`file_defs`: per binary file, its ids' global ids).
+fn finish_thread(
+    key: ThreadKey,
+    mut st: ThreadState,
+    file_defs: &[FxHashMap<u32, u32>],
+    unfinished: bool,
+) -> FinishedThread {
+    st.agg.finish(unfinished);
     let relabel = |f: u32| -> u32 {
         match key.labels {
             Labels::File(file) if f != NO_FUNC => file_defs[file as usize][&f],

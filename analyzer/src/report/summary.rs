@@ -12,7 +12,7 @@ use crate::hist::LatencyHist;
 use crate::profile::Analysis;
 use crate::report::{ms, sorted_children, us};
 use crate::select::View;
-use crate::tree::{Children, Stats, Tree, NO_NODE};
+use crate::tree::{Children, Stats, Tree, Unfinished, NO_NODE};
 
 /// What orders the flat table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,6 +54,8 @@ pub struct FuncStat {
     pub sum_ns: u64,
     /// The distribution of its calls' durations.
     pub hist: Option<LatencyHist>,
+    /// Its calls that never ended (in `stats.hits`; their time counted like `total_ns`).
+    pub unfinished: Unfinished,
 }
 
 impl FuncStat {
@@ -95,8 +97,10 @@ pub fn top_functions(a: &Analysis, views: &[View], sort: SortBy, top: Option<usi
                 stats: Stats::default(),
                 sum_ns: 0,
                 hist: None,
+                unfinished: Unfinished::default(),
             });
             e.total_ns += share.total_ns;
+            e.unfinished.add(share.unfinished);
             e.self_ns += share.self_ns;
             e.stats.merge(&share.stats);
             e.sum_ns += share.sum_ns;
@@ -151,6 +155,7 @@ struct Share {
     /// Hits, min and max (its `total_ns` stays 0: totals are counted apart, see `total_ns`).
     stats: Stats,
     sum_ns: u64,
+    unfinished: Unfinished,
 }
 
 /// The [`Share`] of `tree` of each function it calls (by label, of `functions` labels), in label order. Only
@@ -195,7 +200,25 @@ fn shares_of(tree: &Tree, functions: usize) -> Vec<(u32, Share)> {
         stack.push((n, true));
         stack.extend(ch[n as usize].iter().map(|&c| (c, false)));
     }
+    // The few nodes with unfinished calls: their time counts once, like totals, in the outermost call.
+    for (n, u) in tree.unfinished_nodes() {
+        let f = funcs[n as usize];
+        let (mut above, mut recursive) = (nodes[n as usize].parent, false);
+        while above != 0 && above != NO_NODE {
+            recursive |= funcs[above as usize] == f;
+            above = nodes[above as usize].parent;
+        }
+        if above == 0 {
+            let ns = if recursive { 0 } else { u.ns };
+            shares[f as usize].unfinished.add(Unfinished { calls: u.calls, ns });
+        }
+    }
     shares.into_iter().enumerate().filter(|(_, s)| s.seen).map(|(f, s)| (f as u32, s)).collect()
+}
+
+/// The calls of `tree`'s root that never ended.
+fn unfinished_calls(tree: &Tree) -> u64 {
+    tree.unfinished_nodes().map(|(_, u)| u.calls).sum()
 }
 
 /// Levels of a call tree that the text summary shows; call sites deeper are counted, not shown. Each level
@@ -261,6 +284,14 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
         if deeper > 0 {
             writeln!(w, "  ({deeper} call sites deeper than {MAX_TREE_DEPTH} levels not shown, with their callees)")?;
         }
+        let unfinished = unfinished_calls(tree);
+        if unfinished > 0 {
+            let s = if unfinished == 1 { "" } else { "s" };
+            writeln!(
+                w,
+                "  ({unfinished} call{s} never ended, still running or suspended at the thread's last event: counted as hits, their time runs to that event)"
+            )?;
+        }
         writeln!(w)?;
     }
     if !empty.is_empty() {
@@ -305,8 +336,14 @@ fn sort_name(s: SortBy) -> &'static str {
 
 /// The one line about calls that could not be matched (never an error).
 pub fn warnings_line(a: &Analysis) -> String {
+    // Calls still open at the end are cut too when they are not counted as unfinished (`Options::unfinished`).
+    let cut = if a.warnings.unfinished > 0 {
+        "calls cut without their exit (an exception the log did not record, or damage)"
+    } else {
+        "calls that never ended (cut by an exception or the end of the input)"
+    };
     let mut line = format!(
-        "warning: calls that never ended (cut by an exception or the end of the input): {}; exits or resumes that matched no call: {}",
+        "warning: {cut}: {}; exits or resumes that matched no call: {}",
         a.warnings.cut_calls, a.warnings.unmatched
     );
     if a.warnings.wrong_cuts > 0 {
@@ -341,6 +378,25 @@ struct JsonFunction<'a> {
     p90_us: f64,
     p99_us: f64,
     max_us: f64,
+    #[serde(flatten)]
+    unfinished: JsonUnfinished,
+}
+
+/// Calls counted in `hits` that never ended, and the part of `total_us` they ran up to their thread's last
+/// event: both present only when some did.
+#[derive(Serialize)]
+struct JsonUnfinished {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unfinished: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unfinished_us: Option<f64>,
+}
+
+impl From<Unfinished> for JsonUnfinished {
+    fn from(u: Unfinished) -> Self {
+        let some = u.calls > 0;
+        JsonUnfinished { unfinished: some.then_some(u.calls), unfinished_us: some.then(|| us(u.ns)) }
+    }
 }
 
 #[derive(Serialize)]
@@ -349,6 +405,8 @@ struct JsonNode<'a> {
     hits: u64,
     total_us: f64,
     self_us: f64,
+    #[serde(flatten)]
+    unfinished: JsonUnfinished,
     children: Vec<JsonNode<'a>>,
 }
 
@@ -358,6 +416,9 @@ struct JsonThread<'a> {
     pid: Option<u32>,
     thread: Option<&'a str>,
     total_us: f64,
+    /// Calls of this root that never ended (present only when not 0).
+    #[serde(skip_serializing_if = "is_zero")]
+    unfinished: u64,
     tree: Vec<JsonNode<'a>>,
     /// Call sites deeper than [`MAX_JSON_TREE_DEPTH`] levels, left out of `tree` (with their callees).
     #[serde(skip_serializing_if = "is_zero")]
@@ -381,6 +442,9 @@ struct JsonSummary<'a> {
     functions: Vec<JsonFunction<'a>>,
     threads: Vec<JsonThread<'a>>,
     calls: u64,
+    /// Calls that never ended, counted as hits (present only when not 0).
+    #[serde(skip_serializing_if = "is_zero")]
+    unfinished: u64,
     warnings: JsonWarnings,
 }
 
@@ -396,6 +460,7 @@ fn json_function(f: &FuncStat) -> JsonFunction<'_> {
         p90_us: us(f.quantile_ns(0.9)),
         p99_us: us(f.quantile_ns(0.99)),
         max_us: us(f.stats.max_ns),
+        unfinished: f.unfinished.into(),
     }
 }
 
@@ -430,6 +495,7 @@ pub fn write_json(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
                     hits: node.stats.hits,
                     total_us: us(node.stats.total_ns),
                     self_us: us(self.selfs[n as usize]),
+                    unfinished: self.v.tree.unfinished(n).into(),
                     children,
                 }
             }
@@ -441,6 +507,7 @@ pub fn write_json(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
             pid: v.pid,
             thread: v.thread.as_deref(),
             total_us: us(tree.nodes[0].stats.total_ns),
+            unfinished: unfinished_calls(tree),
             tree: roots,
             deeper_omitted: b.deeper,
         });
@@ -449,6 +516,7 @@ pub fn write_json(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
         functions: funcs.iter().map(json_function).collect(),
         threads,
         calls: a.calls,
+        unfinished: a.warnings.unfinished,
         warnings: JsonWarnings {
             cut_calls: a.warnings.cut_calls,
             unmatched: a.warnings.unmatched,

@@ -90,16 +90,23 @@ pub fn analyze_files(paths: &[PathBuf], chunk_bytes: usize) -> Analysis {
 /// [`analyze_files`] with text logs read exactly `text_read_ahead` events ahead of their replay (no retry
 /// further ahead).
 pub fn analyze_files_reading_ahead(paths: &[PathBuf], chunk_bytes: usize, text_read_ahead: usize) -> Analysis {
-    let inputs: Vec<Input> = paths.iter().map(|p| Input::open(p).unwrap()).collect();
-    let opts = Options {
+    analyze_with(paths, &Options { text_read_ahead, ..test_options(chunk_bytes) })
+}
+
+/// The options of [`analyze_files`]: units of `chunk_bytes` exactly, debugger records kept, no reading again.
+pub fn test_options(chunk_bytes: usize) -> Options {
+    Options {
         chunk_bytes,
         adaptive_units: false,
         collect_events: true,
-        text_read_ahead,
         text_read_ahead_retry: false,
         ..Options::default()
-    };
-    analyze(&inputs, &opts)
+    }
+}
+
+pub fn analyze_with(paths: &[PathBuf], opts: &Options) -> Analysis {
+    let inputs: Vec<Input> = paths.iter().map(|p| Input::open(p).unwrap()).collect();
+    analyze(&inputs, opts)
 }
 
 pub fn folded(a: &Analysis) -> String {

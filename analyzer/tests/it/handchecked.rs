@@ -2,13 +2,13 @@
 
 use pylu_analyzer::report::lines::line_rows;
 use pylu_analyzer::report::summary::{function_stats, SortBy};
-use pylu_analyzer::{Selection, Tree};
+use pylu_analyzer::{Selection, Tree, Unfinished};
 
 use crate::common::*;
 
 const MS: u64 = 1_000_000;
 
-fn node_path(a: &pylu_analyzer::Analysis, tree: &Tree, path: &[&str]) -> u32 {
+pub fn node_path(a: &pylu_analyzer::Analysis, tree: &Tree, path: &[&str]) -> u32 {
     let mut at = 0u32;
     for name in path {
         at = tree
@@ -153,13 +153,15 @@ fn binary_trace_by_hand_whatever_the_chunking() {
             assert_eq!(t1.tree.self_times()[other as usize], 12 * US);
             let m = node_path(&a, &t1.tree, &["app.main"]);
             assert_eq!(t1.tree.self_times()[m as usize], 25 * US);
-            // `x` never ended: it holds y's 10 µs as total, none of its own.
+            // `x` is still open at the thread's last event (y's exit at 71 µs): an unfinished call, one hit of
+            // 11 µs, 1 µs of its own.
             let x = node_path(&a, &t1.tree, &["app.x"]);
-            assert_eq!((t1.tree.nodes[x as usize].stats.hits, t1.tree.nodes[x as usize].stats.total_ns), (0, 10 * US));
-            assert_eq!(t1.tree.self_times()[x as usize], 0);
-            assert_eq!(t1.tree.sum_ns(x), 0, "x never ended");
-            assert_eq!(t1.tree.nodes[0].stats.total_ns, 60 * US);
-            assert_eq!(a.warnings.cut_calls, 1);
+            assert_eq!((t1.tree.nodes[x as usize].stats.hits, t1.tree.nodes[x as usize].stats.total_ns), (1, 11 * US));
+            assert_eq!(t1.tree.self_times()[x as usize], US);
+            assert_eq!(t1.tree.sum_ns(x), 11 * US);
+            assert_eq!(t1.tree.unfinished(x), Unfinished { calls: 1, ns: 11 * US });
+            assert_eq!(t1.tree.nodes[0].stats.total_ns, 61 * US);
+            assert_eq!((a.warnings.cut_calls, a.warnings.unfinished), (0, 1));
             assert_self_sums(&a);
 
             let got = (folded(&a), summary_json(&a));

@@ -12,3 +12,4 @@ mod golden;
 mod handchecked;
 mod properties;
 mod threads;
+mod unfinished;

@@ -1,13 +1,16 @@
 //! Properties over random call sequences: self times add up to each root's total, hits equal the calls that
-//! ended, and neither block boundaries nor the size of parallel units change any output.
+//! ended plus those still open or suspended at the end (unfinished), and neither block boundaries nor the size of
+//! parallel units change any output.
 
 use proptest::prelude::*;
+use pylu_analyzer::Options;
 
 use crate::common::*;
 
 /// A random thread: calls nest, some raise through their callers, generators suspend and resume (possibly
-/// under another caller), and some calls are still open at the end.
-fn thread_events(ops: &[(u8, u8, u16)]) -> (Vec<Ev>, u64) {
+/// under another caller), and some calls are still open at the end. Also returns the calls that ended, and those
+/// still open or suspended at the end.
+fn thread_events(ops: &[(u8, u8, u16)]) -> (Vec<Ev>, u64, u64) {
     let mut evs = Vec::new();
     let mut t = 0u64;
     let mut stack: Vec<u32> = Vec::new();
@@ -52,7 +55,8 @@ fn thread_events(ops: &[(u8, u8, u16)]) -> (Vec<Ev>, u64) {
             }
         }
     }
-    (evs, ended)
+    let unfinished = (stack.len() + suspended.len()) as u64;
+    (evs, ended, unfinished)
 }
 
 const FUNCS: [(&str, &str); 6] = [("a", "m"), ("b", "m"), ("c", "m"), ("d", "n"), ("e", "n"), ("f", "n")];
@@ -66,8 +70,8 @@ proptest! {
         t1 in prop::collection::vec((any::<u8>(), any::<u8>(), 0u16..500), 0..120),
         per_block in 1usize..8,
     ) {
-        let (e0, ended0) = thread_events(&t0);
-        let (e1, ended1) = thread_events(&t1);
+        let (e0, ended0, open0) = thread_events(&t0);
+        let (e1, ended1, open1) = thread_events(&t1);
         let threads = vec![
             ThreadSpec { tid: 1, name: "MainThread", events: e0.clone() },
             ThreadSpec { tid: 2, name: "Thread-1", events: e1.clone() },
@@ -75,11 +79,21 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let fine = write_temp(dir.path(), "fine.pylu", &build_trace(7, &FUNCS, &threads, per_block));
         let coarse = write_temp(dir.path(), "coarse.pylu", &build_trace(7, &FUNCS, &threads, 1_000_000));
-        let reference = analyze_files(&[coarse], 1 << 30);
+        let reference = analyze_files(std::slice::from_ref(&coarse), 1 << 30);
         assert_self_sums(&reference);
         let hits: u64 = reference.threads.iter().flat_map(|t| t.tree.nodes.iter()).map(|n| n.stats.hits).sum();
-        prop_assert_eq!(hits, ended0 + ended1);
+        prop_assert_eq!(hits, ended0 + ended1 + open0 + open1);
         prop_assert_eq!(reference.calls, ended0 + ended1);
+        let unfinished: u64 =
+            reference.threads.iter().flat_map(|t| t.tree.unfinished_nodes()).map(|(_, u)| u.calls).sum();
+        prop_assert_eq!(unfinished, open0 + open1);
+        prop_assert_eq!(reference.warnings.unfinished, open0 + open1);
+        // Not counting them (`pylu-processlogs`, `diff`): the calls that ended only, the open ones cut.
+        let ended_only = analyze_with(std::slice::from_ref(&coarse), &Options { unfinished: false, ..test_options(1 << 30) });
+        assert_self_sums(&ended_only);
+        let hits: u64 = ended_only.threads.iter().flat_map(|t| t.tree.nodes.iter()).map(|n| n.stats.hits).sum();
+        prop_assert_eq!(hits, ended0 + ended1);
+        prop_assert_eq!(ended_only.warnings.unfinished, 0);
         for chunk in [1usize, 200, 1 << 30] {
             let a = analyze_files(std::slice::from_ref(&fine), chunk);
             assert_self_sums(&a);

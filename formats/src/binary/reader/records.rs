@@ -197,6 +197,15 @@ pub trait RecordSink<'a> {
         self.other(Record { time_ns, kind: EventKind::Line { func: FuncRef::Id(func), line, duration_ns } })
     }
 
+    /// The block's records are done, or stopped at damage: `time_ns` is the clock after the last record handed
+    /// over (the last timed record's time; the block's base time when it had none). Called once per
+    /// [`Records::try_for_each`], so a reader that needs a thread's last event (the analyzer ends calls still open
+    /// there) need not store every record's time.
+    #[inline(always)]
+    fn end(&mut self, time_ns: u64) {
+        let _ = time_ns;
+    }
+
     /// Whether debug records reach [`RecordSink::other`]. When not, they are still decoded and checked exactly as
     /// far (a string that is not UTF-8 still ends the block with the same error), but nothing is built.
     #[inline(always)]

@@ -236,7 +236,13 @@ impl<'a> Records<'a> {
             let mut step = unsafe { decode_calls_at(payload, pos) };
             if step.records == 0 {
                 // Another kind of record, a long varint, or the last bytes of the block.
-                (pos, time) = self.decode_one::<Pext>(pos, time, sink)?;
+                match self.decode_one::<Pext>(pos, time, sink) {
+                    Ok(next) => (pos, time) = next,
+                    Err(e) => {
+                        sink.end(time);
+                        return Err(e);
+                    }
+                }
                 continue;
             }
             // While steps decode all eight records, the next eight are decoded before the current eight are
@@ -259,6 +265,7 @@ impl<'a> Records<'a> {
                 step = next;
             }
         }
+        sink.end(time);
         Ok(())
     }
 }

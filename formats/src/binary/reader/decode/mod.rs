@@ -300,6 +300,8 @@ mod tests {
     struct Specialised<'a> {
         got: Vec<Record<'a>>,
         debug: bool,
+        /// The times [`RecordSink::end`] was called with.
+        ends: Vec<u64>,
     }
 
     impl<'a> RecordSink<'a> for Specialised<'a> {
@@ -323,6 +325,9 @@ mod tests {
         fn wants_debug(&self) -> bool {
             self.debug
         }
+        fn end(&mut self, time_ns: u64) {
+            self.ends.push(time_ns);
+        }
     }
 
     proptest::proptest! {
@@ -334,18 +339,22 @@ mod tests {
         fn try_for_each_agrees_with_the_iterator(p in payload(), base in 0u64..1 << 40) {
             let records = Records { payload: &p, pos: 0, time: base, payload_offset: 40, failed: false };
             let (want, want_err) = by_iterator(records.clone());
+            // `end` is called once, with the last timed record's time (debug records count, wanted or not).
+            let want_end = vec![want.iter().rev().find(|r| r.kind.is_timed()).map_or(base, |r| r.time_ns)];
             for debug in [true, false] {
                 let want: Vec<_> =
                     want.iter().copied().filter(|r| debug || !matches!(r.kind, EventKind::Debug { .. })).collect();
-                let mut sink = Specialised { got: Vec::new(), debug };
+                let mut sink = Specialised { got: Vec::new(), debug, ends: Vec::new() };
                 let err = records.clone().try_for_each(&mut sink).err();
                 proptest::prop_assert_eq!(&sink.got, &want);
+                proptest::prop_assert_eq!(&sink.ends, &want_end);
                 proptest::prop_assert_eq!(&err, &want_err);
                 // Every decoder this CPU can run, whichever `try_for_each` chose.
                 for path in DecodePath::ALL {
-                    let mut sink = Specialised { got: Vec::new(), debug };
+                    let mut sink = Specialised { got: Vec::new(), debug, ends: Vec::new() };
                     if let Some(result) = records.clone().try_for_each_by(path, &mut sink) {
                         proptest::prop_assert_eq!(&sink.got, &want, "{:?}", path);
+                        proptest::prop_assert_eq!(&sink.ends, &want_end, "{:?}", path);
                         proptest::prop_assert_eq!(&result.err(), &want_err, "{:?}", path);
                     } else {
                         skip_simd_once(path);

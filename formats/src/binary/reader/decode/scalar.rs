@@ -99,8 +99,15 @@ impl<'a> Records<'a> {
                     continue;
                 }
             }
-            (pos, time) = self.decode_one::<C>(pos, time, sink)?;
+            match self.decode_one::<C>(pos, time, sink) {
+                Ok(next) => (pos, time) = next,
+                Err(e) => {
+                    sink.end(time);
+                    return Err(e);
+                }
+            }
         }
+        sink.end(time);
         Ok(())
     }
 }
