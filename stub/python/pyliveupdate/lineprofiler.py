@@ -2,7 +2,8 @@
 line, how long it ran (from the line's start to the next line event or the frame's return or unwind; callees
 included, as line_profiler counts); every line of the function when the list is empty. Targets are patterns
 as FP takes them. The calls of the functions are recorded too (their enter and exit), which gives the lines'
-report each function's own time. ``pylu-analyze lines`` reports them."""
+report each function's own time. ``pylu-analyze lines`` reports them. The lines of a function that only LP
+watches are timed natively, without a Python callback per line (instrument/lines.py)."""
 
 from __future__ import annotations
 
