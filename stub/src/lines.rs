@@ -28,7 +28,7 @@ use pyo3::prelude::*;
 
 use crate::clock;
 use crate::code_map::CodeMap;
-use crate::probes::{add_defs, func_id_arg, meth_fastcall, meth_o, none, record_enter, record_exit, MethodDef};
+use crate::probes::{add_defs, meth_fastcall, meth_o, meth_o_probe, none, record_enter, record_exit, MethodDef};
 use crate::recorder::record_at;
 
 /// The chosen lines of one watched code object.
@@ -373,8 +373,7 @@ fn leave_traced() {
 /// The Python frame probes (≤ 3.11) took the thread's tracer for a call nested in a timed one and gave it back:
 /// the C tracer goes on again if the timed call is still running.
 #[pyfunction]
-pub fn resume_line_tracer(py: Python<'_>) {
-    let _ = py;
+pub fn resume_line_tracer(_py: Python<'_>) {
     if FAILED.load(Ordering::Relaxed) {
         return;
     }
@@ -391,26 +390,12 @@ pub fn resume_line_tracer(py: Python<'_>) {
     });
 }
 
-macro_rules! meth_o_entry {
-    ($name:ident, |$py:ident, $id:ident| $body:expr) => {
-        unsafe extern "C" fn $name(_module: *mut ffi::PyObject, arg: *mut ffi::PyObject) -> *mut ffi::PyObject {
-            // SAFETY: CPython calls built-ins with the GIL held and a valid borrowed argument.
-            if let Some($id) = unsafe { func_id_arg(arg) } {
-                // SAFETY: CPython holds the GIL while it runs a built-in.
-                let $py = unsafe { Python::assume_gil_acquired() };
-                $body;
-            }
-            none()
-        }
-    };
-}
-
-meth_o_entry!(enter_lines, |py, id| enter_traced(py, id));
-meth_o_entry!(exit_lines, |py, id| {
+meth_o_probe!(enter_lines, |py, id| enter_traced(py, id));
+meth_o_probe!(exit_lines, |py, id| {
     leave_traced();
     record_exit(py, id, false)
 });
-meth_o_entry!(exit_raised_lines, |py, id| {
+meth_o_probe!(exit_raised_lines, |py, id| {
     leave_traced();
     record_exit(py, id, true)
 });

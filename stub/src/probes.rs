@@ -58,19 +58,24 @@ pub(crate) unsafe fn func_id_arg(arg: *mut ffi::PyObject) -> Option<u32> {
     u32::try_from(v).ok()
 }
 
+/// A METH_O built-in taking a function id (the trampolines' probes, and the line timer's entries in lines.rs).
 macro_rules! meth_o_probe {
     ($name:ident, |$py:ident, $id:ident| $body:expr) => {
-        unsafe extern "C" fn $name(_module: *mut ffi::PyObject, arg: *mut ffi::PyObject) -> *mut ffi::PyObject {
+        unsafe extern "C" fn $name(
+            _module: *mut pyo3::ffi::PyObject,
+            arg: *mut pyo3::ffi::PyObject,
+        ) -> *mut pyo3::ffi::PyObject {
             // SAFETY: CPython calls built-ins with the GIL held and a valid borrowed argument.
-            if let Some($id) = unsafe { func_id_arg(arg) } {
+            if let Some($id) = unsafe { $crate::probes::func_id_arg(arg) } {
                 // SAFETY: CPython holds the GIL while it runs a built-in.
-                let $py = unsafe { Python::assume_gil_acquired() };
+                let $py = unsafe { pyo3::Python::assume_gil_acquired() };
                 $body;
             }
-            none()
+            $crate::probes::none()
         }
     };
 }
+pub(crate) use meth_o_probe;
 
 /// A call of `id` starts (trampolines, and the line timer's entry on ≤ 3.11).
 #[inline(always)]
