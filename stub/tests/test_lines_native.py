@@ -196,7 +196,8 @@ def test_a_failing_timer_stops_itself_and_the_host_runs_on(tmp_path):
         _native.fail_next_line_for_test()
         assert m.rec(4) == 4 and m.rec(2) == 2
         assert "native line timer failed" in _native.lines_error()
-        LP.profile("linenative.unwinds", [])  # profiled after the failure: the Python probes time it
+        answer = LP.profile("linenative.unwinds", [])  # profiled after the failure: the Python probes time it
+        assert "lines timed by the Python probes (slower): the native line timer failed" in answer, answer
         try:
             m.unwinds(1)
         except KeyError:
