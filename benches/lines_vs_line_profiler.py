@@ -1,7 +1,11 @@
 """Cost per executed line under pylu's LP, and per recorded value under VD/FD, next to the bare function and
 to line_profiler on the same function, in one process. Not a test: prints a table for docs/PERFORMANCE.md.
+Times are the process's CPU time (user + system, `time.process_time_ns`: pylu's flusher thread included), best
+of REPEATS, so that other work on a shared machine inflates them less than wall time.
 
-    PYLU_TRACE_DIR=$(mktemp -d) .venv-3.13/bin/python benches/lines_vs_line_profiler.py
+    PYLU_TRACE_DIR=$(mktemp -d) VENV/bin/python benches/lines_vs_line_profiler.py
+
+VENV: a venv with the stub's wheel and `pip install line_profiler` (docs/PERFORMANCE.md, "How to run").
 """
 
 import os
@@ -37,10 +41,10 @@ def one_arg(x):
 def best(func, *args, calls=CALLS):
     times = []
     for _ in range(REPEATS):
-        t = time.perf_counter_ns()
+        t = time.process_time_ns()
         for _ in range(calls):
             func(*args)
-        times.append((time.perf_counter_ns() - t) / calls)
+        times.append((time.process_time_ns() - t) / calls)
     return min(times)
 
 
@@ -57,6 +61,8 @@ def main():
     lp = best(work, N)
     lp_untouched = best(untouched, N)
     LU.revert_all()
+    # The untouched function's bare time, measured again once LP is gone: the better of the two is its bare time.
+    bare_untouched = min(bare_untouched, best(untouched, N))
 
     VD.debug("__main__.work", "total", echo=False)
     vd = best(work, N)
@@ -68,10 +74,13 @@ def main():
     LU.revert_all()
 
     try:
+        import line_profiler
         from line_profiler import LineProfiler
     except ImportError:
         lprof = None
+        lp_version = "not installed"
     else:
+        lp_version = getattr(line_profiler, "__version__", "?")
         prof = LineProfiler()
         wrapped = prof(main_mod.work)
         lprof = best(wrapped, N)
@@ -85,8 +94,10 @@ def main():
     rows.append(("untouched(), bare", bare_untouched / 1000, "", ""))
     rows.append(("untouched() while LP on work()", lp_untouched / 1000,
                  f"{(lp_untouched - bare_untouched) / lines_per_call:.1f}", "per line"))
-    print(f"Python {sys.version.split()[0]}, N={N}, best of {REPEATS}")
-    print(f"| {'case':<32} | {'us per call':>11} | {'added ns':>9} | unit |")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"Python {sys.version.split()[0]}, N={N}, CPU time, best of {REPEATS}; line_profiler {lp_version}; "
+          f"load average {load:.1f}")
+    print(f"| {'case':<32} | {'CPU us/call':>11} | {'added ns':>9} | unit |")
     print(f"|{'-' * 34}|{'-' * 13}|{'-' * 11}|------|")
     for name, us, added, unit in rows:
         print(f"| {name:<32} | {us:>11.1f} | {added:>9} | {unit} |")

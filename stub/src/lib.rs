@@ -1,12 +1,14 @@
 //! `pyliveupdate._native`: the stub's native core. The recorder (per-thread buffers → one trace file per
-//! process), the probes instrumented code calls (≤ 3.11) or the sys.monitoring callbacks (≥ 3.12), function
-//! ids, and a trace reader for tests. Everything Python-facing that may be called from a host's thread is
+//! process), the probes instrumented code calls (≤ 3.11) or the sys.monitoring callbacks (≥ 3.12), LP's line
+//! timer, function ids, and a trace reader for tests. Everything Python-facing that may be called from a host's thread is
 //! infallible; only control-side calls (opening the file, reading a trace) raise.
 
 mod clock;
+mod code_map;
 mod echo;
 mod errors;
 mod functions;
+mod lines;
 mod monitoring;
 mod probes;
 mod recorder;
@@ -138,6 +140,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(monitoring::watch_code, m)?)?;
     m.add_function(wrap_pyfunction!(monitoring::unwatch_code, m)?)?;
     m.add_function(wrap_pyfunction!(trace_dump::read_trace, m)?)?;
+    m.add_function(wrap_pyfunction!(lines::watch_lines, m)?)?;
+    m.add_function(wrap_pyfunction!(lines::unwatch_lines, m)?)?;
+    m.add_function(wrap_pyfunction!(lines::lines_error, m)?)?;
+    m.add_function(wrap_pyfunction!(lines::resume_line_tracer, m)?)?;
+    m.add_function(wrap_pyfunction!(lines::fail_next_line_for_test, m)?)?;
     probes::add_to(m)?;
+    lines::add_to(m)?;
     Ok(())
 }

@@ -9,14 +9,13 @@
 //!
 //! Every probe returns None and never raises, whatever happens to the recorder.
 
-use std::cell::UnsafeCell;
 use std::ffi::{c_int, CStr};
 use std::ptr;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use rustc_hash::{FxBuildHasher, FxHashMap};
 
+use crate::code_map::CodeMap;
 use crate::echo::{self, CallEdge};
 use crate::recorder::record;
 
@@ -30,50 +29,10 @@ pub struct Watched {
 }
 
 /// Code object address → what is watched of it, for the sys.monitoring callbacks.
-///
-/// Guarded by the GIL instead of a lock: it is read by callbacks and written by `watch_code`/`unwatch_code`,
-/// all of which run only while holding the GIL (the stub is built for GIL-ful CPython only), and none of them
-/// runs Python code while touching it.
-pub struct CodeIds(UnsafeCell<FxHashMap<usize, (Watched, *mut ffi::PyObject)>>);
-
-// SAFETY: every access happens with the GIL held (see above), which serialises them.
-unsafe impl Sync for CodeIds {}
-
-pub static CODE_IDS: CodeIds = CodeIds(UnsafeCell::new(FxHashMap::with_hasher(FxBuildHasher)));
-
-impl CodeIds {
-    /// Records events of `code` as `watched.func_id`; keeps a strong reference so the address stays unique.
-    pub fn insert(&self, _py: Python<'_>, code: &Bound<'_, PyAny>, watched: Watched) {
-        let key = code.as_ptr() as usize;
-        // SAFETY: the GIL is held (the `Python` token proves it) so no other access runs concurrently.
-        let map = unsafe { &mut *self.0.get() };
-        let owned = code.clone().into_ptr();
-        if let Some((_, old)) = map.insert(key, (watched, owned)) {
-            // SAFETY: `old` is the strong reference taken when it was inserted; the GIL is held.
-            unsafe { ffi::Py_DecRef(old) };
-        }
-    }
-
-    pub fn remove(&self, _py: Python<'_>, code: &Bound<'_, PyAny>) {
-        // SAFETY: the GIL is held, as in `insert`.
-        let map = unsafe { &mut *self.0.get() };
-        if let Some((_, old)) = map.remove(&(code.as_ptr() as usize)) {
-            // SAFETY: the reference taken at insert; dropped after the entry left the map.
-            unsafe { ffi::Py_DecRef(old) };
-        }
-    }
-
-    /// # Safety
-    /// The caller holds the GIL.
-    #[inline(always)]
-    unsafe fn get(&self, code: *mut ffi::PyObject) -> Option<Watched> {
-        // SAFETY: the caller holds the GIL, which serialises every access to the map.
-        unsafe { (*self.0.get()).get(&(code as usize)).map(|&(watched, _)| watched) }
-    }
-}
+pub static CODE_IDS: CodeMap<Watched> = CodeMap::new();
 
 #[inline(always)]
-fn none() -> *mut ffi::PyObject {
+pub(crate) fn none() -> *mut ffi::PyObject {
     // SAFETY: Py_None is a valid static object; the caller gets the new reference it expects from a built-in.
     unsafe {
         let none = ffi::Py_None();
@@ -87,7 +46,7 @@ fn none() -> *mut ffi::PyObject {
 ///
 /// # Safety
 /// The caller holds the GIL and `arg` is a valid (borrowed) object.
-unsafe fn func_id_arg(arg: *mut ffi::PyObject) -> Option<u32> {
+pub(crate) unsafe fn func_id_arg(arg: *mut ffi::PyObject) -> Option<u32> {
     // SAFETY: per this function's contract: the GIL is held and `arg` is valid.
     let v = unsafe { ffi::PyLong_AsUnsignedLong(arg) };
     // SAFETY: the GIL is held; checking and clearing the error indicator is all that is done.
@@ -99,32 +58,42 @@ unsafe fn func_id_arg(arg: *mut ffi::PyObject) -> Option<u32> {
     u32::try_from(v).ok()
 }
 
+/// A METH_O built-in taking a function id (the trampolines' probes, and the line timer's entries in lines.rs).
 macro_rules! meth_o_probe {
     ($name:ident, |$py:ident, $id:ident| $body:expr) => {
-        unsafe extern "C" fn $name(_module: *mut ffi::PyObject, arg: *mut ffi::PyObject) -> *mut ffi::PyObject {
+        unsafe extern "C" fn $name(
+            _module: *mut pyo3::ffi::PyObject,
+            arg: *mut pyo3::ffi::PyObject,
+        ) -> *mut pyo3::ffi::PyObject {
             // SAFETY: CPython calls built-ins with the GIL held and a valid borrowed argument.
-            if let Some($id) = unsafe { func_id_arg(arg) } {
+            if let Some($id) = unsafe { $crate::probes::func_id_arg(arg) } {
                 // SAFETY: CPython holds the GIL while it runs a built-in.
-                let $py = unsafe { Python::assume_gil_acquired() };
+                let $py = unsafe { pyo3::Python::assume_gil_acquired() };
                 $body;
             }
-            none()
+            $crate::probes::none()
         }
     };
 }
+pub(crate) use meth_o_probe;
 
-meth_o_probe!(enter, |py, id| {
+/// A call of `id` starts (trampolines, and the line timer's entry on ≤ 3.11).
+#[inline(always)]
+pub(crate) fn record_enter(py: Python<'_>, id: u32) {
     echo::maybe(id, CallEdge::Enter);
     record(py, |enc, t| enc.enter(id, t))
-});
-meth_o_probe!(exit, |py, id| {
-    record(py, |enc, t| enc.exit(id, t, false));
-    echo::maybe(id, CallEdge::Exit)
-});
-meth_o_probe!(exit_raised, |py, id| {
-    record(py, |enc, t| enc.exit(id, t, true));
-    echo::maybe(id, CallEdge::Raised)
-});
+}
+
+/// A call of `id` ends, by return or (`raised`) by an exception.
+#[inline(always)]
+pub(crate) fn record_exit(py: Python<'_>, id: u32, raised: bool) {
+    record(py, |enc, t| enc.exit(id, t, raised));
+    echo::maybe(id, if raised { CallEdge::Raised } else { CallEdge::Exit })
+}
+
+meth_o_probe!(enter, |py, id| record_enter(py, id));
+meth_o_probe!(exit, |py, id| record_exit(py, id, false));
+meth_o_probe!(exit_raised, |py, id| record_exit(py, id, true));
 meth_o_probe!(suspend, |py, id| record(py, |enc, t| enc.suspend(id, t)));
 meth_o_probe!(resume, |py, id| record(py, |enc, t| enc.resume(id, t)));
 
@@ -137,7 +106,7 @@ macro_rules! monitoring_probe {
         ) -> *mut ffi::PyObject {
             if nargs >= 1 {
                 // SAFETY: CPython passes `nargs` valid borrowed arguments and holds the GIL.
-                let found = unsafe { CODE_IDS.get(*args) };
+                let found = unsafe { CODE_IDS.get(*args).copied() };
                 if let Some(watched) = found {
                     // SAFETY: as above; `started` reads the offset argument only when there is one.
                     if !$started_only || unsafe { started(watched, args, nargs) } {
@@ -174,32 +143,23 @@ unsafe fn started(watched: Watched, args: *mut *mut ffi::PyObject, nargs: ffi::P
     offset >= std::ffi::c_long::from(watched.start_offset)
 }
 
-monitoring_probe!(on_py_start, false, |py, id| {
-    echo::maybe(id, CallEdge::Enter);
-    record(py, |enc, t| enc.enter(id, t))
-});
+monitoring_probe!(on_py_start, false, |py, id| record_enter(py, id));
 monitoring_probe!(on_py_resume, false, |py, id| record(py, |enc, t| enc.resume(id, t)));
 // PY_THROW: an exception thrown into a suspended generator or coroutine; its frame runs again.
 monitoring_probe!(on_py_throw, true, |py, id| record(py, |enc, t| enc.resume(id, t)));
 monitoring_probe!(on_py_yield, false, |py, id| record(py, |enc, t| enc.suspend(id, t)));
-monitoring_probe!(on_py_return, false, |py, id| {
-    record(py, |enc, t| enc.exit(id, t, false));
-    echo::maybe(id, CallEdge::Exit)
-});
-monitoring_probe!(on_py_unwind, true, |py, id| {
-    record(py, |enc, t| enc.exit(id, t, true));
-    echo::maybe(id, CallEdge::Raised)
-});
+monitoring_probe!(on_py_return, false, |py, id| record_exit(py, id, false));
+monitoring_probe!(on_py_unwind, true, |py, id| record_exit(py, id, true));
 
 /// A `PyMethodDef` that may live in a static (it holds only pointers to static data).
-struct MethodDef(ffi::PyMethodDef);
+pub(crate) struct MethodDef(ffi::PyMethodDef);
 
 // SAFETY: the definitions are immutable and point at 'static names and functions.
 unsafe impl Sync for MethodDef {}
 
 /// `doc` starts with the text signature (`name(func_id, /)\n--\n\n`): without one, Python 3.13 makes up
 /// `(self, object, /)` for a METH_O built-in, and `_native.pyi` (checked by stubtest) could not describe it.
-const fn meth_o(name: &'static CStr, doc: &'static CStr, f: ffi::PyCFunction) -> MethodDef {
+pub(crate) const fn meth_o(name: &'static CStr, doc: &'static CStr, f: ffi::PyCFunction) -> MethodDef {
     MethodDef(ffi::PyMethodDef {
         ml_name: name.as_ptr(),
         ml_meth: ffi::PyMethodDefPointer { PyCFunction: f },
@@ -208,7 +168,7 @@ const fn meth_o(name: &'static CStr, doc: &'static CStr, f: ffi::PyCFunction) ->
     })
 }
 
-const fn meth_fastcall(name: &'static CStr, f: ffi::PyCFunctionFast) -> MethodDef {
+pub(crate) const fn meth_fastcall(name: &'static CStr, f: ffi::PyCFunctionFast) -> MethodDef {
     MethodDef(ffi::PyMethodDef {
         ml_name: name.as_ptr(),
         ml_meth: ffi::PyMethodDefPointer { PyCFunctionFast: f },
@@ -233,8 +193,13 @@ static PROBES: [MethodDef; 11] = [
 
 /// Adds the probes to the module as built-in functions.
 pub fn add_to(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    add_defs(module, &PROBES)
+}
+
+/// Adds each of `defs` to the module as a built-in function.
+pub(crate) fn add_defs(module: &Bound<'_, PyModule>, defs: &'static [MethodDef]) -> PyResult<()> {
     let py = module.py();
-    for def in &PROBES {
+    for def in defs {
         // SAFETY: `def` is a valid, 'static method definition; a null `self` and module name are allowed.
         let func = unsafe {
             Bound::from_owned_ptr_or_err(

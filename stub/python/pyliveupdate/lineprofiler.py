@@ -2,11 +2,13 @@
 line, how long it ran (from the line's start to the next line event or the frame's return or unwind; callees
 included, as line_profiler counts); every line of the function when the list is empty. Targets are patterns
 as FP takes them. The calls of the functions are recorded too (their enter and exit), which gives the lines'
-report each function's own time. ``pylu-analyze lines`` reports them."""
+report each function's own time. ``pylu-analyze lines`` reports them. The lines of a function that only LP
+watches are timed natively, without a Python callback per line (instrument/lines.py)."""
 
 from __future__ import annotations
 
 from .instrument import frames
+from .instrument import lines as native_lines
 from .probing import apply, chosen_lines, line_numbers, resolve
 from .text import Text
 
@@ -36,7 +38,11 @@ class LineProfiler:
             raise errors[0][1]
         targets_ok = [t for t in found if id(t.func) in chosen]
         description = f"LP.profile({targets!r}, {list(asked)!r})"
-        return apply("LineProfiler", description, targets_ok, lambda t: _LineTimes(chosen[id(t.func)], not asked))
+        answer = apply("LineProfiler", description, targets_ok, lambda t: _LineTimes(chosen[id(t.func)], not asked))
+        failed = native_lines.error()
+        if failed is not None:
+            answer = Text(f"{answer}\n  lines timed by the Python probes (slower): {failed}")
+        return answer
 
 
 LP = LineProfiler

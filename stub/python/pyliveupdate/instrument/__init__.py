@@ -59,6 +59,7 @@ class _Entry:
     skipped: list = field(default_factory=list)  # nested functions that could not be: [(qualname, why)]
     not_asked: int = 0  # comprehensions and generator expressions left out (Options.comprehensions)
     options: Options = DEFAULT_OPTIONS
+    traced: object = None  # ≤ 3.11: the entry and exits its trampoline calls for frame probes (None: FP's own)
 
 
 class Instrumentation:
@@ -119,12 +120,12 @@ class Instrumentation:
                 frames.add(func.__code__, entry.func_id, holder, probe)
                 return
             code = self.backend.body_code(entry.handle)
-            if frames.add(code, entry.func_id, holder, probe):
-                try:
-                    self.backend.set_traced(entry.handle, entry.func_id, frames.TRACED_ENTRY)
-                except BaseException:
-                    frames.remove(code, holder)
-                    raise
+            frames.add(code, entry.func_id, holder, probe)
+            try:
+                self._retrace(entry, frames.entry_of(code))
+            except BaseException:
+                frames.remove(code, holder)
+                raise
 
     def remove_probe(self, func: types.FunctionType, holder: int) -> None:
         from . import frames
@@ -136,8 +137,16 @@ class Instrumentation:
             if sys.version_info >= (3, 12):
                 frames.remove(func.__code__, holder)
                 return
-            if frames.remove(self.backend.body_code(entry.handle), holder):
-                self.backend.set_traced(entry.handle, entry.func_id, None)
+            code = self.backend.body_code(entry.handle)
+            frames.remove(code, holder)
+            self._retrace(entry, frames.entry_of(code))
+
+    def _retrace(self, entry: _Entry, traced) -> None:
+        """≤ 3.11: makes the trampoline call `traced` (the native line timer's or the Python tracer's entry
+        and exits, or None: FP's own) if it does not already."""
+        if traced is not entry.traced:
+            self.backend.set_traced(entry.handle, entry.func_id, traced)
+            entry.traced = traced
 
     def replace_code(self, func: types.FunctionType, code: types.CodeType) -> None:
         """Gives `func` new code (Redefine, and its revert) and keeps every update on it: its instrumentation

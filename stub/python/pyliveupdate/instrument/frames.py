@@ -2,7 +2,8 @@
 runs, with the frame at hand (its locals), and how the frame ends (return value or exception).
 
 One ``Watch`` per code object gathers the probes of every update on it, so overlapping updates share one set
-of events (two LineProfilers choosing the same line record it once). Two sources feed the same ``Engine``:
+of events (two LineProfilers choosing the same line record it once). A watch whose probes only time lines (LP
+alone) is handed to the native line timer (``lines.py``); otherwise two Python sources feed the same callbacks:
 
 - Python ≥ 3.12: sys.monitoring, under a tool id of its own (``pylu-frames``), with LINE, PY_START, PY_RESUME,
   PY_YIELD and PY_RETURN as local events of the watched code objects only (code that is not watched runs
@@ -24,6 +25,7 @@ import threading
 import types
 
 from .. import _native
+from . import lines as native_lines
 
 _now = _native.monotonic_ns
 _record_line = _native.record_line
@@ -57,12 +59,13 @@ class Probe:
 class Watch:
     """Every probe on one code object, and what the engine derives from them on each change."""
 
-    __slots__ = ("code", "func_id", "probes", "timed_all", "timed", "line_probes", "starts", "ends")
+    __slots__ = ("code", "func_id", "probes", "timed_all", "timed", "line_probes", "starts", "ends", "native", "source")
 
     def __init__(self, code: types.CodeType, func_id: int) -> None:
         self.code = code
         self.func_id = func_id
         self.probes: dict = {}
+        self.source = None  # what feeds it now: NATIVE, PYTHON, or nothing yet
         self.refresh()
 
     def refresh(self) -> None:
@@ -75,6 +78,42 @@ class Watch:
         self.line_probes = [p for p in probes if p.watched_lines is None or p.watched_lines]
         self.starts = [p for p in probes if p.wants_start]
         self.ends = [p for p in probes if p.wants_end]
+        # Only line times wanted: the native timer records them (unless it failed in this process).
+        self.native = not (self.line_probes or self.starts or self.ends) and native_lines.error() is None
+
+
+NATIVE = "native"
+PYTHON = "python"
+
+
+def _feed(watch: Watch, source) -> None:
+    """Makes `source` (NATIVE, PYTHON or None: nothing) feed `watch`; the native timer is told the lines again
+    when they changed. The old source is turned off before the new one is on: a line running across the change
+    may go unrecorded, none is recorded twice."""
+    lines = None if watch.timed_all else watch.timed
+    if watch.source == source:
+        if source == NATIVE:
+            native_lines.watch(watch.code, watch.func_id, lines)
+        return
+    if watch.source == NATIVE:
+        native_lines.unwatch(watch.code)
+    elif watch.source == PYTHON and _monitoring is not None:
+        _monitoring.unwatch(watch.code)
+    if source == NATIVE:
+        native_lines.watch(watch.code, watch.func_id, lines)
+    elif source == PYTHON and _monitoring is not None:
+        _monitoring.watch(watch.code)
+    watch.source = source
+
+
+def entry_of(code: types.CodeType):
+    """≤ 3.11: the entry and exits (enter, exit, exit_raised) the trampoline of the function whose body is
+    `code` must call: the native timer's, the Python tracer's, or None (FP's own) when nothing is watched."""
+    with registry.lock:
+        watch = registry.watches.get(id(code))
+        if watch is None:
+            return None
+        return native_lines.ENTRY if watch.source == NATIVE else TRACED_ENTRY
 
 
 class FrameState:
@@ -157,8 +196,7 @@ def add(code: types.CodeType, func_id: int, holder: int, probe: Probe) -> bool:
         watch.refresh()
         if new:
             registry.watches[id(code)] = watch
-            if _monitoring is not None:
-                _monitoring.watch(code)
+        _feed(watch, NATIVE if watch.native else PYTHON)
         return new
 
 
@@ -170,10 +208,10 @@ def remove(code: types.CodeType, holder: int) -> bool:
             return watch is None
         if watch.probes:
             watch.refresh()
+            _feed(watch, NATIVE if watch.native else PYTHON)
             return False
         del registry.watches[id(code)]
-        if _monitoring is not None:
-            _monitoring.unwatch(code)
+        _feed(watch, None)
         return True
 
 
@@ -236,7 +274,11 @@ def enter_traced(func_id: int) -> None:
     try:
         depth = getattr(_tls, "depth", 0)
         if depth == 0:
-            _tls.installed = sys.gettrace() is None
+            previous = sys.gettrace()
+            # Inside a call the native timer traces, this call's probes take the thread's tracer and give it
+            # back at the end (the timed frame gets no line events meanwhile: its line runs on).
+            _tls.resume_native = previous is native_lines.TRACER
+            _tls.installed = previous is None or _tls.resume_native
             if _tls.installed:
                 sys.settrace(_global_tracer)
         _tls.depth = depth + 1
@@ -252,6 +294,9 @@ def _leave() -> None:
             _tls.installed = False
             if sys.gettrace() is _global_tracer:
                 sys.settrace(None)
+            if getattr(_tls, "resume_native", False):
+                _tls.resume_native = False
+                native_lines.resume_tracer()
     except Exception:
         pass
 
@@ -275,6 +320,7 @@ class _Monitoring:
     def __init__(self) -> None:
         self.mon = sys.monitoring
         self.tool = None
+        self.codes: set = set()  # id(code) of the code objects fed by these callbacks
 
     def _tool_id(self) -> int:
         if self.tool is not None:
@@ -301,13 +347,15 @@ class _Monitoring:
         tool = self._tool_id()
         ev = self.mon.events
         self.mon.set_local_events(tool, code, ev.PY_START | ev.PY_RESUME | ev.LINE | ev.PY_YIELD | ev.PY_RETURN)
-        if len(registry.watches) == 1:
+        self.codes.add(id(code))
+        if len(self.codes) == 1:
             self.mon.set_events(tool, ev.PY_UNWIND | ev.PY_THROW)
 
     def unwatch(self, code: types.CodeType) -> None:
         tool = self._tool_id()
         self.mon.set_local_events(tool, code, 0)
-        if not registry.watches:
+        self.codes.discard(id(code))
+        if not self.codes:
             self.mon.set_events(tool, 0)
 
 
