@@ -11,6 +11,7 @@ use std::sync::Arc;
 use polars_arrow::array::{Array, BooleanArray, DictionaryArray, MutableBinaryViewArray, PrimitiveArray};
 use polars_arrow::bitmap::Bitmap;
 use polars_arrow::datatypes::{ArrowDataType, ArrowSchema, Field, IntegerType, TimeUnit};
+use polars_parquet::parquet::metadata::Descriptor;
 use polars_parquet::write::{
     array_to_columns, compress, fallible_streaming_iterator, get_dtype_encoding, to_parquet_schema, CompressedPage,
     CompressionOptions, DynIter, DynStreamingIterator, Encoding, FileWriter, ParquetType, StatisticsOptions, Version,
@@ -56,6 +57,9 @@ impl Kind {
 pub struct Spec {
     pub name: &'static str,
     pub cols: Vec<(&'static str, Kind)>,
+    /// Write min/max statistics and page indexes (polars computes them from the arrays; pages encoded
+    /// elsewhere carry none).
+    pub statistics: bool,
 }
 
 impl Spec {
@@ -66,11 +70,17 @@ impl Spec {
             all.push(("pid", Kind::I64));
         }
         all.extend_from_slice(cols);
-        Spec { name, cols: all }
+        Spec { name, cols: all, statistics: true }
     }
 
     pub fn empty_cols(&self) -> Vec<Col> {
         self.cols.iter().map(|&(_, k)| Col::new(k)).collect()
+    }
+
+    /// Each column's Parquet descriptor (what its pages are written for), in order.
+    pub fn descriptors(&self) -> Result<Vec<Descriptor>, String> {
+        let schema = to_parquet_schema(&self.schema()).map_err(|e| e.to_string())?;
+        Ok(schema.columns().iter().map(|c| c.descriptor.clone()).collect())
     }
 
     fn schema(&self) -> ArrowSchema {
@@ -109,42 +119,6 @@ impl Col {
             Kind::Str => Col::Str(Vec::new()),
             Kind::Dict => Col::Dict { keys: Vec::new(), ids: Vec::new(), map: DictIds::default(), values: Vec::new() },
             Kind::Ts => Col::Ts(Vec::new()),
-        }
-    }
-
-    /// Appends `other`'s rows (same kind).
-    pub fn append(&mut self, other: Col) {
-        if self.is_empty() {
-            // The first batch of a row group is taken as it is, not copied.
-            *self = other;
-            return;
-        }
-        match (self, other) {
-            (Col::I64(a), Col::I64(b)) | (Col::Ts(a), Col::Ts(b)) => a.extend(b),
-            (Col::OptI64(a, va), Col::OptI64(b, vb)) => {
-                a.extend(b);
-                va.extend(vb);
-            }
-            (Col::I32(a), Col::I32(b)) => a.extend(b),
-            (Col::F64(a), Col::F64(b)) => a.extend(b),
-            (Col::Bool(a), Col::Bool(b)) => a.extend(b),
-            (Col::Str(a), Col::Str(b)) => a.extend(b),
-            (Col::Dict { keys, ids, map, values }, Col::Dict { keys: bk, ids: bids, values: bvalues, .. }) => {
-                let remap: Vec<u32> = bids.iter().zip(bvalues).map(|(&id, v)| map.key(id, ids, values, || v)).collect();
-                keys.extend(bk.into_iter().map(|k| remap[k as usize]));
-            }
-            _ => unreachable!("columns of one spec have the same kinds"),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        match self {
-            Col::I64(v) | Col::Ts(v) | Col::OptI64(v, _) => v.is_empty(),
-            Col::I32(v) => v.is_empty(),
-            Col::F64(v) => v.is_empty(),
-            Col::Bool(v) => v.is_empty(),
-            Col::Str(v) => v.is_empty(),
-            Col::Dict { keys, .. } => keys.is_empty(),
         }
     }
 
@@ -340,7 +314,7 @@ impl ParquetFile {
         }
         let file = File::create(&path).map_err(|error| ExportError::Io { path: path.clone(), error })?;
         let options = WriteOptions {
-            statistics: StatisticsOptions::default(),
+            statistics: if spec.statistics { StatisticsOptions::default() } else { StatisticsOptions::empty() },
             version: Version::V2,
             compression: s.compression,
             data_page_size: None,
@@ -378,11 +352,16 @@ impl ParquetFile {
                 .collect()
         });
         let encoded = encoded.into_iter().collect::<Result<Vec<_>, _>>().map_err(|e| perr(path, e))?;
+        self.write_pages(encoded, len)
+    }
+
+    /// Appends a row group: each column's compressed pages, in the schema's order.
+    fn write_pages(&mut self, columns: Vec<Vec<CompressedPage>>, len: usize) -> Result<(), ExportError> {
         let columns =
-            DynIter::new(encoded.iter().map(|pages| {
+            DynIter::new(columns.iter().map(|pages| {
                 Ok(DynStreamingIterator::new(fallible_streaming_iterator::convert(pages.iter().map(Ok))))
             }));
-        self.w.write(len as u64, columns).map_err(|e| perr(path, e))?;
+        self.w.write(len as u64, columns).map_err(|e| perr(&self.path, e))?;
         self.rows += len as u64;
         Ok(())
     }
@@ -481,20 +460,23 @@ impl Table {
         Ok(())
     }
 
-    /// Adds rows built elsewhere (`cols` of this spec, `len` rows) of one host and process.
-    pub fn append(&mut self, host: &Arc<str>, pid: u32, cols: Vec<Col>, len: usize) -> Result<(), ExportError> {
+    /// Writes a row group encoded elsewhere (`columns` of this spec, `len` rows) of one host and process.
+    pub fn append_pages(
+        &mut self,
+        host: &Arc<str>,
+        pid: u32,
+        columns: Vec<Vec<CompressedPage>>,
+        len: usize,
+    ) -> Result<(), ExportError> {
         let key = self.key(host, pid);
+        let path = self.path_of(&key);
         let spec = &self.spec;
         let part =
             self.parts.entry(key.clone()).or_insert_with(|| Part { cols: spec.empty_cols(), len: 0, file: None });
-        for (mine, theirs) in part.cols.iter_mut().zip(cols) {
-            mine.append(theirs);
+        if part.file.is_none() {
+            part.file = Some(ParquetFile::create(path, spec, &self.settings)?);
         }
-        part.len += len;
-        if part.len >= self.settings.row_group_size {
-            self.flush(&key)?;
-        }
-        Ok(())
+        part.file.as_mut().expect("just opened").write_pages(columns, len)
     }
 
     fn path_of(&self, key: &(Arc<str>, u32)) -> PathBuf {
