@@ -118,7 +118,7 @@ pub fn export(
                 ("line", Kind::I32),
                 ("kind", Kind::Str),
                 ("name", Kind::Str),
-                ("value", Kind::Str),
+                ("value", Kind::Text),
                 ("truncated", Kind::Bool),
             ],
         ),

@@ -15,7 +15,7 @@ use polars_parquet::parquet::metadata::Descriptor;
 use polars_parquet::write::{
     array_to_columns, compress, fallible_streaming_iterator, get_dtype_encoding, to_parquet_schema, CompressedPage,
     CompressionOptions, DynIter, DynStreamingIterator, Encoding, FileWriter, ParquetType, StatisticsOptions, Version,
-    WriteOptions,
+    WriteOptions, ZstdLevel,
 };
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -32,6 +32,8 @@ pub enum Kind {
     F64,
     Bool,
     Str,
+    /// A string column of mostly distinct values, written without a dictionary.
+    Text,
     /// A string column written with a dictionary (few distinct values: functions, threads, hosts).
     Dict,
     /// Nanoseconds since the epoch, UTC.
@@ -45,7 +47,7 @@ impl Kind {
             Kind::I32 => ArrowDataType::Int32,
             Kind::F64 => ArrowDataType::Float64,
             Kind::Bool => ArrowDataType::Boolean,
-            Kind::Str => ArrowDataType::Utf8View,
+            Kind::Str | Kind::Text => ArrowDataType::Utf8View,
             Kind::Dict => ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::Utf8View), false),
             Kind::Ts => ArrowDataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
         }
@@ -116,7 +118,7 @@ impl Col {
             Kind::I32 => Col::I32(Vec::new()),
             Kind::F64 => Col::F64(Vec::new()),
             Kind::Bool => Col::Bool(Vec::new()),
-            Kind::Str => Col::Str(Vec::new()),
+            Kind::Str | Kind::Text => Col::Str(Vec::new()),
             Kind::Dict => Col::Dict { keys: Vec::new(), ids: Vec::new(), map: DictIds::default(), values: Vec::new() },
             Kind::Ts => Col::Ts(Vec::new()),
         }
@@ -287,9 +289,19 @@ pub struct WriteSettings {
     pub partition: bool,
 }
 
+/// zstd's level when none is given. Level 1 against zstd's default 3 on a 128 MiB trace's export:
+/// docs/performance-log.md, "Exports" (the pages are delta-packed and bit-packed first, so a stronger level
+/// finds little more).
+pub const ZSTD_LEVEL: i32 = 1;
+
+/// `zstd`, `zstd:LEVEL` (1–22), `snappy` or `none`.
 pub fn compression(name: &str) -> Option<CompressionOptions> {
+    if let Some(level) = name.strip_prefix("zstd:") {
+        let level = level.parse().ok().and_then(|l| ZstdLevel::try_new(l).ok())?;
+        return Some(CompressionOptions::Zstd(Some(level)));
+    }
     Some(match name {
-        "zstd" => CompressionOptions::Zstd(None),
+        "zstd" => CompressionOptions::Zstd(Some(ZstdLevel::try_new(ZSTD_LEVEL).expect("a valid level"))),
         "snappy" => CompressionOptions::Snappy,
         "none" | "uncompressed" => CompressionOptions::Uncompressed,
         _ => return None,
@@ -337,6 +349,9 @@ impl ParquetFile {
             .zip(self.schema.iter_values())
             .map(|(&(_, k), f)| match k {
                 Kind::I64 | Kind::OptI64 | Kind::Ts => vec![Encoding::DeltaBinaryPacked],
+                // Values mostly distinct (debugger values): polars would try a dictionary first, which cost
+                // more than the rest of writing the table.
+                Kind::Text => vec![Encoding::Plain],
                 _ => get_dtype_encoding(&f.dtype),
             })
             .collect();
