@@ -62,7 +62,6 @@ pub(super) struct Pending {
 }
 
 /// A batch's columns in start order, kept between batches so that their memory is reused, not faulted in anew.
-#[derive(Default)]
 struct Columns {
     func: Vec<u32>,
     thread: Vec<u32>,
@@ -78,7 +77,7 @@ struct Columns {
     suspensions: Vec<i64>,
     /// The row group's functions (global ids) in order of first use: the dictionaries' order.
     local: Vec<u32>,
-    /// Global id → (row group number, local key): stale entries are those of an earlier row group.
+    /// Global id → (row group number, local key): stale entries are those of an earlier row group (0: none).
     slot: Vec<(u32, u32)>,
     generation: u32,
     buf: Vec<u8>,
@@ -86,6 +85,28 @@ struct Columns {
 }
 
 impl Columns {
+    fn new() -> Self {
+        Columns {
+            func: Vec::new(),
+            thread: Vec::new(),
+            depth: Vec::new(),
+            call_id: Vec::new(),
+            parent: Vec::new(),
+            has_parent: Vec::new(),
+            start: Vec::new(),
+            dur: Vec::new(),
+            selfs: Vec::new(),
+            closed: Vec::new(),
+            raised: Vec::new(),
+            suspensions: Vec::new(),
+            local: Vec::new(),
+            slot: Vec::new(),
+            generation: 1,
+            buf: Vec::new(),
+            levels: Vec::new(),
+        }
+    }
+
     fn clear(&mut self) {
         self.func.clear();
         self.thread.clear();
@@ -199,7 +220,7 @@ impl<'f> CallsSink<'f> {
             // Until the trace names it, a thread goes by its id (as in the other reports).
             names: vec![meta.tid.to_string()],
             closed: false,
-            cols: Columns::default(),
+            cols: Columns::new(),
             events: Vec::new(),
         }
     }
