@@ -289,19 +289,20 @@ impl<'f> CallsSink<'f> {
             p.data(Encoding::RleDictionary, &[], buf, n, 0)
         };
         // Constant integers (pid, tid): every delta 0, a few bytes per block.
-        let constant = |v: i64, buf: &mut Vec<u8>| -> ParquetResult<DataPage> {
+        let constant = |v: i64, d: &Descriptor, buf: &mut Vec<u8>| -> ParquetResult<CompressedPage> {
             buf.clear();
             encode::delta_constant(v, n, buf);
-            p.data(Encoding::DeltaBinaryPacked, &[], buf, n, 0)
+            let stats = Some((&d.primitive_type, v, v));
+            Ok(p.data_with(Encoding::DeltaBinaryPacked, &[], buf, n, 0, stats)?.page(d))
         };
         if !layout.partitioned {
             buf.clear();
             encode::plain_strings(std::iter::once(&*self.meta.host), &mut buf);
             let d = next();
             out.push(vec![p.dict(&buf, 1)?, one_key(&mut buf)?.page(d)]);
-            out.push(vec![constant(i64::from(self.meta.pid), &mut buf)?.page(next())]);
+            out.push(vec![constant(i64::from(self.meta.pid), next(), &mut buf)?]);
         }
-        out.push(vec![constant(self.meta.tid as i64, &mut buf)?.page(next())]);
+        out.push(vec![constant(self.meta.tid as i64, next(), &mut buf)?]);
         // thread: the thread's names so far as the dictionary.
         let max_name = c.thread.iter().copied().max().unwrap_or(0);
         buf.clear();
@@ -340,25 +341,31 @@ impl<'f> CallsSink<'f> {
         buf.clear();
         encode::dict_keys(&c.depth, max_depth, &mut buf);
         out.push(vec![dict, p.data(Encoding::RleDictionary, &[], &buf, n, 0)?.page(next())]);
-        // call_id, parent_id, start_ns and start (one page), duration_ns, self_ns: delta-packed.
-        buf.clear();
-        encode::delta(&c.call_id, &mut buf);
-        out.push(vec![p.data(Encoding::DeltaBinaryPacked, &[], &buf, n, 0)?.page(next())]);
-        let nullable = |vals: &[i64], defined: &[bool], buf: &mut Vec<u8>, levels: &mut Vec<u8>| {
-            buf.clear();
-            levels.clear();
-            encode::levels(defined, levels);
-            encode::delta(vals, buf);
-            p.data(Encoding::DeltaBinaryPacked, levels, buf, n, n - vals.len())
-        };
-        out.push(vec![nullable(&c.parent, &c.has_parent, &mut buf, &mut levels)?.page(next())]);
-        buf.clear();
-        encode::delta(&c.start, &mut buf);
-        let start = p.data(Encoding::DeltaBinaryPacked, &[], &buf, n, 0)?;
-        out.push(vec![start.clone().page(next())]);
+        // call_id, parent_id, start_ns and start (one page), duration_ns, self_ns: delta-packed, with their
+        // least and greatest values as statistics.
+        let int64 =
+            |vals: &[i64], defined: Option<&[bool]>, d: &Descriptor, buf: &mut Vec<u8>, levels: &mut Vec<u8>| {
+                buf.clear();
+                levels.clear();
+                if let Some(defined) = defined {
+                    encode::levels(defined, levels);
+                }
+                encode::delta(vals, buf);
+                let stats = encode::min_max(vals).map(|(lo, hi)| (&d.primitive_type, lo, hi));
+                p.data_with(Encoding::DeltaBinaryPacked, levels, buf, n, n - vals.len(), stats)
+            };
+        let d = next();
+        out.push(vec![int64(&c.call_id, None, d, &mut buf, &mut levels)?.page(d)]);
+        let d = next();
+        out.push(vec![int64(&c.parent, Some(&c.has_parent), d, &mut buf, &mut levels)?.page(d)]);
+        let d = next();
+        let start = int64(&c.start, None, d, &mut buf, &mut levels)?;
+        out.push(vec![start.clone().page(d)]);
         out.push(vec![start.page(next())]);
-        out.push(vec![nullable(&c.dur, &c.closed, &mut buf, &mut levels)?.page(next())]);
-        out.push(vec![nullable(&c.selfs, &c.closed, &mut buf, &mut levels)?.page(next())]);
+        let d = next();
+        out.push(vec![int64(&c.dur, Some(&c.closed), d, &mut buf, &mut levels)?.page(d)]);
+        let d = next();
+        out.push(vec![int64(&c.selfs, Some(&c.closed), d, &mut buf, &mut levels)?.page(d)]);
         buf.clear();
         encode::plain_bools(&c.raised, &mut buf);
         out.push(vec![p.data(Encoding::Plain, &[], &buf, n, 0)?.page(next())]);

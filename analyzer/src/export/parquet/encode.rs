@@ -11,6 +11,8 @@ use polars_parquet::parquet::metadata::Descriptor;
 use polars_parquet::parquet::page::{
     CompressedDataPage, CompressedDictPage, CompressedPage, DataPageHeader, DataPageHeaderV2,
 };
+use polars_parquet::parquet::schema::types::PrimitiveType;
+use polars_parquet::parquet::statistics::PrimitiveStatistics;
 use polars_parquet::parquet::CowBuffer;
 
 /// The bits a dictionary key up to `max` needs (at least one: some readers reject width 0).
@@ -79,6 +81,12 @@ pub fn delta(values: &[i64], out: &mut Vec<u8>) {
             }
         }
     }
+}
+
+/// The least and greatest of `values` (None when empty).
+pub fn min_max(values: &[i64]) -> Option<(i64, i64)> {
+    let first = *values.first()?;
+    Some(values.iter().fold((first, first), |(lo, hi), &v| (lo.min(v), hi.max(v))))
 }
 
 /// DELTA_BINARY_PACKED of `n` copies of `v`: every delta 0, a block is its least delta and four zero widths.
@@ -158,6 +166,20 @@ impl Pages {
         rows: usize,
         nulls: usize,
     ) -> ParquetResult<DataPage> {
+        self.data_with(encoding, levels, values, rows, nulls, None)
+    }
+
+    /// The same, with an INT64 column's least and greatest non-null values as its statistics (they become the
+    /// column chunk's, which readers prune row groups with).
+    pub fn data_with(
+        &self,
+        encoding: Encoding,
+        levels: &[u8],
+        values: &[u8],
+        rows: usize,
+        nulls: usize,
+        min_max: Option<(&PrimitiveType, i64, i64)>,
+    ) -> ParquetResult<DataPage> {
         let mut buf = Vec::with_capacity(levels.len() + bound(values.len()));
         buf.extend_from_slice(levels);
         self.squeeze(values, &mut buf)?;
@@ -169,7 +191,16 @@ impl Pages {
             definition_levels_byte_length: levels.len() as i32,
             repetition_levels_byte_length: 0,
             is_compressed: Some(self.compression != CompressionOptions::Uncompressed),
-            statistics: None,
+            statistics: min_max.map(|(t, min, max)| {
+                PrimitiveStatistics {
+                    primitive_type: t.clone(),
+                    null_count: Some(nulls as i64),
+                    distinct_count: None,
+                    min_value: Some(min),
+                    max_value: Some(max),
+                }
+                .serialize()
+            }),
         };
         Ok(DataPage { header, buf, uncompressed: levels.len() + values.len(), rows, compression: self.compression })
     }
