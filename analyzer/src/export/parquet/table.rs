@@ -98,7 +98,8 @@ pub enum Col {
     I32(Vec<i32>),
     F64(Vec<f64>),
     Bool(Vec<bool>),
-    Str(Vec<String>),
+    /// Straight into Arrow's buffers: a `String` per cell was a tenth of the export in malloc and free.
+    Str(MutableBinaryViewArray<str>),
     /// Keys into `values`; `ids` names each value by the caller's id (a function's number, a thread's), so that
     /// a value is looked up by number, not by hashing its text, and batches merge by id.
     Dict {
@@ -118,7 +119,7 @@ impl Col {
             Kind::I32 => Col::I32(Vec::new()),
             Kind::F64 => Col::F64(Vec::new()),
             Kind::Bool => Col::Bool(Vec::new()),
-            Kind::Str | Kind::Text => Col::Str(Vec::new()),
+            Kind::Str | Kind::Text => Col::Str(MutableBinaryViewArray::new()),
             Kind::Dict => Col::Dict { keys: Vec::new(), ids: Vec::new(), map: DictIds::default(), values: Vec::new() },
             Kind::Ts => Col::Ts(Vec::new()),
         }
@@ -132,13 +133,7 @@ impl Col {
             Col::I32(v) => PrimitiveArray::from_vec(v).boxed(),
             Col::F64(v) => PrimitiveArray::from_vec(v).boxed(),
             Col::Bool(v) => BooleanArray::from_slice(v).boxed(),
-            Col::Str(v) => {
-                let mut m = MutableBinaryViewArray::<str>::with_capacity(v.len());
-                for s in &v {
-                    m.push_value(s.as_str());
-                }
-                m.freeze().boxed()
-            }
+            Col::Str(m) => m.freeze().boxed(),
             Col::Dict { keys, values, .. } => {
                 let mut m = MutableBinaryViewArray::<str>::with_capacity(values.len());
                 for s in &values {
@@ -246,7 +241,7 @@ impl<'c> Row<'c> {
 
     pub fn str(&mut self, v: &str) -> &mut Self {
         match self.next() {
-            Col::Str(c) => c.push(v.to_owned()),
+            Col::Str(c) => c.push_value(v),
             c => unreachable!("str into {c:?}"),
         }
         self
