@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Reads `pylu-analyze export` outputs back with polars, pyarrow, DuckDB, pstats (3.9, 3.11, 3.13) and gprof2dot.
+# Reads `pylu-analyze export` outputs back with polars, pyarrow, DuckDB, pstats (3.9, 3.11, 3.13), gprof2dot,
+# snakeviz and tuna (their loaders).
 # Creates its own venv (.venv-exports, gitignored) on the newest of the supported Pythons found, builds the
 # binaries (debug, with the `parquet` feature) and runs pytest. A missing Python version prints a SKIP line.
 # Usage: bash tests/exports/run.sh [pytest args…]
@@ -27,8 +28,8 @@ venv="$repo/.venv-exports"
 if [ ! -x "$venv/bin/python" ]; then
     "$py" -m venv "$venv" || { echo "exports: FAILED (venv)"; exit 1; }
 fi
-if ! "$venv/bin/python" -c "import polars, pyarrow, pandas, duckdb, gprof2dot, pytest" 2>/dev/null; then
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check polars pyarrow pandas duckdb gprof2dot pytest \
+if ! "$venv/bin/python" -c "import polars, pyarrow, pandas, duckdb, gprof2dot, snakeviz, tuna, pytest" 2>/dev/null; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check polars pyarrow pandas duckdb gprof2dot snakeviz tuna pytest \
         || { echo "exports: FAILED (pip)"; exit 1; }
 fi
 
