@@ -286,14 +286,14 @@ impl<'f> CallsSink<'f> {
             buf.clear();
             buf.push(1);
             rle_run(n, buf);
-            p.data(Encoding::RleDictionary, &[], buf, n, 0)
+            p.data(Encoding::RleDictionary, &[], buf, n, 0, None)
         };
         // Constant integers (pid, tid): every delta 0, a few bytes per block.
         let constant = |v: i64, d: &Descriptor, buf: &mut Vec<u8>| -> ParquetResult<CompressedPage> {
             buf.clear();
             encode::delta_constant(v, n, buf);
             let stats = Some((&d.primitive_type, v, v));
-            Ok(p.data_with(Encoding::DeltaBinaryPacked, &[], buf, n, 0, stats)?.page(d))
+            Ok(p.data(Encoding::DeltaBinaryPacked, &[], buf, n, 0, stats)?.page(d))
         };
         if !layout.partitioned {
             buf.clear();
@@ -310,12 +310,12 @@ impl<'f> CallsSink<'f> {
         let dict = p.dict(&buf, max_name as usize + 1)?;
         buf.clear();
         encode::dict_keys(&c.thread, max_name, &mut buf);
-        out.push(vec![dict, p.data(Encoding::RleDictionary, &[], &buf, n, 0)?.page(next())]);
+        out.push(vec![dict, p.data(Encoding::RleDictionary, &[], &buf, n, 0, None)?.page(next())]);
         // function, module, file, first_line: one page of keys under four dictionaries.
         let nf = c.local.len();
         buf.clear();
         encode::dict_keys(&c.func, nf.saturating_sub(1) as u32, &mut buf);
-        let keys = p.data(Encoding::RleDictionary, &[], &buf, n, 0)?;
+        let keys = p.data(Encoding::RleDictionary, &[], &buf, n, 0, None)?;
         {
             let funcs = self.funcs.read().expect("not poisoned");
             let list = &funcs.list;
@@ -340,7 +340,7 @@ impl<'f> CallsSink<'f> {
         let dict = p.dict(&buf, max_depth as usize + 1)?;
         buf.clear();
         encode::dict_keys(&c.depth, max_depth, &mut buf);
-        out.push(vec![dict, p.data(Encoding::RleDictionary, &[], &buf, n, 0)?.page(next())]);
+        out.push(vec![dict, p.data(Encoding::RleDictionary, &[], &buf, n, 0, None)?.page(next())]);
         // call_id, parent_id, start_ns and start (one page), duration_ns, self_ns: delta-packed, with their
         // least and greatest values as statistics.
         let int64 =
@@ -352,7 +352,7 @@ impl<'f> CallsSink<'f> {
                 }
                 encode::delta(vals, buf);
                 let stats = encode::min_max(vals).map(|(lo, hi)| (&d.primitive_type, lo, hi));
-                p.data_with(Encoding::DeltaBinaryPacked, levels, buf, n, n - vals.len(), stats)
+                p.data(Encoding::DeltaBinaryPacked, levels, buf, n, n - vals.len(), stats)
             };
         let d = next();
         out.push(vec![int64(&c.call_id, None, d, &mut buf, &mut levels)?.page(d)]);
@@ -368,10 +368,10 @@ impl<'f> CallsSink<'f> {
         out.push(vec![int64(&c.selfs, Some(&c.closed), d, &mut buf, &mut levels)?.page(d)]);
         buf.clear();
         encode::plain_bools(&c.raised, &mut buf);
-        out.push(vec![p.data(Encoding::Plain, &[], &buf, n, 0)?.page(next())]);
+        out.push(vec![p.data(Encoding::Plain, &[], &buf, n, 0, None)?.page(next())]);
         buf.clear();
         encode::delta(&c.suspensions, &mut buf);
-        out.push(vec![p.data(Encoding::DeltaBinaryPacked, &[], &buf, n, 0)?.page(next())]);
+        out.push(vec![p.data(Encoding::DeltaBinaryPacked, &[], &buf, n, 0, None)?.page(next())]);
         c.buf = buf;
         c.levels = levels;
         Ok(out)

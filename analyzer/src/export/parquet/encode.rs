@@ -157,21 +157,9 @@ impl Pages {
     }
 
     /// A V2 data page of `rows` values (`nulls` of them null): `levels` (empty for a required column) are
-    /// stored as they are, `values` compressed.
+    /// stored as they are, `values` compressed. `min_max`: an INT64 column's least and greatest non-null
+    /// values, its statistics (they become the column chunk's, which readers prune row groups with).
     pub fn data(
-        &self,
-        encoding: Encoding,
-        levels: &[u8],
-        values: &[u8],
-        rows: usize,
-        nulls: usize,
-    ) -> ParquetResult<DataPage> {
-        self.data_with(encoding, levels, values, rows, nulls, None)
-    }
-
-    /// The same, with an INT64 column's least and greatest non-null values as its statistics (they become the
-    /// column chunk's, which readers prune row groups with).
-    pub fn data_with(
         &self,
         encoding: Encoding,
         levels: &[u8],
