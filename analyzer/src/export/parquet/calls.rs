@@ -285,7 +285,7 @@ impl<'f> CallsSink<'f> {
         let one_key = |buf: &mut Vec<u8>| -> ParquetResult<DataPage> {
             buf.clear();
             buf.push(1);
-            rle_run(n, buf);
+            encode::rle_run(n, 0, 1, buf);
             p.data(Encoding::RleDictionary, &[], buf, n, 0, None)
         };
         // Constant integers (pid, tid): every delta 0, a few bytes per block.
@@ -380,21 +380,6 @@ impl<'f> CallsSink<'f> {
     fn current_thread(&self) -> String {
         self.names.last().cloned().unwrap_or_default()
     }
-}
-
-/// The hybrid's RLE run of `n` zeros (a one-byte value): its header, a ULEB128 of `n << 1`, then the value.
-fn rle_run(n: usize, buf: &mut Vec<u8>) {
-    let mut header = (n as u64) << 1;
-    loop {
-        let byte = (header & 0x7f) as u8;
-        header >>= 7;
-        if header == 0 {
-            buf.push(byte);
-            break;
-        }
-        buf.push(byte | 0x80);
-    }
-    buf.push(0);
 }
 
 /// The order of a batch's rows by start time (a caller before its calls at the same instant): the files' order.

@@ -104,12 +104,27 @@ pub fn delta_constant(v: i64, n: usize, out: &mut Vec<u8>) {
 pub fn dict_keys(keys: &[u32], max: u32, out: &mut Vec<u8>) {
     let bits = key_bits(max);
     out.push(bits as u8);
-    hybrid_rle::encode::<u32, _, _>(out, keys.iter().copied(), bits).expect("writing to a vector");
+    // One key throughout (a thread's name, most of the time): one run, without polars' value-by-value pass.
+    match keys.first() {
+        Some(&k) if keys.iter().all(|&x| x == k) => rle_run(keys.len(), k, bits, out),
+        _ => hybrid_rle::encode::<u32, _, _>(out, keys.iter().copied(), bits).expect("writing to a vector"),
+    }
 }
 
 /// A nullable column's definition levels (V2 pages: the hybrid without a length prefix).
 pub fn levels(defined: &[bool], out: &mut Vec<u8>) {
-    hybrid_rle::encode::<bool, _, _>(out, defined.iter().copied(), 1).expect("writing to a vector");
+    if defined.iter().all(|&d| d) {
+        // No nulls (most row groups of `duration_ns` and `self_ns`): one run of 1s.
+        rle_run(defined.len(), 1, 1, out);
+    } else {
+        hybrid_rle::encode::<bool, _, _>(out, defined.iter().copied(), 1).expect("writing to a vector");
+    }
+}
+
+/// The hybrid's RLE run of `n` copies of `value`: a ULEB128 of `n << 1`, then the value in whole bytes.
+pub fn rle_run(n: usize, value: u32, bits: u32, out: &mut Vec<u8>) {
+    uleb((n as u64) << 1, out);
+    out.extend_from_slice(&value.to_le_bytes()[..bits.div_ceil(8) as usize]);
 }
 
 /// PLAIN booleans: one bit each, least significant first.
