@@ -8,6 +8,7 @@
 
 mod calls;
 mod encode;
+mod order;
 pub mod table;
 
 use std::collections::HashMap;
