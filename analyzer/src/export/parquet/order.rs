@@ -8,7 +8,7 @@ use super::calls::Pending;
 /// Calls arrive as they end, a call after the calls it made (post-order). Put each call ahead of the subtrees
 /// that ended below it since, and the batch is in pre-order, which for one thread's properly nested calls is
 /// the order of their starts: one pass where sorting took a sixth of the export. Anything else (a generator
-/// resumed from elsewhere, a text log's clock going back) is caught by the check, and those batches are sorted.
+/// resumed from elsewhere, a text log's clock going back) is taken out, sorted and merged back.
 pub(super) fn start_order(rows: &[Pending]) -> Vec<u32> {
     const END: u32 = u32::MAX;
     let mut next = vec![END; rows.len()];
