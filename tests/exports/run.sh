@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Reads `pylu-analyze export` outputs back with polars, pyarrow, DuckDB, pstats (3.9, 3.11, 3.13), gprof2dot, tuna and snakeviz.
+# Reads `pylu-analyze export` outputs back with polars, pyarrow, DuckDB, pstats (3.9, 3.11, 3.13), gprof2dot,
+# snakeviz and tuna (their loaders).
 # Creates its own venv (.venv-exports, gitignored) on the newest of the supported Pythons found, builds the
 # binaries (debug, with the `parquet` feature) and runs pytest. A missing Python version prints a SKIP line.
 # Usage: bash tests/exports/run.sh [pytest args…]

@@ -7,6 +7,7 @@ Run by tests/exports/run.sh, which sets PYLU_ANALYZE and PYLU_GEN to the built b
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -281,6 +282,34 @@ def test_snakeviz_serves_the_pstats_file(case):
     finally:
         server.kill()
         server.wait()
+def tuna_names(node):
+    """The functions a tuna tree names (its `file::line::name` nodes, not the `::self` leaves)."""
+    own = {node["text"][0]} if "::" in node["text"][0] and not node["text"][0].endswith("::self") else set()
+    return own.union(*(tuna_names(c) for c in node.get("children", [])))
+
+
+def test_snakeviz_and_tuna_load_the_pstats_file(case):
+    """The file goes through the loaders snakeviz and tuna run on a cProfile file (without their browser)."""
+    import pstats
+
+    from snakeviz.stats import json_stats, table_rows
+    from tuna.main import read as tuna_read
+
+    stats = pstats.Stats(str(case["prof"]))
+    rows = table_rows(stats)
+    assert len(rows) == len(stats.stats) > 0
+    for (calls, nc), *_, name in rows:
+        file, line, func = re.fullmatch(r"(.*):(\d+)\((.*)\)", name).groups()
+        cc, want_nc, *_ = stats.stats[(file, int(line), func)]
+        assert nc == want_nc
+        assert calls == (str(nc) if cc == nc else f"{nc}/{cc}")
+    # What snakeviz sends its page: every function, as JSON.
+    callees = json.loads(json.dumps(json_stats(stats)))
+    assert set(callees) == {r[-1] for r in rows}
+    # tuna draws from the functions no one called that took more than 10 µs (every case's roots do).
+    drawn = tuna_names(tuna_read(str(case["prof"])))
+    assert drawn
+    assert drawn <= {"{}::{}::{}".format(*k) for k in stats.stats}
 
 
 def test_updates_table_has_every_update_marker(case):

@@ -70,7 +70,7 @@ pub struct ExportArgs {
     /// parquet: rows per row group (what a writer holds per open file before writing).
     #[arg(long, default_value_t = 262_144)]
     pub row_group_size: usize,
-    /// parquet: zstd, snappy or none.
+    /// parquet: zstd (level 1), zstd:LEVEL (1-22), snappy or none.
     #[arg(long, default_value = "zstd")]
     pub compression: String,
     /// parquet: hive-style directories `host=…/pid=…/TABLE.parquet` (host and pid then come from the path).
@@ -225,7 +225,10 @@ fn run_parquet(args: &ExportArgs, inputs: &[Input]) -> Result<u8, ExportError> {
         return Err(ExportError::BadArgument("--from, --to and --min-dur are for chrome and speedscope".into()));
     }
     let compression = parquet::table::compression(&args.compression).ok_or_else(|| {
-        ExportError::BadArgument(format!("unknown --compression {:?}: zstd, snappy or none", args.compression))
+        ExportError::BadArgument(format!(
+            "unknown --compression {:?}: zstd, zstd:LEVEL (1-22), snappy or none",
+            args.compression
+        ))
     })?;
     if args.row_group_size == 0 {
         return Err(ExportError::BadArgument("--row-group-size must be at least 1".into()));

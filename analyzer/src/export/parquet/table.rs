@@ -11,10 +11,11 @@ use std::sync::Arc;
 use polars_arrow::array::{Array, BooleanArray, DictionaryArray, MutableBinaryViewArray, PrimitiveArray};
 use polars_arrow::bitmap::Bitmap;
 use polars_arrow::datatypes::{ArrowDataType, ArrowSchema, Field, IntegerType, TimeUnit};
+use polars_parquet::parquet::metadata::Descriptor;
 use polars_parquet::write::{
     array_to_columns, compress, fallible_streaming_iterator, get_dtype_encoding, to_parquet_schema, CompressedPage,
     CompressionOptions, DynIter, DynStreamingIterator, Encoding, FileWriter, ParquetType, StatisticsOptions, Version,
-    WriteOptions,
+    WriteOptions, ZstdLevel,
 };
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -31,6 +32,8 @@ pub enum Kind {
     F64,
     Bool,
     Str,
+    /// A string column of mostly distinct values, written without a dictionary.
+    Text,
     /// A string column written with a dictionary (few distinct values: functions, threads, hosts).
     Dict,
     /// Nanoseconds since the epoch, UTC.
@@ -44,7 +47,7 @@ impl Kind {
             Kind::I32 => ArrowDataType::Int32,
             Kind::F64 => ArrowDataType::Float64,
             Kind::Bool => ArrowDataType::Boolean,
-            Kind::Str => ArrowDataType::Utf8View,
+            Kind::Str | Kind::Text => ArrowDataType::Utf8View,
             Kind::Dict => ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::Utf8View), false),
             Kind::Ts => ArrowDataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
         }
@@ -56,6 +59,9 @@ impl Kind {
 pub struct Spec {
     pub name: &'static str,
     pub cols: Vec<(&'static str, Kind)>,
+    /// Write min/max statistics and page indexes (polars computes them from the arrays; pages encoded
+    /// elsewhere carry none).
+    pub statistics: bool,
 }
 
 impl Spec {
@@ -66,11 +72,17 @@ impl Spec {
             all.push(("pid", Kind::I64));
         }
         all.extend_from_slice(cols);
-        Spec { name, cols: all }
+        Spec { name, cols: all, statistics: true }
     }
 
     pub fn empty_cols(&self) -> Vec<Col> {
         self.cols.iter().map(|&(_, k)| Col::new(k)).collect()
+    }
+
+    /// Each column's Parquet descriptor (what its pages are written for), in order.
+    pub fn descriptors(&self) -> Result<Vec<Descriptor>, String> {
+        let schema = to_parquet_schema(&self.schema()).map_err(|e| e.to_string())?;
+        Ok(schema.columns().iter().map(|c| c.descriptor.clone()).collect())
     }
 
     fn schema(&self) -> ArrowSchema {
@@ -86,7 +98,8 @@ pub enum Col {
     I32(Vec<i32>),
     F64(Vec<f64>),
     Bool(Vec<bool>),
-    Str(Vec<String>),
+    /// Straight into Arrow's buffers: a `String` per cell was a tenth of the export in malloc and free.
+    Str(MutableBinaryViewArray<str>),
     /// Keys into `values`; `ids` names each value by the caller's id (a function's number, a thread's), so that
     /// a value is looked up by number, not by hashing its text, and batches merge by id.
     Dict {
@@ -106,45 +119,9 @@ impl Col {
             Kind::I32 => Col::I32(Vec::new()),
             Kind::F64 => Col::F64(Vec::new()),
             Kind::Bool => Col::Bool(Vec::new()),
-            Kind::Str => Col::Str(Vec::new()),
+            Kind::Str | Kind::Text => Col::Str(MutableBinaryViewArray::new()),
             Kind::Dict => Col::Dict { keys: Vec::new(), ids: Vec::new(), map: DictIds::default(), values: Vec::new() },
             Kind::Ts => Col::Ts(Vec::new()),
-        }
-    }
-
-    /// Appends `other`'s rows (same kind).
-    pub fn append(&mut self, other: Col) {
-        if self.is_empty() {
-            // The first batch of a row group is taken as it is, not copied.
-            *self = other;
-            return;
-        }
-        match (self, other) {
-            (Col::I64(a), Col::I64(b)) | (Col::Ts(a), Col::Ts(b)) => a.extend(b),
-            (Col::OptI64(a, va), Col::OptI64(b, vb)) => {
-                a.extend(b);
-                va.extend(vb);
-            }
-            (Col::I32(a), Col::I32(b)) => a.extend(b),
-            (Col::F64(a), Col::F64(b)) => a.extend(b),
-            (Col::Bool(a), Col::Bool(b)) => a.extend(b),
-            (Col::Str(a), Col::Str(b)) => a.extend(b),
-            (Col::Dict { keys, ids, map, values }, Col::Dict { keys: bk, ids: bids, values: bvalues, .. }) => {
-                let remap: Vec<u32> = bids.iter().zip(bvalues).map(|(&id, v)| map.key(id, ids, values, || v)).collect();
-                keys.extend(bk.into_iter().map(|k| remap[k as usize]));
-            }
-            _ => unreachable!("columns of one spec have the same kinds"),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        match self {
-            Col::I64(v) | Col::Ts(v) | Col::OptI64(v, _) => v.is_empty(),
-            Col::I32(v) => v.is_empty(),
-            Col::F64(v) => v.is_empty(),
-            Col::Bool(v) => v.is_empty(),
-            Col::Str(v) => v.is_empty(),
-            Col::Dict { keys, .. } => keys.is_empty(),
         }
     }
 
@@ -156,13 +133,7 @@ impl Col {
             Col::I32(v) => PrimitiveArray::from_vec(v).boxed(),
             Col::F64(v) => PrimitiveArray::from_vec(v).boxed(),
             Col::Bool(v) => BooleanArray::from_slice(v).boxed(),
-            Col::Str(v) => {
-                let mut m = MutableBinaryViewArray::<str>::with_capacity(v.len());
-                for s in &v {
-                    m.push_value(s.as_str());
-                }
-                m.freeze().boxed()
-            }
+            Col::Str(m) => m.freeze().boxed(),
             Col::Dict { keys, values, .. } => {
                 let mut m = MutableBinaryViewArray::<str>::with_capacity(values.len());
                 for s in &values {
@@ -270,7 +241,7 @@ impl<'c> Row<'c> {
 
     pub fn str(&mut self, v: &str) -> &mut Self {
         match self.next() {
-            Col::Str(c) => c.push(v.to_owned()),
+            Col::Str(c) => c.push_value(v),
             c => unreachable!("str into {c:?}"),
         }
         self
@@ -313,9 +284,19 @@ pub struct WriteSettings {
     pub partition: bool,
 }
 
+/// zstd's level when none is given. Level 1 against zstd's default 3 on a 128 MiB trace's export:
+/// docs/performance-log.md, "Exports" (the pages are delta-packed and bit-packed first, so a stronger level
+/// finds little more).
+pub const ZSTD_LEVEL: i32 = 1;
+
+/// `zstd`, `zstd:LEVEL` (1–22), `snappy` or `none`.
 pub fn compression(name: &str) -> Option<CompressionOptions> {
+    if let Some(level) = name.strip_prefix("zstd:") {
+        let level = level.parse().ok().and_then(|l| ZstdLevel::try_new(l).ok())?;
+        return Some(CompressionOptions::Zstd(Some(level)));
+    }
     Some(match name {
-        "zstd" => CompressionOptions::Zstd(None),
+        "zstd" => CompressionOptions::Zstd(Some(ZstdLevel::try_new(ZSTD_LEVEL).expect("a valid level"))),
         "snappy" => CompressionOptions::Snappy,
         "none" | "uncompressed" => CompressionOptions::Uncompressed,
         _ => return None,
@@ -340,7 +321,7 @@ impl ParquetFile {
         }
         let file = File::create(&path).map_err(|error| ExportError::Io { path: path.clone(), error })?;
         let options = WriteOptions {
-            statistics: StatisticsOptions::default(),
+            statistics: if spec.statistics { StatisticsOptions::default() } else { StatisticsOptions::empty() },
             version: Version::V2,
             compression: s.compression,
             data_page_size: None,
@@ -363,6 +344,9 @@ impl ParquetFile {
             .zip(self.schema.iter_values())
             .map(|(&(_, k), f)| match k {
                 Kind::I64 | Kind::OptI64 | Kind::Ts => vec![Encoding::DeltaBinaryPacked],
+                // Values mostly distinct (debugger values): polars would try a dictionary first, which cost
+                // more than the rest of writing the table.
+                Kind::Text => vec![Encoding::Plain],
                 _ => get_dtype_encoding(&f.dtype),
             })
             .collect();
@@ -378,11 +362,16 @@ impl ParquetFile {
                 .collect()
         });
         let encoded = encoded.into_iter().collect::<Result<Vec<_>, _>>().map_err(|e| perr(path, e))?;
+        self.write_pages(encoded, len)
+    }
+
+    /// Appends a row group: each column's compressed pages, in the schema's order.
+    fn write_pages(&mut self, columns: Vec<Vec<CompressedPage>>, len: usize) -> Result<(), ExportError> {
         let columns =
-            DynIter::new(encoded.iter().map(|pages| {
+            DynIter::new(columns.iter().map(|pages| {
                 Ok(DynStreamingIterator::new(fallible_streaming_iterator::convert(pages.iter().map(Ok))))
             }));
-        self.w.write(len as u64, columns).map_err(|e| perr(path, e))?;
+        self.w.write(len as u64, columns).map_err(|e| perr(&self.path, e))?;
         self.rows += len as u64;
         Ok(())
     }
@@ -481,20 +470,23 @@ impl Table {
         Ok(())
     }
 
-    /// Adds rows built elsewhere (`cols` of this spec, `len` rows) of one host and process.
-    pub fn append(&mut self, host: &Arc<str>, pid: u32, cols: Vec<Col>, len: usize) -> Result<(), ExportError> {
+    /// Writes a row group encoded elsewhere (`columns` of this spec, `len` rows) of one host and process.
+    pub fn append_pages(
+        &mut self,
+        host: &Arc<str>,
+        pid: u32,
+        columns: Vec<Vec<CompressedPage>>,
+        len: usize,
+    ) -> Result<(), ExportError> {
         let key = self.key(host, pid);
+        let path = self.path_of(&key);
         let spec = &self.spec;
         let part =
             self.parts.entry(key.clone()).or_insert_with(|| Part { cols: spec.empty_cols(), len: 0, file: None });
-        for (mine, theirs) in part.cols.iter_mut().zip(cols) {
-            mine.append(theirs);
+        if part.file.is_none() {
+            part.file = Some(ParquetFile::create(path, spec, &self.settings)?);
         }
-        part.len += len;
-        if part.len >= self.settings.row_group_size {
-            self.flush(&key)?;
-        }
-        Ok(())
+        part.file.as_mut().expect("just opened").write_pages(columns, len)
     }
 
     fn path_of(&self, key: &(Arc<str>, u32)) -> PathBuf {

@@ -1,0 +1,247 @@
+//! Parquet pages made straight from typed slices, with polars-parquet's own encoders (DELTA_BINARY_PACKED,
+//! the RLE/bit-packed hybrid) and compression: what `calls.parquet` is written with. Going through Arrow arrays
+//! and polars' array writer cost most of the export (building arrays, hashing dictionary values, statistics,
+//! a page per column chosen by polars); here each column gets the encoding that makes it small before
+//! compression, and a page encoded once can serve several columns holding the same keys.
+
+use polars_parquet::parquet::compression::{compress, Compression, CompressionOptions};
+use polars_parquet::parquet::encoding::{bitpacked, hybrid_rle, Encoding};
+use polars_parquet::parquet::error::ParquetResult;
+use polars_parquet::parquet::metadata::Descriptor;
+use polars_parquet::parquet::page::{
+    CompressedDataPage, CompressedDictPage, CompressedPage, DataPageHeader, DataPageHeaderV2,
+};
+use polars_parquet::parquet::schema::types::PrimitiveType;
+use polars_parquet::parquet::statistics::PrimitiveStatistics;
+use polars_parquet::parquet::CowBuffer;
+
+/// The bits a dictionary key up to `max` needs (at least one: some readers reject width 0).
+pub fn key_bits(max: u32) -> u32 {
+    (32 - max.leading_zeros()).max(1)
+}
+
+/// Values per block of DELTA_BINARY_PACKED, and per miniblock (each with its own bit width).
+const BLOCK: usize = 256;
+const MINI: usize = 64;
+
+fn uleb(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn zigzag(v: i64, out: &mut Vec<u8>) {
+    uleb(((v << 1) ^ (v >> 63)) as u64, out)
+}
+
+/// DELTA_BINARY_PACKED of `values` (INT64 or INT32 columns alike), appended to `out`: blocks of 256 deltas,
+/// less their block's least, bit-packed in four miniblocks of 64 at the width each one needs (polars' own
+/// encoder is not public, and it uses one width per block).
+pub fn delta(values: &[i64], out: &mut Vec<u8>) {
+    uleb(BLOCK as u64, out);
+    uleb((BLOCK / MINI) as u64, out);
+    uleb(values.len() as u64, out);
+    let Some(&first) = values.first() else {
+        zigzag(0, out);
+        return;
+    };
+    zigzag(first, out);
+    let mut raw = [0i64; BLOCK];
+    let mut packed = [0u64; BLOCK];
+    let mut prev = first;
+    for block in values[1..].chunks(BLOCK) {
+        let mut min = i64::MAX;
+        for (d, &v) in raw.iter_mut().zip(block) {
+            *d = v.wrapping_sub(prev);
+            prev = v;
+            min = min.min(*d);
+        }
+        zigzag(min, out);
+        let mut widths = [0u8; BLOCK / MINI];
+        for (m, w) in widths.iter_mut().enumerate().take(block.len().div_ceil(MINI)) {
+            let len = (block.len() - m * MINI).min(MINI);
+            let mut any = 0u64;
+            for (p, &d) in packed[m * MINI..m * MINI + len].iter_mut().zip(&raw[m * MINI..]) {
+                *p = d.wrapping_sub(min) as u64;
+                any |= *p;
+            }
+            // The last miniblock is padded with zeros, which fit any width.
+            packed[m * MINI + len..(m + 1) * MINI].fill(0);
+            *w = (64 - any.leading_zeros()) as u8;
+        }
+        out.extend_from_slice(&widths);
+        for (m, &w) in widths.iter().enumerate().take(block.len().div_ceil(MINI)) {
+            let w = w as usize;
+            if w > 0 {
+                let at = out.len();
+                out.resize(at + MINI * w / 8, 0);
+                bitpacked::encode::<u64>(&packed[m * MINI..(m + 1) * MINI], w, &mut out[at..]);
+            }
+        }
+    }
+}
+
+/// The least and greatest of `values` (None when empty).
+pub fn min_max(values: &[i64]) -> Option<(i64, i64)> {
+    let first = *values.first()?;
+    Some(values.iter().fold((first, first), |(lo, hi), &v| (lo.min(v), hi.max(v))))
+}
+
+/// DELTA_BINARY_PACKED of `n` copies of `v`: every delta 0, a block is its least delta and four zero widths.
+pub fn delta_constant(v: i64, n: usize, out: &mut Vec<u8>) {
+    uleb(BLOCK as u64, out);
+    uleb((BLOCK / MINI) as u64, out);
+    uleb(n as u64, out);
+    zigzag(if n == 0 { 0 } else { v }, out);
+    for _ in 0..n.saturating_sub(1).div_ceil(BLOCK) {
+        out.extend_from_slice(&[0; 1 + BLOCK / MINI]);
+    }
+}
+
+/// RLE_DICTIONARY data: the keys' bit width, then the keys as the RLE/bit-packed hybrid.
+pub fn dict_keys(keys: &[u32], max: u32, out: &mut Vec<u8>) {
+    let bits = key_bits(max);
+    out.push(bits as u8);
+    // One key throughout (a thread's name, most of the time): one run, without polars' value-by-value pass.
+    match keys.first() {
+        Some(&k) if keys.iter().all(|&x| x == k) => rle_run(keys.len(), k, bits, out),
+        _ => hybrid_rle::encode::<u32, _, _>(out, keys.iter().copied(), bits).expect("writing to a vector"),
+    }
+}
+
+/// A nullable column's definition levels (V2 pages: the hybrid without a length prefix).
+pub fn levels(defined: &[bool], out: &mut Vec<u8>) {
+    if defined.iter().all(|&d| d) {
+        // No nulls (most row groups of `duration_ns` and `self_ns`): one run of 1s.
+        rle_run(defined.len(), 1, 1, out);
+    } else {
+        hybrid_rle::encode::<bool, _, _>(out, defined.iter().copied(), 1).expect("writing to a vector");
+    }
+}
+
+/// The hybrid's RLE run of `n` copies of `value`: a ULEB128 of `n << 1`, then the value in whole bytes.
+pub fn rle_run(n: usize, value: u32, bits: u32, out: &mut Vec<u8>) {
+    uleb((n as u64) << 1, out);
+    out.extend_from_slice(&value.to_le_bytes()[..bits.div_ceil(8) as usize]);
+}
+
+/// PLAIN booleans: one bit each, least significant first.
+pub fn plain_bools(values: &[bool], out: &mut Vec<u8>) {
+    for chunk in values.chunks(8) {
+        out.push(chunk.iter().enumerate().fold(0u8, |b, (i, &v)| b | (u8::from(v) << i)));
+    }
+}
+
+/// PLAIN byte arrays (a string dictionary's page): a 4-byte length, then the bytes.
+pub fn plain_strings<'s>(values: impl Iterator<Item = &'s str>, out: &mut Vec<u8>) {
+    for s in values {
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+/// PLAIN INT32 (an integer dictionary's page).
+pub fn plain_i32(values: impl Iterator<Item = i32>, out: &mut Vec<u8>) {
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// At least what compressing `n` bytes can take (zstd's and snappy's bounds), so that the page's buffer is
+/// allocated once: growing it cost 6 % of the export in `realloc`.
+fn bound(n: usize) -> usize {
+    n + n / 6 + 1024
+}
+
+/// How a column's pages are compressed.
+#[derive(Debug, Clone, Copy)]
+pub struct Pages {
+    pub compression: CompressionOptions,
+}
+
+impl Pages {
+    fn squeeze(&self, data: &[u8], out: &mut Vec<u8>) -> ParquetResult<()> {
+        if self.compression == CompressionOptions::Uncompressed {
+            out.extend_from_slice(data);
+            Ok(())
+        } else {
+            compress(self.compression, data, out)
+        }
+    }
+
+    /// A V2 data page of `rows` values (`nulls` of them null): `levels` (empty for a required column) are
+    /// stored as they are, `values` compressed. `min_max`: an INT64 column's least and greatest non-null
+    /// values, its statistics (they become the column chunk's, which readers prune row groups with).
+    pub fn data(
+        &self,
+        encoding: Encoding,
+        levels: &[u8],
+        values: &[u8],
+        rows: usize,
+        nulls: usize,
+        min_max: Option<(&PrimitiveType, i64, i64)>,
+    ) -> ParquetResult<DataPage> {
+        let mut buf = Vec::with_capacity(levels.len() + bound(values.len()));
+        buf.extend_from_slice(levels);
+        self.squeeze(values, &mut buf)?;
+        let header = DataPageHeaderV2 {
+            num_values: rows as i32,
+            num_nulls: nulls as i32,
+            num_rows: rows as i32,
+            encoding: encoding.into(),
+            definition_levels_byte_length: levels.len() as i32,
+            repetition_levels_byte_length: 0,
+            is_compressed: Some(self.compression != CompressionOptions::Uncompressed),
+            statistics: min_max.map(|(t, min, max)| {
+                PrimitiveStatistics {
+                    primitive_type: t.clone(),
+                    null_count: Some(nulls as i64),
+                    distinct_count: None,
+                    min_value: Some(min),
+                    max_value: Some(max),
+                }
+                .serialize()
+            }),
+        };
+        Ok(DataPage { header, buf, uncompressed: levels.len() + values.len(), rows, compression: self.compression })
+    }
+
+    /// A dictionary page of `n` values, PLAIN-encoded in `values`.
+    pub fn dict(&self, values: &[u8], n: usize) -> ParquetResult<CompressedPage> {
+        let mut buf = Vec::with_capacity(bound(values.len()));
+        self.squeeze(values, &mut buf)?;
+        Ok(CompressedPage::Dict(CompressedDictPage::new(
+            CowBuffer::Owned(buf),
+            Compression::from(self.compression),
+            values.len(),
+            n,
+            false,
+        )))
+    }
+}
+
+/// An encoded, compressed data page not yet tied to its column: columns holding the same keys under different
+/// dictionaries (a function's name, module, file) share one, encoded and compressed once.
+#[derive(Debug, Clone)]
+pub struct DataPage {
+    header: DataPageHeaderV2,
+    buf: Vec<u8>,
+    uncompressed: usize,
+    rows: usize,
+    compression: CompressionOptions,
+}
+
+impl DataPage {
+    pub fn page(self, descriptor: &Descriptor) -> CompressedPage {
+        CompressedPage::Data(CompressedDataPage::new(
+            DataPageHeader::V2(self.header),
+            CowBuffer::Owned(self.buf),
+            Compression::from(self.compression),
+            self.uncompressed,
+            descriptor.clone(),
+            self.rows,
+        ))
+    }
+}
