@@ -5,7 +5,7 @@
 //! compression, and a page encoded once can serve several columns holding the same keys.
 
 use polars_parquet::parquet::compression::{compress, Compression, CompressionOptions};
-use polars_parquet::parquet::encoding::{bitpacked, hybrid_rle, Encoding};
+use polars_parquet::parquet::encoding::{bitpacked, Encoding};
 use polars_parquet::parquet::error::ParquetResult;
 use polars_parquet::parquet::metadata::Descriptor;
 use polars_parquet::parquet::page::{
@@ -107,7 +107,7 @@ pub fn dict_keys(keys: &[u32], max: u32, out: &mut Vec<u8>) {
     // One key throughout (a thread's name, most of the time): one run, without polars' value-by-value pass.
     match keys.first() {
         Some(&k) if keys.iter().all(|&x| x == k) => rle_run(keys.len(), k, bits, out),
-        _ => hybrid_rle::encode::<u32, _, _>(out, keys.iter().copied(), bits).expect("writing to a vector"),
+        _ => bit_packed(keys.iter().copied(), bits, out),
     }
 }
 
@@ -117,8 +117,32 @@ pub fn levels(defined: &[bool], out: &mut Vec<u8>) {
         // No nulls (most row groups of `duration_ns` and `self_ns`): one run of 1s.
         rle_run(defined.len(), 1, 1, out);
     } else {
-        hybrid_rle::encode::<bool, _, _>(out, defined.iter().copied(), 1).expect("writing to a vector");
+        bit_packed(defined.iter().map(|&d| u32::from(d)), 1, out);
     }
+}
+
+/// The hybrid's bit-packed run of `values`, `bits` each (at most 32, every value fitting): all of them in one
+/// run of groups of eight, the last group padded with zeros. polars' encoder looks for repeats value by value,
+/// which took most of the keys' encoding (zstd finds the repeats afterwards anyway).
+pub fn bit_packed(values: impl ExactSizeIterator<Item = u32>, bits: u32, out: &mut Vec<u8>) {
+    let groups = values.len().div_ceil(8);
+    uleb(((groups as u64) << 1) | 1, out);
+    // Eight values of `bits` bits take `bits` bytes.
+    let end = out.len() + groups * bits as usize;
+    out.reserve(end + 8 - out.len());
+    // Least significant bits first: the low bits of `acc` go out as they fill 32.
+    let (mut acc, mut used) = (0u64, 0u32);
+    for v in values {
+        acc |= u64::from(v) << used;
+        used += bits;
+        if used >= 32 {
+            out.extend_from_slice(&(acc as u32).to_le_bytes());
+            acc >>= 32;
+            used -= 32;
+        }
+    }
+    out.extend_from_slice(&acc.to_le_bytes()[..used.div_ceil(8) as usize]);
+    out.resize(end, 0);
 }
 
 /// The hybrid's RLE run of `n` copies of `value`: a ULEB128 of `n << 1`, then the value in whole bytes.
@@ -243,5 +267,41 @@ impl DataPage {
             descriptor.clone(),
             self.rows,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars_parquet::parquet::encoding::hybrid_rle;
+
+    /// Without eight equal values in a row polars' encoder writes one bit-packed run too: the same bytes.
+    #[test]
+    fn bit_packed_runs_are_polars_runs() {
+        for bits in [1u32, 3, 7, 8, 13, 31, 32] {
+            let max = if bits == 32 { u32::MAX } else { (1 << bits) - 1 };
+            for n in [8usize, 64, 1000, 8192] {
+                let mut x = 0x9e37_79b9_u32 ^ bits;
+                let mut prev = u32::MAX;
+                let values: Vec<u32> = (0..n)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 17;
+                        x ^= x << 5;
+                        let mut v = x & max;
+                        if v == prev {
+                            v ^= 1;
+                        }
+                        prev = v;
+                        v
+                    })
+                    .collect();
+                let mut ours = Vec::new();
+                bit_packed(values.iter().copied(), bits, &mut ours);
+                let mut theirs = Vec::new();
+                hybrid_rle::encode::<u32, _, _>(&mut theirs, values.iter().copied(), bits).unwrap();
+                assert_eq!(ours, theirs, "{bits} bits, {n} values");
+            }
+        }
     }
 }

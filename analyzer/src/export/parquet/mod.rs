@@ -26,6 +26,7 @@ use super::replay::{replay, Funcs, ReplayOptions, Replayed, ThreadMeta};
 use super::ExportError;
 use crate::input::Input;
 use crate::pipeline::{analyze, Options};
+use crate::profile::Analysis;
 use crate::report::summary::{top_functions, SortBy};
 use crate::select::Selection;
 
@@ -128,9 +129,14 @@ pub fn export(
     let hosts: Mutex<HashMap<u32, Arc<str>>> = Mutex::new(HashMap::new());
     let (tx, rx) = sync_channel::<Msg>(4 * rayon::current_num_threads().max(1));
     let batch_rows = settings.row_group_size.max(1);
-    let replayed = std::thread::scope(|s| -> Result<Replayed, ExportError> {
+    // The aggregates' analysis (a pass of its own over the input) runs beside the replay: each leaves a core
+    // idle at times (the replay's last threads, the analysis' stitching), which the other fills.
+    let (replayed, analysis) = std::thread::scope(|s| -> Result<(Replayed, Analysis), ExportError> {
         let funcs = &funcs;
         let hosts = &hosts;
+        let analysis = s.spawn(move || {
+            analyze(inputs, &Options { collect_events: false, collect_lines: true, ..analysis_opts.clone() })
+        });
         let worker = s.spawn(move || {
             replay(
                 inputs,
@@ -187,30 +193,28 @@ pub fn export(
         }
         drop(rx);
         let replayed = worker.join().expect("the replay does not panic");
+        let analysis = analysis.join().expect("the analysis does not panic");
         match failed {
             Some(e) => Err(e),
-            None => Ok(replayed),
+            None => Ok((replayed, analysis)),
         }
     })?;
     let mut files = calls.finish()?;
     files.extend(updates.finish()?);
     files.extend(events.finish()?);
     let hosts = hosts.into_inner().expect("not poisoned");
-    let (agg_files, analysis_damage) = write_aggregates(inputs, settings, analysis_opts, &hosts)?;
+    let (agg_files, analysis_damage) = write_aggregates(&analysis, settings, &hosts)?;
     files.extend(agg_files);
     Ok(ParquetExport { files, replayed, analysis_damage })
 }
 
-/// `functions`, `stacks` and `lines`, from the analysis the other reports use.
+/// `functions`, `stacks` and `lines`, from the analysis the other reports use (with lines, without events).
 fn write_aggregates(
-    inputs: &[Input],
+    a: &Analysis,
     settings: &WriteSettings,
-    opts: &Options,
     hosts: &HashMap<u32, Arc<str>>,
 ) -> Result<(Vec<Written>, Vec<String>), ExportError> {
     use Kind::*;
-    let opts = Options { collect_events: false, collect_lines: true, ..opts.clone() };
-    let a = analyze(inputs, &opts);
     let unknown: Arc<str> = Arc::from("unknown");
     let host = |pid: u32| hosts.get(&pid).unwrap_or(&unknown).clone();
     let p = settings.partition;
@@ -263,11 +267,11 @@ fn write_aggregates(
         ),
         settings,
     );
-    let views = Selection::default().views(&a);
+    let views = Selection::default().views(a);
     for (t, v) in a.threads.iter().zip(&views) {
         let h = host(t.pid);
         let tid = t.tid as i64;
-        let (stats, _) = top_functions(&a, std::slice::from_ref(v), SortBy::Total, None);
+        let (stats, _) = top_functions(a, std::slice::from_ref(v), SortBy::Total, None);
         for f in &stats {
             let func = &a.functions[f.func as usize];
             functions.row(&h, t.pid, |r| {
