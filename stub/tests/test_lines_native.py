@@ -144,10 +144,14 @@ def test_generator_lines_across_resumptions(source):
     gen = m.produce(5)
     got = [next(gen), next(gen)]
     assert sys.gettrace() is None  # the tracer (≤ 3.11) is on only while the generator's frame runs
+    away = now()
     assert m.rec(3) == 3  # other code runs between resumptions
+    back = now()
     got += list(gen)
     assert got == [0, 2, 4, 6, 8]
     rows = _line_records(t0, "linenative.produce")
+    # A line's time stops at the yield and restarts at the resume: none spans the time the frame was away.
+    assert not [r for r in rows if r[3] - r[2] < away and r[3] > back]
     assert _hits(rows) == {
         lines["gstart"]: m.HITS["gstart"],
         lines["gbody"]: m.HITS["gbody"],
