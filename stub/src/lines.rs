@@ -6,8 +6,9 @@
 //!   and PY_YIELD, local events of the watched code objects only) and `lines_on_unwind(code, offset, exc)`
 //!   (process-wide: dropped by one hash lookup for other code).
 //! - ≤ 3.11: the watched function's trampoline calls `enter_lines(id)` / `exit_lines(id)` /
-//!   `exit_raised_lines(id)`, which install a C trace function (`PyEval_SetTrace`) on the calling thread for
-//!   the outermost call, unless the thread is already traced by someone else. It answers line and return
+//!   `exit_raised_lines(id)` (a generator's `drive` also `suspend_lines(id)` / `resume_lines(id)` around each
+//!   resumption), which install a C trace function (`PyEval_SetTrace`) on the calling thread for the outermost
+//!   call, unless the thread is already traced by someone else. It answers line and return
 //!   events of the watched code objects' frames; every other frame is dropped by a stack compare and a lookup.
 //!
 //! Each thread keeps the stack of watched frames it is running (frame and code address, the line and since
@@ -29,7 +30,7 @@ use pyo3::prelude::*;
 use crate::clock;
 use crate::code_map::CodeMap;
 use crate::probes::{add_defs, meth_fastcall, meth_o, meth_o_probe, none, record_enter, record_exit, MethodDef};
-use crate::recorder::record_at;
+use crate::recorder::{record, record_at};
 
 /// The chosen lines of one watched code object.
 pub struct LineWatch {
@@ -326,6 +327,12 @@ unsafe fn tracer_is(marker: *mut ffi::PyObject) -> Option<bool> {
 
 fn enter_traced(py: Python<'_>, id: u32) {
     record_enter(py, id);
+    start_tracing();
+}
+
+/// Puts the tracer on the calling thread for the outermost watched frame running on it (a call, or a
+/// generator's resumption on ≤ 3.11: its frame runs only between `resume_lines` and `suspend_lines`).
+fn start_tracing() {
     if FAILED.load(Ordering::Relaxed) {
         return;
     }
@@ -399,6 +406,14 @@ meth_o_probe!(exit_raised_lines, |py, id| {
     leave_traced();
     record_exit(py, id, true)
 });
+meth_o_probe!(resume_lines, |py, id| {
+    record(py, |enc, t| enc.resume(id, t));
+    start_tracing()
+});
+meth_o_probe!(suspend_lines, |py, id| {
+    leave_traced();
+    record(py, |enc, t| enc.suspend(id, t))
+});
 
 /// What `sys.gettrace()` shows while the tracer is on; called as a Python tracer (someone saved and restored
 /// it with `sys.settrace`) it does nothing.
@@ -410,7 +425,7 @@ unsafe extern "C" fn line_tracer(
     none()
 }
 
-static ENTRIES: [MethodDef; 6] = [
+static ENTRIES: [MethodDef; 8] = [
     meth_fastcall(c"lines_on_line", lines_on_line),
     meth_fastcall(c"lines_on_end", lines_on_end),
     meth_o(c"enter_lines", c"enter_lines(func_id, /)\n--\n\nRecords a call's entry and times its lines.", enter_lines),
@@ -420,6 +435,12 @@ static ENTRIES: [MethodDef; 6] = [
         c"exit_raised_lines(func_id, /)\n--\n\nRecords a call's exit by an exception.",
         exit_raised_lines,
     ),
+    meth_o(
+        c"resume_lines",
+        c"resume_lines(func_id, /)\n--\n\nRecords a generator resumed and times its lines until it suspends.",
+        resume_lines,
+    ),
+    meth_o(c"suspend_lines", c"suspend_lines(func_id, /)\n--\n\nRecords a generator suspended.", suspend_lines),
     meth_fastcall(c"line_tracer", line_tracer),
 ];
 

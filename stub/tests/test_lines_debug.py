@@ -201,21 +201,97 @@ def test_threads_see_whole_states_while_applied_and_reverted():
     assert while_called(lambda: linedemo.bar(4), lambda r: r == 13, apply_and_revert) == []
 
 
-@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12+ records generators' lines")
-def test_generators_refused_on_code_swap():
-    from pyliveupdate.updates import UpdateError
-    from pyliveupdatescripts import LP
-
-    with pytest.raises(UpdateError, match="need Python 3.12"):
-        LP.profile("linedemo.gen", [])
-
-
-@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring only")
-def test_generator_lines_on_monitoring():
+def test_generator_lines_and_debuggers():
+    """Every version (≤ 3.11: the trampoline's drive runs each step inside the probes' hooks)."""
     import linedemo
-    from pyliveupdatescripts import LP
+    from pyliveupdatescripts import FD, LP, VD
 
     t0 = now()
     LP.profile("linedemo.gen", [linedemo.line_of("yield")])
+    FD.debug("linedemo.gen_returns", echo=False)
+    VD.debug("linedemo.gen", "i", echo=False)
     assert list(linedemo.gen(3)) == [0, 1, 2]
+    g = linedemo.gen_returns(2, k=10)
+    assert [next(g), next(g)] == [10, 11]
+    with pytest.raises(StopIteration) as stop:
+        next(g)
+    assert stop.value.value == 21
     assert _lines_since(t0)[("linedemo.gen", linedemo.line_of("yield"))][0] == 3
+    got = _debug_since(t0)
+    assert [(k, n, v) for f, _l, k, n, v in got if f == "linedemo.gen_returns"] == [
+        ("parameters", "n", "2"), ("parameters", "k", "10"), ("return", "return", "21")]
+    # The for line runs a 4th time to end the loop and VD shows `i` after each line assigning it (as on 3.12+).
+    assert [v for f, _l, k, n, v in got if f == "linedemo.gen" and k == "defined"] == ["0", "1", "2", "2"]
+
+
+def test_generator_line_debugger_and_instrument():
+    import linedemo
+    from pyliveupdate.update import Instrument, UpdateManager
+    from pyliveupdatescripts import LD, LU
+
+    code = linedemo.gen_returns.__code__
+    step = linedemo.line_of("gstep")
+    seen = []
+    UpdateManager.apply_update(Instrument("linedemo.gen_returns", {
+        ("func_begin",): lambda _parameters: seen.append(("begin", _parameters)),
+        ("func_end",): lambda _returnvalues: seen.append(("end", _returnvalues)),
+        ("line_after", (step,)): lambda i: seen.append(("after", i)),
+    }))
+    LD.debug("linedemo.gen_returns", [step], echo=False)
+    t0 = now()
+    assert list(linedemo.gen_returns(2, k=5)) == [5, 6]
+    assert seen == [("begin", {"n": 2, "k": 5}), ("after", 0), ("after", 1), ("end", 11)]
+    used = [(n, v) for f, line, k, n, v in _debug_since(t0) if f == "linedemo.gen_returns" and line == step]
+    assert used == [("k", "5"), ("i", "0"), ("k", "5"), ("i", "1")]
+    LU.revert(_last_update())
+    LU.revert(_last_update())
+    assert linedemo.gen_returns.__code__ is code
+
+
+def test_coroutine_lines_and_func_debugger():
+    import asyncio
+
+    import linedemo
+    from pyliveupdatescripts import FD, LP, LU
+
+    code = linedemo.coro.__code__
+    t0 = now()
+    LP.profile("linedemo.coro", [linedemo.line_of("await"), linedemo.line_of("total")])
+    FD.debug("linedemo.coro", echo=False)
+    assert asyncio.run(linedemo.coro(3)) == 3
+    lines = _lines_since(t0)
+    assert lines[("linedemo.coro", linedemo.line_of("await"))][0] == 3
+    assert lines[("linedemo.coro", linedemo.line_of("total"))][0] == 3
+    got = [(k, n, v) for f, _l, k, n, v in _debug_since(t0) if f == "linedemo.coro"]
+    assert got == [("parameters", "n", "3"), ("return", "return", "3")]
+    LU.revert(_last_update())
+    LU.revert(_last_update())
+    assert linedemo.coro.__code__ is code
+
+
+def test_generator_fp_and_lp_revert_in_any_order():
+    import linedemo
+    from pyliveupdatescripts import FP, LP, LU
+
+    code = linedemo.gen.__code__
+    for order in ([0, 1], [1, 0]):
+        ids = []
+        FP.profile("linedemo.gen")
+        ids.append(_last_update())
+        LP.profile("linedemo.gen", [])
+        ids.append(_last_update())
+        t0 = now()
+        assert list(linedemo.gen(2)) == [0, 1]
+        _trace, events, names = events_since(t0)
+        calls = [e[0] for e in events if e[0] in ("enter", "suspend", "resume", "exit") and names[e[2]] == "linedemo.gen"]
+        assert calls == ["enter", "suspend", "resume", "suspend", "resume", "exit"]
+        assert _lines_since(t0)[("linedemo.gen", linedemo.line_of("yield"))][0] == 2
+        LU.revert(ids[order[0]])
+        t1 = now()
+        assert list(linedemo.gen(2)) == [0, 1]
+        assert (("linedemo.gen", linedemo.line_of("yield")) in _lines_since(t1)) == (order[0] == 0)
+        LU.revert(ids[order[1]])
+        assert linedemo.gen.__code__ is code
+        t2 = now()
+        assert list(linedemo.gen(2)) == [0, 1]
+        assert _lines_since(t2) == {}

@@ -1,6 +1,6 @@
 """LP's native line timer (stub/src/lines.rs) in this process: the hits it records against the counts the
 program keeps itself (programs/linenative.py), through recursion, an exception unwinding out of a chosen line,
-two threads, generators across resumptions (3.12+), a debugger's call nested in a timed one, and a failure of
+two threads, generators across resumptions, a debugger's call nested in a timed one, and a failure of
 the timer, which must stop itself and leave the host running."""
 
 import os
@@ -127,22 +127,31 @@ def test_two_threads_counted_apart():
     assert sorted(by_thread.values()) == sorted(m.HITS[t.ident] for t in workers) == [140, 220]
 
 
-@pytest.mark.skipif(sys.version_info < (3, 12), reason="generators' lines need 3.12+ (refused on code swap)")
-def test_generator_lines_across_resumptions():
+@pytest.mark.parametrize("source", ["native", "python"])
+def test_generator_lines_across_resumptions(source):
+    """On every version: ≤ 3.11 traces the generator's frame for each resumption (drive's hooks), 3.12+ has
+    sys.monitoring's local events; both record the same hits, and nothing stays traced between resumptions."""
     import linenative as m
-    from pyliveupdatescripts import LP
+    from pyliveupdatescripts import LD, LP
 
     lines = {k: m.line_of(k) for k in ("gstart", "gbody", "gyield", "gend")}
     LP.profile("linenative.produce", list(lines.values()))
-    assert _source(m.produce) == "native"
+    if source == "python":
+        LD.debug("linenative.produce", [m.line_of("gend")], echo=False)  # a debugger takes the Python probes
+    assert _source(m.produce) == source
     m.HITS.clear()
     t0 = now()
     gen = m.produce(5)
     got = [next(gen), next(gen)]
+    assert sys.gettrace() is None  # the tracer (≤ 3.11) is on only while the generator's frame runs
+    away = now()
     assert m.rec(3) == 3  # other code runs between resumptions
+    back = now()
     got += list(gen)
     assert got == [0, 2, 4, 6, 8]
     rows = _line_records(t0, "linenative.produce")
+    # A line's time stops at the yield and restarts at the resume: none spans the time the frame was away.
+    assert not [r for r in rows if r[3] - r[2] < away and r[3] > back]
     assert _hits(rows) == {
         lines["gstart"]: m.HITS["gstart"],
         lines["gbody"]: m.HITS["gbody"],
@@ -150,6 +159,17 @@ def test_generator_lines_across_resumptions():
         lines["gend"]: m.HITS["gend"],
     }
     assert m.HITS["gbody"] == 5
+    # Closed while suspended, and thrown into: the frame runs its end inside the hooks too.
+    t1 = now()
+    gen = m.produce(5)
+    next(gen)
+    gen.close()
+    gen = m.produce(5)
+    next(gen)
+    with pytest.raises(KeyError):
+        gen.throw(KeyError(1))
+    assert sys.gettrace() is None
+    assert _hits(_line_records(t1, "linenative.produce")) == {lines["gstart"]: 2, lines["gbody"]: 2, lines["gyield"]: 2}
 
 
 def test_debugger_nested_in_a_timed_call_and_back_to_native():

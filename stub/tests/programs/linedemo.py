@@ -1,5 +1,7 @@
 """Functions for the line profiler and debugger tests (line numbers matter: tests find them by marker)."""
 
+import asyncio
+
 
 def bar(a, b=2):
     total = 0  # L:init
@@ -37,6 +39,20 @@ def big(n):
 def gen(n):
     for i in range(n):
         yield i  # L:yield
+
+
+def gen_returns(n, k=0):
+    for i in range(n):
+        yield k + i  # L:gstep
+    return k * 2 + 1
+
+
+async def coro(n):
+    total = 0
+    for i in range(n):
+        await asyncio.sleep(0)  # L:await
+        total += i  # L:total
+    return total
 
 
 def line_of(marker: str) -> int:

@@ -19,7 +19,7 @@ import types
 from dataclasses import dataclass
 
 from .. import _native
-from .generators import drive, drive_awaitable
+from .generators import drive, drive_awaitable, drives_for
 
 CO_VARARGS = 0x04
 CO_VARKEYWORDS = 0x08
@@ -346,15 +346,15 @@ class CodeSwapBackend:
         return handle.copy.__code__
 
     def set_traced(self, handle: SwappedCode, func_id: int, entry) -> None:
-        """Swaps in a trampoline whose entry and exits are `entry` (enter, exit, exit_raised), or FP's own with
-        None; one atomic `__code__` assignment, so a concurrent call runs one or the other, never half."""
+        """Swaps in a trampoline whose entry and exits are `entry` (enter, exit, exit_raised, suspend, resume), or
+        FP's own with None; one atomic `__code__` assignment, so a concurrent call runs one or the other, never half."""
         original = handle.original
         kind = kind_of(original)
-        if kind != "plain":
-            raise NotInstrumentable("line probes and debuggers of generators and coroutines need Python 3.12+")
         values = {"PYLU_ORIG": handle.copy}
         if entry is not None:
             values.update(PYLU_ENTER=entry[0], PYLU_EXIT=entry[1], PYLU_EXIT_RAISED=entry[2])
+            # A generator's or coroutine's drive runs every step of the original's frame inside the hooks.
+            values["PYLU_DRIVE"] = drives_for(tuple(entry))[kind == "coroutine"]
         new = _specialise(_template(original, kind), original, kind, func_id, values)
         if handle.func.__code__ is handle.trampoline:
             handle.func.__code__ = new

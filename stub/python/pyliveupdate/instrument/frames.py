@@ -10,7 +10,8 @@ alone) is handed to the native line timer (``lines.py``); otherwise two Python s
   exactly as before) and PY_UNWIND process-wide while anything is watched (filtered by one dict lookup). The
   frame is the callback's caller (``sys._getframe(1)``).
 - Python ≤ 3.11: the code-swap trampoline of a watched function calls ``enter_traced``, which installs
-  ``sys.settrace`` on the calling thread for the duration of the call (unless the thread is already traced by
+  ``sys.settrace`` on the calling thread for the duration of the call (a generator's: of each resumption, through
+  ``resume_traced``/``suspend_traced``; its frame's 'call' event at a resume is not a start) (unless the thread is already traced by
   someone else: a debugger or coverage keeps its tracer and the frame probes skip that call). The tracer
   answers only the watched code's frames; every other frame gets no line events.
 
@@ -231,6 +232,23 @@ def watched(code: types.CodeType) -> bool:
 _tls = threading.local()
 _RETURN_VALUE = dis.opmap.get("RETURN_VALUE")
 _YIELD_VALUE = dis.opmap.get("YIELD_VALUE")
+_YIELD_FROM = dis.opmap.get("YIELD_FROM")  # ≤ 3.10: `yield from`/`await` leave with f_lasti on the one before
+_RESUME = dis.opmap.get("RESUME")  # 3.11: RESUME 0 starts a frame, RESUME 1-3 follow a yield or an await
+
+
+def _suspends(code: bytes, at: int) -> bool:
+    """Whether a frame whose 'return' event comes at instruction `at` leaves by a yield (it runs again)."""
+    op = code[at]
+    return op == _YIELD_VALUE or (_YIELD_FROM is not None and code[at + 2 : at + 3] == bytes((_YIELD_FROM,)))
+
+
+def _first_entry(frame) -> bool:
+    """Whether a 'call' event starts `frame` (False: a generator's frame resumed)."""
+    at = frame.f_lasti
+    if _RESUME is None:
+        return at < 0
+    code = frame.f_code.co_code
+    return at < 0 or (code[at] == _RESUME and code[at + 1] == 0)
 
 
 class _Traced(FrameState):
@@ -240,12 +258,13 @@ class _Traced(FrameState):
         if event == "line":
             on_line(self, frame.f_lineno)
         elif event == "return":
-            op = None
+            op = suspends = None
             try:
-                op = frame.f_code.co_code[frame.f_lasti]
+                code, at = frame.f_code.co_code, frame.f_lasti
+                op, suspends = code[at], _suspends(code, at)
             except Exception:
                 pass
-            if op == _YIELD_VALUE:
+            if suspends:
                 on_end(self, arg, False, suspended=True)
             elif op == _RETURN_VALUE or self.exc is None:
                 on_end(self, arg, False)
@@ -263,7 +282,12 @@ def _global_tracer(frame, event, arg):
     if watch is None:
         return None
     state = _Traced(watch, frame)
-    on_start(state)
+    try:
+        first = _first_entry(frame)
+    except Exception:
+        first = True
+    if first:
+        on_start(state)
     return state.trace
 
 
@@ -271,6 +295,16 @@ def enter_traced(func_id: int) -> None:
     """The ≤ 3.11 trampoline's entry for a function with frame probes: records the call and traces this thread
     until the outermost such call returns."""
     _native.enter(func_id)
+    _trace_thread()
+
+
+def resume_traced(func_id: int) -> None:
+    """A generator's ``drive`` before each step after the first: its frame is traced while it runs."""
+    _native.resume(func_id)
+    _trace_thread()
+
+
+def _trace_thread() -> None:
     try:
         depth = getattr(_tls, "depth", 0)
         if depth == 0:
@@ -309,6 +343,11 @@ def exit_traced(func_id: int) -> None:
 def exit_raised_traced(func_id: int) -> None:
     _leave()
     _native.exit_raised(func_id)
+
+
+def suspend_traced(func_id: int) -> None:
+    _leave()
+    _native.suspend(func_id)
 
 
 # ------------------------------------------------------------------------------------- ≥ 3.12: sys.monitoring
@@ -456,4 +495,5 @@ def _mon_unwind(code, offset, exc):
         on_end(state, exc, True)
 
 
-TRACED_ENTRY = (enter_traced, exit_traced, exit_raised_traced)
+# The trampoline's hooks: a plain function's calls the first three, a generator's drive all five.
+TRACED_ENTRY = (enter_traced, exit_traced, exit_raised_traced, suspend_traced, resume_traced)

@@ -6,7 +6,9 @@ which need the frame in Python); it is taken back as soon as such a probe joins,
   PY_YIELD as local events of its code objects, PY_UNWIND process-wide while it has any (dropped by one hash
   lookup for other code).
 - Python ≤ 3.11: the function's trampoline calls ``enter_lines``/``exit_lines``/``exit_raised_lines``
-  (``ENTRY``), which put a C trace function on the calling thread for the outermost call.
+  (``ENTRY``), which put a C trace function on the calling thread for the outermost call; a generator's
+  ``drive`` also calls ``suspend_lines``/``resume_lines`` around each resumption, so its frame is traced while it
+  runs.
 
 A failure inside the native callbacks turns them off and is reported (``error()``); functions profiled after it
 get the Python frame probes.
@@ -19,7 +21,8 @@ import types
 
 from .. import _native
 
-ENTRY = (_native.enter_lines, _native.exit_lines, _native.exit_raised_lines)
+# The trampoline's hooks: a plain function's calls the first three, a generator's drive all five.
+ENTRY = (_native.enter_lines, _native.exit_lines, _native.exit_raised_lines, _native.suspend_lines, _native.resume_lines)
 # What sys.gettrace() returns while the C tracer is on (≤ 3.11).
 TRACER = _native.line_tracer
 resume_tracer = _native.resume_line_tracer
