@@ -218,6 +218,10 @@ def test_a_failing_timer_stops_itself_and_the_host_runs_on(tmp_path):
         assert "native line timer failed" in _native.lines_error()
         answer = LP.profile("linenative.unwinds", [])  # profiled after the failure: the Python probes time it
         assert "lines timed by the Python probes (slower): the native line timer failed" in answer, answer
+        from pyliveupdate.updates import LU
+
+        listing = str(LU.ls())
+        assert "line timer: " in listing and "native line timer failed" in listing, listing
         try:
             m.unwinds(1)
         except KeyError:

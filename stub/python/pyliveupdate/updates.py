@@ -156,6 +156,9 @@ class UpdateManager:
     def ls(self) -> Text:
         with self._lock:
             footer = [f"recorder: {recording.state()}"]
+            line_timer_failure = _native.lines_error()
+            if line_timer_failure:
+                footer.append(f"line timer: {line_timer_failure} (LP now times lines with the Python probes)")
             if self._forgotten:
                 footer.insert(0, f"({self._forgotten} older reverted updates forgotten)")
             if not self._updates:
