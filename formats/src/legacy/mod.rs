@@ -3,8 +3,8 @@
 //!
 //! Built for gigabyte logs: [`split_chunks`] cuts a memory-mapped log at newlines so chunks can be parsed in
 //! parallel, [`lines`] parses one chunk zero-copy (one SIMD pass per line finds its end and columns, nom
-//! reads the date and the message grammar where the hand-written fast paths decline), and bad lines come back as [`LineError`]s with their line numbers, never as a
-//! failure of the whole file.
+//! reads the date and the message grammar where the hand-written fast paths decline), and bad lines come back
+//! as [`LineError`]s with their line numbers, never as a failure of the whole file.
 //!
 //! [`Event`]: crate::event::Event
 
