@@ -387,7 +387,7 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
             FuncRef::Named { module, name, file } => intern(module, name, file),
             FuncRef::Id(id) => id,
         };
-        if !matches!(ev.kind, EventKind::ThreadName(_)) {
+        if ev.kind.is_timed() {
             // Out of the window too, as for a binary block (see `Window::last`).
             part.last_t = win.last(part.last_t, t);
             if !in_win(ev.time_ns) {
