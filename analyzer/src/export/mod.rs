@@ -91,6 +91,7 @@ pub struct ExportArgs {
 
 /// A duration with a unit (ns, us, µs, ms, s; µs when bare), in ns.
 pub fn parse_duration(text: &str) -> Result<u64, ExportError> {
+    let bad = || ExportError::BadArgument(format!("bad duration {text:?}: expected e.g. 500ns, 250us, 1ms, 2s"));
     let t = text.trim();
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
@@ -99,13 +100,11 @@ pub fn parse_duration(text: &str) -> Result<u64, ExportError> {
         "" | "us" | "µs" => 1e3,
         "ms" => 1e6,
         "s" => 1e9,
-        _ => {
-            return Err(ExportError::BadArgument(format!("bad duration {text:?}: expected e.g. 500ns, 250us, 1ms, 2s")))
-        }
+        _ => return Err(bad()),
     };
     match num.parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok((v * scale).round() as u64),
-        _ => Err(ExportError::BadArgument(format!("bad duration {text:?}: expected e.g. 500ns, 250us, 1ms, 2s"))),
+        _ => Err(bad()),
     }
 }
 
