@@ -159,6 +159,13 @@ fn no_parquet_options(args: &ExportArgs) -> Result<(), ExportError> {
     Ok(())
 }
 
+fn no_window_options(args: &ExportArgs) -> Result<(), ExportError> {
+    if args.from.is_some() || args.to.is_some() || args.min_dur.is_some() {
+        return Err(ExportError::BadArgument("--from, --to and --min-dur are for chrome and speedscope".into()));
+    }
+    Ok(())
+}
+
 fn run_timeline(args: &ExportArgs, inputs: &[Input]) -> Result<u8, ExportError> {
     no_parquet_options(args)?;
     let win = Window {
@@ -198,9 +205,7 @@ fn run_timeline(args: &ExportArgs, inputs: &[Input]) -> Result<u8, ExportError> 
 
 fn run_pstats(args: &ExportArgs, inputs: &[Input]) -> Result<u8, ExportError> {
     no_parquet_options(args)?;
-    if args.from.is_some() || args.to.is_some() || args.min_dur.is_some() {
-        return Err(ExportError::BadArgument("--from, --to and --min-dur are for chrome and speedscope".into()));
-    }
+    no_window_options(args)?;
     let funcs = RwLock::new(Funcs::default());
     let total = Mutex::new(pstats::PstatsSink::default());
     let replayed = replay(
@@ -220,9 +225,7 @@ fn run_pstats(args: &ExportArgs, inputs: &[Input]) -> Result<u8, ExportError> {
 
 #[cfg(feature = "parquet")]
 fn run_parquet(args: &ExportArgs, inputs: &[Input]) -> Result<u8, ExportError> {
-    if args.from.is_some() || args.to.is_some() || args.min_dur.is_some() {
-        return Err(ExportError::BadArgument("--from, --to and --min-dur are for chrome and speedscope".into()));
-    }
+    no_window_options(args)?;
     let compression = parquet::table::compression(&args.compression).ok_or_else(|| {
         ExportError::BadArgument(format!(
             "unknown --compression {:?}: zstd, zstd:LEVEL (1-22), snappy or none",
