@@ -91,6 +91,7 @@ pub struct ExportArgs {
 
 /// A duration with a unit (ns, us, µs, ms, s; µs when bare), in ns.
 pub fn parse_duration(text: &str) -> Result<u64, ExportError> {
+    let bad = || ExportError::BadArgument(format!("bad duration {text:?}: expected e.g. 500ns, 250us, 1ms, 2s"));
     let t = text.trim();
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
@@ -99,13 +100,11 @@ pub fn parse_duration(text: &str) -> Result<u64, ExportError> {
         "" | "us" | "µs" => 1e3,
         "ms" => 1e6,
         "s" => 1e9,
-        _ => {
-            return Err(ExportError::BadArgument(format!("bad duration {text:?}: expected e.g. 500ns, 250us, 1ms, 2s")))
-        }
+        _ => return Err(bad()),
     };
     match num.parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok((v * scale).round() as u64),
-        _ => Err(ExportError::BadArgument(format!("bad duration {text:?}: expected e.g. 500ns, 250us, 1ms, 2s"))),
+        _ => Err(bad()),
     }
 }
 
@@ -160,6 +159,13 @@ fn no_parquet_options(args: &ExportArgs) -> Result<(), ExportError> {
     Ok(())
 }
 
+fn no_window_options(args: &ExportArgs) -> Result<(), ExportError> {
+    if args.from.is_some() || args.to.is_some() || args.min_dur.is_some() {
+        return Err(ExportError::BadArgument("--from, --to and --min-dur are for chrome and speedscope".into()));
+    }
+    Ok(())
+}
+
 fn run_timeline(args: &ExportArgs, inputs: &[Input]) -> Result<u8, ExportError> {
     no_parquet_options(args)?;
     let win = Window {
@@ -199,9 +205,7 @@ fn run_timeline(args: &ExportArgs, inputs: &[Input]) -> Result<u8, ExportError> 
 
 fn run_pstats(args: &ExportArgs, inputs: &[Input]) -> Result<u8, ExportError> {
     no_parquet_options(args)?;
-    if args.from.is_some() || args.to.is_some() || args.min_dur.is_some() {
-        return Err(ExportError::BadArgument("--from, --to and --min-dur are for chrome and speedscope".into()));
-    }
+    no_window_options(args)?;
     let funcs = RwLock::new(Funcs::default());
     let total = Mutex::new(pstats::PstatsSink::default());
     let replayed = replay(
@@ -221,9 +225,7 @@ fn run_pstats(args: &ExportArgs, inputs: &[Input]) -> Result<u8, ExportError> {
 
 #[cfg(feature = "parquet")]
 fn run_parquet(args: &ExportArgs, inputs: &[Input]) -> Result<u8, ExportError> {
-    if args.from.is_some() || args.to.is_some() || args.min_dur.is_some() {
-        return Err(ExportError::BadArgument("--from, --to and --min-dur are for chrome and speedscope".into()));
-    }
+    no_window_options(args)?;
     let compression = parquet::table::compression(&args.compression).ok_or_else(|| {
         ExportError::BadArgument(format!(
             "unknown --compression {:?}: zstd, zstd:LEVEL (1-22), snappy or none",

@@ -71,8 +71,6 @@ enum Msg {
 pub struct ParquetExport {
     pub files: Vec<Written>,
     pub replayed: Replayed,
-    /// Damage the analysis (the aggregates) reported, one line each.
-    pub analysis_damage: Vec<String>,
 }
 
 /// Writes every table of `inputs` under `settings.dir`.
@@ -203,9 +201,8 @@ pub fn export(
     files.extend(updates.finish()?);
     files.extend(events.finish()?);
     let hosts = hosts.into_inner().expect("not poisoned");
-    let (agg_files, analysis_damage) = write_aggregates(&analysis, settings, &hosts)?;
-    files.extend(agg_files);
-    Ok(ParquetExport { files, replayed, analysis_damage })
+    files.extend(write_aggregates(&analysis, settings, &hosts)?);
+    Ok(ParquetExport { files, replayed })
 }
 
 /// `functions`, `stacks` and `lines`, from the analysis the other reports use (with lines, without events).
@@ -213,7 +210,7 @@ fn write_aggregates(
     a: &Analysis,
     settings: &WriteSettings,
     hosts: &HashMap<u32, Arc<str>>,
-) -> Result<(Vec<Written>, Vec<String>), ExportError> {
+) -> Result<Vec<Written>, ExportError> {
     use Kind::*;
     let unknown: Arc<str> = Arc::from("unknown");
     let host = |pid: u32| hosts.get(&pid).unwrap_or(&unknown).clone();
@@ -330,6 +327,5 @@ fn write_aggregates(
     let mut files = functions.finish()?;
     files.extend(stacks.finish()?);
     files.extend(lines.finish()?);
-    let damage = a.damage.iter().map(|d| d.to_string()).collect();
-    Ok((files, damage))
+    Ok(files)
 }

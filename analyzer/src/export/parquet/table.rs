@@ -252,11 +252,9 @@ impl<'c> Row<'c> {
         match self.next() {
             Col::Dict { keys, ids, map, values } => {
                 // Runs of one value (a batch's host and thread) skip the hash lookup.
-                if let (Some(&last), Some(&last_id)) = (keys.last(), ids.get(keys.last().map_or(0, |&k| k as usize))) {
-                    if last_id == id {
-                        keys.push(last);
-                        return self;
-                    }
+                if let Some(&last) = keys.last().filter(|&&k| ids.get(k as usize) == Some(&id)) {
+                    keys.push(last);
+                    return self;
                 }
                 let k = map.key(id, ids, values, value);
                 keys.push(k);
