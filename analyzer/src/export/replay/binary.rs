@@ -10,7 +10,7 @@ pub(super) struct BinaryUnit<'a> {
     pub(super) meta: ThreadMeta,
     pub(super) blocks: Vec<BlockRef<'a>>,
     /// File function id → global id.
-    pub(super) ids: Arc<Vec<u32>>,
+    pub(super) ids: Arc<FileIds>,
 }
 
 /// Groups a file's blocks by thread (file order is each thread's order) and reads its function definitions.
@@ -41,15 +41,11 @@ pub(super) fn plan_binary<'a>(
             out
         })
         .collect();
-    let mut ids: Vec<u32> = Vec::new();
+    let mut ids = FileIds::default();
     {
         let mut f = funcs.write().expect("not poisoned");
         for (id, module, qualname, file, line) in defs.into_iter().flatten() {
-            let g = f.intern(&module, &qualname, &file, line);
-            if ids.len() <= id as usize {
-                ids.resize(id as usize + 1, u32::MAX);
-            }
-            ids[id as usize] = g;
+            ids.insert(id, f.intern(&module, &qualname, &file, line));
         }
     }
     for b in good {
@@ -68,6 +64,39 @@ pub(super) fn plan_binary<'a>(
         })
         .collect();
     (units, damage)
+}
+
+/// A file's function ids → the export's. Ids are small and dense as the stub assigns them, so a list indexed by
+/// id is the hot path's lookup; an id past [`FileIds::DENSE_MAX`] (only a damaged or crafted file has one) goes
+/// to a map, so it cannot make the list allocate gigabytes.
+#[derive(Default)]
+pub(super) struct FileIds {
+    dense: Vec<u32>,
+    sparse: FxHashMap<u32, u32>,
+}
+
+impl FileIds {
+    const DENSE_MAX: u32 = 1 << 22;
+
+    fn insert(&mut self, id: u32, g: u32) {
+        if id >= Self::DENSE_MAX {
+            self.sparse.insert(id, g);
+            return;
+        }
+        if self.dense.len() <= id as usize {
+            self.dense.resize(id as usize + 1, u32::MAX);
+        }
+        self.dense[id as usize] = g;
+    }
+
+    #[inline]
+    fn get(&self, id: u32) -> Option<u32> {
+        match self.dense.get(id as usize) {
+            Some(&g) if g != u32::MAX => Some(g),
+            Some(_) => None,
+            None => self.sparse.get(&id).copied(),
+        }
+    }
 }
 
 /// A function definition as read: file id, module, qualname, file, first line.
@@ -97,16 +126,16 @@ pub(super) fn unknown_func(funcs: &RwLock<Funcs>, id: u32) -> u32 {
 
 pub(super) struct ThreadSink<'t, S> {
     th: &'t mut Thread<S>,
-    ids: &'t [u32],
+    ids: &'t FileIds,
     funcs: &'t RwLock<Funcs>,
 }
 
 impl<S: Sink> ThreadSink<'_, S> {
     #[inline]
     fn g(&self, id: u32) -> u32 {
-        match self.ids.get(id as usize) {
-            Some(&g) if g != u32::MAX => g,
-            _ => unknown_func(self.funcs, id),
+        match self.ids.get(id) {
+            Some(g) => g,
+            None => unknown_func(self.funcs, id),
         }
     }
 }
@@ -163,4 +192,18 @@ pub(super) fn run_binary_thread<S: Sink>(u: &BinaryUnit<'_>, th: &mut Thread<S>,
         }
     }
     damage
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FileIds;
+
+    #[test]
+    fn a_huge_function_id_is_mapped_without_a_huge_list() {
+        let mut ids = FileIds::default();
+        ids.insert(3, 30);
+        ids.insert(u32::MAX - 1, 7);
+        assert_eq!((ids.get(3), ids.get(u32::MAX - 1), ids.get(2), ids.get(5)), (Some(30), Some(7), None, None));
+        assert_eq!(ids.dense.len(), 4);
+    }
 }
