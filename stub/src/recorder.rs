@@ -311,24 +311,24 @@ fn python_thread_name(py: Python<'_>, ident: u64) -> String {
 /// the record is dropped.
 #[inline]
 pub fn record(py: Python<'_>, write: impl FnOnce(&mut BlockEncoder, u64)) {
-    record_with(py, false, None, write)
+    record_with(py, false, clock::monotonic_ns, write)
 }
 
 /// Like [`record`], stamped `now` (a [`clock::monotonic_ns`] the caller already read) instead of reading the
 /// clock again.
 #[inline]
 pub fn record_at(py: Python<'_>, now: u64, write: impl FnOnce(&mut BlockEncoder, u64)) {
-    record_with(py, false, Some(now), write)
+    record_with(py, false, move || now, write)
 }
 
 /// Like [`record`], then writes the thread's block, and the blocks the writer holds back, out at once: for
 /// function definitions and update markers, which a killed process must not lose.
 pub fn record_and_flush(py: Python<'_>, write: impl FnOnce(&mut BlockEncoder, u64)) {
-    record_with(py, true, None, write)
+    record_with(py, true, clock::monotonic_ns, write)
 }
 
 #[inline(always)]
-fn record_with(py: Python<'_>, flush_now: bool, now: Option<u64>, write: impl FnOnce(&mut BlockEncoder, u64)) {
+fn record_with(py: Python<'_>, flush_now: bool, now: impl FnOnce() -> u64, write: impl FnOnce(&mut BlockEncoder, u64)) {
     let Some(rec) = current() else { return };
     if rec.is_stopped() {
         return;
@@ -361,7 +361,7 @@ fn record_with(py: Python<'_>, flush_now: bool, now: Option<u64>, write: impl Fn
             encoder.thread_name(&local.slot.name);
             encoder.thread_ident(local.slot.ident, local.slot.native_id);
         }
-        write(&mut encoder, now.unwrap_or_else(clock::monotonic_ns));
+        write(&mut encoder, now());
         if flush_now {
             rec.write_out(&mut encoder);
             rec.write_pending();
