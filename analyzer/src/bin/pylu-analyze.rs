@@ -252,13 +252,14 @@ impl Common {
     }
 
     /// Reads the inputs for a report written to `out` (refused first if it is one of them), keeping what `keep`
-    /// asks for; damage goes to stderr.
-    fn analyze_into(&self, out: &Out, keep: Keep) -> Result<Analysis> {
+    /// asks for; damage goes to stderr. Also returns the files read, for [`Out::open`].
+    fn analyze_into(&self, out: &Out, keep: Keep) -> Result<(Analysis, Vec<PathBuf>)> {
         let inputs = OpenInputs::open(&self.inputs)?;
         if let Some(path) = out.output.as_deref() {
             check_output(path, &inputs.paths)?;
         }
-        self.analyze_opened(inputs, keep)
+        let paths = inputs.paths.clone();
+        Ok((self.analyze_opened(inputs, keep)?, paths))
     }
 
     /// Analyzes inputs already opened.
@@ -281,10 +282,10 @@ impl Common {
 }
 
 impl Out {
-    /// The report's writer (see `open_output`), never one of the files that the `inputs` arguments name.
-    fn open(&self, inputs: &[PathBuf]) -> Result<Box<dyn Write>> {
-        let files = if inputs.is_empty() { Vec::new() } else { pylu_analyzer::discover(inputs).unwrap_or_default() };
-        Ok(open_output(self.output.as_deref(), &files)?)
+    /// The report's writer (see `open_output`), never one of `files`, the files the run read (found once, by
+    /// the run: a directory listed again could name other files by now).
+    fn open(&self, files: &[PathBuf]) -> Result<Box<dyn Write>> {
+        Ok(open_output(self.output.as_deref(), files)?)
     }
 }
 
@@ -300,7 +301,7 @@ fn run(cli: Cli) -> Result<u8> {
     match cli.cmd {
         Cmd::Summary { common, out, format, sort, top, min_percent } => {
             let sel = common.selection()?;
-            let a = common.analyze_into(&out, Keep { debug_events: false, line_timings: false })?;
+            let (a, files) = common.analyze_into(&out, Keep { debug_events: false, line_timings: false })?;
             let views = sel.views(&a);
             let sort = match sort {
                 Sort::SelfTime => SortBy::SelfTime,
@@ -308,7 +309,7 @@ fn run(cli: Cli) -> Result<u8> {
                 Sort::Hits => SortBy::Hits,
                 Sort::P99 => SortBy::P99,
             };
-            let mut stdout = out.open(&common.inputs)?;
+            let mut stdout = out.open(&files)?;
             match format {
                 SummaryFormat::Table => summary::write_text(
                     &a,
@@ -327,8 +328,8 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Cmd::Folded { common, out } => {
             let sel = common.selection()?;
-            let a = common.analyze_into(&out, Keep { debug_events: false, line_timings: false })?;
-            folded::write_folded(&a, &sel.views(&a), &mut *out.open(&common.inputs)?)?;
+            let (a, files) = common.analyze_into(&out, Keep { debug_events: false, line_timings: false })?;
+            folded::write_folded(&a, &sel.views(&a), &mut *out.open(&files)?)?;
             Ok(code(&a))
         }
         Cmd::Flamegraph {
@@ -349,6 +350,7 @@ fn run(cli: Cli) -> Result<u8> {
             if let Some(path) = out.output.as_deref() {
                 check_output(path, &inputs.paths)?;
             }
+            let files = inputs.paths.clone();
             let (lines, hidden, a) = match inputs.folded_lines()? {
                 Some(lines) => (lines, 0, None),
                 None => {
@@ -372,14 +374,14 @@ fn run(cli: Cli) -> Result<u8> {
                 min_width,
                 subtitle: flamegraph::hidden_note(hidden, min_width),
             };
-            flamegraph::write_flamegraph(&lines, &o, &mut *out.open(&common.inputs)?)?;
+            flamegraph::write_flamegraph(&lines, &o, &mut *out.open(&files)?)?;
             Ok(a.as_ref().map_or(EXIT_OK, code))
         }
         Cmd::Lines { common, out, format } => {
             let sel = common.selection()?;
-            let a = common.analyze_into(&out, Keep { debug_events: false, line_timings: true })?;
+            let (a, files) = common.analyze_into(&out, Keep { debug_events: false, line_timings: true })?;
             let views = sel.views(&a);
-            let mut stdout = out.open(&common.inputs)?;
+            let mut stdout = out.open(&files)?;
             match format {
                 TableOrJson::Table => lines::write_text(&a, &views, &mut *stdout)?,
                 TableOrJson::Json => lines::write_json(&a, &views, &mut *stdout)?,
@@ -388,8 +390,8 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Cmd::Events { common, name, out, format } => {
             let sel = common.selection()?;
-            let a = common.analyze_into(&out, Keep { debug_events: true, line_timings: true })?;
-            let mut stdout = out.open(&common.inputs)?;
+            let (a, files) = common.analyze_into(&out, Keep { debug_events: true, line_timings: true })?;
+            let mut stdout = out.open(&files)?;
             match format {
                 TableOrJson::Table => events::write_text(&a, &sel, &name, &mut *stdout)?,
                 TableOrJson::Json => events::write_json(&a, &sel, &name, &mut *stdout)?,
