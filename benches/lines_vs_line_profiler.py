@@ -34,6 +34,10 @@ def untouched(n):
     return total
 
 
+def calls_untouched(n):
+    return untouched(n)
+
+
 def one_arg(x):
     return x
 
@@ -55,6 +59,7 @@ def main():
     lines_per_call = 2 * N + 3
     bare = best(work, N)
     bare_untouched = best(untouched, N)
+    bare_caller = best(calls_untouched, N)
     rows = []
 
     LP.profile("__main__.work", [])
@@ -63,6 +68,12 @@ def main():
     LU.revert_all()
     # The untouched function's bare time, measured again once LP is gone: the better of the two is its bare time.
     bare_untouched = min(bare_untouched, best(untouched, N))
+
+    # A profiled function's callee runs under the thread's tracer on <= 3.11 (sys.monitoring's local events
+    # spare it from 3.12): what its lines pay.
+    LP.profile("__main__.calls_untouched", [])
+    lp_caller = best(calls_untouched, N)
+    LU.revert_all()
 
     VD.debug("__main__.work", "total", echo=False)
     vd = best(work, N)
@@ -84,6 +95,7 @@ def main():
         prof = LineProfiler()
         wrapped = prof(main_mod.work)
         lprof = best(wrapped, N)
+        lprof_caller = best(LineProfiler()(main_mod.calls_untouched), N)
 
     rows.append(("bare work()", bare / 1000, "", ""))
     rows.append(("LP on every line", lp / 1000, f"{(lp - bare) / lines_per_call:.0f}", "per line"))
@@ -94,6 +106,11 @@ def main():
     rows.append(("untouched(), bare", bare_untouched / 1000, "", ""))
     rows.append(("untouched() while LP on work()", lp_untouched / 1000,
                  f"{(lp_untouched - bare_untouched) / lines_per_call:.1f}", "per line"))
+    rows.append(("untouched() called by a LP'd fn", lp_caller / 1000,
+                 f"{(lp_caller - bare_caller) / lines_per_call:.1f}", "per line"))
+    if lprof is not None:
+        rows.append(("... by a line_profiler'd fn", lprof_caller / 1000,
+                     f"{(lprof_caller - bare_caller) / lines_per_call:.1f}", "per line"))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"Python {sys.version.split()[0]}, N={N}, CPU time, best of {REPEATS}; line_profiler {lp_version}; "
           f"load average {load:.1f}")
