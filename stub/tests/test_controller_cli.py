@@ -1,6 +1,8 @@
 """pylu-controller as a command-line tool: a slow answer is a timeout, not a lost target; a closed pipe ends it
-quietly."""
+quietly; a dead process's socket is removed."""
 
+import os
+import signal
 import subprocess
 import sys
 
@@ -39,3 +41,16 @@ def test_closed_pipe_ends_quietly(target, trace_dir):
     assert child.wait(timeout=60) == 0
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
     assert target.alive()
+
+
+def test_a_killed_process_socket_is_removed_once(target, trace_dir):
+    sock = trace_dir / f"pylu-{target.pid}.sock"
+    assert sock.exists()
+    os.kill(target.pid, signal.SIGKILL)  # no exit handler runs: the socket stays
+    target.proc.wait(timeout=30)
+    assert sock.exists()
+    r = controller(trace_dir, "print('hello')")
+    assert f"pid {target.pid}: not running (its stale socket {sock} removed)" in r.stdout + r.stderr, r
+    assert not sock.exists()
+    r = controller(trace_dir, "print('hello')")
+    assert f"pid {target.pid}" not in r.stdout + r.stderr, r

@@ -146,7 +146,14 @@ def discover(tdir: paths.TraceDir, pids: list) -> tuple:
         if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.geteuid():
             continue
         if not _alive(pid):
-            notes.append(f"pid {pid}: not running (stale socket {tdir.file_path(name)})")
+            # A process killed without its exit handlers leaves its socket behind; nobody can answer on it (a
+            # new process given the pid replaces it when its stub starts), so it is removed, once, and said.
+            try:
+                paths.remove_stale_socket(tdir, name)
+            except (OSError, paths.UnsafePath):
+                notes.append(f"pid {pid}: not running (stale socket {tdir.file_path(name)})")
+            else:
+                notes.append(f"pid {pid}: not running (its stale socket {tdir.file_path(name)} removed)")
             continue
         found.add(pid)
         targets.append(Target(label=f"pid {pid}", unix_path=tdir.fd_path(name)))
