@@ -19,7 +19,7 @@ import types
 from dataclasses import dataclass
 
 from .. import _native
-from .generators import drive, drive_awaitable, drives_for
+from .generators import RECORDS, drive_for, first_asend
 
 CO_VARARGS = 0x04
 CO_VARKEYWORDS = 0x08
@@ -56,6 +56,30 @@ _BODIES = {
     _pylu_orig_ = 'PYLU_ORIG'
     return await _pylu_drive_({sentinel}, _pylu_orig_({args}))
 """,
+    # There is no `yield from` for async generators: the protocol is forwarded by hand, each of the original's
+    # awaitables run by `astep` (generators.py), which records around every step of its frame.
+    "async_generator": """
+    _pylu_drive_ = 'PYLU_DRIVE'
+    _pylu_first_ = 'PYLU_FIRST_ASEND'
+    _pylu_orig_ = 'PYLU_ORIG'
+    _pylu_agen_ = _pylu_orig_({args})
+    _pylu_started_ = [False]
+    _pylu_next_ = _pylu_first_(_pylu_agen_)
+    while True:
+        try:
+            _pylu_value_ = await _pylu_drive_({sentinel}, _pylu_started_, _pylu_next_, False)
+        except StopAsyncIteration:
+            return
+        try:
+            _pylu_sent_ = yield _pylu_value_
+        except GeneratorExit:
+            await _pylu_drive_({sentinel}, _pylu_started_, _pylu_agen_.aclose(), True)
+            raise
+        except BaseException as _pylu_thrown_:
+            _pylu_next_ = _pylu_agen_.athrow(_pylu_thrown_)
+        else:
+            _pylu_next_ = _pylu_agen_.asend(_pylu_sent_)
+""",
 }
 
 
@@ -65,7 +89,7 @@ class NotInstrumentable(Exception):
 
 def kind_of(code: types.CodeType) -> str:
     if code.co_flags & CO_ASYNC_GENERATOR:
-        raise NotInstrumentable("async generator functions are recorded on Python 3.12+ only")
+        return "async_generator"
     if code.co_flags & CO_COROUTINE:
         return "coroutine"
     if code.co_flags & CO_GENERATOR:
@@ -127,7 +151,7 @@ def _template(code: types.CodeType, kind: str) -> types.CodeType:
     free = [f"_pylu_free{i}_" for i in range(n_free)]
     outer = "def _pylu_outer_():\n"
     outer += "".join(f"    {name} = None\n" for name in free)
-    keyword = "async def" if kind == "coroutine" else "def"
+    keyword = "def" if kind in ("plain", "generator") else "async def"
     body = _BODIES[kind].format(sentinel=_FUNC_ID_SENTINEL, args=args)
     if free:
         body = f"\n    if False: ({', '.join(free)},)" + body
@@ -156,7 +180,7 @@ def _nested_template(code: types.CodeType, kind: str) -> types.CodeType:
     if found is not None:
         return found
     outer = "def _pylu_outer_():\n" + "".join(f"    {name} = None\n" for name in free)
-    keyword = "async def" if kind == "coroutine" else "def"
+    keyword = "def" if kind in ("plain", "generator") else "async def"
     placeholder = f"def _pylu_orig_(): return ({', '.join(free)},)" if free else "def _pylu_orig_(): pass"
     body = _BODIES[kind].format(sentinel=_FUNC_ID_SENTINEL, args=args).replace("_pylu_orig_ = 'PYLU_ORIG'", placeholder)
     inner = f"    {keyword} _pylu_trampoline_({params}):" + body.replace("\n", "\n    ")
@@ -188,7 +212,8 @@ def _specialise(
         "PYLU_ENTER": _native.enter,
         "PYLU_EXIT": _native.exit,
         "PYLU_EXIT_RAISED": _native.exit_raised,
-        "PYLU_DRIVE": drive_awaitable if kind == "coroutine" else drive,
+        "PYLU_DRIVE": drive_for(RECORDS, kind),
+        "PYLU_FIRST_ASEND": first_asend,
         **values,  # the frame probes' trampolines bring their own entry and exits
     }
     consts = tuple(
@@ -354,7 +379,7 @@ class CodeSwapBackend:
         if entry is not None:
             values.update(PYLU_ENTER=entry[0], PYLU_EXIT=entry[1], PYLU_EXIT_RAISED=entry[2])
             # A generator's or coroutine's drive runs every step of the original's frame inside the hooks.
-            values["PYLU_DRIVE"] = drives_for(tuple(entry))[kind == "coroutine"]
+            values["PYLU_DRIVE"] = drive_for(tuple(entry), kind)
         new = _specialise(_template(original, kind), original, kind, func_id, values)
         if handle.func.__code__ is handle.trampoline:
             handle.func.__code__ = new

@@ -1,15 +1,18 @@
-"""Recording generators and coroutines on Python ≤ 3.11, with the records sys.monitoring gives on 3.12+:
-``enter`` when the frame first runs, ``suspend`` at each yield/await that leaves it, ``resume`` when it runs
-again (also when an exception is thrown in), ``exit`` (flagged when raised) when it finishes.
+"""Recording generators, coroutines and async generators on Python ≤ 3.11, with the records sys.monitoring
+gives on 3.12+: ``enter`` when the frame first runs, ``suspend`` at each yield/await that leaves it, ``resume``
+when it runs again (also when an exception is thrown in), ``exit`` (flagged when raised) when it finishes.
 
 The trampoline of a generator function does ``return (yield from drive(fid, original(...)))``; a coroutine
 function's does ``return await drive_awaitable(fid, original(...))``. ``drive`` is the PEP 380 expansion of
 ``yield from`` with a record at each step; with line probes or debuggers its hooks also trace the generator's
-frame for each step (``make_drive``).
+frame for each step (``make_drive``). An async generator function's trampoline is an async generator that
+forwards ``asend``/``athrow``/``aclose`` to the original's and awaits each of their awaitables through
+``astep``, which runs it one step at a time the same way (``make_astep``).
 """
 
 from __future__ import annotations
 
+import sys
 import types
 
 from .. import _native
@@ -57,17 +60,93 @@ def make_drive(enter, exit, exit_raised, suspend, resume):
     return drive
 
 
+def make_astep(enter, exit, exit_raised, suspend, resume):
+    """An ``astep`` calling these hooks. ``astep(func_id, started, awaitable, closing)`` runs `awaitable` (one
+    of the original async generator's ``asend``/``athrow``/``aclose``) a step at a time: ``enter`` before the
+    generator's first step (``started[0]``, shared by the steps of one generator, says it happened), ``resume``
+    before every other, ``suspend`` after a step that left the frame (an await the event loop finishes, or a
+    value yielded: both are yields of the frame, as on 3.12+), ``exit`` when the generator returned
+    (StopAsyncIteration), ``exit_raised`` when an exception ended it or ``aclose`` (`closing`) finished it."""
+
+    @types.coroutine
+    def astep(func_id, started, awaitable, closing):
+        send = awaitable.send
+        to_send = None
+        to_throw = None
+        while True:
+            if started[0]:
+                resume(func_id)
+            else:
+                started[0] = True
+                enter(func_id)
+            try:
+                if to_throw is None:
+                    out = send(to_send)
+                else:
+                    thrown, to_throw = to_throw, None
+                    out = awaitable.throw(thrown)
+            except StopIteration as stop:
+                # asend/athrow: the generator yielded `stop.value`; aclose: the generator is finished.
+                if closing:
+                    exit_raised(func_id)
+                else:
+                    suspend(func_id)
+                return stop.value
+            except StopAsyncIteration:
+                exit(func_id)
+                raise
+            except BaseException:
+                exit_raised(func_id)
+                raise
+            suspend(func_id)
+            try:
+                to_send = yield out
+            except GeneratorExit:
+                # The awaiting coroutine is closed while the generator waits on the event loop.
+                resume(func_id)
+                try:
+                    awaitable.close()
+                finally:
+                    exit_raised(func_id)
+                raise
+            except BaseException as exc:
+                to_send = None
+                to_throw = exc
+
+    return astep
+
+
+def first_asend(agen):
+    """``agen.asend(None)``, the original async generator's first step, without the thread's async generator hooks:
+    the trampoline's generator is the one the event loop knows (its hooks ran when it was first iterated) and
+    closes the original's from its own ``aclose``. Were the original registered too, the loop's shutdown would
+    close both at once and the second ``aclose`` would find it running (CPython runs the hooks when the first
+    ``asend`` is made; they are per thread)."""
+    hooks = sys.get_asyncgen_hooks()
+    sys.set_asyncgen_hooks(firstiter=None, finalizer=None)
+    try:
+        return agen.asend(None)
+    finally:
+        sys.set_asyncgen_hooks(*hooks)
+
+
 # FP's own records (enter, exit, exit_raised, suspend, resume), without line probes.
 RECORDS = (_native.enter, _native.exit, _native.exit_raised, _native.suspend, _native.resume)
 drive = make_drive(*RECORDS)
 drive_awaitable = types.coroutine(drive)
-_drives: dict = {RECORDS: (drive, drive_awaitable)}
+astep = make_astep(*RECORDS)
+_drives: dict = {RECORDS: {"generator": drive, "coroutine": drive_awaitable, "async_generator": astep}}
 
 
-def drives_for(hooks) -> tuple:
-    """(drive, drive_awaitable) calling `hooks` (enter, exit, exit_raised, suspend, resume); made once each."""
+def drive_for(hooks, kind: str):
+    """The driver of a `kind` ("generator", "coroutine" or "async_generator") function's trampoline calling
+    `hooks` (enter, exit, exit_raised, suspend, resume); made once per hooks."""
     found = _drives.get(hooks)
     if found is None:
         made = make_drive(*hooks)
-        found = _drives[hooks] = (made, types.coroutine(made))
-    return found
+        found = _drives[hooks] = {
+            "generator": made,
+            "coroutine": types.coroutine(made),
+            "async_generator": make_astep(*hooks),
+        }
+    return found.get(kind)
