@@ -2,6 +2,7 @@
 //! table of functions over everything selected (hits, total, self, mean, p50, p90, p99, max). As text (the
 //! `.summary` file), JSON (an interface, see docs/JSON.md) or CSV.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 
 use crate::report::table::write_markdown;
@@ -302,6 +303,13 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
         writeln!(w, "({n} thread{s} without profiled calls not shown: {}{more})", empty[..n.min(NAMED)].join(", "))?;
         writeln!(w)?;
     }
+    if let Some((n, pattern)) = alike_threads(views) {
+        writeln!(
+            w,
+            "({n} threads named like '{pattern}': `pylu-analyze summary --group-threads '{pattern}'` shows them as one tree per process, `--merge-threads` every thread as one)"
+        )?;
+        writeln!(w)?;
+    }
     let (funcs, functions) = top_functions(a, views, o.sort, o.top);
     writeln!(w, "top {} of {} functions by {}:", funcs.len(), functions, sort_name(o.sort))?;
     let rows: Vec<Vec<String>> = funcs
@@ -323,6 +331,41 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
     // The warnings line is not part of the report: the binaries print it once, on stderr.
     write_markdown(&mut w, &header, &rows, |c| (1..8).contains(&c))?;
     w.flush()
+}
+
+/// The fewest threads alike (see [`alike_threads`]) that the text summary suggests grouping.
+pub const MANY_ALIKE_THREADS: usize = 8;
+
+/// The largest set of shown threads whose names differ only in their numbers, when it has at least
+/// [`MANY_ALIKE_THREADS`]: (how many, a `--group-threads` glob matching them). Thread-per-request servers
+/// (socketserver's ThreadingMixIn, so Flask's and Django's development servers) name each request's thread
+/// afresh, `Thread-412 (process_request_thread)`: hundreds of one-request trees, which read better as one.
+pub fn alike_threads(views: &[View]) -> Option<(usize, String)> {
+    let mut shapes: HashMap<String, usize> = HashMap::new();
+    for v in views {
+        let Some(thread) = v.thread.as_deref() else { continue };
+        if v.tree.nodes.len() == 1 || !thread.bytes().any(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        // Each run of digits becomes `*`; everything else is matched literally.
+        let mut glob = String::with_capacity(thread.len());
+        let mut in_digits = false;
+        for c in thread.chars() {
+            if c.is_ascii_digit() {
+                if !in_digits {
+                    glob.push('*');
+                }
+                in_digits = true;
+            } else {
+                in_digits = false;
+                glob.push_str(&glob::Pattern::escape(c.encode_utf8(&mut [0; 4])));
+            }
+        }
+        *shapes.entry(glob).or_default() += 1;
+    }
+    let (glob, n) = shapes.into_iter().max_by(|x, y| x.1.cmp(&y.1).then_with(|| y.0.cmp(&x.0)))?;
+    // A quote would end the shell word the suggestion shows.
+    (n >= MANY_ALIKE_THREADS && !glob.contains('\'')).then_some((n, glob))
 }
 
 fn sort_name(s: SortBy) -> &'static str {

@@ -49,6 +49,40 @@ fn threads_grouped_by_name_pattern_become_one_root() {
 }
 
 #[test]
+fn many_threads_named_alike_get_a_suggestion_that_works() {
+    let one_request = |k: u64| {
+        let t = k * MS;
+        vec![Ev::Enter(HANDLE, t), Ev::Enter(WORK, t + 1000), Ev::Exit(WORK, t + 2000), Ev::Exit(HANDLE, t + 3000)]
+    };
+    // As socketserver's ThreadingMixIn names them (Flask's and Django's development servers), a `[` included.
+    let names: Vec<String> = (1..=12).map(|k| format!("Thread-{k} (process[{}])", k % 3)).collect();
+    let few: Vec<String> = (1..=3).map(|k| format!("pool-{k}")).collect();
+    let mut threads = vec![ThreadSpec { tid: 1, name: "MainThread", events: one_request(0) }];
+    for (k, n) in names.iter().chain(&few).enumerate() {
+        threads.push(ThreadSpec { tid: 1000 + k as u64, name: n, events: one_request(k as u64 + 1) });
+    }
+    let (_dir, p, a) = analysis(&threads);
+    let glob = "Thread-* (process[[]*[]])";
+    assert_eq!(pylu_analyzer::report::summary::alike_threads(&Selection::default().views(&a)), Some((12, glob.into())));
+
+    let summary = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pylu-analyze")).arg("summary").args(args).arg(&p).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = summary(&[]);
+    let hint = format!("(12 threads named like '{glob}': `pylu-analyze summary --group-threads '{glob}'` shows them");
+    assert!(text.contains(&hint), "{text}");
+    // What it suggests gives one tree for the twelve, and no suggestion then.
+    let grouped = summary(&["--group-threads", glob]);
+    assert!(grouped.contains(&format!("4510-{glob}: 24 calls")), "{grouped}");
+    assert!(!grouped.contains("threads named like"), "{grouped}");
+    // Fewer than eight alike: nothing suggested.
+    let (_dir2, _p2, few_only) = analysis(&threads[..8]);
+    assert_eq!(pylu_analyzer::report::summary::alike_threads(&Selection::default().views(&few_only)), None);
+}
+
+#[test]
 fn info_and_dump_show_the_os_ids_beside_the_serial() {
     let header = FileHeader::new(4510, 1, "h", "3.11.7", &[], ClockAnchor { monotonic_ns: 0, wall_ns: WALL0 });
     let w = TraceWriter::new(Vec::new(), &header).unwrap();
