@@ -483,7 +483,7 @@ impl ThreadAgg {
 
     /// Reads a text-log stretch of this thread and replays it, `read_ahead` events behind, on the real stack
     /// (see [`TextReplay`]).
-    pub fn replay(&mut self, evs: &[TextEv], relabel: &dyn Fn(u32) -> u32, read_ahead: usize) {
+    pub fn replay(&mut self, evs: Vec<TextEv>, relabel: &dyn Fn(u32) -> u32, read_ahead: usize) {
         self.text.feed(&mut self.m, evs, relabel, read_ahead);
     }
 
