@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 
 use rustc_hash::FxHashSet;
 
-use super::{Machine, Suspended, TextEv, NO_SLOT};
+use super::{Machine, Suspended, TextEv, NO_DURATION, NO_SLOT};
 
 /// [`TextReplay::entry_points`] states.
 const UNKNOWN: u8 = 0;
@@ -209,7 +209,7 @@ impl TextReplay {
                 self.open.push(Call { start: number, ends });
             }
             TextEv::Exit { func, t, duration } => {
-                let ended = m.exit(func, t, duration);
+                let ended = m.exit(func, t, (duration != NO_DURATION).then_some(duration));
                 self.close_from(m.frames().len());
                 if !ended {
                     m.warnings.unmatched += 1;
@@ -295,15 +295,15 @@ mod tests {
         const G: u32 = 1;
         let evs = [
             TextEv::Enter { func: H, t: 0 },
-            TextEv::Exit { func: H, t: 10, duration: None }, // h ends at the root: an entry point
+            TextEv::Exit { func: H, t: 10, duration: NO_DURATION }, // h ends at the root: an entry point
             TextEv::Enter { func: G, t: 20 },
             TextEv::Suspend { func: G, t: 30 },
             TextEv::Enter { func: H, t: 40 },
             TextEv::Resume { func: G, t: 50 }, // g goes under h
             TextEv::Enter { func: H, t: 60 },  // h entered again while h and g are open
-            TextEv::Exit { func: H, t: 70, duration: None },
-            TextEv::Exit { func: G, t: 80, duration: None },
-            TextEv::Exit { func: H, t: 90, duration: None },
+            TextEv::Exit { func: H, t: 70, duration: NO_DURATION },
+            TextEv::Exit { func: G, t: 80, duration: NO_DURATION },
+            TextEv::Exit { func: H, t: 90, duration: NO_DURATION },
         ];
         let run = |read_ahead: usize, chunks: usize| {
             let (mut m, mut r) = (Machine::new(), TextReplay::default());

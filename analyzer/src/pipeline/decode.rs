@@ -13,7 +13,7 @@ use super::plan::{Unit, UnitKind};
 use super::Options;
 use crate::hist::LatencyHist;
 use crate::input::Input;
-use crate::machine::{ChunkBuilder, TextEv};
+use crate::machine::{ChunkBuilder, TextEv, NO_DURATION};
 use crate::profile::{Damage, Location};
 
 /// Decodes `unit` of `inputs`.
@@ -420,7 +420,7 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
             }
             EventKind::Exit { func, duration_ns, .. } => {
                 let func = func_id(func, &mut intern);
-                part.text.push(TextEv::Exit { func, t, duration: duration_ns })
+                part.text.push(TextEv::Exit { func, t, duration: duration_ns.unwrap_or(NO_DURATION) })
             }
             EventKind::Suspend(f) => {
                 let func = func_id(f, &mut intern);
