@@ -40,7 +40,7 @@ pub fn walk_stacks_counted(
     let mut hidden = 0u64;
     // Each function's frame once, not once per node (a big profile has ~1,000 times more nodes than names).
     let frames: Vec<std::borrow::Cow<'_, str>> = a.functions.iter().map(|f| frame(&f.name)).collect();
-    let func_frame = |f: u32| -> &str { frames.get(f as usize).map_or_else(|| a.func_name(f), |s| s) };
+    let func_frame = |f: u32| -> &str { &frames[f as usize] };
     for v in views {
         let tree = &v.tree;
         let ch = sorted_children(a, tree);
