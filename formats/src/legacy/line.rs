@@ -2,7 +2,7 @@
 //! funcName; message`, as the original's log server formatted it.
 
 use super::asctime::parse_asctime;
-use super::message::{parse_message, parse_message_fast, Message};
+use super::message::{parse_message, parse_message_fast, EpochSeconds, Message};
 use super::number::{parse_u32, parse_u64};
 use crate::event::{Event, EventKind, FuncRef};
 
@@ -23,6 +23,8 @@ pub fn parse_line(line: &[u8]) -> Result<(Event<'_>, &str), &'static str> {
 pub(crate) struct LineCache {
     last: Option<([u8; ASCTIME_LEN], i64)>,
     thread: ThreadColumns,
+    /// The seconds of the last `func_begin`/`func_end` epoch.
+    seconds: EpochSeconds,
 }
 
 /// The `process; threadName; thread` columns of the last line whose three parsed, as their raw bytes (the text
@@ -168,7 +170,7 @@ fn parse_columns<'a>(
     let line_no = parse_u32(lineno.as_bytes()).ok_or("bad line number")?;
     let func = FuncRef::Named { module, name: func_name, file: pathname };
 
-    let message_parsed = match parse_message_fast(message.as_bytes()) {
+    let message_parsed = match parse_message_fast(message.as_bytes(), &mut cache.seconds) {
         Some(parsed) => parsed,
         None => parse_message(message.as_bytes())?,
     };
