@@ -452,14 +452,33 @@ impl ChunkBuilder {
 }
 
 /// One event of a text-log thread, kept as it was read (text logs are replayed in order on the thread's real
-/// stack, see [`TextReplay`]).
+/// stack, see [`TextReplay`]). 24 bytes: a log holds one per call's enter and exit, kept until replayed.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum TextEv {
-    Enter { func: u32, t: u64 },
-    Exit { func: u32, t: u64, duration: Option<u64> },
-    Suspend { func: u32, t: u64 },
-    Resume { func: u32, t: u64 },
+    Enter {
+        func: u32,
+        t: u64,
+    },
+    /// `duration`: as recorded, or [`NO_DURATION`] (an `Option<u64>` here made every event 32 bytes).
+    Exit {
+        func: u32,
+        t: u64,
+        duration: u64,
+    },
+    Suspend {
+        func: u32,
+        t: u64,
+    },
+    Resume {
+        func: u32,
+        t: u64,
+    },
 }
+
+/// [`TextEv::Exit`] without a recorded duration (the text log's durations come from ms and are below 2^63 ns).
+pub(crate) const NO_DURATION: u64 = u64::MAX;
+
+const _: () = assert!(std::mem::size_of::<TextEv>() == 24);
 
 /// A thread's real stack and tree, built from its chunks in order.
 #[derive(Debug, Clone)]
@@ -483,7 +502,7 @@ impl ThreadAgg {
 
     /// Reads a text-log stretch of this thread and replays it, `read_ahead` events behind, on the real stack
     /// (see [`TextReplay`]).
-    pub fn replay(&mut self, evs: &[TextEv], relabel: &dyn Fn(u32) -> u32, read_ahead: usize) {
+    pub fn replay(&mut self, evs: Vec<TextEv>, relabel: &dyn Fn(u32) -> u32, read_ahead: usize) {
         self.text.feed(&mut self.m, evs, relabel, read_ahead);
     }
 

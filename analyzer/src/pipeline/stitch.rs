@@ -135,7 +135,7 @@ impl<'a> Stitcher<'a> {
             (Vec::new(), Labels::File(file))
         };
         let relabel = |f: u32| if out.legacy { remap[f as usize] } else { f };
-        for part in out.parts {
+        for mut part in out.parts {
             let key = ThreadKey { pid: part.pid, tid: part.tid, labels };
             let st = self.threads.entry(key).or_insert_with(|| ThreadState {
                 agg: ThreadAgg::new(),
@@ -146,7 +146,7 @@ impl<'a> Stitcher<'a> {
             });
             st.agg.saw(part.last_t);
             if out.legacy {
-                st.agg.replay(&part.text, &relabel, self.text_read_ahead);
+                st.agg.replay(std::mem::take(&mut part.text), &relabel, self.text_read_ahead);
             } else {
                 st.agg.stitch_owned(part.chunk, true, &relabel);
             }

@@ -38,6 +38,9 @@ pub fn walk_stacks_counted(
     mut emit: impl FnMut(&str, u64) -> io::Result<()>,
 ) -> io::Result<u64> {
     let mut hidden = 0u64;
+    // Each function's frame once, not once per node (a big profile has ~1,000 times more nodes than names).
+    let frames: Vec<std::borrow::Cow<'_, str>> = a.functions.iter().map(|f| frame(&f.name)).collect();
+    let func_frame = |f: u32| -> &str { &frames[f as usize] };
     for v in views {
         let tree = &v.tree;
         let ch = sorted_children(a, tree);
@@ -59,7 +62,7 @@ pub fn walk_stacks_counted(
         while let Some((n, cut)) = stack.pop() {
             path.truncate(cut);
             path.push(';');
-            path.push_str(&frame(a.func_name(tree.nodes[n as usize].func)));
+            path.push_str(func_frame(tree.nodes[n as usize].func));
             let self_us = (selfs[n as usize] + folded_in(n, &mut hidden) + 500) / 1000;
             if self_us > 0 {
                 emit(&path, self_us)?;
@@ -98,7 +101,13 @@ pub fn flame_lines_counted(a: &Analysis, views: &[View], image_width: f64, min_w
     let min_total = (total as f64 * min_width / image_width.max(1.0)) as u64;
     let mut out = Vec::new();
     let hidden = walk_stacks_counted(a, views, min_total, |s, us| {
-        out.push(format!("{s} {us}"));
+        let count = folded_count(us);
+        let count = &count.as_bytes()[..count.as_bytes().len() - 1];
+        let mut line = String::with_capacity(s.len() + count.len());
+        line.push_str(s);
+        // ASCII digits and a space.
+        line.push_str(std::str::from_utf8(count).unwrap_or_default());
+        out.push(line);
         Ok(())
     })
     .expect("no I/O");
@@ -108,6 +117,53 @@ pub fn flame_lines_counted(a: &Analysis, views: &[View], image_width: f64, min_w
 /// Writes every folded line, streaming.
 pub fn write_folded(a: &Analysis, views: &[View], out: &mut dyn Write) -> io::Result<()> {
     let mut w = io::BufWriter::with_capacity(1 << 16, out);
-    walk_stacks(a, views, 0, |s, us| writeln!(w, "{s} {us}"))?;
+    // Bytes written as they are rather than through `writeln!`'s formatting, a third of this file's time.
+    walk_stacks(a, views, 0, |s, us| {
+        w.write_all(s.as_bytes())?;
+        w.write_all(folded_count(us).as_bytes())
+    })?;
     w.flush()
+}
+
+/// ` <count>\n`, the end of a folded line (what `format!(" {count}\n")` gives).
+fn folded_count(count: u64) -> FoldedCount {
+    let mut c = FoldedCount { bytes: [0; 22], start: 21 };
+    c.bytes[21] = b'\n';
+    let mut n = count;
+    loop {
+        c.start -= 1;
+        c.bytes[c.start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    c.start -= 1;
+    c.bytes[c.start] = b' ';
+    c
+}
+
+/// [`folded_count`]'s text: a u64 has at most 20 digits, plus the space and the newline.
+struct FoldedCount {
+    bytes: [u8; 22],
+    start: usize,
+}
+
+impl FoldedCount {
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn folded_count_is_the_formatted_count(n in prop_oneof![0u64..100_000, any::<u64>()]) {
+            let (got, want) = (super::folded_count(n), format!(" {n}\n"));
+            prop_assert_eq!(got.as_bytes(), want.as_bytes());
+        }
+    }
 }

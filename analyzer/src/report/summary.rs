@@ -237,6 +237,7 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
     // A thread that recorded no call (the stub's own command thread, or one the filters emptied) would be a
     // heading over an empty table: it is named once, after the trees.
     let mut empty: Vec<&str> = Vec::new();
+    let mut row: Vec<u8> = Vec::new();
     for v in views {
         let tree = &v.tree;
         if tree.nodes.len() == 1 {
@@ -262,17 +263,22 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
                 deeper += 1;
                 continue;
             }
-            let name = format!("{:indent$}{}", "", a.func_name(node.func), indent = depth * 2);
             let per_hit = s.total_ns.checked_div(s.hits).map_or_else(|| "-".into(), ms);
-            writeln!(
-                w,
-                "{:<60} {:>10} {:>12} {:>12} {:>12}",
-                name,
-                s.hits,
-                ms(s.total_ns),
-                per_hit,
-                ms(selfs[n as usize])
-            )?;
+            // The row as `{:<60} {:>10} {:>12} {:>12} {:>12}` pads it (by characters), without the formatting
+            // machinery that padded it a character at a time (a summary has thousands of rows).
+            row.clear();
+            let name = a.func_name(node.func);
+            row.resize(depth * 2, b' ');
+            row.extend_from_slice(name.as_bytes());
+            row.resize(row.len() + 60usize.saturating_sub(depth * 2 + name.chars().count()), b' ');
+            for (cell, width) in
+                [(&s.hits.to_string(), 10usize), (&ms(s.total_ns), 12), (&per_hit, 12), (&ms(selfs[n as usize]), 12)]
+            {
+                row.resize(row.len() + 1 + width.saturating_sub(cell.chars().count()), b' ');
+                row.extend_from_slice(cell.as_bytes());
+            }
+            row.push(b'\n');
+            w.write_all(&row)?;
             stack.extend(ch[n as usize].iter().rev().map(|&c| (c, depth + 1)));
         }
         if hidden > 0 {

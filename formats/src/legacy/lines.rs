@@ -2,7 +2,7 @@
 //! parallel.
 
 use super::line::{parse_ascii_line, parse_line_cached, LineCache};
-use super::scan::scan_line;
+use super::scan::{scan_line, LineScan};
 use crate::event::{Event, EventKind};
 
 /// A line that is not a record of the original's log. Counted and reported by the caller, never fatal.
@@ -50,6 +50,8 @@ pub fn lines(chunk: &[u8], first_line_no: u64) -> LegacyLines<'_> {
         pending: None,
         current_thread: None,
         cache: LineCache::default(),
+        #[cfg(target_arch = "x86_64")]
+        avx2: std::arch::is_x86_feature_detected!("avx2"),
     }
 }
 
@@ -67,6 +69,9 @@ pub struct LegacyLines<'a> {
     pending: Option<Event<'a>>,
     current_thread: Option<(u32, u64, &'a str)>,
     cache: LineCache,
+    /// The CPU has AVX2: lines are scanned 32 bytes per compare instead of 16.
+    #[cfg(target_arch = "x86_64")]
+    avx2: bool,
 }
 
 impl<'a> LegacyLines<'a> {
@@ -82,6 +87,27 @@ impl<'a> Iterator for LegacyLines<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` says the CPU has AVX2.
+            return unsafe { self.next_avx2() };
+        }
+        self.next_with(scan_line)
+    }
+}
+
+impl<'a> LegacyLines<'a> {
+    /// [`Iterator::next`] compiled with AVX2 enabled, so that the scan of each line uses it (about a tenth of the
+    /// time of `pylu-processlogs` went to the SSE2 scan).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn next_avx2(&mut self) -> Option<Result<Event<'a>, LineError>> {
+        self.next_with(|rest| super::scan::scan_line_avx2(rest))
+    }
+
+    /// The next event, each line's end and columns found by `scan`.
+    #[inline(always)]
+    fn next_with(&mut self, scan: impl Fn(&'a [u8]) -> LineScan) -> Option<Result<Event<'a>, LineError>> {
         if let Some(event) = self.pending.take() {
             return Some(Ok(event));
         }
@@ -90,7 +116,7 @@ impl<'a> Iterator for LegacyLines<'a> {
                 return None;
             }
             // One pass finds the line's end, its columns and whether it is ASCII.
-            let scan = scan_line(self.rest);
+            let scan = scan(self.rest);
             let line = &self.rest[..scan.len];
             self.rest = self.rest.get(scan.len + 1..).unwrap_or_default();
             let line_no = self.next_line_no;

@@ -90,7 +90,7 @@ pub(crate) fn parse_message(input: &[u8]) -> Result<Message<'_>, &'static str> {
 /// else or malformed: the caller then asks [`parse_message`], which is the reference (whenever this returns
 /// `Some`, it returns the same `Ok`; property-tested).
 #[inline]
-pub(crate) fn parse_message_fast(input: &[u8]) -> Option<Message<'_>> {
+pub(crate) fn parse_message_fast<'m>(input: &'m [u8], seconds: &mut EpochSeconds) -> Option<Message<'m>> {
     let (tail, is_end) = if let Some(tail) = input.strip_prefix(b"func_begin") {
         (tail, false)
     } else {
@@ -98,7 +98,7 @@ pub(crate) fn parse_message_fast(input: &[u8]) -> Option<Message<'_>> {
     };
     let rest = skip_separator(tail)?;
     if !is_end {
-        return Some(Message::FuncBegin { time_ns: scaled_decimal_fast(rest, 9)? });
+        return Some(Message::FuncBegin { time_ns: seconds.epoch_ns(rest)? });
     }
     // `<ms>` is the longest run of number bytes, as nom's `take_while1` takes it: read in the same pass as its
     // value when it is plain `digits[.digits]`.
@@ -114,7 +114,77 @@ pub(crate) fn parse_message_fast(input: &[u8]) -> Option<Message<'_>> {
     };
     let duration_ns = duration_ns.max(0) as u64;
     let epoch = skip_separator(&rest[ms_len..])?;
-    Some(Message::FuncEnd { duration_ns, time_ns: scaled_decimal_fast(epoch, 9)? })
+    Some(Message::FuncEnd { duration_ns, time_ns: seconds.epoch_ns(epoch)? })
+}
+
+/// `text.strip_prefix(prefix)` for a prefix of 8 to 16 bytes in two overlapping 8-byte compares (a `memcmp`
+/// call cost more than the rest of the fraction's reading), other lengths as `strip_prefix`.
+#[inline(always)]
+fn strip_short_prefix<'t>(text: &'t [u8], prefix: &[u8]) -> Option<&'t [u8]> {
+    let n = prefix.len();
+    let word = |b: &[u8], at: usize| b.get(at..at + 8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()));
+    match (n, text.get(..n)) {
+        (8..=16, Some(head)) => {
+            (word(head, 0) == word(prefix, 0) && word(head, n - 8) == word(prefix, n - 8)).then(|| &text[n..])
+        }
+        _ => text.strip_prefix(prefix),
+    }
+}
+
+/// The last epoch's seconds (`1709283600.`) and their value in ns: consecutive lines mostly share them, so an
+/// epoch that starts with them only has its fraction read.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct EpochSeconds {
+    /// The seconds' digits and the `.` (`len` bytes of them; 0: nothing remembered).
+    text: [u8; EPOCH_SECONDS_MAX + 1],
+    len: usize,
+    ns: i64,
+}
+
+/// The most digits of remembered seconds: with at most nine of the fraction, an epoch has at most 19 digits,
+/// which [`scaled_decimal_fast`] reads exactly (as the sum below).
+const EPOCH_SECONDS_MAX: usize = 10;
+
+impl EpochSeconds {
+    /// `scaled_decimal_fast(text, 9)`: through the remembered seconds when `text` starts with them and the rest
+    /// is one to nine digits (then the value is exactly seconds × 10^9 + fraction × 10^(9 − its digits)).
+    #[inline(always)]
+    fn epoch_ns(&mut self, text: &[u8]) -> Option<i64> {
+        let n = self.len;
+        if let (true, Some(fraction)) = (n > 0, strip_short_prefix(text, &self.text[..n])) {
+            if (1..=9).contains(&fraction.len()) {
+                let mut value = 0i64;
+                for &b in fraction {
+                    let digit = b.wrapping_sub(b'0');
+                    if digit > 9 {
+                        return self.read(text);
+                    }
+                    value = value * 10 + i64::from(digit);
+                }
+                if let Some(ns) = self.ns.checked_add(value * 10i64.pow(9 - fraction.len() as u32)) {
+                    return Some(ns);
+                }
+            }
+        }
+        self.read(text)
+    }
+
+    /// [`EpochSeconds::epoch_ns`] the long way, remembering `text`'s seconds when they are 1 to
+    /// [`EPOCH_SECONDS_MAX`] digits followed by a `.`.
+    #[cold]
+    #[inline(never)]
+    fn read(&mut self, text: &[u8]) -> Option<i64> {
+        let value = scaled_decimal_fast(text, 9)?;
+        let digits = text.iter().take_while(|b| b.is_ascii_digit()).count();
+        if (1..=EPOCH_SECONDS_MAX).contains(&digits) && text.get(digits) == Some(&b'.') {
+            if let Some(ns) = scaled_decimal_fast(&text[..digits], 9) {
+                self.text[..=digits].copy_from_slice(&text[..=digits]);
+                self.len = digits + 1;
+                self.ns = ns;
+            }
+        }
+        Some(value)
+    }
 }
 
 /// What follows [`separator`] (spaces or tabs, `;`, spaces or tabs), or `None` when `input` does not start
@@ -187,10 +257,10 @@ mod tests {
     #[test]
     fn fast_path_takes_the_common_messages() {
         for m in [&b"func_begin; 1709283600.000039"[..], b"func_end; 0.0040531158447265625; 1709283600.000072"] {
-            assert!(parse_message_fast(m).is_some(), "{}", String::from_utf8_lossy(m));
-            assert_eq!(parse_message_fast(m).ok_or(""), parse_message(m));
+            assert!(parse_message_fast(m, &mut EpochSeconds::default()).is_some(), "{}", String::from_utf8_lossy(m));
+            assert_eq!(parse_message_fast(m, &mut EpochSeconds::default()).ok_or(""), parse_message(m));
         }
-        assert_eq!(parse_message_fast(b"0.0123 ms"), None, "left to the general parser");
+        assert_eq!(parse_message_fast(b"0.0123 ms", &mut EpochSeconds::default()), None, "left to the general parser");
     }
 
     /// Messages near the two the fast path takes: separators with spaces and tabs, odd numbers, junk after.
@@ -216,7 +286,7 @@ mod tests {
 
         #[test]
         fn fast_path_agrees_with_the_grammar(m in near_func_messages()) {
-            if let Some(fast) = parse_message_fast(&m) {
+            if let Some(fast) = parse_message_fast(&m, &mut EpochSeconds::default()) {
                 prop_assert_eq!(Ok(fast), parse_message(&m));
             } else {
                 // It declines only what is not a func_begin or func_end message.
@@ -231,8 +301,32 @@ mod tests {
         #[test]
         fn fast_path_agrees_on_any_bytes(m in proptest::collection::vec(any::<u8>(), 0..40), head in 0usize..3) {
             let m = [[&b"func_begin"[..], b"func_end", b""][head], &m].concat();
-            if let Some(fast) = parse_message_fast(&m) {
+            if let Some(fast) = parse_message_fast(&m, &mut EpochSeconds::default()) {
                 prop_assert_eq!(Ok(fast), parse_message(&m));
+            }
+        }
+
+        #[test]
+        fn strip_short_prefix_is_strip_prefix(text in "[0-9.]{0,20}", prefix in "[0-9.]{0,17}") {
+            prop_assert_eq!(strip_short_prefix(text.as_bytes(), prefix.as_bytes()), text.as_bytes().strip_prefix(prefix.as_bytes()));
+        }
+
+        /// A run of messages read with one [`EpochSeconds`]: each as the grammar reads it alone (the seconds of
+        /// one are those of the next, or nearly).
+        #[test]
+        fn remembered_seconds_change_nothing(
+            seconds in prop::collection::vec(prop_oneof![
+                Just("1709283600".to_owned()), Just("1709283601".to_owned()), Just("0".to_owned()),
+                Just("9999999999".to_owned()), Just("9223372036".to_owned()), "[0-9]{1,12}",
+            ], 1..4),
+            messages in prop::collection::vec((0usize..4, "[0-9]{0,11}", "(|x| |\\.5|e3)", any::<bool>()), 1..12),
+        ) {
+            let mut remembered = EpochSeconds::default();
+            for (which, fraction, tail, end) in messages {
+                let epoch = format!("{}.{fraction}{tail}", seconds[which % seconds.len()]);
+                let m = if end { format!("func_end; 0.5; {epoch}") } else { format!("func_begin; {epoch}") };
+                let alone = parse_message_fast(m.as_bytes(), &mut EpochSeconds::default());
+                prop_assert_eq!(parse_message_fast(m.as_bytes(), &mut remembered), alone, "{}", m);
             }
         }
     }

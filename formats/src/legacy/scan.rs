@@ -40,6 +40,33 @@ fn masks(block: &[u8; BLOCK]) -> (u32, u32, u32) {
     }
 }
 
+/// [`masks`] in one 32-byte AVX2 register instead of two SSE2 ones: half the compares and mask moves. Only for
+/// code compiled with AVX2 enabled (see [`scan_line_avx2`]), on CPUs that have it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn masks_avx2(block: &[u8; BLOCK]) -> (u32, u32, u32) {
+    use std::arch::x86_64::{_mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_set1_epi8};
+    // SAFETY: the unaligned load reads bytes 0..32 of `block`, which holds 32; AVX2 is enabled for this function,
+    // which only runs where the CPU has it.
+    unsafe {
+        let v = _mm256_loadu_si256(block.as_ptr().cast());
+        (
+            _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(b';' as i8))) as u32,
+            _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\n' as i8))) as u32,
+            _mm256_movemask_epi8(v) as u32,
+        )
+    }
+}
+
+/// [`scan_line`] through [`masks_avx2`]: inlined into callers compiled with AVX2 enabled.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) fn scan_line_avx2(rest: &[u8]) -> LineScan {
+    scan_line_with(rest, |block| masks_avx2(block))
+}
+
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
 fn masks(block: &[u8; BLOCK]) -> (u32, u32, u32) {
@@ -134,6 +161,11 @@ mod tests {
             let rest = rest.get(from..).unwrap_or_default();
             prop_assert_eq!(scan_line(rest), expected(rest));
             prop_assert_eq!(scan_line_with(rest, masks_portable), expected(rest));
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2.
+                prop_assert_eq!(unsafe { scan_line_avx2(rest) }, expected(rest));
+            }
         }
 
         #[test]
@@ -141,6 +173,11 @@ mod tests {
             Just(b';'), Just(b'\n'), Just(0x7f), Just(0x80), Just(0xff), any::<u8>()
         ])) {
             prop_assert_eq!(masks(&block), masks_portable(&block));
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2.
+                prop_assert_eq!(unsafe { masks_avx2(&block) }, masks_portable(&block));
+            }
         }
     }
 
