@@ -8,7 +8,7 @@
 
 mod calls;
 mod encode;
-mod order;
+mod rows;
 pub mod table;
 
 use std::collections::HashMap;
