@@ -55,7 +55,7 @@ pub(super) struct CallsSink<'f> {
     pub(super) batch_rows: usize,
     pub(super) tx: SyncSender<Msg>,
     /// The thread's names so far (it is renamed rarely); rows point at the one they ended under.
-    pub(super) names: Vec<String>,
+    pub(super) names: Vec<Arc<str>>,
     /// Set when the writer has gone (it failed): the replay's rows are dropped.
     pub(super) closed: bool,
     buf: Vec<u8>,
@@ -69,7 +69,7 @@ const EVENT_BATCH: usize = 1024;
 
 /// A debugger value no open call took, for `events.parquet`.
 pub(super) struct EventRow {
-    pub(super) thread: String,
+    pub(super) thread: Arc<str>,
     pub(super) time_ns: i64,
     pub(super) func: u32,
     pub(super) arg: DebugArg,
@@ -91,7 +91,7 @@ impl<'f> CallsSink<'f> {
             batch_rows,
             tx,
             // Until the trace names it, a thread goes by its id (as in the other reports).
-            names: vec![meta.tid.to_string()],
+            names: vec![Arc::from(meta.tid.to_string())],
             closed: false,
             buf: Vec::new(),
             levels: Vec::new(),
@@ -175,7 +175,7 @@ impl<'f> CallsSink<'f> {
         // thread: the thread's names so far as the dictionary.
         let max_name = thread.iter().copied().max().unwrap_or(0);
         buf.clear();
-        encode::plain_strings(self.names[..=max_name as usize].iter().map(String::as_str), &mut buf);
+        encode::plain_strings(self.names[..=max_name as usize].iter().map(|n| &**n), &mut buf);
         let dict = p.dict(&buf, max_name as usize + 1)?;
         buf.clear();
         encode::dict_keys(thread, max_name, &mut buf);
@@ -246,15 +246,15 @@ impl<'f> CallsSink<'f> {
         Ok(out)
     }
 
-    fn current_thread(&self) -> String {
-        self.names.last().cloned().unwrap_or_default()
+    fn current_thread(&self) -> Arc<str> {
+        self.names.last().cloned().unwrap_or_else(|| Arc::from(""))
     }
 }
 
 impl Sink for CallsSink<'_> {
     fn thread_name(&mut self, name: &str) {
-        if self.names.last().map(String::as_str) != Some(name) {
-            self.names.push(name.to_owned());
+        if self.names.last().map(|n| &**n) != Some(name) {
+            self.names.push(Arc::from(name));
         }
     }
 
@@ -285,11 +285,11 @@ impl Sink for CallsSink<'_> {
         }
     }
 
-    fn debug(&mut self, time_ns: i64, func: u32, arg: &DebugArg) {
+    fn debug(&mut self, time_ns: i64, func: u32, arg: DebugArg) {
         if self.closed {
             return;
         }
-        self.events.push(EventRow { thread: self.current_thread(), time_ns, func, arg: arg.clone() });
+        self.events.push(EventRow { thread: self.current_thread(), time_ns, func, arg });
         if self.events.len() >= EVENT_BATCH {
             self.send_events();
         }

@@ -54,7 +54,7 @@ enum Msg {
     Failed(String),
     Update {
         meta: ThreadMeta,
-        thread: String,
+        thread: Arc<str>,
         time_ns: i64,
         id: u32,
         action: UpdateAction,
