@@ -60,12 +60,19 @@ pub(super) struct CallsSink<'f> {
     pub(super) closed: bool,
     buf: Vec<u8>,
     levels: Vec<u8>,
+    /// Per 64-bit column (call_id, parent_id, start_ns, duration_ns, self_ns): row groups left whose page is
+    /// stored without trying compression (see [`CallsSink::encode`]).
+    raw: [u8; 5],
     events: Vec<EventRow>,
 }
 
 /// Debugger values go to the writer this many at a time (one message each woke it for every value: a tenth of
 /// the export's CPU went to waking threads).
 const EVENT_BATCH: usize = 1024;
+
+/// Row groups a 64-bit column's pages are stored uncompressed after compression failed to shrink one: trying
+/// zstd on delta-packed durations (noise in the low bits) cost a tenth of the export and saved nothing.
+const RAW_GROUPS: u8 = 7;
 
 /// A debugger value no open call took, for `events.parquet`.
 pub(super) struct EventRow {
@@ -95,6 +102,7 @@ impl<'f> CallsSink<'f> {
             closed: false,
             buf: Vec::new(),
             levels: Vec::new(),
+            raw: [0; 5],
             events: Vec::new(),
         }
     }
@@ -212,29 +220,41 @@ impl<'f> CallsSink<'f> {
         out.push(vec![dict, p.data(Encoding::RleDictionary, &[], &buf, n, 0, None)?.page(next())]);
         // call_id, parent_id, start_ns and start (one page), duration_ns, self_ns: delta-packed, with their
         // least and greatest values as statistics.
-        let int64 =
-            |vals: &[i64], defined: Option<&[bool]>, d: &Descriptor, buf: &mut Vec<u8>, levels: &mut Vec<u8>| {
-                buf.clear();
-                levels.clear();
-                if let Some(defined) = defined {
-                    encode::levels(defined, levels);
-                }
-                encode::delta(vals, buf);
-                let stats = encode::min_max(vals).map(|(lo, hi)| (&d.primitive_type, lo, hi));
-                p.data(Encoding::DeltaBinaryPacked, levels, buf, n, n - vals.len(), stats)
-            };
+        // A column whose page compression did not shrink is stored as it is for the next row groups
+        // (`skip`: how many are left), then tried again.
+        let mut raw = self.raw;
+        let int64 = |vals: &[i64],
+                     defined: Option<&[bool]>,
+                     d: &Descriptor,
+                     (buf, levels): (&mut Vec<u8>, &mut Vec<u8>),
+                     skip: &mut u8| {
+            buf.clear();
+            levels.clear();
+            if let Some(defined) = defined {
+                encode::levels(defined, levels);
+            }
+            let stats = encode::delta(vals, buf).map(|(lo, hi)| (&d.primitive_type, lo, hi));
+            let pages = Pages { squeeze: *skip == 0, ..p };
+            *skip = skip.saturating_sub(1);
+            let page = pages.data(Encoding::DeltaBinaryPacked, levels, buf, n, n - vals.len(), stats)?;
+            if pages.squeeze && !page.compressed() {
+                *skip = RAW_GROUPS;
+            }
+            ParquetResult::Ok(page)
+        };
         let d = next();
-        out.push(vec![int64(call_id, None, d, &mut buf, &mut levels)?.page(d)]);
+        out.push(vec![int64(call_id, None, d, (&mut buf, &mut levels), &mut raw[0])?.page(d)]);
         let d = next();
-        out.push(vec![int64(parent, Some(has_parent), d, &mut buf, &mut levels)?.page(d)]);
+        out.push(vec![int64(parent, Some(has_parent), d, (&mut buf, &mut levels), &mut raw[1])?.page(d)]);
         let d = next();
-        let start = int64(start, None, d, &mut buf, &mut levels)?;
+        let start = int64(start, None, d, (&mut buf, &mut levels), &mut raw[2])?;
         out.push(vec![start.clone().page(d)]);
         out.push(vec![start.page(next())]);
         let d = next();
-        out.push(vec![int64(dur, Some(closed), d, &mut buf, &mut levels)?.page(d)]);
+        out.push(vec![int64(dur, Some(closed), d, (&mut buf, &mut levels), &mut raw[3])?.page(d)]);
         let d = next();
-        out.push(vec![int64(selfs, Some(closed), d, &mut buf, &mut levels)?.page(d)]);
+        out.push(vec![int64(selfs, Some(closed), d, (&mut buf, &mut levels), &mut raw[4])?.page(d)]);
+        self.raw = raw;
         buf.clear();
         encode::plain_bools(raised, &mut buf);
         out.push(vec![p.data(Encoding::Plain, &[], &buf, n, 0, None)?.page(next())]);

@@ -85,7 +85,7 @@ pub fn export(
     let layout = Arc::new(CallsLayout {
         partitioned: settings.partition,
         descriptors: spec.descriptors().map_err(|what| ExportError::Parquet { path: settings.dir.clone(), what })?,
-        pages: Pages { compression: settings.compression },
+        pages: Pages { compression: settings.compression, squeeze: true },
     });
     let mut calls = Table::new(spec, settings);
     let mut updates = Table::new(
