@@ -86,6 +86,7 @@ pub fn export(
         partitioned: settings.partition,
         descriptors: spec.descriptors().map_err(|what| ExportError::Parquet { path: settings.dir.clone(), what })?,
         pages: Pages { compression: settings.compression, squeeze: true },
+        spare: Mutex::new(Vec::new()),
     });
     let mut calls = Table::new(spec, settings);
     let mut updates = Table::new(

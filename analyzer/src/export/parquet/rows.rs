@@ -258,6 +258,14 @@ impl Rows {
         Cut { n, parents, closed }
     }
 
+    /// Makes the rows of a thread that is over ready for another thread's calls, keeping their memory.
+    pub(super) fn recycle(&mut self) {
+        let mut filled = std::mem::take(&mut self.slots.filled);
+        filled.clear();
+        self.slots = Slots { filled, ..Slots::new() };
+        self.next_group();
+    }
+
     /// Starts the next row group's dictionaries (after the cut one is encoded).
     pub(super) fn next_group(&mut self) {
         self.local.clear();
