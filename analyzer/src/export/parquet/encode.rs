@@ -42,6 +42,13 @@ fn zigzag(v: i64, out: &mut Vec<u8>) {
 /// encoder is not public, and it uses one width per block). Returns the least and greatest of `values` (None
 /// when empty), found on the way: a pass of its own cost a third as much as the encoding.
 pub fn delta(values: &[i64], out: &mut Vec<u8>) -> Option<(i64, i64)> {
+    // One value throughout (`suspensions`, nearly always): every delta 0, without packing them.
+    if let Some(&first) = values.first() {
+        if values.iter().all(|&v| v == first) {
+            delta_constant(first, values.len(), out);
+            return Some((first, first));
+        }
+    }
     uleb(BLOCK as u64, out);
     uleb((BLOCK / MINI) as u64, out);
     uleb(values.len() as u64, out);
