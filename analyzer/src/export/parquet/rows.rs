@@ -183,10 +183,10 @@ impl Rows {
     }
 
     /// Sizes every column for `len` slots: they only grow (by a quarter at least), so their memory is zeroed
-    /// once, not per row group.
+    /// once, not per row group. From a few rows: a text log's threads all have theirs at once, most of them few.
     #[cold]
     fn grow(&mut self, len: usize) {
-        let len = (len + len / 4).max(4096);
+        let len = (len + len / 4).max(64);
         self.func.resize(len, 0);
         self.thread.resize(len, 0);
         self.depth.resize(len, 0);
