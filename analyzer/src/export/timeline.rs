@@ -131,7 +131,7 @@ impl Sink for ThreadLine {
         });
     }
 
-    fn debug(&mut self, time_ns: i64, func: u32, arg: &DebugArg) {
+    fn debug(&mut self, time_ns: i64, func: u32, arg: DebugArg) {
         if time_ns < self.win.from || time_ns > self.win.to {
             return;
         }
@@ -139,7 +139,7 @@ impl Sink for ThreadLine {
             time: time_ns,
             func: Some(func),
             name: arg.kind.as_str().to_owned(),
-            args: vec![(arg_name(arg), arg.value.clone())],
+            args: vec![(arg_name(&arg), arg.value)],
         });
     }
 }

@@ -8,7 +8,7 @@
 
 mod calls;
 mod encode;
-mod order;
+mod rows;
 pub mod table;
 
 use std::collections::HashMap;
@@ -54,7 +54,7 @@ enum Msg {
     Failed(String),
     Update {
         meta: ThreadMeta,
-        thread: String,
+        thread: Arc<str>,
         time_ns: i64,
         id: u32,
         action: UpdateAction,
@@ -85,7 +85,8 @@ pub fn export(
     let layout = Arc::new(CallsLayout {
         partitioned: settings.partition,
         descriptors: spec.descriptors().map_err(|what| ExportError::Parquet { path: settings.dir.clone(), what })?,
-        pages: Pages { compression: settings.compression },
+        pages: Pages { compression: settings.compression, squeeze: true },
+        spare: Mutex::new(Vec::new()),
     });
     let mut calls = Table::new(spec, settings);
     let mut updates = Table::new(

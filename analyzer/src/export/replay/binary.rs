@@ -30,26 +30,35 @@ pub(super) fn plan_binary<'a>(
         }
     }
     // Definitions can come in any block of the file (the thread that first called the function sealed it),
-    // so all are read first, in parallel; their records are decoded again by the replay.
-    let defs: Vec<Vec<Def>> = good
+    // so all are read first, in parallel; their records are decoded again by the replay. Each block's checksum
+    // is checked here, once: a damaged block is left out of the replay.
+    let defs: Vec<Result<Vec<Def>, String>> = good
         .par_iter()
         .map(|b| {
             let mut out = Vec::new();
-            if b.verify().is_ok() {
-                let _ = b.records().try_for_each(&mut DefSink(&mut out));
+            match b.verify() {
+                Ok(()) => {
+                    let _ = b.records().try_for_each(&mut DefSink(&mut out));
+                    Ok(out)
+                }
+                Err(e) => Err(format!("{}: offset {}: {}", path.display(), e.offset, e.kind)),
             }
-            out
         })
         .collect();
     let mut ids = FileIds::default();
     {
         let mut f = funcs.write().expect("not poisoned");
-        for (id, module, qualname, file, line) in defs.into_iter().flatten() {
-            ids.insert(id, f.intern(&module, &qualname, &file, line));
+        for (b, defs) in good.into_iter().zip(defs) {
+            match defs {
+                Ok(defs) => {
+                    for (id, module, qualname, file, line) in defs {
+                        ids.insert(id, f.intern(&module, &qualname, &file, line));
+                    }
+                    per_thread.entry(b.thread_id).or_default().push(b);
+                }
+                Err(e) => damage.push(e),
+            }
         }
-    }
-    for b in good {
-        per_thread.entry(b.thread_id).or_default().push(b);
     }
     let ids = Arc::new(ids);
     let host: Arc<str> = Arc::from(trace.header.hostname.as_str());
@@ -181,11 +190,8 @@ impl<'a, S: Sink> RecordSink<'a> for ThreadSink<'_, S> {
 
 pub(super) fn run_binary_thread<S: Sink>(u: &BinaryUnit<'_>, th: &mut Thread<S>, funcs: &RwLock<Funcs>) -> Vec<String> {
     let mut damage = Vec::new();
+    // The blocks' checksums were checked by `plan_binary`.
     for b in &u.blocks {
-        if let Err(e) = b.verify() {
-            damage.push(format!("{}: offset {}: {}", u.path.display(), e.offset, e.kind));
-            continue;
-        }
         let mut sink = ThreadSink { th, ids: &u.ids, funcs };
         if let Err(e) = b.records().try_for_each(&mut sink) {
             damage.push(format!("{}: offset {}: {}", u.path.display(), e.offset, e.what));
