@@ -6,6 +6,7 @@ import stat
 import subprocess
 import sys
 import time
+import warnings
 
 import pytest
 
@@ -75,18 +76,24 @@ def test_socket_is_owner_only(target, trace_dir):
 
 
 def _connect_as(uid, path, marker="/nonexistent"):
-    """Connects to `path` from a child running as `uid`; returns what the child saw."""
+    """Connects to `path` from a child running as `uid`; returns what the child saw.
+
+    A forked child, not a new interpreter: the other user cannot execute this venv's Python (under root's home).
+    Everything the child needs is imported before the fork, so it takes no lock another thread of this
+    (multi-threaded: in-process stubs) pytest process could have held; it only calls setuid, the socket and
+    os._exit, which is what makes Python's fork-in-a-threaded-process warning moot here."""
+    from pyliveupdate.control.protocol import recv_message, send_message
+
     r, w = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:
         os.close(r)
         outcome = b"?"
         try:
             os.setgid(uid)
             os.setuid(uid)
-            sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-            from pyliveupdate.control.protocol import recv_message, send_message
-
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 s.connect(path)
