@@ -102,11 +102,10 @@ pub fn flame_lines_counted(a: &Analysis, views: &[View], image_width: f64, min_w
     let mut out = Vec::new();
     let hidden = walk_stacks_counted(a, views, min_total, |s, us| {
         let count = folded_count(us);
-        let count = &count.as_bytes()[..count.as_bytes().len() - 1];
+        let count = count.as_str().trim_end(); // the line without its newline
         let mut line = String::with_capacity(s.len() + count.len());
         line.push_str(s);
-        // ASCII digits and a space.
-        line.push_str(std::str::from_utf8(count).unwrap_or_default());
+        line.push_str(count);
         out.push(line);
         Ok(())
     })
@@ -152,6 +151,10 @@ struct FoldedCount {
 impl FoldedCount {
     fn as_bytes(&self) -> &[u8] {
         &self.bytes[self.start..]
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).expect("a space, ASCII digits and a newline")
     }
 }
 
