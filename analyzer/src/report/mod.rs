@@ -27,14 +27,69 @@ pub(crate) fn us(ns: u64) -> f64 {
 
 /// Nanoseconds as milliseconds, for tables: `{:.3}` of `ns as f64 / 1e6`.
 pub(crate) fn ms(ns: u64) -> String {
-    // In integers when the rounding cannot differ (a summary formats tens of thousands of these): below 10^15 ns
-    // the float is within 10^-7 ms of ns / 10^6, which is never closer than 10^-6 ms to a rounding boundary
-    // unless it lies on one (ns ending in 500), whose side only the float's own error decides.
+    let mut out = Vec::with_capacity(16);
+    push_ms(&mut out, ns);
+    // SAFETY: `push_ms` writes ASCII only.
+    unsafe { String::from_utf8_unchecked(out) }
+}
+
+/// [`ms`] appended to `out`, without the formatting machinery (`format!` cost ~700 instructions a number, and a
+/// summary formats tens of thousands of them).
+pub(crate) fn push_ms(out: &mut Vec<u8>, ns: u64) {
+    // In integers when the rounding cannot differ: below 10^15 ns the float is within 10^-7 ms of ns / 10^6,
+    // which is never closer than 10^-6 ms to a rounding boundary unless it lies on one (ns ending in 500), whose
+    // side only the float's own error decides.
     if ns < 1_000_000_000_000_000 && ns % 1000 != 500 {
-        let us = (ns + 500) / 1000;
-        return format!("{}.{:03}", us / 1000, us % 1000);
+        push_decimal(out, (ns + 500) / 1000, 3);
+        return;
     }
-    format!("{:.3}", ns as f64 / 1e6)
+    out.extend_from_slice(format!("{:.3}", ns as f64 / 1e6).as_bytes());
+}
+
+/// `n` appended to `out` in decimal.
+pub(crate) fn push_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// `scaled / 10^decimals` appended with exactly `decimals` decimals (`decimals` ≤ 3; inlined, so that the
+/// divisions are by constants).
+#[inline(always)]
+fn push_decimal(out: &mut Vec<u8>, scaled: u64, decimals: u32) {
+    let unit = 10u64.pow(decimals);
+    push_u64(out, scaled / unit);
+    if decimals > 0 {
+        let frac = scaled % unit;
+        let digits = [b'.', b'0' + (frac / 100 % 10) as u8, b'0' + (frac / 10 % 10) as u8, b'0' + (frac % 10) as u8];
+        // The point, then the last `decimals` digits (`frac` < 10^decimals: the ones before are zeros).
+        out.push(digits[0]);
+        out.extend_from_slice(&digits[4 - decimals as usize..]);
+    }
+}
+
+/// `format!("{:.decimals$}", x)` appended to `out` (`decimals` ≤ 3), in integers when the rounding is sure:
+/// `x × 10^decimals` is computed with an error below `y × 2^-53`, so unless it lies that close to a half (where
+/// the exact value's side, or an exact tie's rounding to even, decides), rounding it gives the digits the exact
+/// decimal expansion of `x` rounds to. Anything else (ties, negatives, huge or non-finite values) is formatted.
+pub(crate) fn push_fixed(out: &mut Vec<u8>, x: f64, decimals: u32) {
+    debug_assert!(decimals <= 3);
+    let y = x * 10f64.powi(decimals as i32);
+    if x.is_sign_positive() && y < (1u64 << 52) as f64 {
+        let floor = y.floor();
+        if ((y - floor) - 0.5).abs() > y * 1e-15 + 1e-300 {
+            push_decimal(out, y.round() as u64, decimals);
+            return;
+        }
+    }
+    out.extend_from_slice(format!("{x:.*}", decimals as usize).as_bytes());
+}
+
+/// [`push_fixed`] as a `String`, for table cells.
+pub(crate) fn fixed(x: f64, decimals: u32) -> String {
+    let mut out = Vec::with_capacity(16);
+    push_fixed(&mut out, x, decimals);
+    // SAFETY: `push_fixed` writes ASCII only (digits, `.`, and `format!`'s output of a float: `-`, digits,
+    // `.`, `inf`, `NaN`).
+    unsafe { String::from_utf8_unchecked(out) }
 }
 
 #[cfg(test)]
@@ -53,6 +108,22 @@ mod tests {
             (999_999_000_000_000u64..1_000_001_000_000_000),
         ]) {
             prop_assert_eq!(super::ms(ns), format!("{:.3}", ns as f64 / 1e6));
+        }
+
+        /// Whatever the value (ties of every kind, values a hair from them, negatives, zeros of both signs,
+        /// huge, non-finite), [`super::fixed`] is `format!`'s rounding.
+        #[test]
+        fn fixed_is_the_float_formatting(x in prop_oneof![
+            (0u64..10_000_000).prop_map(|n| n as f64 / 1000.0),
+            (0u64..10_000_000).prop_map(|n| n as f64 / 2000.0),
+            (0u64..1_000_000).prop_map(|n| n as f64 / 20000.0),
+            (0u64..10_000_000).prop_map(|n| (n as f64 / 2000.0).next_up()),
+            (0u64..10_000_000).prop_map(|n| (n as f64 / 2000.0).next_down()),
+            (0u64..1_000_000_000_000).prop_map(|n| n as f64 / 1000.0),
+            any::<f64>(),
+            prop_oneof![Just(0.0), Just(-0.0), Just(f64::INFINITY), Just(f64::NAN), Just(1e300), Just(4503599627370495.5)],
+        ], decimals in 0u32..=3) {
+            prop_assert_eq!(super::fixed(x, decimals), format!("{x:.*}", decimals as usize));
         }
     }
 }
