@@ -356,7 +356,7 @@ fn run(cli: Cli) -> Result<u8> {
                 None => {
                     let a = common.analyze_opened(inputs, Keep { debug_events: false, line_timings: false })?;
                     let (lines, hidden) =
-                        folded::flame_lines_counted(&a, &sel.views(&a), flamegraph::IMAGE_WIDTH, min_width);
+                        folded::flame_lines_counted(&a, &sel.views(&a), flamegraph::DRAWN_WIDTH, min_width);
                     (lines, hidden, Some(a))
                 }
             };

@@ -141,7 +141,7 @@ fn run(cli: Cli) -> Result<u8> {
     };
     let write_svg = || -> Result<()> {
         let started = Instant::now();
-        let lines = folded::flame_lines(&a, &views, flamegraph::IMAGE_WIDTH, FlameOptions::default().min_width);
+        let lines = folded::flame_lines(&a, &views, flamegraph::DRAWN_WIDTH, FlameOptions::default().min_width);
         let title = format!("{name} ({} calls)", a.calls);
         let mut f = create_output(&svg_path, &paths)?;
         flamegraph::write_flamegraph(&lines, &FlameOptions { title, ..Default::default() }, &mut f)?;

@@ -89,7 +89,7 @@ pub fn folded_lines(a: &Analysis, views: &[View]) -> Vec<String> {
     out
 }
 
-/// The lines a flamegraph `image_width` pixels wide can show with frames of at least `min_width` pixels: the
+/// The lines a flamegraph whose frames are drawn `image_width` pixels wide ([`super::flamegraph::DRAWN_WIDTH`]) can show with frames of at least `min_width` pixels: the
 /// same picture from far fewer lines (a big profile has millions of distinct stacks).
 pub fn flame_lines(a: &Analysis, views: &[View], image_width: f64, min_width: f64) -> Vec<String> {
     flame_lines_counted(a, views, image_width, min_width).0

@@ -108,7 +108,7 @@ fn what_is_hidden_is_said_with_how_to_show_it() {
     assert!(!all.contains("not shown"), "{all}");
 
     let views = Selection::default().views(&a);
-    let (lines, hidden) = folded::flame_lines_counted(&a, &views, flamegraph::IMAGE_WIDTH, 0.1);
+    let (lines, hidden) = folded::flame_lines_counted(&a, &views, flamegraph::DRAWN_WIDTH, 0.1);
     assert_eq!(hidden, 1);
     assert!(!lines.iter().any(|l| l.contains("app.work")));
     let svg = run(&["flamegraph"]);
@@ -116,4 +116,32 @@ fn what_is_hidden_is_said_with_how_to_show_it() {
     let svg = run(&["flamegraph", "--min-width", "0"]);
     assert!(!svg.contains("not drawn"));
     assert!(svg.contains("app.work"));
+}
+
+/// `--min-width` is in pixels of the drawn width (1,180 of 1,200), as in flamegraph.pl: a call of 0.6 px is
+/// drawn (inferno takes a percentage; passing 0.1 to it hid every frame under 1.2 px), one of 0.06 px is not.
+#[test]
+fn min_width_is_in_pixels() {
+    // A second; under it 500 µs (0.59 px) and, after it, 50 µs (0.059 px).
+    let ev = vec![
+        Ev::Enter(HANDLE, 0),
+        Ev::Enter(ROUTE, MS),
+        Ev::Exit(ROUTE, MS + 500_000),
+        Ev::Enter(WORK, 2 * MS),
+        Ev::Exit(WORK, 2 * MS + 50_000),
+        Ev::Exit(HANDLE, 1000 * MS),
+    ];
+    let (_dir, p, _a) = analysis(&[ThreadSpec { tid: 7, name: "MainThread", events: ev }]);
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pylu-analyze")).args(args).arg(&p).output().unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let svg = run(&["flamegraph"]);
+    assert!(svg.contains("<title>app.route (500 us, 0.05%)</title>"), "{svg}");
+    assert!(!svg.contains("app.work"), "{svg}");
+    assert!(svg.contains("1 call site narrower than 0.1 px not drawn"), "{svg}");
+    // 0.7 px hides both.
+    let svg = run(&["flamegraph", "--min-width", "0.7"]);
+    assert!(!svg.contains("app.route") && !svg.contains("app.work"), "{svg}");
+    assert!(svg.contains("2 call sites narrower than 0.7 px not drawn"), "{svg}");
 }

@@ -12,7 +12,7 @@ fn outputs(a: &Analysis, stem: &str) {
     let mut out = Vec::new();
     folded::write_folded(a, &views, &mut out).unwrap();
     check_golden(&format!("{stem}.folded"), &out);
-    let lines_f = folded::flame_lines(a, &views, flamegraph::IMAGE_WIDTH, 0.1);
+    let lines_f = folded::flame_lines(a, &views, flamegraph::DRAWN_WIDTH, 0.1);
     let mut svg = Vec::new();
     flamegraph::write_flamegraph(&lines_f, &Default::default(), &mut svg).unwrap();
     check_golden(&format!("{stem}.svg"), &svg);
