@@ -74,7 +74,15 @@ fn plan_file<'a>(file: u32, input: &'a Input, opts: &Options, target: usize) -> 
         None if data.is_empty() => plan.damage.push(damage("empty file".into())),
         None => plan.damage.push(damage("not a pylu trace or pyliveupdate log".into())),
         Some(Format::Legacy) => {
-            for (k, range) in legacy::split_chunks(data, opts.chunk_bytes).into_iter().enumerate() {
+            // Text units shrink towards the end of the log (to an eighth of `chunk_bytes`), so the cores finish
+            // together; `adaptive_units` off (tests of stitching), they are all `chunk_bytes`.
+            let ranges = if opts.adaptive_units {
+                let workers = rayon::current_num_threads().max(1);
+                legacy::split_chunks_tapering(data, opts.chunk_bytes, opts.chunk_bytes / 8, workers)
+            } else {
+                legacy::split_chunks(data, opts.chunk_bytes)
+            };
+            for (k, range) in ranges.into_iter().enumerate() {
                 let bytes = range.len() as u64;
                 plan.units.push(((k as u64) << 32, Unit { file, bytes, kind: UnitKind::Legacy { range } }));
             }
