@@ -65,8 +65,8 @@ pub fn hidden_note(hidden: u64, min_width: f64) -> Option<String> {
     })
 }
 
-/// Draws `folded` lines as an SVG (make them with [`crate::report::folded::flame_lines`]). An empty profile still gives a (blank) SVG, so callers always get a file.
-pub fn write_flamegraph(folded: &[String], o: &FlameOptions, out: &mut dyn Write) -> io::Result<()> {
+/// inferno's options for `o`.
+pub(super) fn inferno_options(o: &FlameOptions) -> io::Result<flamegraph::Options<'static>> {
     let mut opt = flamegraph::Options::default();
     opt.title = o.title.clone();
     opt.count_name = o.count_name.clone();
@@ -85,7 +85,11 @@ pub fn write_flamegraph(folded: &[String], o: &FlameOptions, out: &mut dyn Write
     // then could not show.
     opt.min_width = o.min_width * 100.0 / DRAWN_WIDTH;
     opt.subtitle = o.subtitle.clone();
-    let mut buf = Vec::new();
+    Ok(opt)
+}
+
+/// Draws `folded` lines as an SVG (make them with [`crate::report::folded::flame_lines`]). An empty profile still gives a (blank) SVG, so callers always get a file.
+pub fn write_flamegraph(folded: &[String], o: &FlameOptions, out: &mut dyn Write) -> io::Result<()> {
     // inferno sorts the lines (as it reads them: trimmed, without blanks and `# ` comments) with an unstable sort,
     // which on a profile's tens of thousands of lines cost most of the drawing's time in comparisons of their
     // long shared prefixes; they come nearly sorted (callees by name), which the stable sort merges in a few
@@ -93,14 +97,32 @@ pub fn write_flamegraph(folded: &[String], o: &FlameOptions, out: &mut dyn Write
     // by inferno whatever this says.
     let mut lines: Vec<&str> =
         folded.iter().map(|line| line.trim()).filter(|line| !(line.is_empty() || line.starts_with("# "))).collect();
+    let mut opt = inferno_options(o)?;
     if !o.reverse {
         lines.sort();
         opt.no_sort = true;
+        // The frames drawn here, the rest by inferno (`flame_frames`): the same bytes.
+        let make_options = || inferno_options(o).unwrap_or_default();
+        if let Some(svg) = super::flame_frames::draw(&lines, &make_options) {
+            out.write_all(&svg)?;
+            return out.flush();
+        }
     }
-    match flamegraph::from_lines(&mut opt, lines, &mut buf) {
+    write_with_inferno(lines, &mut opt, folded.is_empty(), out)
+}
+
+/// inferno's drawing of `lines` as they are (sorted unless `opt.no_sort` is off).
+fn write_with_inferno(
+    lines: Vec<&str>,
+    opt: &mut flamegraph::Options<'_>,
+    empty: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut buf = Vec::new();
+    match flamegraph::from_lines(opt, lines, &mut buf) {
         Ok(()) => {}
         // inferno refuses an empty profile; it has still written its "no input" SVG into `buf`.
-        Err(_) if folded.is_empty() => {}
+        Err(_) if empty => {}
         Err(e) => return Err(e),
     }
     out.write_all(&buf)?;

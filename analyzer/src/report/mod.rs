@@ -2,6 +2,7 @@
 //! Every report is deterministic: children by function name, threads by (pid, name, id), never hash order.
 
 pub mod events;
+mod flame_frames;
 pub mod flamegraph;
 pub mod folded;
 pub mod lines;
@@ -51,7 +52,7 @@ pub(crate) fn push_u64(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
-/// `scaled / 10^decimals` appended with exactly `decimals` decimals (`decimals` ≤ 3; inlined, so that the
+/// `scaled / 10^decimals` appended with exactly `decimals` decimals (`decimals` ≤ 4; inlined, so that the
 /// divisions are by constants).
 #[inline(always)]
 fn push_decimal(out: &mut Vec<u8>, scaled: u64, decimals: u32) {
@@ -59,19 +60,25 @@ fn push_decimal(out: &mut Vec<u8>, scaled: u64, decimals: u32) {
     push_u64(out, scaled / unit);
     if decimals > 0 {
         let frac = scaled % unit;
-        let digits = [b'.', b'0' + (frac / 100 % 10) as u8, b'0' + (frac / 10 % 10) as u8, b'0' + (frac % 10) as u8];
+        let digits = [
+            b'.',
+            b'0' + (frac / 1000 % 10) as u8,
+            b'0' + (frac / 100 % 10) as u8,
+            b'0' + (frac / 10 % 10) as u8,
+            b'0' + (frac % 10) as u8,
+        ];
         // The point, then the last `decimals` digits (`frac` < 10^decimals: the ones before are zeros).
         out.push(digits[0]);
-        out.extend_from_slice(&digits[4 - decimals as usize..]);
+        out.extend_from_slice(&digits[5 - decimals as usize..]);
     }
 }
 
-/// `format!("{:.decimals$}", x)` appended to `out` (`decimals` ≤ 3), in integers when the rounding is sure:
+/// `format!("{:.decimals$}", x)` appended to `out` (`decimals` ≤ 4), in integers when the rounding is sure:
 /// `x × 10^decimals` is computed with an error below `y × 2^-53`, so unless it lies that close to a half (where
 /// the exact value's side, or an exact tie's rounding to even, decides), rounding it gives the digits the exact
 /// decimal expansion of `x` rounds to. Anything else (ties, negatives, huge or non-finite values) is formatted.
 pub(crate) fn push_fixed(out: &mut Vec<u8>, x: f64, decimals: u32) {
-    debug_assert!(decimals <= 3);
+    debug_assert!(decimals <= 4);
     let y = x * 10f64.powi(decimals as i32);
     if x.is_sign_positive() && y < (1u64 << 52) as f64 {
         let floor = y.floor();
@@ -117,12 +124,14 @@ mod tests {
             (0u64..10_000_000).prop_map(|n| n as f64 / 1000.0),
             (0u64..10_000_000).prop_map(|n| n as f64 / 2000.0),
             (0u64..1_000_000).prop_map(|n| n as f64 / 20000.0),
+            (0u64..10_000_000).prop_map(|n| n as f64 / 200000.0),
+            (0u64..1_000_000_000).prop_map(|n| n as f64 * (100.0 / 29_372_319.0)),
             (0u64..10_000_000).prop_map(|n| (n as f64 / 2000.0).next_up()),
             (0u64..10_000_000).prop_map(|n| (n as f64 / 2000.0).next_down()),
             (0u64..1_000_000_000_000).prop_map(|n| n as f64 / 1000.0),
             any::<f64>(),
             prop_oneof![Just(0.0), Just(-0.0), Just(f64::INFINITY), Just(f64::NAN), Just(1e300), Just(4503599627370495.5)],
-        ], decimals in 0u32..=3) {
+        ], decimals in 0u32..=4) {
             prop_assert_eq!(super::fixed(x, decimals), format!("{x:.*}", decimals as usize));
         }
     }

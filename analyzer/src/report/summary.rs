@@ -272,25 +272,13 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
             row.extend_from_slice(name.as_bytes());
             row.resize(row.len() + 60usize.saturating_sub(depth * 2 + name.chars().count()), b' ');
             let per_hit = s.total_ns.checked_div(s.hits);
-            let cells: [(&dyn Fn(&mut Vec<u8>), usize); 4] = [
-                (&|r| push_u64(r, s.hits), 10),
-                (&|r| push_ms(r, s.total_ns), 12),
-                (
-                    &|r| match per_hit {
-                        Some(ns) => push_ms(r, ns),
-                        None => r.push(b'-'),
-                    },
-                    12,
-                ),
-                (&|r| push_ms(r, selfs[n as usize]), 12),
-            ];
-            for (write, width) in cells {
-                cell.clear();
-                write(&mut cell);
-                // Numbers are ASCII: their length is their width in characters.
-                row.resize(row.len() + 1 + width.saturating_sub(cell.len()), b' ');
-                row.extend_from_slice(&cell);
-            }
+            push_cell(&mut row, &mut cell, 10, |c| push_u64(c, s.hits));
+            push_cell(&mut row, &mut cell, 12, |c| push_ms(c, s.total_ns));
+            push_cell(&mut row, &mut cell, 12, |c| match per_hit {
+                Some(ns) => push_ms(c, ns),
+                None => c.push(b'-'),
+            });
+            push_cell(&mut row, &mut cell, 12, |c| push_ms(c, selfs[n as usize]));
             row.push(b'\n');
             w.write_all(&row)?;
             stack.extend(ch[n as usize].iter().rev().map(|&c| (c, depth + 1)));
@@ -351,6 +339,15 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
     // The warnings line is not part of the report: the binaries print it once, on stderr.
     write_markdown(&mut w, &header, &rows, |c| (1..8).contains(&c))?;
     w.flush()
+}
+
+/// Appends to `row` a space and what `write` writes, right-aligned in `width` characters (`cell` is scratch).
+fn push_cell(row: &mut Vec<u8>, cell: &mut Vec<u8>, width: usize, write: impl FnOnce(&mut Vec<u8>)) {
+    cell.clear();
+    write(cell);
+    // Numbers are ASCII: their length is their width in characters.
+    row.resize(row.len() + 1 + width.saturating_sub(cell.len()), b' ');
+    row.extend_from_slice(cell);
 }
 
 /// The fewest threads alike (see [`alike_threads`]) that the text summary suggests grouping.
