@@ -341,6 +341,28 @@ impl<'a, const WINDOWED: bool> RecordSink<'a> for BinarySink<'_, 'a, WINDOWED> {
     }
 }
 
+/// `a == b`, eight bytes at a time inline (a slice comparison called `memcmp` for every exit).
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a == b;
+    }
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or_default());
+    let mut at = 0;
+    while at + 8 < n {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    // The last eight bytes (overlapping the word before when the length is not a multiple of eight).
+    word(a, n - 8) == word(b, n - 8)
+}
+
 /// The bytes of `chunk` from the start of `first` to the end of `last` (both slices of it, `first` before).
 fn columns_between<'a>(chunk: &'a [u8], first: &str, last: &str) -> Option<&'a [u8]> {
     let start = (first.as_ptr() as usize).checked_sub(chunk.as_ptr() as usize)?;
@@ -360,13 +382,14 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
     let mut interned: FxHashMap<&'a [u8], u32> = FxHashMap::default();
     let mut by_pair: FxHashMap<(&'a str, &'a str), u32> = FxHashMap::default();
     let mut line_damage = Vec::new();
-    let mut intern = |module: &'a str, name: &'a str, file: &'a str| -> u32 {
+    let mut intern = |module: &'a str, name: &'a str, file: &'a str| -> (u32, Option<&'a [u8]>) {
         let next = names.len() as u32;
         // Keyed by the line's bytes from the module to the name (`views; get`): one key to hash and compare
         // where the pair was two (a tenth of the parse went to interning). The bytes between are the column
         // separator, which neither column holds, so a key is one (module, name) pair; a pair spelled with other
         // spaces around its `;` gets a second label, which the stitch joins (it interns by the full name).
-        let id = match columns_between(chunk, module, name) {
+        let key = columns_between(chunk, module, name);
+        let id = match key {
             Some(key) => *interned.entry(key).or_insert(next),
             // Not slices of the chunk (never, from the lines parser): keyed by the pair.
             None => *by_pair.entry((module, name)).or_insert(next),
@@ -374,8 +397,13 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
         if id == next {
             names.push((next, NamedFunc { module, name, file, first_line: 0 }));
         }
-        id
+        (id, key)
     };
+    // Per part: the keys and labels of the calls its enters opened, innermost last, as the original's rule
+    // closes them (an exit ends the innermost open call of its function). An exit is nearly always the
+    // innermost call's: its key compared with that one's takes the label without the map (half of the
+    // interning's time). Only a shortcut: a key the same bytes as one interned has its label.
+    let mut open_keys: Vec<Vec<(&'a [u8], u32)>> = Vec::new();
     let mut it = legacy::lines(chunk, 1);
     for ev in it.by_ref() {
         let ev = match ev {
@@ -394,6 +422,7 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
         } else {
             let i = *by_thread.entry(key).or_insert_with(|| {
                 parts.push(Part::new(ev.pid, ev.tid));
+                open_keys.push(Vec::new());
                 parts.len() - 1
             });
             last = (key, i);
@@ -401,10 +430,11 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
         };
         let part = &mut parts[pi];
         let t = ev.time_ns.max(0) as u64;
-        let func_id = |f: FuncRef<'a>, intern: &mut dyn FnMut(&'a str, &'a str, &'a str) -> u32| match f {
-            FuncRef::Named { module, name, file } => intern(module, name, file),
-            FuncRef::Id(id) => id,
-        };
+        let func_id =
+            |f: FuncRef<'a>, intern: &mut dyn FnMut(&'a str, &'a str, &'a str) -> (u32, Option<&'a [u8]>)| match f {
+                FuncRef::Named { module, name, file } => intern(module, name, file).0,
+                FuncRef::Id(id) => id,
+            };
         if ev.kind.is_timed() {
             // Out of the window too, as for a binary block (see `Window::last`).
             part.last_t = win.last(part.last_t, t);
@@ -414,6 +444,34 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
         }
         match ev.kind {
             EventKind::ThreadName(n) => part.thread_name = Some(n),
+            EventKind::Enter(FuncRef::Named { module, name, file }) => {
+                let (func, key) = intern(module, name, file);
+                if let Some(key) = key {
+                    open_keys[pi].push((key, func));
+                }
+                part.text.push(TextEv::Enter { func, t })
+            }
+            EventKind::Exit { func: FuncRef::Named { module, name, file }, duration_ns, .. } => {
+                let open = &mut open_keys[pi];
+                let innermost = match (open.last(), columns_between(chunk, module, name)) {
+                    (Some(&(top, id)), Some(key)) if same_bytes(top, key) => Some(id),
+                    _ => None,
+                };
+                let func = match innermost {
+                    Some(id) => {
+                        open.pop();
+                        id
+                    }
+                    None => {
+                        let func = intern(module, name, file).0;
+                        if let Some(k) = open.iter().rposition(|&(_, id)| id == func) {
+                            open.truncate(k);
+                        }
+                        func
+                    }
+                };
+                part.text.push(TextEv::Exit { func, t, duration: duration_ns.unwrap_or(NO_DURATION) })
+            }
             EventKind::Enter(f) => {
                 let func = func_id(f, &mut intern);
                 part.text.push(TextEv::Enter { func, t })
@@ -453,6 +511,11 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        #[test]
+        fn same_bytes_is_equality(a in prop::collection::vec(0u8..3, 0..40), b in prop::collection::vec(0u8..3, 0..40)) {
+            prop_assert_eq!(super::same_bytes(&a, &b), a == b);
+        }
+
         /// Whatever the labels (repeated, beyond the bits, corrupt-looking), the set holds each once.
         #[test]
         fn line_funcs_hold_each_label_once(labels in prop::collection::vec(
