@@ -2,12 +2,14 @@
 //! merged. A [`Selection`] turns an [`Analysis`] into [`View`]s, one per root of the report.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use regex::Regex;
 
 use crate::hist::FuncHists;
 use crate::profile::{Analysis, LineStat, ThreadProfile};
-use crate::tree::{Tree, Unfinished, NO_NODE};
+use crate::report::sorted_children;
+use crate::tree::{Children, Tree, Unfinished, NO_NODE};
 
 /// What to show. The default shows everything, one root per process and thread.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +41,24 @@ pub struct View<'a> {
     pub tree: Cow<'a, Tree>,
     pub hists: Cow<'a, FuncHists>,
     pub lines: Cow<'a, [LineStat]>,
+    /// [`View::order`], made at the first report that asks.
+    order: OnceLock<TreeOrder>,
+}
+
+/// A view's tree in the order reports walk it: each node's children sorted by function name, and each node's
+/// self time. Made once and shared by the reports drawn from the view (`pylu-processlogs`' summary, folded
+/// file and flamegraph each sorted every tree again).
+#[derive(Debug, Clone)]
+pub struct TreeOrder {
+    pub children: Children,
+    pub selfs: Vec<u64>,
+}
+
+impl View<'_> {
+    /// The tree's [`TreeOrder`] (the tree must not change once it is asked for).
+    pub fn order(&self, a: &Analysis) -> &TreeOrder {
+        self.order.get_or_init(|| TreeOrder { children: sorted_children(a, &self.tree), selfs: self.tree.self_times() })
+    }
 }
 
 impl Selection {
@@ -77,6 +97,7 @@ impl Selection {
                     tree: Cow::Owned(t.tree),
                     hists: Cow::Owned(t.hists),
                     lines: Cow::Owned(t.lines),
+                    order: OnceLock::new(),
                 });
             }
         } else if self.merge_threads {
@@ -87,6 +108,7 @@ impl Selection {
                 tree: Cow::Owned(x.tree),
                 hists: Cow::Owned(x.hists),
                 lines: Cow::Owned(x.lines),
+                order: OnceLock::new(),
             };
             let mut cur: Option<ThreadProfile> = None;
             for t in chosen {
@@ -133,6 +155,7 @@ impl Selection {
                     tree: Cow::Owned(x.tree),
                     hists: Cow::Owned(x.hists),
                     lines: Cow::Owned(x.lines),
+                    order: OnceLock::new(),
                 };
             }
         } else {
@@ -158,6 +181,7 @@ fn thread_view(t: &ThreadProfile) -> View<'_> {
         tree: Cow::Borrowed(&t.tree),
         hists: Cow::Borrowed(&t.hists),
         lines: Cow::Borrowed(&t.lines),
+        order: OnceLock::new(),
     }
 }
 

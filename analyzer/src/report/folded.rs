@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 
 use crate::profile::Analysis;
-use crate::report::sorted_children;
+use crate::select::TreeOrder;
 use crate::select::View;
 
 /// Frames may not hold the separators of the folded format.
@@ -43,8 +43,7 @@ pub fn walk_stacks_counted(
     let func_frame = |f: u32| -> &str { &frames[f as usize] };
     for v in views {
         let tree = &v.tree;
-        let ch = sorted_children(a, tree);
-        let selfs = tree.self_times();
+        let TreeOrder { children: ch, selfs } = v.order(a);
         let total = |n: u32| tree.nodes[n as usize].stats.total_ns;
         let folded_in = |n: u32, hidden: &mut u64| -> u64 {
             let mut ns = 0;

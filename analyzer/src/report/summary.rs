@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use crate::hist::LatencyHist;
 use crate::profile::Analysis;
-use crate::report::{ms, push_ms, push_u64, sorted_children, us};
+use crate::report::{ms, push_ms, push_u64, us};
+use crate::select::TreeOrder;
 use crate::select::View;
 use crate::tree::{Children, Stats, Tree, Unfinished, NO_NODE};
 
@@ -244,8 +245,7 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
             empty.push(&v.root);
             continue;
         }
-        let ch = sorted_children(a, tree);
-        let selfs = tree.self_times();
+        let TreeOrder { children: ch, selfs } = v.order(a);
         let hits: u64 = tree.nodes.iter().skip(1).map(|n| n.stats.hits).sum();
         writeln!(w, "{}: {} calls, {} ms", v.root, hits, ms(tree.nodes[0].stats.total_ns))?;
         writeln!(w, "{:<60} {:>10} {:>12} {:>12} {:>12}", "function", "hit", "total ms", "time/hit ms", "self ms")?;
@@ -530,8 +530,7 @@ pub fn write_json(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
     let mut threads = Vec::new();
     for v in views {
         let tree = &v.tree;
-        let ch = sorted_children(a, tree);
-        let selfs = tree.self_times();
+        let TreeOrder { children: ch, selfs } = v.order(a);
         /// Node `n`, at `depth` (1 under the root), and its callees down to [`MAX_JSON_TREE_DEPTH`]; `deeper` counts
         /// the call sites left out below.
         struct Build<'a, 'b> {
