@@ -559,7 +559,7 @@ pub fn write_json(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
                 }
             }
         }
-        let mut b = Build { a, v, ch: &ch, selfs: &selfs, deeper: 0 };
+        let mut b = Build { a, v, ch, selfs, deeper: 0 };
         let roots: Vec<JsonNode> = ch[0].iter().map(|&c| b.node(c, 1)).collect();
         threads.push(JsonThread {
             root: &v.root,
