@@ -64,7 +64,8 @@ pub fn line_rows(a: &Analysis, views: &[View]) -> Vec<LineRow> {
     }
     by.iter()
         .map(|(&(f, line), (hits, ns, hist))| (f, line, *hits, *ns, hist))
-        .map(|(f, line, hits, ns, hist)| LineRow {
+        .map(|(f, line, hits, ns, hist)| (f, line, hits, ns, hist.quantiles([0.5, 0.99])))
+        .map(|(f, line, hits, ns, [p50, p99])| LineRow {
             function: f.to_owned(),
             line,
             hits,
@@ -74,8 +75,8 @@ pub fn line_rows(a: &Analysis, views: &[View]) -> Vec<LineRow> {
                 0 => 0.0,
                 t => (ns as f64 * 1000.0 / t as f64).round() / 10.0,
             },
-            p50_us: us(hist.quantile(0.5).unwrap_or(0)),
-            p99_us: us(hist.quantile(0.99).unwrap_or(0)),
+            p50_us: us(p50.unwrap_or(0)),
+            p99_us: us(p99.unwrap_or(0)),
             source: files.get(f).and_then(|file| sources.line(file, line)),
         })
         .collect()
