@@ -18,7 +18,7 @@ use nom::combinator::{all_consuming, map, map_opt, opt, rest, value};
 use nom::sequence::{preceded, terminated, tuple};
 use nom::IResult;
 
-use super::number::{plain_decimal_prefix, scaled_decimal, scaled_decimal_fast};
+use super::number::{first_digits, leading_digits, plain_decimal_prefix, scaled_decimal, scaled_decimal_fast};
 use crate::event::DebugKind;
 
 /// A decoded message; times are ns since the epoch, durations ns.
@@ -91,6 +91,9 @@ pub(crate) fn parse_message(input: &[u8]) -> Result<Message<'_>, &'static str> {
 /// `Some`, it returns the same `Ok`; property-tested).
 #[inline]
 pub(crate) fn parse_message_fast<'m>(input: &'m [u8], seconds: &mut EpochSeconds) -> Option<Message<'m>> {
+    if let Some(message) = logger_shape(input, seconds) {
+        return Some(message);
+    }
     let (tail, is_end) = if let Some(tail) = input.strip_prefix(b"func_begin") {
         (tail, false)
     } else {
@@ -117,6 +120,70 @@ pub(crate) fn parse_message_fast<'m>(input: &'m [u8], seconds: &mut EpochSeconds
     Some(Message::FuncEnd { duration_ns, time_ns: seconds.epoch_ns(epoch)? })
 }
 
+/// The two messages exactly as the original's logger writes them — `func_begin; <epoch>` and
+/// `func_end; <digits>.<digits>; <epoch>`, one space after each `;`, a duration of at most 19 significant digits
+/// — read a word at a time; `None` for anything else (the general fast path then reads it). A third of the
+/// line's time went to reading these two numbers digit by digit.
+#[inline(always)]
+fn logger_shape<'m>(input: &'m [u8], seconds: &mut EpochSeconds) -> Option<Message<'m>> {
+    const BEGIN: u64 = u64::from_le_bytes(*b"func_beg");
+    const END: u64 = u64::from_le_bytes(*b"func_end");
+    let word = |at: usize| -> Option<u64> { Some(u64::from_le_bytes(input.get(at..at + 8)?.try_into().ok()?)) };
+    let head = word(0)?;
+    if head == BEGIN {
+        let epoch = input.strip_prefix(b"func_begin; ")?;
+        return Some(Message::FuncBegin { time_ns: seconds.epoch_ns(epoch)? });
+    }
+    if head != END || input.get(8..10)? != b"; " {
+        return None;
+    }
+    // `<int>.<fraction>` from byte 10: the integer's digits end at its `.` within one word.
+    let int_word = word(10)?;
+    let int_len = leading_digits(int_word);
+    if int_len == 0 || int_len == 8 || input[10 + int_len] != b'.' {
+        return None;
+    }
+    let int = first_digits(int_word, int_len);
+    let frac_at = 10 + int_len + 1;
+    let first = word(frac_at)?;
+    let mut frac_len = leading_digits(first);
+    if frac_len == 0 {
+        return None;
+    }
+    // The duration in ns is the fraction's first six digits, rounded half up by the seventh (exact: the rest
+    // is below one unit of the seventh).
+    let (six, seventh) = match frac_len {
+        8 => {
+            let eight = first_digits(first, 8);
+            (eight / 100, eight / 10 % 10)
+        }
+        7 => {
+            let seven = first_digits(first, 7);
+            (seven / 10, seven % 10)
+        }
+        n => (first_digits(first, n) * 10u64.pow(6 - n as u32), 0),
+    };
+    while frac_len.is_multiple_of(8) {
+        let more = leading_digits(word(frac_at + frac_len)?);
+        frac_len += more;
+        if more < 8 {
+            break;
+        }
+    }
+    // Within what the general path reads exactly: at most 19 significant digits.
+    let significant = if int == 0 {
+        frac_len - input[frac_at..frac_at + frac_len].iter().take_while(|&&b| b == b'0').count()
+    } else {
+        (int_len - input[10..10 + int_len].iter().take_while(|&&b| b == b'0').count()) + frac_len
+    };
+    let end = frac_at + frac_len;
+    if significant > 19 || input.get(end..end + 2)? != b"; " {
+        return None;
+    }
+    let duration_ns = int * 1_000_000 + six + u64::from(seventh >= 5);
+    Some(Message::FuncEnd { duration_ns, time_ns: seconds.epoch_ns(&input[end + 2..])? })
+}
+
 /// `text.strip_prefix(prefix)` for a prefix of 8 to 16 bytes in two overlapping 8-byte compares (a `memcmp`
 /// call cost more than the rest of the fraction's reading), other lengths as `strip_prefix`.
 #[inline(always)]
@@ -141,6 +208,9 @@ pub(crate) struct EpochSeconds {
     ns: i64,
 }
 
+/// 10^k for k = 0..=9.
+const POW10_I64: [i64; 10] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
+
 /// The most digits of remembered seconds: with at most nine of the fraction, an epoch has at most 19 digits,
 /// which [`scaled_decimal_fast`] reads exactly (as the sum below).
 const EPOCH_SECONDS_MAX: usize = 10;
@@ -152,6 +222,17 @@ impl EpochSeconds {
     fn epoch_ns(&mut self, text: &[u8]) -> Option<i64> {
         let n = self.len;
         if let (true, Some(fraction)) = (n > 0, strip_short_prefix(text, &self.text[..n])) {
+            let f = fraction.len();
+            // One to eight digits: read from the last eight bytes of `text` in one word (its end is theirs).
+            if let (1..=8, Some(last)) = (f, text.len().checked_sub(8).and_then(|at| text.get(at..))) {
+                let word = u64::from_le_bytes(last.try_into().unwrap_or_default()) >> ((8 - f) * 8);
+                if leading_digits(word) >= f {
+                    let value = first_digits(word, f) as i64;
+                    if let Some(ns) = self.ns.checked_add(value * POW10_I64[9 - f]) {
+                        return Some(ns);
+                    }
+                }
+            }
             if (1..=9).contains(&fraction.len()) {
                 let mut value = 0i64;
                 for &b in fraction {
@@ -269,6 +350,8 @@ mod tests {
         let sep = prop::sample::select(vec!["; ", ";", " ; ", "\t;\t", " ;  ", ";;", " ", "", ": "]);
         let num = prop_oneof![
             "[0-9]{1,10}\\.[0-9]{0,20}",
+            "[0-9]{1,3}\\.[0-9]{1,25}",
+            "0\\.0{0,5}[1-9][0-9]{0,22}",
             "-?[0-9]{0,3}(\\.[0-9]{0,4})?(e[+-]?[0-9]{0,3})?",
             "0\\.0{0,8}[0-9]{0,20}",
             "[0-9.eE+-]{0,6}",

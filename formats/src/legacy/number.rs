@@ -206,18 +206,48 @@ fn digits_prefix(text: &[u8]) -> (u64, usize) {
 /// Eight ASCII digits (the first in the lowest byte, as loaded little-endian) as their value, or `None` when
 /// any byte is not a digit.
 #[inline(always)]
-fn eight_digits(word: u64) -> Option<u64> {
+pub(super) fn eight_digits(word: u64) -> Option<u64> {
     const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
     // Each byte is 0x30..=0x39 exactly when its high nibble is 3 and adding 6 keeps it 3.
     if (word & HIGH) | ((word.wrapping_add(0x0606_0606_0606_0606) & HIGH) >> 4) != 0x3333_3333_3333_3333 {
         return None;
     }
-    let v = word - 0x3030_3030_3030_3030;
+    Some(digits_value(word))
+}
+
+/// [`eight_digits`] of a word known to be eight ASCII digits.
+#[inline(always)]
+fn digits_value(word: u64) -> u64 {
+    let v = word.wrapping_sub(0x3030_3030_3030_3030);
     // Pairs, then quads, then all eight (each step multiplies the earlier, more significant, lane). No lane
     // overflows into the next (99 < 2^8, 9999 < 2^16); wrapping only spells out that the top lane may.
     let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
     let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
-    Some((v.wrapping_mul(10_000) + (v >> 32)) & 0xFFFF_FFFF)
+    (v.wrapping_mul(10_000) + (v >> 32)) & 0xFFFF_FFFF
+}
+
+/// How many of the eight bytes of `word` (the first in the lowest byte) are ASCII digits before the first that
+/// is not (8: all are).
+#[inline(always)]
+pub(super) fn leading_digits(word: u64) -> usize {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const THREES: u64 = 0x3030_3030_3030_3030;
+    // A byte is a digit when its high nibble is 3 and stays 3 with 6 added (as in `eight_digits`); a carry out of
+    // a byte that is not a digit can only spoil the bytes after it, which are not counted.
+    let off = ((word & HIGH) ^ THREES) | ((word.wrapping_add(0x0606_0606_0606_0606) & HIGH) ^ THREES);
+    // The high bit of each byte of `off` that is not zero (exactly: no borrow crosses bytes).
+    let nonzero = (((off & 0x7F7F_7F7F_7F7F_7F7F).wrapping_add(0x7F7F_7F7F_7F7F_7F7F)) | off) & 0x8080_8080_8080_8080;
+    (nonzero.trailing_zeros() / 8) as usize
+}
+
+/// The value of the first `n` (1 to 8) bytes of `word`, which must be digits: the others are replaced by leading
+/// zeros.
+#[inline(always)]
+pub(super) fn first_digits(word: u64, n: usize) -> u64 {
+    debug_assert!((1..=8).contains(&n));
+    // The `n` digits moved to the top bytes, `0`s shifted in below them: the same number, eight digits long.
+    let shifted = if n == 8 { word } else { (word << ((8 - n) * 8)) | (0x3030_3030_3030_3030u64 >> (n * 8)) };
+    digits_value(shifted)
 }
 
 /// An unsigned decimal integer made of ASCII digits only (no sign, no spaces), hand-rolled because it runs
@@ -351,6 +381,19 @@ mod tests {
     }
 
     #[test]
+    fn leading_and_first_digits() {
+        let w = |s: &[u8; 8]| u64::from_le_bytes(*s);
+        assert_eq!(leading_digits(w(b"0.002861")), 1);
+        assert_eq!(leading_digits(w(b"12345678")), 8);
+        assert_eq!(leading_digits(w(b";2345678")), 0);
+        assert_eq!(leading_digits(w(b"123\xff5678")), 3);
+        assert_eq!(first_digits(w(b"0.002861"), 1), 0);
+        assert_eq!(first_digits(w(b"4271;abc"), 4), 4271);
+        assert_eq!(first_digits(w(b"00286102"), 8), 286_102);
+        assert_eq!(first_digits(w(b"0028610x"), 7), 28_610);
+    }
+
+    #[test]
     fn eight_digits_edges() {
         assert_eq!(eight_digits(u64::from_le_bytes(*b"12345678")), Some(12_345_678));
         assert_eq!(eight_digits(u64::from_le_bytes(*b"99999999")), Some(99_999_999));
@@ -405,6 +448,18 @@ mod tests {
         #[test]
         fn fast_integers_agree_on_long_numbers(text in "[0-9]{15,21}") {
             prop_assert_eq!(parse_u64(text.as_bytes()), parse_u64_reference(text.as_bytes()));
+        }
+
+        #[test]
+        fn leading_and_first_digits_agree_with_the_digit_loop(word in proptest::array::uniform8(prop_oneof![
+            6 => b'0'..=b'9', 1 => any::<u8>(), 1 => Just(b'.'), 1 => Just(b'/'), 1 => Just(b':'), 1 => Just(0xffu8),
+        ])) {
+            let n = word.iter().take_while(|b| b.is_ascii_digit()).count();
+            prop_assert_eq!(leading_digits(u64::from_le_bytes(word)), n);
+            if n > 0 {
+                let value = word[..n].iter().fold(0u64, |v, &b| v * 10 + u64::from(b - b'0'));
+                prop_assert_eq!(first_digits(u64::from_le_bytes(word), n), value);
+            }
         }
 
         #[test]
