@@ -405,16 +405,16 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
     // interning's time). Only a shortcut: a key the same bytes as one interned has its label.
     let mut open_keys: Vec<Vec<(&'a [u8], u32)>> = Vec::new();
     let mut it = legacy::lines(chunk, 1);
-    for ev in it.by_ref() {
+    it.for_each_event(|ev| {
         let ev = match ev {
             Ok(ev) => ev,
             Err(e) => {
                 line_damage.push((e.line_no, e.what));
-                continue;
+                return;
             }
         };
         if !opts.pids.is_empty() && !opts.pids.contains(&ev.pid) {
-            continue;
+            return;
         }
         let key = (ev.pid, ev.tid);
         let pi = if last.0 == key {
@@ -439,7 +439,7 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
             // Out of the window too, as for a binary block (see `Window::last`).
             part.last_t = win.last(part.last_t, t);
             if !in_win(ev.time_ns) {
-                continue;
+                return;
             }
         }
         match ev.kind {
@@ -498,7 +498,7 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
             }
             _ => {}
         }
-    }
+    });
     // `parts` is in order of each thread's first line, so stitching never depends on hash order.
     let line_count = it.next_line_no() - 1;
     debug_assert_eq!(line_count, legacy::count_lines(chunk) + u64::from(!chunk.is_empty() && !chunk.ends_with(b"\n")));
