@@ -502,8 +502,8 @@ impl ThreadAgg {
 
     /// Reads a text-log stretch of this thread and replays it, `read_ahead` events behind, on the real stack
     /// (see [`TextReplay`]).
-    pub fn replay(&mut self, evs: Vec<TextEv>, relabel: &dyn Fn(u32) -> u32, read_ahead: usize) {
-        self.text.feed(&mut self.m, evs, relabel, read_ahead);
+    pub fn replay(&mut self, evs: Vec<TextEv>, labels: &[u32], read_ahead: usize) {
+        self.text.feed(&mut self.m, evs, labels, read_ahead);
     }
 
     /// The end of the thread: replays the text-log events still read ahead, then closes the stack, the calls

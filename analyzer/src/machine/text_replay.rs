@@ -82,14 +82,14 @@ pub(crate) struct TextReplay {
 }
 
 impl TextReplay {
-    /// Reads `evs` (the thread's next events, labels through `relabel`) and replays what is `read_ahead` events
-    /// behind the reading.
-    pub fn feed(&mut self, m: &mut Machine, mut evs: Vec<TextEv>, relabel: &dyn Fn(u32) -> u32, read_ahead: usize) {
+    /// Reads `evs` (the thread's next events, whose function `f` is `labels[f]` here) and replays what is
+    /// `read_ahead` events behind the reading.
+    pub fn feed(&mut self, m: &mut Machine, mut evs: Vec<TextEv>, labels: &[u32], read_ahead: usize) {
         if evs.is_empty() {
             return;
         }
         for ev in &mut evs {
-            *ev = relabel_ev(*ev, relabel);
+            *ev = relabel_ev(*ev, |f| labels[f as usize]);
         }
         let n = evs.len();
         self.ahead.push_back(Stretch { first: self.read, ends: vec![false; n], evs });
@@ -273,7 +273,8 @@ impl TextReplay {
     }
 }
 
-fn relabel_ev(ev: TextEv, relabel: &dyn Fn(u32) -> u32) -> TextEv {
+#[inline(always)]
+fn relabel_ev(ev: TextEv, relabel: impl Fn(u32) -> u32) -> TextEv {
     match ev {
         TextEv::Enter { func, t } => TextEv::Enter { func: relabel(func), t },
         TextEv::Exit { func, t, duration } => TextEv::Exit { func: relabel(func), t, duration },
@@ -308,7 +309,7 @@ mod tests {
         let run = |read_ahead: usize, chunks: usize| {
             let (mut m, mut r) = (Machine::new(), TextReplay::default());
             for part in evs.chunks(chunks) {
-                r.feed(&mut m, part.to_vec(), &|f| f, read_ahead);
+                r.feed(&mut m, part.to_vec(), &[0, 1], read_ahead);
             }
             r.finish(&mut m);
             m.finish(None);

@@ -146,7 +146,7 @@ impl<'a> Stitcher<'a> {
             });
             st.agg.saw(part.last_t);
             if out.legacy {
-                st.agg.replay(std::mem::take(&mut part.text), &relabel, self.text_read_ahead);
+                st.agg.replay(std::mem::take(&mut part.text), &remap, self.text_read_ahead);
             } else {
                 st.agg.stitch_owned(part.chunk, true, &relabel);
             }
