@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex, RwLock};
 
-use pylu_formats::UpdateAction;
+use pylu_formats::{Format, Trace, UpdateAction};
 
 use polars_parquet::parquet::page::CompressedPage;
 
@@ -125,16 +125,18 @@ pub fn export(
         ),
         settings,
     );
-    let hosts: Mutex<HashMap<u32, Arc<str>>> = Mutex::new(HashMap::new());
+    let hosts = hosts_of(inputs);
     let (tx, rx) = sync_channel::<Msg>(4 * rayon::current_num_threads().max(1));
     let batch_rows = settings.row_group_size.max(1);
-    // The aggregates' analysis (a pass of its own over the input) runs beside the replay: each leaves a core
-    // idle at times (the replay's last threads, the analysis' stitching), which the other fills.
-    let (replayed, analysis) = std::thread::scope(|s| -> Result<(Replayed, Analysis), ExportError> {
+    // The aggregates' analysis (a pass of its own over the input) runs beside the replay, and writes its tables
+    // as soon as it is done (the replay takes longer): each leaves a core idle at times (the replay's last
+    // threads, the analysis' stitching, the tables' writing), which the other fills.
+    let (replayed, aggregates) = std::thread::scope(|s| -> Result<(Replayed, Vec<Written>), ExportError> {
         let funcs = &funcs;
         let hosts = &hosts;
-        let analysis = s.spawn(move || {
-            analyze(inputs, &Options { collect_events: false, collect_lines: true, ..analysis_opts.clone() })
+        let aggregates = s.spawn(move || {
+            let a = analyze(inputs, &Options { collect_events: false, collect_lines: true, ..analysis_opts.clone() });
+            write_aggregates(&a, settings, hosts)
         });
         let worker = s.spawn(move || {
             replay(
@@ -142,7 +144,6 @@ pub fn export(
                 ReplayOptions::default(),
                 funcs,
                 |meta| {
-                    hosts.lock().expect("not poisoned").entry(meta.pid).or_insert_with(|| meta.host.clone());
                     let rows = if meta.text_log { batch_rows.min(TEXT_BATCH_ROWS) } else { batch_rows };
                     CallsSink::new(meta, layout.clone(), funcs, rows, tx.clone())
                 },
@@ -192,18 +193,29 @@ pub fn export(
         }
         drop(rx);
         let replayed = worker.join().expect("the replay does not panic");
-        let analysis = analysis.join().expect("the analysis does not panic");
+        let aggregates = aggregates.join().expect("the analysis does not panic");
         match failed {
             Some(e) => Err(e),
-            None => Ok((replayed, analysis)),
+            None => Ok((replayed, aggregates?)),
         }
     })?;
     let mut files = calls.finish()?;
     files.extend(updates.finish()?);
     files.extend(events.finish()?);
-    let hosts = hosts.into_inner().expect("not poisoned");
-    files.extend(write_aggregates(&analysis, settings, &hosts)?);
+    files.extend(aggregates);
     Ok(ParquetExport { files, replayed })
+}
+
+/// Each process' host, as the binary traces' headers name it (the first trace of a process; a text log names
+/// none, its processes are `unknown`).
+fn hosts_of(inputs: &[Input]) -> HashMap<u32, Arc<str>> {
+    let mut hosts = HashMap::new();
+    for input in inputs.iter().filter(|i| i.format() == Some(Format::Binary)) {
+        if let Ok(t) = Trace::parse(input.bytes()) {
+            hosts.entry(t.header.pid).or_insert_with(|| Arc::from(t.header.hostname.as_str()));
+        }
+    }
+    hosts
 }
 
 /// `functions`, `stacks` and `lines`, from the analysis the other reports use (with lines, without events).
