@@ -114,10 +114,10 @@ pub fn export(
                 ("time_ns", Kind::I64),
                 ("time", Kind::Ts),
                 ("tid", Kind::I64),
-                ("thread", Kind::Str),
-                ("function", Kind::Str),
+                ("thread", Kind::Dict),
+                ("function", Kind::Dict),
                 ("line", Kind::I32),
-                ("kind", Kind::Str),
+                ("kind", Kind::Dict),
                 ("name", Kind::Str),
                 ("value", Kind::Text),
                 ("truncated", Kind::Bool),
@@ -168,16 +168,19 @@ pub fn export(
                 }
                 Msg::Events { meta, rows } => {
                     let funcs = funcs.read().expect("not poisoned");
+                    // Thread, function and kind by number into their dictionaries: their text is copied once
+                    // per row group, not hashed and copied per row (polars tried a dictionary of each).
+                    let thread_id = |e: &EventRow| (u64::from(meta.ordinal) << 32) | u64::from(e.name);
                     rows.iter().try_for_each(|e| {
                         let function = &funcs.list[e.func as usize].name;
                         events.row(&meta.host, meta.pid, |r| {
                             r.i64(e.time_ns)
                                 .i64(e.time_ns)
                                 .i64(meta.tid as i64)
-                                .str(&e.thread)
-                                .str(function)
+                                .dict(thread_id(e), || e.thread.to_string())
+                                .dict(u64::from(e.func), || function.clone())
                                 .i32(e.arg.line as i32)
-                                .str(e.arg.kind.as_str())
+                                .dict(e.arg.kind as u64, || e.arg.kind.as_str().to_owned())
                                 .str(&e.arg.name)
                                 .str(&e.arg.value)
                                 .bool(e.arg.truncated);
@@ -265,7 +268,8 @@ fn write_aggregates(
             &[
                 ("tid", I64),
                 ("thread", Str),
-                ("stack", Str),
+                // Distinct within a row group (a thread's stacks): no dictionary to try.
+                ("stack", Text),
                 ("function", Str),
                 ("depth", I32),
                 ("hits", I64),
