@@ -80,6 +80,8 @@ const RAW_GROUPS: u8 = 7;
 /// A debugger value no open call took, for `events.parquet`.
 pub(super) struct EventRow {
     pub(super) thread: Arc<str>,
+    /// The thread name's number among the sink's names (with the thread's ordinal, the name's dictionary id).
+    pub(super) name: u32,
     pub(super) time_ns: i64,
     pub(super) func: u32,
     pub(super) arg: DebugArg,
@@ -316,7 +318,8 @@ impl Sink for CallsSink<'_> {
         if self.closed {
             return;
         }
-        self.events.push(EventRow { thread: self.current_thread(), time_ns, func, arg });
+        let name = self.names.len().saturating_sub(1) as u32;
+        self.events.push(EventRow { thread: self.current_thread(), name, time_ns, func, arg });
         if self.events.len() >= EVENT_BATCH {
             self.send_events();
         }

@@ -357,4 +357,78 @@ mod tests {
             }
         }
     }
+
+    /// DELTA_BINARY_PACKED read back, as the format defines it (polars' decoder is not public).
+    fn undelta(b: &[u8]) -> Vec<i64> {
+        let mut pos = 0;
+        let uleb = |pos: &mut usize| {
+            let (mut v, mut shift) = (0u64, 0);
+            loop {
+                let byte = b[*pos];
+                *pos += 1;
+                v |= u64::from(byte & 0x7f) << shift;
+                shift += 7;
+                if byte < 0x80 {
+                    return v;
+                }
+            }
+        };
+        let unzig = |v: u64| ((v >> 1) as i64) ^ -((v & 1) as i64);
+        let (block, minis, n) = (uleb(&mut pos) as usize, uleb(&mut pos) as usize, uleb(&mut pos) as usize);
+        let mut out = vec![unzig(uleb(&mut pos))];
+        let per = block / minis;
+        while out.len() < n {
+            let min = unzig(uleb(&mut pos));
+            let widths = b[pos..pos + minis].to_vec();
+            pos += minis;
+            for w in widths {
+                let w = w as usize;
+                if out.len() >= n {
+                    break;
+                }
+                let bit = |i: usize| u64::from((b[pos + i / 8] >> (i % 8)) & 1);
+                for j in 0..per {
+                    let d = (0..w).fold(0u64, |d, k| d | (bit(j * w + k) << k));
+                    if out.len() < n {
+                        out.push(out.last().unwrap().wrapping_add(min).wrapping_add(d as i64));
+                    }
+                }
+                pos += per * w / 8;
+            }
+        }
+        out.truncate(n);
+        out
+    }
+
+    #[test]
+    fn delta_reads_back_with_its_least_and_greatest() {
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let mut rand = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut cases: Vec<Vec<i64>> = vec![vec![], vec![5], vec![7; 1000], vec![i64::MIN, i64::MAX, 0, -1]];
+        for n in [2usize, 63, 64, 65, 257, 1000, 4099] {
+            let mut t = 1_700_000_000_000_000_000i64;
+            cases.push(
+                (0..n)
+                    .map(|_| {
+                        t += (rand() % 5000) as i64;
+                        t
+                    })
+                    .collect(),
+            );
+            cases.push((0..n).map(|_| (rand() % (1 << (rand() % 40))) as i64).collect());
+            cases.push((0..n).map(|_| rand() as i64).collect());
+        }
+        for values in cases {
+            let mut out = Vec::new();
+            let stats = delta(&values, &mut out);
+            assert_eq!(undelta(&out), values);
+            let want = values.iter().min().map(|&lo| (lo, *values.iter().max().unwrap()));
+            assert_eq!(stats, want);
+        }
+    }
 }

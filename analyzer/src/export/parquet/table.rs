@@ -430,6 +430,8 @@ pub struct Table {
     pub spec: Spec,
     settings: WriteSettings,
     parts: BTreeMap<(Arc<str>, u32), Part>,
+    /// The key of the one file when not partitioned (made once: a new `Arc` per row was a malloc and a free).
+    whole: Arc<str>,
 }
 
 /// A file written: where, and how many rows.
@@ -441,14 +443,14 @@ pub struct Written {
 
 impl Table {
     pub fn new(spec: Spec, settings: &WriteSettings) -> Table {
-        Table { spec, settings: settings.clone(), parts: BTreeMap::new() }
+        Table { spec, settings: settings.clone(), parts: BTreeMap::new(), whole: Arc::from("") }
     }
 
     fn key(&self, host: &Arc<str>, pid: u32) -> (Arc<str>, u32) {
         if self.settings.partition {
             (host.clone(), pid)
         } else {
-            (Arc::from(""), 0)
+            (self.whole.clone(), 0)
         }
     }
 
@@ -522,7 +524,7 @@ impl Table {
     pub fn finish(mut self) -> Result<Vec<Written>, ExportError> {
         if self.parts.is_empty() && !self.settings.partition {
             let spec = &self.spec;
-            self.parts.insert((Arc::from(""), 0), Part { cols: spec.empty_cols(), len: 0, file: None });
+            self.parts.insert((self.whole.clone(), 0), Part { cols: spec.empty_cols(), len: 0, file: None });
         }
         let keys: Vec<_> = self.parts.keys().cloned().collect();
         let mut out = Vec::new();
