@@ -144,32 +144,7 @@ impl<'a> LegacyLines<'a> {
         scan: impl Fn(&'a [u8]) -> LineScan,
         visit: &mut impl FnMut(Result<Event<'a>, LineError>),
     ) {
-        while !self.rest.is_empty() {
-            let scan = scan(self.rest);
-            let line = &self.rest[..scan.len];
-            self.rest = self.rest.get(scan.len + 1..).unwrap_or_default();
-            let line_no = self.next_line_no;
-            self.next_line_no += 1;
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let parsed = if scan.ascii && scan.count == scan.seps.len() {
-                parse_ascii_line(line, &scan.seps, &mut self.cache)
-            } else {
-                parse_line_cached(line, &mut self.cache)
-            };
-            match parsed {
-                Err(what) => visit(Err(LineError { line_no, what })),
-                Ok((event, thread_name)) => {
-                    let thread = (event.pid, event.tid, thread_name);
-                    if self.current_thread != Some(thread) {
-                        self.current_thread = Some(thread);
-                        visit(Ok(Event { kind: EventKind::ThreadName(thread_name), ..event }));
-                    }
-                    visit(Ok(event));
-                }
-            }
-        }
+        while self.step_with(&scan, visit) {}
     }
 
     /// [`Iterator::next`] compiled with AVX2 enabled, so that the scan of each line uses it (about a tenth of the
@@ -180,43 +155,68 @@ impl<'a> LegacyLines<'a> {
         self.next_with(|rest| super::scan::scan_line_avx2(rest))
     }
 
-    /// The next event, each line's end and columns found by `scan`.
+    /// The next event, each line's end and columns found by `scan`: a line's items, the first returned, a second
+    /// (the event after its thread's name) held back for the next call.
     #[inline(always)]
     fn next_with(&mut self, scan: impl Fn(&'a [u8]) -> LineScan) -> Option<Result<Event<'a>, LineError>> {
         if let Some(event) = self.pending.take() {
             return Some(Ok(event));
         }
-        loop {
-            if self.rest.is_empty() {
-                return None;
-            }
-            // One pass finds the line's end, its columns and whether it is ASCII.
-            let scan = scan(self.rest);
-            let line = &self.rest[..scan.len];
-            self.rest = self.rest.get(scan.len + 1..).unwrap_or_default();
-            let line_no = self.next_line_no;
-            self.next_line_no += 1;
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let parsed = if scan.ascii && scan.count == scan.seps.len() {
-                parse_ascii_line(line, &scan.seps, &mut self.cache)
-            } else {
-                // Not ASCII, or too few columns: the exact parser says what the line is.
-                parse_line_cached(line, &mut self.cache)
+        let (mut first, mut second) = (None, None);
+        while first.is_none() {
+            let mut keep = |item| match first {
+                None => first = Some(item),
+                Some(_) => second = Some(item),
             };
-            let (event, thread_name) = match parsed {
-                Ok(parsed) => parsed,
-                Err(what) => return Some(Err(LineError { line_no, what })),
-            };
-            let thread = (event.pid, event.tid, thread_name);
-            if self.current_thread == Some(thread) {
-                return Some(Ok(event));
+            if !self.step_with(&scan, &mut keep) {
+                break;
             }
-            self.current_thread = Some(thread);
-            self.pending = Some(event);
-            return Some(Ok(Event { kind: EventKind::ThreadName(thread_name), ..event }));
         }
+        if let Some(Ok(event)) = second {
+            self.pending = Some(event);
+        }
+        first
+    }
+
+    /// Reads the next line and gives `visit` its items: nothing for a blank line, its error, or its event
+    /// (after its thread's name when the thread is another than the previous parsed line's). `false` at the
+    /// end of the chunk.
+    #[inline(always)]
+    fn step_with(
+        &mut self,
+        scan: &impl Fn(&'a [u8]) -> LineScan,
+        visit: &mut impl FnMut(Result<Event<'a>, LineError>),
+    ) -> bool {
+        if self.rest.is_empty() {
+            return false;
+        }
+        // One pass finds the line's end, its columns and whether it is ASCII.
+        let scan = scan(self.rest);
+        let line = &self.rest[..scan.len];
+        self.rest = self.rest.get(scan.len + 1..).unwrap_or_default();
+        let line_no = self.next_line_no;
+        self.next_line_no += 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return true;
+        }
+        let parsed = if scan.ascii && scan.count == scan.seps.len() {
+            parse_ascii_line(line, &scan.seps, &mut self.cache)
+        } else {
+            // Not ASCII, or too few columns: the exact parser says what the line is.
+            parse_line_cached(line, &mut self.cache)
+        };
+        match parsed {
+            Err(what) => visit(Err(LineError { line_no, what })),
+            Ok((event, thread_name)) => {
+                let thread = (event.pid, event.tid, thread_name);
+                if self.current_thread != Some(thread) {
+                    self.current_thread = Some(thread);
+                    visit(Ok(Event { kind: EventKind::ThreadName(thread_name), ..event }));
+                }
+                visit(Ok(event));
+            }
+        }
+        true
     }
 }
 
