@@ -1,4 +1,4 @@
-//! A flamegraph's frames drawn here, the rest of the SVG by inferno: the same bytes, a tenth of the time.
+//! A flamegraph's frames drawn here, the rest of the SVG by inferno: the same bytes, a third of the instructions.
 //!
 //! inferno formats five floats per frame through `format!` (`{:.4}%`, `{:.2}`), which mostly falls back to
 //! exact big-number arithmetic: on a 50 MB log's 5,600 frames that cost ~100 M instructions, a fifth of
