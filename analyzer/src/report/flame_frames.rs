@@ -28,8 +28,8 @@ struct Frame<'a> {
 }
 
 /// The SVG of `lines` (trimmed, sorted, no blanks or comments) as `inferno::flamegraph::from_lines` would draw it
-/// with `opt` (whose `no_sort` and `min_width` this sets on its probe), or `None` when the input or the options
-/// are outside what this models.
+/// with the options `make_options` makes (a fresh set for the probe, whose `min_width` and `no_sort` this sets),
+/// or `None` when the input or the options are outside what this models.
 pub(super) fn draw(lines: &[&str], make_options: &dyn Fn() -> flamegraph::Options<'static>) -> Option<Vec<u8>> {
     draw_frames(lines, make_options, true)
 }
@@ -409,7 +409,8 @@ mod tests {
         /// everything ordinary is drawn here.
         #[test]
         fn the_same_bytes_as_inferno(lines in folded(), o in options()) {
-            let make = || crate::report::flamegraph::inferno_options(&o).unwrap();
+            let palette = o.palette.parse().unwrap();
+            let make = || crate::report::flamegraph::inferno_options(&o, palette);
             let mut opt = make();
             let mut expected = Vec::new();
             let drawn = flamegraph::from_lines(&mut opt, lines.iter().map(String::as_str), &mut expected);

@@ -65,8 +65,8 @@ pub fn hidden_note(hidden: u64, min_width: f64) -> Option<String> {
     })
 }
 
-/// inferno's options for `o`.
-pub(super) fn inferno_options(o: &FlameOptions) -> io::Result<flamegraph::Options<'static>> {
+/// inferno's options for `o`, whose palette is `palette`.
+pub(super) fn inferno_options(o: &FlameOptions, palette: Palette) -> flamegraph::Options<'static> {
     let mut opt = flamegraph::Options::default();
     opt.title = o.title.clone();
     opt.count_name = o.count_name.clone();
@@ -74,7 +74,7 @@ pub(super) fn inferno_options(o: &FlameOptions) -> io::Result<flamegraph::Option
     if o.icicle {
         opt.direction = Direction::Inverted;
     }
-    opt.colors = o.palette.parse::<Palette>().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    opt.colors = palette;
     match o.colors {
         Colors::Deterministic => opt.deterministic = true,
         Colors::Hash => opt.hash = true,
@@ -85,7 +85,7 @@ pub(super) fn inferno_options(o: &FlameOptions) -> io::Result<flamegraph::Option
     // then could not show.
     opt.min_width = o.min_width * 100.0 / DRAWN_WIDTH;
     opt.subtitle = o.subtitle.clone();
-    Ok(opt)
+    opt
 }
 
 /// Draws `folded` lines as an SVG (make them with [`crate::report::folded::flame_lines`]). An empty profile still gives a (blank) SVG, so callers always get a file.
@@ -97,12 +97,13 @@ pub fn write_flamegraph(folded: &[String], o: &FlameOptions, out: &mut dyn Write
     // by inferno whatever this says.
     let mut lines: Vec<&str> =
         folded.iter().map(|line| line.trim()).filter(|line| !(line.is_empty() || line.starts_with("# "))).collect();
-    let mut opt = inferno_options(o)?;
+    let palette = o.palette.parse::<Palette>().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let make_options = || inferno_options(o, palette);
+    let mut opt = make_options();
     if !o.reverse {
         lines.sort();
         opt.no_sort = true;
         // The frames drawn here, the rest by inferno (`flame_frames`): the same bytes.
-        let make_options = || inferno_options(o).unwrap_or_default();
         if let Some(svg) = super::flame_frames::draw(&lines, &make_options) {
             out.write_all(&svg)?;
             return out.flush();

@@ -5,8 +5,7 @@
 use std::io::{self, Write};
 
 use crate::profile::Analysis;
-use crate::select::TreeOrder;
-use crate::select::View;
+use crate::select::{TreeOrder, View};
 
 /// Frames may not hold the separators of the folded format.
 fn frame(name: &str) -> std::borrow::Cow<'_, str> {
@@ -88,16 +87,17 @@ pub fn folded_lines(a: &Analysis, views: &[View]) -> Vec<String> {
     out
 }
 
-/// The lines a flamegraph whose frames are drawn `image_width` pixels wide ([`super::flamegraph::DRAWN_WIDTH`]) can show with frames of at least `min_width` pixels: the
-/// same picture from far fewer lines (a big profile has millions of distinct stacks).
-pub fn flame_lines(a: &Analysis, views: &[View], image_width: f64, min_width: f64) -> Vec<String> {
-    flame_lines_counted(a, views, image_width, min_width).0
+/// The lines a flamegraph whose frames are drawn `drawn_width` pixels wide ([`super::flamegraph::DRAWN_WIDTH`])
+/// can show with frames of at least `min_width` pixels: the same picture from far fewer lines (a big profile has
+/// millions of distinct stacks).
+pub fn flame_lines(a: &Analysis, views: &[View], drawn_width: f64, min_width: f64) -> Vec<String> {
+    flame_lines_counted(a, views, drawn_width, min_width).0
 }
 
 /// [`flame_lines`], and how many call sites (with their callees) were too narrow to draw.
-pub fn flame_lines_counted(a: &Analysis, views: &[View], image_width: f64, min_width: f64) -> (Vec<String>, u64) {
+pub fn flame_lines_counted(a: &Analysis, views: &[View], drawn_width: f64, min_width: f64) -> (Vec<String>, u64) {
     let total: u64 = views.iter().map(|v| v.tree.nodes[0].stats.total_ns).sum();
-    let min_total = (total as f64 * min_width / image_width.max(1.0)) as u64;
+    let min_total = (total as f64 * min_width / drawn_width.max(1.0)) as u64;
     let mut out = Vec::new();
     let hidden = walk_stacks_counted(a, views, min_total, |s, us| {
         let count = folded_count(us);

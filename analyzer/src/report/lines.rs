@@ -63,8 +63,7 @@ pub fn line_rows(a: &Analysis, views: &[View]) -> Vec<LineRow> {
         *func_total.entry(f).or_default() += ns;
     }
     by.iter()
-        .map(|(&(f, line), (hits, ns, hist))| (f, line, *hits, *ns, hist))
-        .map(|(f, line, hits, ns, hist)| (f, line, hits, ns, hist.quantiles([0.5, 0.99])))
+        .map(|(&(f, line), &(hits, ns, ref hist))| (f, line, hits, ns, hist.quantiles([0.5, 0.99])))
         .map(|(f, line, hits, ns, [p50, p99])| LineRow {
             function: f.to_owned(),
             line,

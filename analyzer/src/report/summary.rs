@@ -12,8 +12,7 @@ use serde::Serialize;
 use crate::hist::LatencyHist;
 use crate::profile::Analysis;
 use crate::report::{ms, push_ms, push_u64, us};
-use crate::select::TreeOrder;
-use crate::select::View;
+use crate::select::{TreeOrder, View};
 use crate::tree::{Children, Stats, Tree, Unfinished, NO_NODE};
 
 /// What orders the flat table.

@@ -18,7 +18,7 @@ use nom::combinator::{all_consuming, map, map_opt, opt, rest, value};
 use nom::sequence::{preceded, terminated, tuple};
 use nom::IResult;
 
-use super::number::{first_digits, leading_digits, plain_decimal_prefix, scaled_decimal, scaled_decimal_fast};
+use super::number::{first_digits, leading_digits, plain_decimal_prefix, scaled_decimal, scaled_decimal_fast, POW10};
 use crate::event::DebugKind;
 
 /// A decoded message; times are ns since the epoch, durations ns.
@@ -208,9 +208,6 @@ pub(crate) struct EpochSeconds {
     ns: i64,
 }
 
-/// 10^k for k = 0..=9.
-const POW10_I64: [i64; 10] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
-
 /// The most digits of remembered seconds: with at most nine of the fraction, an epoch has at most 19 digits,
 /// which [`scaled_decimal_fast`] reads exactly (as the sum below).
 const EPOCH_SECONDS_MAX: usize = 10;
@@ -228,7 +225,7 @@ impl EpochSeconds {
                 let word = u64::from_le_bytes(last.try_into().unwrap_or_default()) >> ((8 - f) * 8);
                 if leading_digits(word) >= f {
                     let value = first_digits(word, f) as i64;
-                    if let Some(ns) = self.ns.checked_add(value * POW10_I64[9 - f]) {
+                    if let Some(ns) = self.ns.checked_add(value * POW10[9 - f] as i64) {
                         return Some(ns);
                     }
                 }

@@ -104,7 +104,7 @@ fn scale_by_pow10(mantissa: u64, power: i32) -> Option<u128> {
 }
 
 /// 10^0 ..= 10^19 (all that fit a u64).
-const POW10: [u64; 20] = {
+pub(super) const POW10: [u64; 20] = {
     let mut table = [1u64; 20];
     let mut i = 1;
     while i < 20 {
