@@ -15,6 +15,7 @@
 use std::collections::{HashMap, HashSet};
 
 use inferno::flamegraph::{self, Direction};
+use rayon::prelude::*;
 
 use super::flamegraph::IMAGE_WIDTH;
 use super::{push_fixed, push_u64};
@@ -31,14 +32,16 @@ struct Frame<'a> {
 /// with the options `make_options` makes (a fresh set for the probe, whose `min_width` and `no_sort` this sets),
 /// or `None` when the input or the options are outside what this models.
 pub(super) fn draw(lines: &[&str], make_options: &dyn Fn() -> flamegraph::Options<'static>) -> Option<Vec<u8>> {
-    draw_frames(lines, make_options, true)
+    draw_frames(lines, make_options, true, FRAMES_PER_PIECE)
 }
 
-/// [`draw`]; `only_if_faster` off, also when there are about as many functions as frames (for tests).
+/// [`draw`]; `only_if_faster` off, also when there are about as many functions as frames, and `piece` frames
+/// written at a time (for tests).
 fn draw_frames(
     lines: &[&str],
     make_options: &dyn Fn() -> flamegraph::Options<'static>,
     only_if_faster: bool,
+    piece: usize,
 ) -> Option<Vec<u8>> {
     let opt = make_options();
     if opt.reverse_stack_order || opt.flame_chart || opt.color_diffusion || opt.pretty_xml || !opt.base.is_empty() {
@@ -59,14 +62,46 @@ fn draw_frames(
     let probe = Probe::draw(&frames, depthmax, timemax, make_options, only_if_faster)?;
 
     let image_width = opt.image_width.map_or(IMAGE_WIDTH, |w| w as f64);
-    let char_width_pct = 100.0 * opt.font_size as f64 * opt.font_width / image_width;
-    let text_offset_pct = 100.0 * 3.0 / image_width;
-    let mut out = Vec::with_capacity(probe.header.len() + frames.len() * 300);
+    let geometry = Geometry {
+        timemax,
+        widthpertime_pct,
+        char_width_pct: 100.0 * opt.font_size as f64 * opt.font_width / image_width,
+        text_offset_pct: 100.0 * 3.0 / image_width,
+        count_name: &opt.count_name,
+    };
+    // Frames are independent of each other: pieces of them are written on every core and joined in order.
+    let pieces: Vec<Option<Vec<u8>>> =
+        frames.par_chunks(piece.max(1)).map(|piece| push_frames(piece, &geometry, &probe)).collect();
+    let mut out = Vec::with_capacity(
+        probe.header.len() + pieces.iter().map(|p| p.as_ref().map_or(0, Vec::len)).sum::<usize>() + 16,
+    );
     out.extend_from_slice(probe.header.as_bytes());
+    for piece in pieces {
+        out.extend_from_slice(&piece?);
+    }
+    out.extend_from_slice(b"</svg></svg>");
+    Some(out)
+}
+
+/// Frames per piece written on one core: about 300 bytes each.
+const FRAMES_PER_PIECE: usize = 1024;
+
+/// What every frame's markup needs from the whole graph.
+struct Geometry<'o> {
+    timemax: u64,
+    widthpertime_pct: f64,
+    char_width_pct: f64,
+    text_offset_pct: f64,
+    count_name: &'o str,
+}
+
+/// `frames` in inferno's markup (`None` if one of them is outside what the probe drew).
+fn push_frames(frames: &[Frame<'_>], g: &Geometry<'_>, probe: &Probe) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(frames.len() * 300);
     let mut scratch = Vec::new();
-    for f in &frames {
-        let x1_pct = f.start as f64 * widthpertime_pct;
-        let x2_pct = f.end as f64 * widthpertime_pct;
+    for f in frames {
+        let x1_pct = f.start as f64 * g.widthpertime_pct;
+        let x2_pct = f.end as f64 * g.widthpertime_pct;
         let width_pct = x2_pct - x1_pct;
         let (rect_y, text_y) = probe.y.get(f.depth)?;
         let samples = f.end - f.start;
@@ -81,12 +116,12 @@ fn draw_frames(
         }
         push_thousands(&mut scratch, samples);
         scratch.push(b' ');
-        scratch.extend_from_slice(opt.count_name.as_bytes());
+        scratch.extend_from_slice(g.count_name.as_bytes());
         if root {
             scratch.extend_from_slice(b", 100%)");
         } else {
             scratch.extend_from_slice(b", ");
-            push_fixed(&mut scratch, 100.0 * samples as f64 / timemax as f64, 2);
+            push_fixed(&mut scratch, 100.0 * samples as f64 / g.timemax as f64, 2);
             scratch.extend_from_slice(b"%)");
         }
         push_escaped(&mut out, &scratch);
@@ -106,13 +141,13 @@ fn draw_frames(
         out.extend_from_slice(b"\" fg:w=\"");
         push_u64(&mut out, samples);
         out.extend_from_slice(b"\"/><text x=\"");
-        push_fixed(&mut out, x1_pct + text_offset_pct, 4);
+        push_fixed(&mut out, x1_pct + g.text_offset_pct, 4);
         out.extend_from_slice(b"%\" y=\"");
         out.extend_from_slice(text_y.as_bytes());
         out.extend_from_slice(b"\">");
         // The label: the name when it fits (by its length in bytes, as inferno measures), else as many
         // characters as fit less two and `..`, nothing under three.
-        let fitchars = (width_pct / char_width_pct).trunc() as usize;
+        let fitchars = (width_pct / g.char_width_pct).trunc() as usize;
         if fitchars >= 3 {
             if f.name.len() < fitchars {
                 push_escaped(&mut out, f.name.as_bytes());
@@ -128,7 +163,6 @@ fn draw_frames(
         }
         out.extend_from_slice(b"</text></g>");
     }
-    out.extend_from_slice(b"</svg></svg>");
     Some(out)
 }
 
@@ -408,7 +442,7 @@ mod tests {
         /// `write_flamegraph`, through the frames drawn here, gives inferno's SVG byte for byte, and
         /// everything ordinary is drawn here.
         #[test]
-        fn the_same_bytes_as_inferno(lines in folded(), o in options()) {
+        fn the_same_bytes_as_inferno(lines in folded(), o in options(), piece in 1usize..9) {
             let palette = o.palette.parse().unwrap();
             let make = || crate::report::flamegraph::inferno_options(&o, palette);
             let mut opt = make();
@@ -427,7 +461,8 @@ mod tests {
 
             let mut prepared: Vec<&str> = lines.iter().map(|l| l.trim()).collect();
             prepared.sort();
-            if let Some(forced) = draw_frames(&prepared, &make, false) {
+            // Frames written a few at a time, in pieces on both cores, joined as inferno writes them.
+            if let Some(forced) = draw_frames(&prepared, &make, false, piece) {
                 prop_assert_eq!(&String::from_utf8(forced).unwrap(), &expected);
             } else {
                 // Only the odd names, a total too small for the probe, or nothing wide enough to draw.
