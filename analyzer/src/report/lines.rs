@@ -1,10 +1,10 @@
 //! LineProfiler timings per line, like line_profiler: line, hits, total, per hit, the line's share of its
 //! function's measured time, and the line's source text when the function's file can be read here.
 
-use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 
 use crate::report::table::write_markdown;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::hist::LatencyHist;
@@ -32,11 +32,11 @@ pub struct LineRow {
 
 /// Source files read once each; a file that cannot be read (another machine's path, deleted) shows no text.
 #[derive(Default)]
-struct Sources(HashMap<String, Option<Vec<String>>>);
+struct Sources<'a>(FxHashMap<&'a str, Option<Vec<String>>>);
 
-impl Sources {
-    fn line(&mut self, file: &str, line: u32) -> Option<String> {
-        let lines = self.0.entry(file.to_owned()).or_insert_with(|| {
+impl<'a> Sources<'a> {
+    fn line(&mut self, file: &'a str, line: u32) -> Option<String> {
+        let lines = self.0.entry(file).or_insert_with(|| {
             let bytes = std::fs::read(file).ok()?;
             Some(String::from_utf8_lossy(&bytes).lines().map(|l| l.trim().to_owned()).collect())
         });
@@ -44,41 +44,62 @@ impl Sources {
     }
 }
 
+/// One (function name, line) over every view, as it is summed.
+struct LineSum<'a> {
+    function: &'a str,
+    line: u32,
+    hits: u64,
+    ns: u64,
+    hist: LatencyHist,
+}
+
 /// Rows by function name, then line.
 pub fn line_rows(a: &Analysis, views: &[View]) -> Vec<LineRow> {
-    let mut by: BTreeMap<(&str, u32), (u64, u64, LatencyHist)> = BTreeMap::new();
-    let mut files: HashMap<&str, &str> = HashMap::new();
+    // Each view's lines summed into one entry per (name, line), found by hash and sorted once at the end (an
+    // ordered map compared names at every one of the views' lines: most of this report's time).
+    let mut sums: Vec<LineSum> = Vec::new();
+    let mut index: FxHashMap<(&str, u32), usize> = FxHashMap::default();
+    // A function's file: the first seen under its name.
+    let mut files: FxHashMap<&str, &str> = FxHashMap::default();
     for v in views {
         for l in v.lines.iter() {
-            let e = by.entry((a.func_name(l.func), l.line)).or_default();
-            e.0 += l.hits;
-            e.1 += l.total_ns;
-            e.2.add(&l.hist);
-            files.entry(a.func_name(l.func)).or_insert(a.functions[l.func as usize].file.as_str());
+            let function = a.func_name(l.func);
+            let at = *index.entry((function, l.line)).or_insert_with(|| {
+                sums.push(LineSum { function, line: l.line, hits: 0, ns: 0, hist: LatencyHist::default() });
+                sums.len() - 1
+            });
+            let e = &mut sums[at];
+            e.hits += l.hits;
+            e.ns += l.total_ns;
+            e.hist.add(&l.hist);
+            files.entry(function).or_insert(a.functions[l.func as usize].file.as_str());
         }
     }
+    sums.sort_unstable_by(|x, y| (x.function, x.line).cmp(&(y.function, y.line)));
     let mut sources = Sources::default();
-    let mut func_total: BTreeMap<&str, u64> = BTreeMap::new();
-    for ((f, _), (_, ns, _)) in &by {
-        *func_total.entry(f).or_default() += ns;
+    let mut rows = Vec::with_capacity(sums.len());
+    // Runs of one function: its lines' share of their sum.
+    for run in sums.chunk_by(|x, y| x.function == y.function) {
+        let func_total: u64 = run.iter().map(|e| e.ns).sum();
+        for e in run {
+            let [p50, p99] = e.hist.quantiles([0.5, 0.99]);
+            rows.push(LineRow {
+                function: e.function.to_owned(),
+                line: e.line,
+                hits: e.hits,
+                total_us: us(e.ns),
+                per_hit_us: us(e.ns.checked_div(e.hits).unwrap_or(0)),
+                percent: match func_total {
+                    0 => 0.0,
+                    t => (e.ns as f64 * 1000.0 / t as f64).round() / 10.0,
+                },
+                p50_us: us(p50.unwrap_or(0)),
+                p99_us: us(p99.unwrap_or(0)),
+                source: files.get(e.function).and_then(|file| sources.line(file, e.line)),
+            });
+        }
     }
-    by.iter()
-        .map(|(&(f, line), &(hits, ns, ref hist))| (f, line, hits, ns, hist.quantiles([0.5, 0.99])))
-        .map(|(f, line, hits, ns, [p50, p99])| LineRow {
-            function: f.to_owned(),
-            line,
-            hits,
-            total_us: us(ns),
-            per_hit_us: us(ns.checked_div(hits).unwrap_or(0)),
-            percent: match func_total[f] {
-                0 => 0.0,
-                t => (ns as f64 * 1000.0 / t as f64).round() / 10.0,
-            },
-            p50_us: us(p50.unwrap_or(0)),
-            p99_us: us(p99.unwrap_or(0)),
-            source: files.get(f).and_then(|file| sources.line(file, line)),
-        })
-        .collect()
+    rows
 }
 
 pub fn write_text(a: &Analysis, views: &[View], out: &mut dyn Write) -> io::Result<()> {
