@@ -84,17 +84,17 @@ pub(crate) struct TextReplay {
 impl TextReplay {
     /// Reads `evs` (the thread's next events, whose function `f` is `labels[f]` here) and replays what is
     /// `read_ahead` events behind the reading.
-    pub fn feed(&mut self, m: &mut Machine, mut evs: Vec<TextEv>, labels: &[u32], read_ahead: usize) {
+    pub fn feed(&mut self, m: &mut Machine, evs: Vec<TextEv>, labels: &[u32], read_ahead: usize) {
         if evs.is_empty() {
             return;
-        }
-        for ev in &mut evs {
-            *ev = relabel_ev(*ev, |f| labels[f as usize]);
         }
         let n = evs.len();
         self.ahead.push_back(Stretch { first: self.read, ends: vec![false; n], evs });
         for i in 0..n {
-            let ev = self.ahead.back().expect("just pushed").evs[i];
+            // Relabelled as it is read (a pass of its own over the events before).
+            let slot = &mut self.ahead.back_mut().expect("just pushed").evs[i];
+            *slot = relabel_ev(*slot, |f| labels[f as usize]);
+            let ev = *slot;
             self.read(ev);
             if self.read - self.replayed > read_ahead as u64 {
                 self.replay_one(m);
