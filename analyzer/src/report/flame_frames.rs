@@ -72,14 +72,15 @@ fn draw_frames(
     // Frames are independent of each other: pieces of them are written on every core and joined in order.
     let pieces: Vec<Option<Vec<u8>>> =
         frames.par_chunks(piece.max(1)).map(|piece| push_frames(piece, &geometry, &probe)).collect();
+    const CLOSING: &[u8] = b"</svg></svg>";
     let mut out = Vec::with_capacity(
-        probe.header.len() + pieces.iter().map(|p| p.as_ref().map_or(0, Vec::len)).sum::<usize>() + 16,
+        probe.header.len() + pieces.iter().map(|p| p.as_ref().map_or(0, Vec::len)).sum::<usize>() + CLOSING.len(),
     );
     out.extend_from_slice(probe.header.as_bytes());
     for piece in pieces {
         out.extend_from_slice(&piece?);
     }
-    out.extend_from_slice(b"</svg></svg>");
+    out.extend_from_slice(CLOSING);
     Some(out)
 }
 

@@ -84,14 +84,7 @@ pub fn function_stats(a: &Analysis, views: &[View], sort: SortBy) -> Vec<FuncSta
 /// The first `top` rows (all with `None`) of [`function_stats`], and how many functions it has in all. Only
 /// the rows returned get their histogram (the merge of every thread's), unless the order itself needs them.
 pub fn top_functions(a: &Analysis, views: &[View], sort: SortBy, top: Option<usize>) -> (Vec<FuncStat>, usize) {
-    // Each tree's children and self times as the other reports use them (made once per view).
-    let shares: Vec<Vec<(u32, Share)>> = views
-        .par_iter()
-        .map(|v| {
-            let TreeOrder { children, selfs } = v.order(a);
-            shares_of(&v.tree, children, selfs, a.functions.len())
-        })
-        .collect();
+    let shares: Vec<Vec<(u32, Share)>> = views.par_iter().map(|v| shares_of(&v.tree, a.functions.len())).collect();
     let mut by_func: Vec<Option<FuncStat>> = vec![None; a.functions.len()];
     let mut hists_of: Vec<Vec<&LatencyHist>> = vec![Vec::new(); a.functions.len()];
     for (v, shares) in views.iter().zip(&shares) {
@@ -166,16 +159,16 @@ struct Share {
     unfinished: Unfinished,
 }
 
-/// The [`Share`] of `tree` (whose children are `ch`, in any order, and self times `selfs`) of each function it
-/// calls (by label, of `functions` labels), in label order. Only those: a profile can have thousands of threads
-/// and of functions.
-fn shares_of(tree: &Tree, ch: &Children, selfs: &[u64], functions: usize) -> Vec<(u32, Share)> {
+/// The [`Share`] of `tree` of each function it calls (by label, of `functions` labels), in label order. Only
+/// those: a profile can have thousands of threads and of functions.
+fn shares_of(tree: &Tree, functions: usize) -> Vec<(u32, Share)> {
     let mut shares = vec![Share::default(); functions];
     let nodes = &tree.nodes;
     // Nodes under the root: parents come before their children (see `Tree`), so one pass in node order finds
     // them. The sums that do not depend on the path are taken in the same order: a depth-first walk over the
     // nodes themselves costs a cache miss per node on a tree of a million nodes.
     let mut under_root = vec![false; nodes.len()];
+    let selfs = tree.self_times();
     for (n, node) in nodes.iter().enumerate().skip(1) {
         if node.parent == NO_NODE || !(node.parent == 0 || under_root[node.parent as usize]) {
             continue;
@@ -192,6 +185,7 @@ fn shares_of(tree: &Tree, ch: &Children, selfs: &[u64], functions: usize) -> Vec
     // the current path, over the labels and totals copied into arrays of their own.
     let funcs: Vec<u32> = nodes.iter().map(|n| n.func).collect();
     let totals: Vec<u64> = nodes.iter().map(|n| n.stats.total_ns).collect();
+    let ch = tree.children();
     let mut on_path = vec![0u32; functions];
     let mut stack: Vec<(u32, bool)> = ch[0].iter().map(|&c| (c, false)).collect();
     while let Some((n, leaving)) = stack.pop() {
@@ -658,10 +652,10 @@ mod tests {
                 }
             }
             let mut shares = [Share::default(); 6];
-            let selfs = tree.self_times();
-            for (f, share) in shares_of(&tree, &tree.children(), &selfs, 6) {
+            for (f, share) in shares_of(&tree, 6) {
                 shares[f as usize] = share;
             }
+            let selfs = tree.self_times();
             for f in 0..6u32 {
                 let mut want = Share::default();
                 for (n, node) in tree.nodes.iter().enumerate().skip(1).filter(|(_, node)| node.func == f) {

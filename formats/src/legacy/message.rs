@@ -161,7 +161,7 @@ fn logger_shape<'m>(input: &'m [u8], seconds: &mut EpochSeconds) -> Option<Messa
             let seven = first_digits(first, 7);
             (seven / 10, seven % 10)
         }
-        n => (first_digits(first, n) * 10u64.pow(6 - n as u32), 0),
+        n => (first_digits(first, n) * POW10[6 - n], 0),
     };
     while frac_len.is_multiple_of(8) {
         let more = leading_digits(word(frac_at + frac_len)?);

@@ -206,7 +206,7 @@ fn digits_prefix(text: &[u8]) -> (u64, usize) {
 /// Eight ASCII digits (the first in the lowest byte, as loaded little-endian) as their value, or `None` when
 /// any byte is not a digit.
 #[inline(always)]
-pub(super) fn eight_digits(word: u64) -> Option<u64> {
+fn eight_digits(word: u64) -> Option<u64> {
     const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
     // Each byte is 0x30..=0x39 exactly when its high nibble is 3 and adding 6 keeps it 3.
     if (word & HIGH) | ((word.wrapping_add(0x0606_0606_0606_0606) & HIGH) >> 4) != 0x3333_3333_3333_3333 {
