@@ -24,11 +24,18 @@ if os.waitstatus_to_exitcode(status) != 0:
 print(f"{wall:.4f} {ru.ru_maxrss // 1024} {ru.ru_utime + ru.ru_stime:.4f}")
 PY
 }
-measure() {
-    local runs=() i
+# measure_runs CMD…: one line "wall_seconds peak_MiB cpu_seconds" per run, $REPS runs (0 prints nothing).
+measure_runs() {
+    local i
     for ((i = 0; i < REPS; i++)); do
-        runs+=("$(measure_once "$@")")
+        measure_once "$@"
     done
-    printf '%s\n' "${runs[@]}" | sort -n -k1,1 | awk '{w[NR] = $1; c[NR] = $3; if ($2 > m) m = $2}
+}
+# median_of: reads measure_runs' lines on stdin, prints what `measure` prints for them.
+median_of() {
+    sort -n -k1,1 | awk '{w[NR] = $1; c[NR] = $3; if ($2 > m) m = $2}
         END {k = int((NR + 1) / 2); printf "%s %s %s %s-%s\n", w[k], m, c[k], w[1], w[NR]}'
+}
+measure() {
+    measure_runs "$@" | median_of
 }
