@@ -24,9 +24,13 @@ if os.waitstatus_to_exitcode(status) != 0:
 print(f"{wall:.4f} {ru.ru_maxrss // 1024} {ru.ru_utime + ru.ru_stime:.4f}")
 PY
 }
-# measure_runs CMD…: one line "wall_seconds peak_MiB cpu_seconds" per run, $REPS runs (0 prints nothing).
+# measure_runs CMD…: one line "wall_seconds peak_MiB cpu_seconds" per run, $REPS runs (0 prints nothing), after
+# $WARMUP runs not timed (default 1: the first run after the machine has idled is slower, its cores waking up).
 measure_runs() {
     local i
+    for ((i = 0; i < ${WARMUP:-1} && REPS > 0; i++)); do
+        measure_once "$@" >/dev/null
+    done
     for ((i = 0; i < REPS; i++)); do
         measure_once "$@"
     done

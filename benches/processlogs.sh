@@ -57,13 +57,14 @@ for size in "${SIZES[@]}"; do
     # minute, and nine runs of 50 ms in a row could all fall in a slow or a fast second.
     pylu_before=$(cd "run-pylu-$size" && REPS=$((REPS / 2)) measure_runs "$BIN/pylu-processlogs" -q -i "$log")
     if [ "$need_kib" -lt "$avail_kib" ]; then
-        read -r or_w or_m or_c _ < <(cd "run-original-$size" && REPS=1 measure "$WORK/venv/bin/python" "$ORIGINAL" -i "$log")
+        # One run, no warm-up: it takes seconds (a warm-up would double the script's time for nothing).
+        read -r or_w or_m or_c _ < <(cd "run-original-$size" && REPS=1 WARMUP=0 measure "$WORK/venv/bin/python" "$ORIGINAL" -i "$log")
         [ -s "run-original-$size/$(basename "$log").svg" ] || or_w=failed
     else
         or_w=skipped or_m=- or_c=-
         echo "  original skipped: needs ~$((need_kib / 1048576)) GiB of memory, $((avail_kib / 1048576)) GiB available" >&2
     fi
-    pylu_after=$(cd "run-pylu-$size" && REPS=$((REPS - REPS / 2)) measure_runs "$BIN/pylu-processlogs" -q -i "$log")
+    pylu_after=$(cd "run-pylu-$size" && REPS=$((REPS - REPS / 2)) WARMUP=0 measure_runs "$BIN/pylu-processlogs" -q -i "$log")
     read -r py_w py_m py_c _ < <(printf '%s\n' "$pylu_before" "$pylu_after" | grep . | median_of)
     rm -f time.out "run-original-$size/time.out" "run-pylu-$size/time.out"
     out_mb=$(du -cb "run-pylu-$size"/* | tail -n 1 | awk '{ printf "%.1f", $1 / 1e6 }')
