@@ -17,16 +17,6 @@ use pylu_analyzer::report::flamegraph::FlameOptions;
 use pylu_analyzer::report::summary::SummaryOptions;
 use pylu_analyzer::{flamegraph, folded, summary, AnalyzeError, Options, Selection};
 
-/// mimalloc instead of glibc's malloc, for this binary only. A text log's events are allocated by the worker
-/// that parses them and freed by the one that replays their thread (a unit's parts by the stitching thread):
-/// glibc frees such a block, beyond its small per-thread cache, under the lock of the arena that allocated it,
-/// and the workers slept on those locks ~65 times in a run on a 50 MB log. mimalloc frees another thread's
-/// block without a lock and reuses freed memory (page faults 4,500 → 1,000). 101 alternating runs each way:
-/// 2–3 % less wall and CPU on the 50 MB log; 5 % less CPU on 1 GB (docs/performance-log.md). `pylu-analyze`
-/// keeps glibc's: its analysis of binary traces measured 3 % slower with mimalloc (1 GB `summary`).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "pylu-processlogs",
