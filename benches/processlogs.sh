@@ -7,8 +7,8 @@
 #   - Each command runs in an empty directory of its own (both write <log name>.folded/.summary/.svg there).
 #   - pylu and wc run PYLU_BENCH_REPS times (default 3; pylu half before the original, half after) and the run of
 #     median wall time is printed (wall and CPU = user + system, children included: under a shared load compare
-#     CPU), with peak RSS; the original runs once
-#     (it takes minutes on a gigabyte), and only with ~22x the log's size of memory available (it holds the whole
+#     CPU), with peak RSS; the original runs PYLU_BENCH_ORIGINAL_REPS times (default 1: it takes minutes on a
+#     gigabyte; its median printed), and only with ~22x the log's size of memory available (it holds the whole
 #     log as Python strings); "failed" when it wrote no SVG. Then pylu's phases (--timings) on the last size.
 # Usage: benches/processlogs.sh [WORKDIR=/tmp/pylu-bench-processlogs] [SIZES="50M 1G"]
 #        (a WORKDIR inside the checkout: use bench-data/, which is git-ignored)
@@ -16,6 +16,8 @@ set -euo pipefail
 WORK=${1:-/tmp/pylu-bench-processlogs}
 read -r -a SIZES <<< "${2:-50M 1G}"
 REPS=${PYLU_BENCH_REPS:-3}
+# The original's runs on each size (the median is printed): ~5 s each on 50 MB, minutes on a gigabyte.
+ORIGINAL_REPS=${PYLU_BENCH_ORIGINAL_REPS:-1}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --release -q -p pylu-analyzer -p pylu-gen --manifest-path "$ROOT/Cargo.toml"
 BIN="$ROOT/target/release"
@@ -53,12 +55,12 @@ for size in "${SIZES[@]}"; do
     need_kib=$(( $(stat -c %s "$log") * 22 / 1024 ))
     avail_kib=$(awk '/MemAvailable/ {print $2}' /proc/meminfo)
     # pylu runs half its repetitions before the original and half after, so that its median samples the same
-    # stretch of time as the original's one long run: this machine's speed drifts by several per cent within a
+    # stretch of time as the original's long runs: this machine's speed drifts by several per cent within a
     # minute, and nine runs of 50 ms in a row could all fall in a slow or a fast second.
     pylu_before=$(cd "run-pylu-$size" && REPS=$((REPS / 2)) measure_runs "$BIN/pylu-processlogs" -q -i "$log")
     if [ "$need_kib" -lt "$avail_kib" ]; then
-        # One run, no warm-up: it takes seconds (a warm-up would double the script's time for nothing).
-        read -r or_w or_m or_c _ < <(cd "run-original-$size" && REPS=1 WARMUP=0 measure "$WORK/venv/bin/python" "$ORIGINAL" -i "$log")
+        # No warm-up: each run takes seconds.
+        read -r or_w or_m or_c _ < <(cd "run-original-$size" && REPS=$ORIGINAL_REPS WARMUP=0 measure "$WORK/venv/bin/python" "$ORIGINAL" -i "$log")
         [ -s "run-original-$size/$(basename "$log").svg" ] || or_w=failed
     else
         or_w=skipped or_m=- or_c=-
