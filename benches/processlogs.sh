@@ -66,7 +66,8 @@ for size in "${SIZES[@]}"; do
         or_w=skipped or_m=- or_c=-
         echo "  original skipped: needs ~$((need_kib / 1048576)) GiB of memory, $((avail_kib / 1048576)) GiB available" >&2
     fi
-    pylu_after=$(cd "run-pylu-$size" && REPS=$((REPS - REPS / 2)) WARMUP=0 measure_runs "$BIN/pylu-processlogs" -q -i "$log")
+    # (The warm-up is the first batch's, or this one's when the first has no run.)
+    pylu_after=$(cd "run-pylu-$size" && REPS=$((REPS - REPS / 2)) WARMUP=$((REPS / 2 > 0 ? 0 : 1)) measure_runs "$BIN/pylu-processlogs" -q -i "$log")
     read -r py_w py_m py_c _ < <(printf '%s\n' "$pylu_before" "$pylu_after" | grep . | median_of)
     rm -f time.out "run-original-$size/time.out" "run-pylu-$size/time.out"
     out_mb=$(du -cb "run-pylu-$size"/* | tail -n 1 | awk '{ printf "%.1f", $1 / 1e6 }')
