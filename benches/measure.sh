@@ -1,4 +1,5 @@
-# Sourced by the benchmark scripts: `measure CMD…` runs CMD $REPS times (PYLU_BENCH_REPS, default 5) and prints
+# Sourced by the benchmark scripts: `measure CMD…` runs CMD $REPS times (PYLU_BENCH_REPS, default 5), after
+# $WARMUP untimed runs (default 1), and prints
 # "wall_seconds peak_MiB cpu_seconds spread" for the run of median wall time (CPU = user + system, children
 # included: on a shared machine the wall time depends on the neighbours, the CPU time much less), the largest peak
 # of all runs, and the spread "min-max" of the wall times. The median, not the fastest run: this machine's speed
