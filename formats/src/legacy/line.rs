@@ -153,19 +153,62 @@ pub(crate) fn parse_line_cached<'a>(
 
 /// [`parse_line_cached`] for an ASCII line whose first nine `;` were already found (`seps`, in order), as
 /// [`super::lines`] finds them in its one pass over the line; the same answer as [`parse_line_cached`] gives
-/// for that line (property-tested).
+/// for that line (property-tested), with what its first five columns read as.
 #[inline(always)]
 pub(crate) fn parse_ascii_line<'a>(
     line: &'a [u8],
     seps: &[usize; SEPARATORS_BEFORE_MESSAGE],
     cache: &mut LineCache,
-) -> Result<(Event<'a>, &'a str), &'static str> {
+) -> Result<(Event<'a>, LineHead<'a>), &'static str> {
+    let line = ascii_str(line);
+    let head = parse_head(line, seps, cache)?;
+    Ok((parse_body(line, seps, cache, &head)?, head))
+}
+
+/// [`parse_ascii_line`] for a line whose text up to its fifth `;` is the same bytes as that of a line that
+/// read as `head`: those columns are not read again.
+#[inline(always)]
+pub(crate) fn parse_ascii_line_after_head<'a>(
+    line: &'a [u8],
+    seps: &[usize; SEPARATORS_BEFORE_MESSAGE],
+    cache: &mut LineCache,
+    head: &LineHead<'a>,
+) -> Result<Event<'a>, &'static str> {
+    parse_body(ascii_str(line), seps, cache, head)
+}
+
+/// An ASCII line as a str, without its trailing `\r`.
+#[inline(always)]
+fn ascii_str(line: &[u8]) -> &str {
     debug_assert!(line.is_ascii());
     // A `\r` is after every `;`: stripping it moves none of them.
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     // SAFETY: the caller found every byte of `line` ASCII, and ASCII is valid UTF-8.
-    let line = unsafe { std::str::from_utf8_unchecked(line) };
-    parse_columns(line, seps, cache)
+    unsafe { std::str::from_utf8_unchecked(line) }
+}
+
+/// What a line's first five columns read as: its `asctime`, and its thread's pid, tid and name (the process
+/// name is never read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LineHead<'a> {
+    pub asctime_ns: i64,
+    pub pid: u32,
+    pub tid: u64,
+    pub thread_name: &'a str,
+}
+
+/// Column `k` of `line` (the message is column 9), cut at `;` and trimmed of ASCII spaces. Columns are only
+/// read when needed: the thread's when they differ from a recent line's, the process name never (trimming
+/// every column was a sixth of the parse's instructions).
+#[inline(always)]
+fn column<'a>(line: &'a str, seps: &[usize; SEPARATORS_BEFORE_MESSAGE], k: usize) -> &'a str {
+    let bytes = line.as_bytes();
+    let start = if k == 0 { 0 } else { seps[k - 1] + 1 };
+    let end = if k < SEPARATORS_BEFORE_MESSAGE { seps[k] } else { bytes.len() };
+    let cut = trim_spaces(bytes.get(start..end).unwrap_or_default());
+    // SAFETY: `line` is UTF-8 and `;` and the ASCII spaces trimmed are single-byte characters, so cutting at
+    // them leaves whole characters.
+    unsafe { std::str::from_utf8_unchecked(cut) }
 }
 
 /// The event of `line` (no `\n` or trailing `\r`), given the positions of its first nine `;`.
@@ -175,30 +218,41 @@ fn parse_columns<'a>(
     seps: &[usize; SEPARATORS_BEFORE_MESSAGE],
     cache: &mut LineCache,
 ) -> Result<(Event<'a>, &'a str), &'static str> {
-    // Column `k` (the message is column 9), cut at `;` and trimmed of ASCII spaces, when it is read: the thread's
-    // columns are only read when they differ from the previous line's, the process name never (trimming every
-    // column was a sixth of the parse's instructions).
-    let bytes = line.as_bytes();
-    let column = |k: usize| -> &'a str {
-        let start = if k == 0 { 0 } else { seps[k - 1] + 1 };
-        let end = if k < SEPARATORS_BEFORE_MESSAGE { seps[k] } else { bytes.len() };
-        let cut = trim_spaces(bytes.get(start..end).unwrap_or_default());
-        // SAFETY: `line` is UTF-8 and `;` and the ASCII spaces trimmed are single-byte characters, so cutting
-        // at them leaves whole characters.
-        unsafe { std::str::from_utf8_unchecked(cut) }
-    };
-    let asctime_ns = cache.get(column(0)).ok_or("bad asctime (expected `YYYY-MM-DD HH:MM:SS,mmm`)")?;
-    let columns = column_bytes(bytes, seps[1] + 1, seps[4]);
+    let head = parse_head(line, seps, cache)?;
+    Ok((parse_body(line, seps, cache, &head)?, head.thread_name))
+}
+
+/// The first five columns of `line`: `asctime; processName; process; threadName; thread`.
+#[inline(always)]
+fn parse_head<'a>(
+    line: &'a str,
+    seps: &[usize; SEPARATORS_BEFORE_MESSAGE],
+    cache: &mut LineCache,
+) -> Result<LineHead<'a>, &'static str> {
+    let asctime_ns = cache.get(column(line, seps, 0)).ok_or("bad asctime (expected `YYYY-MM-DD HH:MM:SS,mmm`)")?;
+    let columns = column_bytes(line.as_bytes(), seps[1] + 1, seps[4]);
     let (pid, tid, thread_name) = match cache.thread.get(columns) {
         Some(same) => same,
         None => {
-            let pid = parse_u32(column(2).as_bytes()).ok_or("bad process id")?;
-            let tid = parse_u64(column(4).as_bytes()).ok_or("bad thread id")?;
-            let thread_name = column(3);
+            let pid = parse_u32(column(line, seps, 2).as_bytes()).ok_or("bad process id")?;
+            let tid = parse_u64(column(line, seps, 4).as_bytes()).ok_or("bad thread id")?;
+            let thread_name = column(line, seps, 3);
             cache.thread.remember(columns, pid, tid, thread_name.as_bytes());
             (pid, tid, thread_name)
         }
     };
+    Ok(LineHead { asctime_ns, pid, tid, thread_name })
+}
+
+/// The event of `line` after its first five columns, which read as `head`.
+#[inline(always)]
+fn parse_body<'a>(
+    line: &'a str,
+    seps: &[usize; SEPARATORS_BEFORE_MESSAGE],
+    cache: &mut LineCache,
+    head: &LineHead<'_>,
+) -> Result<Event<'a>, &'static str> {
+    let column = |k| column(line, seps, k);
     let (pathname, lineno, module, func_name, message) = (column(5), column(6), column(7), column(8), column(9));
     let line_no = parse_u32(lineno.as_bytes()).ok_or("bad line number")?;
     let func = FuncRef::Named { module, name: func_name, file: pathname };
@@ -212,14 +266,14 @@ fn parse_columns<'a>(
         Message::FuncEnd { duration_ns, time_ns } => {
             (time_ns, EventKind::Exit { func, exception: false, duration_ns: Some(duration_ns) })
         }
-        Message::LineTime { duration_ns } => (asctime_ns, EventKind::Line { func, line: line_no, duration_ns }),
+        Message::LineTime { duration_ns } => (head.asctime_ns, EventKind::Line { func, line: line_no, duration_ns }),
         Message::Debug { kind, value } => {
             // The value is a suffix of the message, which is a str.
             let value = message.get(message.len() - value.len()..).unwrap_or_default();
-            (asctime_ns, EventKind::Debug { func, line: line_no, kind, name: "", value, truncated: false })
+            (head.asctime_ns, EventKind::Debug { func, line: line_no, kind, name: "", value, truncated: false })
         }
     };
-    Ok((Event { pid, tid, time_ns, kind }, thread_name))
+    Ok(Event { pid: head.pid, tid: head.tid, time_ns, kind })
 }
 
 /// `cut.trim_ascii()`, with a test of each end first: a column mostly has no space at its end and one at its

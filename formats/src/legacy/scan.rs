@@ -92,8 +92,61 @@ pub(crate) fn scan_line(rest: &[u8]) -> LineScan {
     scan_line_with(rest, masks)
 }
 
+/// [`scan_line_with`] for the rest of a line whose first five `;` are known (see [`super::lines`]): the line's
+/// end, whether the rest is ASCII and the rest's first four `;` (the message's own are not needed).
+#[inline(always)]
+pub(crate) fn scan_rest(rest: &[u8]) -> LineScan {
+    scan_line_limited(rest, masks, REST_SEPARATORS)
+}
+
+/// [`scan_rest`] through [`masks_avx2`]: inlined into callers compiled with AVX2 enabled.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) fn scan_rest_avx2(rest: &[u8]) -> LineScan {
+    scan_line_limited(rest, |block| masks_avx2(block), REST_SEPARATORS)
+}
+
+/// The separators after a line's fifth, before its message.
+pub(crate) const REST_SEPARATORS: usize = SEPARATORS_BEFORE_MESSAGE - 5;
+
+/// Whether `rest` starts with `prefix`, 32 bytes per compare (the last compare overlapping the one before it).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) fn starts_with_avx2(rest: &[u8], prefix: &[u8]) -> bool {
+    use std::arch::x86_64::{_mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8};
+    let n = prefix.len();
+    if n < BLOCK || rest.len() < n {
+        return rest.starts_with(prefix);
+    }
+    let same = |at: usize| match (rest[at..].first_chunk::<BLOCK>(), prefix[at..].first_chunk::<BLOCK>()) {
+        // SAFETY: each unaligned load reads the 32 bytes of an array of 32; AVX2 is enabled for this function,
+        // which only runs where the CPU has it.
+        (Some(a), Some(b)) => unsafe {
+            let (a, b) = (_mm256_loadu_si256(a.as_ptr().cast()), _mm256_loadu_si256(b.as_ptr().cast()));
+            _mm256_movemask_epi8(_mm256_cmpeq_epi8(a, b)) == -1
+        },
+        _ => false,
+    };
+    let mut at = 0;
+    while at + BLOCK < n {
+        if !same(at) {
+            return false;
+        }
+        at += BLOCK;
+    }
+    same(n - BLOCK)
+}
+
 #[inline(always)]
 fn scan_line_with(rest: &[u8], masks: impl Fn(&[u8; BLOCK]) -> (u32, u32, u32)) -> LineScan {
+    scan_line_limited(rest, masks, SEPARATORS_BEFORE_MESSAGE)
+}
+
+/// The scan, keeping the first `limit` (at most [`SEPARATORS_BEFORE_MESSAGE`]) `;`.
+#[inline(always)]
+fn scan_line_limited(rest: &[u8], masks: impl Fn(&[u8; BLOCK]) -> (u32, u32, u32), limit: usize) -> LineScan {
     let mut scan = LineScan { len: rest.len(), seps: [0; SEPARATORS_BEFORE_MESSAGE], count: 0, ascii: true };
     let mut base = 0;
     let mut padded = [0u8; BLOCK];
@@ -112,7 +165,7 @@ fn scan_line_with(rest: &[u8], masks: impl Fn(&[u8; BLOCK]) -> (u32, u32, u32)) 
         let in_line = if newline == 0 { u32::MAX } else { (1u32 << newline.trailing_zeros()) - 1 };
         scan.ascii &= high & in_line == 0;
         let mut semi = semi & in_line;
-        while semi != 0 {
+        while semi != 0 && scan.count < limit {
             let Some(slot) = scan.seps.get_mut(scan.count) else { break };
             *slot = base + semi.trailing_zeros() as usize;
             scan.count += 1;
@@ -165,6 +218,39 @@ mod tests {
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU has AVX2.
                 prop_assert_eq!(unsafe { scan_line_avx2(rest) }, expected(rest));
+            }
+        }
+
+        /// The rest of a line: its end and ASCII as the whole scan finds them, its first four `;` only.
+        #[test]
+        fn the_rest_is_scanned_as_the_line(rest in line_bytes()) {
+            let mut want = expected(&rest);
+            want.count = want.count.min(REST_SEPARATORS);
+            want.seps[REST_SEPARATORS..].fill(0);
+            prop_assert_eq!(scan_rest(&rest), want);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2.
+                prop_assert_eq!(unsafe { scan_rest_avx2(&rest) }, want);
+            }
+        }
+
+        /// `starts_with_avx2` is `starts_with`, on prefixes around the block size that mostly match.
+        #[cfg(target_arch = "x86_64")]
+        #[test]
+        fn starts_with_avx2_is_starts_with(
+            rest in proptest::collection::vec(prop_oneof![8 => Just(b'a'), 1 => any::<u8>()], 0..140),
+            len in 0usize..140,
+            flip in proptest::option::of(0usize..140),
+        ) {
+            let mut prefix: Vec<u8> = rest.iter().copied().take(len).collect();
+            prefix.resize(len, b'a');
+            if let Some(at) = flip.filter(|&at| at < prefix.len()) {
+                prefix[at] ^= 1;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2.
+                prop_assert_eq!(unsafe { starts_with_avx2(&rest, &prefix) }, rest.starts_with(&prefix));
             }
         }
 
