@@ -153,16 +153,17 @@ pub(crate) fn parse_line_cached<'a>(
 
 /// [`parse_line_cached`] for an ASCII line whose first nine `;` were already found (`seps`, in order), as
 /// [`super::lines`] finds them in its one pass over the line; the same answer as [`parse_line_cached`] gives
-/// for that line (property-tested), with what its first five columns read as.
+/// for that line (property-tested), with what its first nine columns read as.
 #[inline(always)]
 pub(crate) fn parse_ascii_line<'a>(
     line: &'a [u8],
     seps: &[usize; SEPARATORS_BEFORE_MESSAGE],
     cache: &mut LineCache,
-) -> Result<(Event<'a>, LineHead<'a>), &'static str> {
+) -> Result<(Event<'a>, LineHead<'a>, LineBody<'a>), &'static str> {
     let line = ascii_str(line);
     let head = parse_head(line, seps, cache)?;
-    Ok((parse_body(line, seps, cache, &head)?, head))
+    let (event, body) = parse_body(line, seps, cache, &head)?;
+    Ok((event, head, body))
 }
 
 /// [`parse_ascii_line`] for a line whose text up to its fifth `;` is the same bytes as that of a line that
@@ -173,8 +174,25 @@ pub(crate) fn parse_ascii_line_after_head<'a>(
     seps: &[usize; SEPARATORS_BEFORE_MESSAGE],
     cache: &mut LineCache,
     head: &LineHead<'a>,
-) -> Result<Event<'a>, &'static str> {
+) -> Result<(Event<'a>, LineBody<'a>), &'static str> {
     parse_body(ascii_str(line), seps, cache, head)
+}
+
+/// [`parse_ascii_line`] for a line whose text up to its ninth `;` (at `message_at - 1`) is the same bytes as
+/// that of a line that read as `head` and `body`: only the message is read.
+#[inline(always)]
+pub(crate) fn parse_ascii_line_after_body<'a>(
+    line: &'a [u8],
+    message_at: usize,
+    cache: &mut LineCache,
+    head: &LineHead<'a>,
+    body: &LineBody<'a>,
+) -> Result<Event<'a>, &'static str> {
+    let line = ascii_str(line);
+    let message = trim_spaces(line.as_bytes().get(message_at..).unwrap_or_default());
+    // SAFETY: `line` is UTF-8 and `;` and the ASCII spaces trimmed are single-byte characters, so cutting at
+    // them leaves whole characters.
+    parse_message_event(unsafe { std::str::from_utf8_unchecked(message) }, cache, head, body)
 }
 
 /// An ASCII line as a str, without its trailing `\r`.
@@ -195,6 +213,13 @@ pub(crate) struct LineHead<'a> {
     pub pid: u32,
     pub tid: u64,
     pub thread_name: &'a str,
+}
+
+/// What a line's sixth to ninth columns read as: `pathname; lineno; module; funcName`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LineBody<'a> {
+    pub func: FuncRef<'a>,
+    pub line_no: u32,
 }
 
 /// Column `k` of `line` (the message is column 9), cut at `;` and trimmed of ASCII spaces. Columns are only
@@ -219,7 +244,7 @@ fn parse_columns<'a>(
     cache: &mut LineCache,
 ) -> Result<(Event<'a>, &'a str), &'static str> {
     let head = parse_head(line, seps, cache)?;
-    Ok((parse_body(line, seps, cache, &head)?, head.thread_name))
+    Ok((parse_body(line, seps, cache, &head)?.0, head.thread_name))
 }
 
 /// The first five columns of `line`: `asctime; processName; process; threadName; thread`.
@@ -244,19 +269,30 @@ fn parse_head<'a>(
     Ok(LineHead { asctime_ns, pid, tid, thread_name })
 }
 
-/// The event of `line` after its first five columns, which read as `head`.
+/// The event of `line` after its first five columns, which read as `head`, and what its next four read as.
 #[inline(always)]
 fn parse_body<'a>(
     line: &'a str,
     seps: &[usize; SEPARATORS_BEFORE_MESSAGE],
     cache: &mut LineCache,
     head: &LineHead<'_>,
-) -> Result<Event<'a>, &'static str> {
+) -> Result<(Event<'a>, LineBody<'a>), &'static str> {
     let column = |k| column(line, seps, k);
-    let (pathname, lineno, module, func_name, message) = (column(5), column(6), column(7), column(8), column(9));
+    let (pathname, lineno, module, func_name) = (column(5), column(6), column(7), column(8));
     let line_no = parse_u32(lineno.as_bytes()).ok_or("bad line number")?;
-    let func = FuncRef::Named { module, name: func_name, file: pathname };
+    let body = LineBody { func: FuncRef::Named { module, name: func_name, file: pathname }, line_no };
+    Ok((parse_message_event(column(9), cache, head, &body)?, body))
+}
 
+/// The event of a line whose message is `message` and whose other columns read as `head` and `body`.
+#[inline(always)]
+fn parse_message_event<'a>(
+    message: &'a str,
+    cache: &mut LineCache,
+    head: &LineHead<'_>,
+    body: &LineBody<'a>,
+) -> Result<Event<'a>, &'static str> {
+    let (func, line_no) = (body.func, body.line_no);
     let message_parsed = match parse_message_fast(message.as_bytes(), &mut cache.seconds) {
         Some(parsed) => parsed,
         None => parse_message(message.as_bytes())?,

@@ -41,7 +41,7 @@ fn masks(block: &[u8; BLOCK]) -> (u32, u32, u32) {
 }
 
 /// [`masks`] in one 32-byte AVX2 register instead of two SSE2 ones: half the compares and mask moves. Only for
-/// code compiled with AVX2 enabled (see [`scan_line_avx2`]), on CPUs that have it.
+/// code compiled with AVX2 enabled (see [`scan_limited_avx2`]), on CPUs that have it.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
@@ -57,14 +57,6 @@ fn masks_avx2(block: &[u8; BLOCK]) -> (u32, u32, u32) {
             _mm256_movemask_epi8(v) as u32,
         )
     }
-}
-
-/// [`scan_line`] through [`masks_avx2`]: inlined into callers compiled with AVX2 enabled.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[inline]
-pub(crate) fn scan_line_avx2(rest: &[u8]) -> LineScan {
-    scan_line_with(rest, |block| masks_avx2(block))
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -86,29 +78,21 @@ fn masks_portable(block: &[u8; BLOCK]) -> (u32, u32, u32) {
     (semi, newline, high)
 }
 
-/// Scans the line at the start of `rest` (see [`LineScan`]).
+/// Scans the line at the start of `rest` (see [`LineScan`]), keeping only its first `limit` (at most
+/// [`SEPARATORS_BEFORE_MESSAGE`]) `;`: fewer for the rest of a line whose first columns are known (see
+/// [`super::lines`]).
 #[inline(always)]
-pub(crate) fn scan_line(rest: &[u8]) -> LineScan {
-    scan_line_with(rest, masks)
+pub(crate) fn scan_limited(rest: &[u8], limit: usize) -> LineScan {
+    scan_line_limited(rest, masks, limit)
 }
 
-/// [`scan_line_with`] for the rest of a line whose first five `;` are known (see [`super::lines`]): the line's
-/// end, whether the rest is ASCII and the rest's first four `;` (the message's own are not needed).
-#[inline(always)]
-pub(crate) fn scan_rest(rest: &[u8]) -> LineScan {
-    scan_line_limited(rest, masks, REST_SEPARATORS)
-}
-
-/// [`scan_rest`] through [`masks_avx2`]: inlined into callers compiled with AVX2 enabled.
+/// [`scan_limited`] through [`masks_avx2`]: inlined into callers compiled with AVX2 enabled.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
-pub(crate) fn scan_rest_avx2(rest: &[u8]) -> LineScan {
-    scan_line_limited(rest, |block| masks_avx2(block), REST_SEPARATORS)
+pub(crate) fn scan_limited_avx2(rest: &[u8], limit: usize) -> LineScan {
+    scan_line_limited(rest, |block| masks_avx2(block), limit)
 }
-
-/// The separators after a line's fifth, before its message.
-pub(crate) const REST_SEPARATORS: usize = SEPARATORS_BEFORE_MESSAGE - 5;
 
 /// Whether `rest` starts with `prefix`, 32 bytes per compare (the last compare overlapping the one before it).
 #[cfg(target_arch = "x86_64")]
@@ -137,11 +121,6 @@ pub(crate) fn starts_with_avx2(rest: &[u8], prefix: &[u8]) -> bool {
         at += BLOCK;
     }
     same(n - BLOCK)
-}
-
-#[inline(always)]
-fn scan_line_with(rest: &[u8], masks: impl Fn(&[u8; BLOCK]) -> (u32, u32, u32)) -> LineScan {
-    scan_line_limited(rest, masks, SEPARATORS_BEFORE_MESSAGE)
 }
 
 /// The scan, keeping the first `limit` (at most [`SEPARATORS_BEFORE_MESSAGE`]) `;`.
@@ -212,26 +191,26 @@ mod tests {
         #[test]
         fn agrees_with_the_slow_way(rest in line_bytes(), from in 0usize..8) {
             let rest = rest.get(from..).unwrap_or_default();
-            prop_assert_eq!(scan_line(rest), expected(rest));
-            prop_assert_eq!(scan_line_with(rest, masks_portable), expected(rest));
+            prop_assert_eq!(scan_limited(rest, SEPARATORS_BEFORE_MESSAGE), expected(rest));
+            prop_assert_eq!(scan_line_limited(rest, masks_portable, SEPARATORS_BEFORE_MESSAGE), expected(rest));
             #[cfg(target_arch = "x86_64")]
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU has AVX2.
-                prop_assert_eq!(unsafe { scan_line_avx2(rest) }, expected(rest));
+                prop_assert_eq!(unsafe { scan_limited_avx2(rest, SEPARATORS_BEFORE_MESSAGE) }, expected(rest));
             }
         }
 
-        /// The rest of a line: its end and ASCII as the whole scan finds them, its first four `;` only.
+        /// The rest of a line: its end and ASCII as the whole scan finds them, its first `limit` `;` only.
         #[test]
-        fn the_rest_is_scanned_as_the_line(rest in line_bytes()) {
+        fn the_rest_is_scanned_as_the_line(rest in line_bytes(), limit in 0..=SEPARATORS_BEFORE_MESSAGE) {
             let mut want = expected(&rest);
-            want.count = want.count.min(REST_SEPARATORS);
-            want.seps[REST_SEPARATORS..].fill(0);
-            prop_assert_eq!(scan_rest(&rest), want);
+            want.count = want.count.min(limit);
+            want.seps[limit..].fill(0);
+            prop_assert_eq!(scan_limited(&rest, limit), want);
             #[cfg(target_arch = "x86_64")]
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU has AVX2.
-                prop_assert_eq!(unsafe { scan_rest_avx2(&rest) }, want);
+                prop_assert_eq!(unsafe { scan_limited_avx2(&rest, limit) }, want);
             }
         }
 
@@ -269,6 +248,7 @@ mod tests {
 
     #[test]
     fn empty_and_blank() {
+        let scan_line = |rest| scan_limited(rest, SEPARATORS_BEFORE_MESSAGE);
         assert_eq!(scan_line(b""), expected(b""));
         assert_eq!(scan_line(b"\n"), expected(b"\n"));
         assert_eq!(scan_line(&[b';'; 64]), expected(&[b';'; 64]));
