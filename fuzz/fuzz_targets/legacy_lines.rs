@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pylu_formats::legacy::{count_lines, lines, parse_line, split_chunks, LineError};
+use pylu_formats::legacy::{count_lines, lines, lines_one_by_one, parse_line, split_chunks, LineError};
 use pylu_formats::{Event, EventKind};
 
 fuzz_target!(|data: &[u8]| {
@@ -26,35 +26,8 @@ fuzz_target!(|data: &[u8]| {
         line_no += count_lines(chunk);
     }
     assert_eq!(not_thread_names(&chunked), not_thread_names(&whole));
-    assert_eq!(line_by_line(data), whole);
+    assert_eq!(lines_one_by_one(data, 1, parse_line), whole);
 });
-
-/// What `lines` must give for `data`: each line through `parse_line` alone, a thread name before each line
-/// whose thread is another than the previous parsed line's, blank lines skipped.
-fn line_by_line(data: &[u8]) -> Vec<Result<Event<'_>, LineError>> {
-    let mut out = Vec::new();
-    let mut current = None;
-    let body = data.strip_suffix(b"\n").unwrap_or(data);
-    if data.is_empty() {
-        return out;
-    }
-    for (line, line_no) in body.split(|&b| b == b'\n').zip(1u64..) {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match parse_line(line) {
-            Err(what) => out.push(Err(LineError { line_no, what })),
-            Ok((event, name)) => {
-                if current != Some((event.pid, event.tid, name)) {
-                    current = Some((event.pid, event.tid, name));
-                    out.push(Ok(Event { kind: EventKind::ThreadName(name), ..event }));
-                }
-                out.push(Ok(event));
-            }
-        }
-    }
-    out
-}
 
 /// The events other than thread names (a chunk boundary adds one), and every line error.
 fn not_thread_names<'a>(items: &[Result<Event<'a>, LineError>]) -> Vec<Result<Event<'a>, LineError>> {

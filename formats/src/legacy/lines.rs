@@ -77,6 +77,39 @@ pub fn lines(chunk: &[u8], first_line_no: u64) -> LegacyLines<'_> {
     }
 }
 
+/// What [`lines`] gives for `chunk`, the slow way: each line parsed alone by `parse` (such as
+/// [`super::parse_line`], the exact parser, without the one-pass scan, the caches or the head shared with the line
+/// before), a thread name before each line whose thread is another than the previous parsed line's, blank lines
+/// skipped. The reference that tests and the fuzz target compare [`lines`] with.
+pub fn lines_one_by_one<'a>(
+    chunk: &'a [u8],
+    first_line_no: u64,
+    parse: impl Fn(&'a [u8]) -> Result<(Event<'a>, &'a str), &'static str>,
+) -> Vec<Result<Event<'a>, LineError>> {
+    let mut out = Vec::new();
+    let mut current = None;
+    if chunk.is_empty() {
+        return out;
+    }
+    let body = chunk.strip_suffix(b"\n").unwrap_or(chunk);
+    for (line, line_no) in body.split(|&b| b == b'\n').zip(first_line_no..) {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match parse(line) {
+            Err(what) => out.push(Err(LineError { line_no, what })),
+            Ok((event, name)) => {
+                if current != Some((event.pid, event.tid, name)) {
+                    current = Some((event.pid, event.tid, name));
+                    out.push(Ok(Event { kind: EventKind::ThreadName(name), ..event }));
+                }
+                out.push(Ok(event));
+            }
+        }
+    }
+    out
+}
+
 /// The events of a chunk's lines, in order, with a [`LineError`] for each line that is not a record. Blank
 /// lines are skipped.
 ///
@@ -354,28 +387,7 @@ mod tests {
 
     /// What [`lines`] must give for `chunk`, from the reference parser line by line.
     fn expected(chunk: &[u8], first_line_no: u64) -> Vec<Result<Event<'_>, LineError>> {
-        let mut out = Vec::new();
-        let mut current = None;
-        let body = chunk.strip_suffix(b"\n").unwrap_or(chunk);
-        if chunk.is_empty() {
-            return out;
-        }
-        for (line, line_no) in body.split(|&b| b == b'\n').zip(first_line_no..) {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            match parse_line_reference(line) {
-                Err(what) => out.push(Err(LineError { line_no, what })),
-                Ok((event, name)) => {
-                    if current != Some((event.pid, event.tid, name)) {
-                        current = Some((event.pid, event.tid, name));
-                        out.push(Ok(Event { kind: EventKind::ThreadName(name), ..event }));
-                    }
-                    out.push(Ok(event));
-                }
-            }
-        }
-        out
+        lines_one_by_one(chunk, first_line_no, parse_line_reference)
     }
 
     /// Runs of near-log lines (a thread's lines repeat, as in a real log, so the caches are hit), with blank

@@ -17,7 +17,7 @@ mod rotated;
 mod scan;
 
 pub use line::parse_line;
-pub use lines::{count_lines, lines, split_chunks, split_chunks_tapering, LegacyLines, LineError};
+pub use lines::{count_lines, lines, lines_one_by_one, split_chunks, split_chunks_tapering, LegacyLines, LineError};
 pub use rotated::{rotated_siblings, MAX_ROTATED_BACKUPS};
 
 /// Whether `data` starts like a line of the original's log: `YYYY-MM-DD HH:MM:SS,mmm; `.
