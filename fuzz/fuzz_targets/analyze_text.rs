@@ -63,8 +63,11 @@ static RUN: AtomicU64 = AtomicU64::new(0);
 fuzz_target!(|data: &[u8]| {
     let Some((&first, steps)) = data.split_first() else { return };
     let log = text_log(steps);
-    let path = std::env::temp_dir()
-        .join(format!("pylu-fuzz-{}-{}.log", std::process::id(), RUN.fetch_add(1, Ordering::Relaxed)));
+    let path = std::env::temp_dir().join(format!(
+        "pylu-fuzz-{}-{}.log",
+        std::process::id(),
+        RUN.fetch_add(1, Ordering::Relaxed)
+    ));
     std::fs::File::create(&path).unwrap().write_all(log.as_bytes()).unwrap();
     let read_ahead = [0usize, 1, 3, 16, 1 << 14][usize::from(first % 5)];
     let (whole, a) = run(&path, 1 << 30, read_ahead);

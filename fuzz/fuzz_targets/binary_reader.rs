@@ -71,11 +71,9 @@ fuzz_target!(|data: &[u8]| {
                     for r in &iterated {
                         match r.kind {
                             EventKind::Enter(f) => calls.push((CallOp::Enter, f, r.time_ns)),
-                            EventKind::Exit { func, exception, duration_ns: None } => calls.push((
-                                if exception { CallOp::ExitRaised } else { CallOp::Exit },
-                                func,
-                                r.time_ns,
-                            )),
+                            EventKind::Exit { func, exception, duration_ns: None } => {
+                                calls.push((if exception { CallOp::ExitRaised } else { CallOp::Exit }, func, r.time_ns))
+                            }
                             EventKind::Debug { .. } if !debug => {}
                             _ => others.push(*r),
                         }
