@@ -314,6 +314,7 @@ impl<'a> LegacyLines<'a> {
         L: Fn(&'a [u8], usize) -> LineScan,
         S: Fn(&[u8], &[u8]) -> bool,
     {
+        // Always there (the caller compared the line with it); without it, nothing to read after.
         let Some(shared) = &mut self.shared else { return };
         let (skipped, wanted) = if body { (shared.bytes.len(), 0) } else { (shared.head_len, SEPARATORS - 5) };
         let scan = (scanner.scan)(self.rest.get(skipped..).unwrap_or_default(), wanted);
