@@ -140,8 +140,6 @@ pub struct LegacyLines<'a> {
 struct SharedHead<'a> {
     /// The text up to the ninth `;`, included.
     bytes: &'a [u8],
-    /// The length of the text up to the fifth `;`, included.
-    head_len: usize,
     /// The first five `;` of the text (the other four are written here for each line read after the head).
     seps: [usize; SEPARATORS],
     head: LineHead<'a>,
@@ -151,7 +149,13 @@ struct SharedHead<'a> {
 impl<'a> SharedHead<'a> {
     #[inline(always)]
     fn new(line: &'a [u8], seps: [usize; SEPARATORS], head: LineHead<'a>, body: LineBody<'a>) -> Self {
-        SharedHead { bytes: &line[..seps[8] + 1], head_len: seps[4] + 1, seps, head, body }
+        SharedHead { bytes: &line[..seps[8] + 1], seps, head, body }
+    }
+
+    /// The length of the text up to the fifth `;`, included.
+    #[inline(always)]
+    fn head_len(&self) -> usize {
+        self.seps[4] + 1
     }
 }
 
@@ -270,7 +274,7 @@ impl<'a> LegacyLines<'a> {
         let line_no = self.next_line_no;
         self.next_line_no += 1;
         if let Some(shared) = &self.shared {
-            let (rest, head_len) = (self.rest, shared.head_len);
+            let (rest, head_len) = (self.rest, shared.head_len());
             if (scanner.starts_with)(rest, &shared.bytes[..head_len]) {
                 // Whether the columns after the head are the same too.
                 let body = (scanner.starts_with)(&rest[head_len..], &shared.bytes[head_len..]);
@@ -316,7 +320,7 @@ impl<'a> LegacyLines<'a> {
     {
         // Always there (the caller compared the line with it); without it, nothing to read after.
         let Some(shared) = &mut self.shared else { return };
-        let (skipped, wanted) = if body { (shared.bytes.len(), 0) } else { (shared.head_len, SEPARATORS - 5) };
+        let (skipped, wanted) = if body { (shared.bytes.len(), 0) } else { (shared.head_len(), SEPARATORS - 5) };
         let scan = (scanner.scan)(self.rest.get(skipped..).unwrap_or_default(), wanted);
         let len = skipped + scan.len;
         let line = &self.rest[..len];
