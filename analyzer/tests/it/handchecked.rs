@@ -279,3 +279,33 @@ fn recursive_root_by_hand() {
     assert_eq!(folded(&a), expected);
     assert_eq!((a.warnings, a.text_read_ahead), (pylu_analyzer::Warnings::default(), 64));
 }
+
+/// A log whose first lines are not records — blank lines, a byte order mark, a header, a line cut by `tail -c` —
+/// is still a log: the same analysis as without them, each non-record line reported as one damaged line.
+#[test]
+fn a_log_with_junk_before_its_first_record_is_read_whole() {
+    let log = std::fs::read(fixtures().join("two_threads.log")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let clean = analyze_files(&[fixtures().join("two_threads.log")], 1 << 20);
+    for (name, before, damaged_lines) in [
+        ("blank.log", &b"\n\r\n"[..], vec![]),
+        ("bom.log", &b"\xEF\xBB\xBF"[..], vec![]),
+        ("header.log", &b"Some header line\n"[..], vec![1]),
+        ("cut.log", &b"0:00,000; MainProcess; 4510; MainThread; 14439\n"[..], vec![1]),
+        ("binary-junk.log", &b"\x1f\x8b\x08\x00\n\xff\xfe\n"[..], vec![1, 2]),
+    ] {
+        let path = write_temp(dir.path(), name, &[before, &log].concat());
+        let a = analyze_files(&[path], 1 << 20);
+        assert_eq!(folded(&a), folded(&clean), "{name}");
+        assert_eq!(a.calls, clean.calls, "{name}");
+        let lines: Vec<u64> = a
+            .damage
+            .iter()
+            .map(|d| match d.at {
+                Some(pylu_analyzer::profile::Location::Line(l)) => l,
+                other => panic!("{name}: damage at {other:?}"),
+            })
+            .collect();
+        assert_eq!(lines, damaged_lines, "{name}");
+    }
+}

@@ -9,7 +9,7 @@ use crate::event::{Event, EventKind, FuncRef};
 /// Columns before the message; the message itself may hold more `;` (a repr), so splitting stops here.
 pub(crate) const SEPARATORS_BEFORE_MESSAGE: usize = 9;
 
-/// Parses one line (without its `\n`; a trailing `\r` is tolerated) into its event and the thread name
+/// Parses one line (without its `\n`; a trailing `\r` and a leading byte order mark are tolerated) into its event and the thread name
 /// column. The error says what was wrong, for [`super::LineError`].
 pub fn parse_line(line: &[u8]) -> Result<(Event<'_>, &str), &'static str> {
     parse_line_cached(line, &mut LineCache::default())
@@ -141,6 +141,7 @@ pub(crate) fn parse_line_cached<'a>(
     cache: &mut LineCache,
 ) -> Result<(Event<'a>, &'a str), &'static str> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = line.strip_prefix(super::BOM).unwrap_or(line);
     let line = line_str(line)?;
     let mut seps = [0; SEPARATORS_BEFORE_MESSAGE];
     let mut field_start = 0;
