@@ -203,9 +203,15 @@ fn split_at_update_compares_one_trace_before_and_after() {
     }
     assert!(before > 0.0 && after > 0.0);
     assert!((before + after - total).abs() <= total * 0.01, "{before} + {after} vs {total}");
-    for (args, says) in
-        [(vec!["--split-at-update", "999", t], "no update 999"), (vec!["--split-at-update", "1", t, t], "one trace")]
-    {
+    // Two processes' traces: each numbers its updates from 1, so the split is refused rather than mixed.
+    let two = dir.path().join("two");
+    write_binary_dir(&GenOptions { target_bytes: 1 << 20, processes: 2, ..GenOptions::default() }, &two).unwrap();
+    let two = two.to_str().unwrap();
+    for (args, says) in [
+        (vec!["--split-at-update", "999", t], "no update 999"),
+        (vec!["--split-at-update", "1", t, t], "one trace"),
+        (vec!["--split-at-update", "1", two], "update numbers are per process"),
+    ] {
         let out = run(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(stderr(&out).contains(says) && stderr(&out).lines().count() == 1, "{}", stderr(&out));
