@@ -609,7 +609,10 @@ fn with_pid(bytes: &[u8], pid: u32) -> Vec<(u32, u64, Rec)> {
 #[test]
 fn joined_traces_are_read_each_with_its_own_header() {
     let (a, _) = three_thread_trace();
-    let b_threads = vec![(7u64, vec![Rec::Name("other".into()), Rec::Def(1, "g".into()), Rec::Enter(1, 5), Rec::Exit(1, 9, false)])];
+    let b_threads = vec![(
+        7u64,
+        vec![Rec::Name("other".into()), Rec::Def(1, "g".into()), Rec::Enter(1, 5), Rec::Exit(1, 9, false)],
+    )];
     let mut other = header();
     other.pid = 4527;
     let b = {
@@ -636,7 +639,10 @@ fn joined_traces_are_read_each_with_its_own_header() {
     for cut in [a.len() - 3, last_block + 45, last_block + 20] {
         let joined = [&a[..cut], &b[..]].concat();
         let (read, damage) = records_of_joined_traces(&joined);
-        assert!(matches!(damage[..], [BlockErrorKind::Truncated { .. }] | [BlockErrorKind::HeaderChecksum]), "{damage:?}");
+        assert!(
+            matches!(damage[..], [BlockErrorKind::Truncated { .. }] | [BlockErrorKind::HeaderChecksum]),
+            "{damage:?}"
+        );
         let (first, _) = records_of_joined_traces(&a[..cut]);
         assert_eq!(read, [first, with_pid(&b, 4527)].concat(), "cut at {cut}");
     }

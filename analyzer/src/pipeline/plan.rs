@@ -123,7 +123,8 @@ fn plan_binary<'a>(
         match b {
             Ok(b) => per_thread.entry(b.thread_id).or_default().push(b),
             // Where another trace starts, it reads with its own header (`Blocks` checked that it decodes).
-            Err(e) if e.kind == BlockErrorKind::AnotherTrace => match Trace::parse_at(trace.bytes(), e.offset as usize) {
+            Err(e) if e.kind == BlockErrorKind::AnotherTrace => match Trace::parse_at(trace.bytes(), e.offset as usize)
+            {
                 Ok(t) => next = Some(t),
                 Err(err) => damage.push(Damage {
                     path: input.path.clone(),

@@ -18,8 +18,11 @@ use crate::machine::{ThreadAgg, Warnings};
 use crate::profile::{Analysis, Damage, DebugEvent, Function, LineStat, Location, ThreadProfile};
 use crate::tree::{Tree, NO_FUNC};
 
-/// Per binary trace (file index, trace within the file): its function ids → global ids.
-type FileDefs = FxHashMap<(u32, u32), FxHashMap<u32, u32>>;
+/// A binary trace: its file's index, and which trace of the file it is.
+type TraceKey = (u32, u32);
+
+/// Per binary trace: its function ids → global ids.
+type FileDefs = FxHashMap<TraceKey, FxHashMap<u32, u32>>;
 
 /// Damage reports kept in full (the rest are only counted).
 pub const MAX_DAMAGE_KEPT: usize = 20;
@@ -222,7 +225,7 @@ impl<'a> Stitcher<'a> {
 
     /// Binary ids never defined in their file get a global id, under a name saying so.
     fn name_undefined_ids(&mut self) {
-        let mut labels: Vec<((u32, u32), Vec<(u32, u32)>)> = Vec::new();
+        let mut labels: Vec<(TraceKey, Vec<(u32, u32)>)> = Vec::new();
         let keys: Vec<ThreadKey> = self.threads.keys().copied().collect();
         for key in &keys {
             let Labels::File(file, trace) = key.labels else { continue };

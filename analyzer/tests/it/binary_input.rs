@@ -82,7 +82,9 @@ fn two_traces() -> (Vec<u8>, Vec<u8>) {
         &[ThreadSpec {
             tid: 1,
             name: "MainThread",
-            events: (0..40u64).flat_map(|i| [Ev::Enter(i as u32 % 2, 1_000 * i), Ev::Exit(i as u32 % 2, 1_000 * i + 700)]).collect(),
+            events: (0..40u64)
+                .flat_map(|i| [Ev::Enter(i as u32 % 2, 1_000 * i), Ev::Exit(i as u32 % 2, 1_000 * i + 700)])
+                .collect(),
         }],
         16,
     );
@@ -93,7 +95,9 @@ fn two_traces() -> (Vec<u8>, Vec<u8>) {
             ThreadSpec {
                 tid: 1,
                 name: "MainThread",
-                events: (0..30u64).flat_map(|i| [Ev::Enter(i as u32 % 3, 5_000 * i), Ev::Exit(i as u32 % 3, 5_000 * i + 4_000)]).collect(),
+                events: (0..30u64)
+                    .flat_map(|i| [Ev::Enter(i as u32 % 3, 5_000 * i), Ev::Exit(i as u32 % 3, 5_000 * i + 4_000)])
+                    .collect(),
             },
             ThreadSpec { tid: 2, name: "worker", events: vec![Ev::Enter(2, 100), Ev::Exit(2, 900)] },
         ],
@@ -127,7 +131,7 @@ fn traces_joined_with_cat_read_as_the_traces_apart() {
             std::fs::read(out).unwrap()
         };
         let apart = run(&[dir.path().join("a.pylu"), dir.path().join("b.pylu")], "apart");
-        assert!(run(&[ab.clone()], "joined") == apart, "export {kind}");
+        assert!(run(std::slice::from_ref(&ab), "joined") == apart, "export {kind}");
     }
 
     // The first one torn before they were joined: its calls before the cut count, the second reads whole.
@@ -157,7 +161,8 @@ fn a_cut_trace_keeps_the_calls_before_the_cut() {
         before = a.calls;
         assert_eq!(a.damage.len(), 1, "{:?}", a.damage);
         let what = &a.damage[0].what;
-        let expect = format!("block cut short (needs {} bytes, {} left in the file): ", whole.len() - start, cut - start);
+        let expect =
+            format!("block cut short (needs {} bytes, {} left in the file): ", whole.len() - start, cut - start);
         assert!(what.starts_with(&expect) && what.ends_with(" records read, checksum not checked"), "{what}");
     }
     assert!(before >= 190, "the calls up to the cut count: {before} of 200");

@@ -28,7 +28,8 @@ pub(super) fn plan_binary<'a>(
         match b {
             Ok(b) => good.push(b),
             // Traces joined with `cat`: the next one reads with its own header and function ids.
-            Err(e) if e.kind == BlockErrorKind::AnotherTrace => match Trace::parse_at(trace.bytes(), e.offset as usize) {
+            Err(e) if e.kind == BlockErrorKind::AnotherTrace => match Trace::parse_at(trace.bytes(), e.offset as usize)
+            {
                 Ok(t) => next = Some(t),
                 Err(err) => damage.push(format!("{}: offset {}: {err}", path.display(), e.offset)),
             },
@@ -38,7 +39,7 @@ pub(super) fn plan_binary<'a>(
     // Definitions can come in any block of the file (the thread that first called the function sealed it),
     // so all are read first, in parallel; their records are decoded again by the replay. Each block's checksum
     // is checked here, once: a damaged block is left out of the replay.
-    let defs: Vec<Result<(Vec<Def>, Option<String>), String>> = good
+    let defs: Vec<Result<BlockDefs, String>> = good
         .par_iter()
         .map(|b| {
             let mut out = Vec::new();
@@ -125,6 +126,9 @@ impl FileIds {
 
 /// A function definition as read: file id, module, qualname, file, first line.
 pub(super) type Def = (u32, String, String, String, u32);
+
+/// A block's definitions, and the damage to report for it when it was cut short (read all the same).
+type BlockDefs = (Vec<Def>, Option<String>);
 
 pub(super) struct DefSink<'o>(&'o mut Vec<Def>);
 

@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use pylu_formats::{
-    event::join_name, BlockErrorKind, BlockRef, CallOp, ClockAnchor, DebugKind, EventKind, Format, FuncRef, Record, RecordSink, Trace,
-    UpdateAction,
+    event::join_name, BlockErrorKind, BlockRef, CallOp, ClockAnchor, DebugKind, EventKind, Format, FuncRef, Record,
+    RecordSink, Trace, UpdateAction,
 };
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;

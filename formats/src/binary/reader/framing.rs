@@ -35,7 +35,11 @@ impl<'a> BlockRef<'a> {
     /// truncated.
     pub fn verify(&self) -> Result<(), BlockError> {
         if let Some(Cut { expected, have }) = self.cut {
-            return Err(BlockError { offset: self.offset, skipped: have, kind: BlockErrorKind::Truncated { expected, have } });
+            return Err(BlockError {
+                offset: self.offset,
+                skipped: have,
+                kind: BlockErrorKind::Truncated { expected, have },
+            });
         }
         let computed = crate::crc::crc32c(self.payload);
         if computed == self.payload_crc {
@@ -88,7 +92,10 @@ pub fn parse_block_header(bytes: &[u8], offset: u64) -> Result<BlockRef<'_>, Blo
         return Err(BlockError {
             offset,
             skipped: 0,
-            kind: BlockErrorKind::Truncated { expected: (BLOCK_HEADER_LEN + payload_len) as u64, have: bytes.len() as u64 },
+            kind: BlockErrorKind::Truncated {
+                expected: (BLOCK_HEADER_LEN + payload_len) as u64,
+                have: bytes.len() as u64,
+            },
         });
     }
     Ok(BlockRef { payload: &bytes[BLOCK_HEADER_LEN..BLOCK_HEADER_LEN + payload_len], ..block })

@@ -51,7 +51,9 @@ impl<'a> Trace<'a> {
     /// The trace joined after this one in the same bytes (`cat a b`), if any: found by walking the block headers.
     pub fn next_trace(&self) -> Option<Trace<'a>> {
         self.blocks().find_map(|b| match b {
-            Err(e) if e.kind == crate::BlockErrorKind::AnotherTrace => Trace::parse_at(self.data, e.offset as usize).ok(),
+            Err(e) if e.kind == crate::BlockErrorKind::AnotherTrace => {
+                Trace::parse_at(self.data, e.offset as usize).ok()
+            }
             _ => None,
         })
     }
