@@ -565,6 +565,47 @@ proptest! {
     }
 
     #[test]
+    /// Joined traces, damaged anywhere: every trace's walk accounts for each of its bytes (blocks, cut blocks and
+    /// skipped stretches), and the walks together for the whole file.
+    #[test]
+    fn joined_damaged_traces_account_for_every_byte(
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+        cut in any::<prop::sample::Index>(),
+        copies in 1usize..4,
+    ) {
+        let (one, _) = three_thread_trace();
+        let mut bytes: Vec<u8> = one.repeat(copies);
+        let len = bytes.len();
+        bytes.truncate(one.len() + cut.index(len - one.len() + 1));
+        let header_len = Trace::parse(&one).unwrap().header.header_len;
+        for (at, x) in flips {
+            // The first header stays whole (a file whose header is unusable is not walked at all).
+            let i = header_len + at.index(bytes.len() - header_len);
+            bytes[i] ^= x;
+        }
+        let mut next = Some(Trace::parse(&bytes).unwrap());
+        let mut covered = 0u64;
+        while let Some(trace) = next.take() {
+            covered += trace.header.header_len as u64;
+            for b in trace.blocks() {
+                match b {
+                    Ok(b) => {
+                        covered += b.len_in_file() as u64;
+                        let _ = b.verify();
+                        let _ = b.cut_damage();
+                        for r in b.records() { let _ = r; }
+                    }
+                    Err(e) if e.kind == BlockErrorKind::AnotherTrace => {
+                        next = Some(Trace::parse_at(&bytes, e.offset as usize).unwrap());
+                    }
+                    Err(e) => covered += e.skipped,
+                }
+            }
+        }
+        prop_assert_eq!(covered, bytes.len() as u64);
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..2000)) {
         let mut bytes = header().encode();
         bytes.extend_from_slice(&body);
