@@ -43,6 +43,14 @@ pub enum BlockErrorKind {
     PayloadChecksum { expected: u32, computed: u32 },
     #[error("block record {index}: {what}")]
     Record { index: u32, what: &'static str },
+    /// Another trace's header where a block header was expected (traces joined with `cat`): this trace's blocks
+    /// end here, the next one reads on with its own header ([`crate::Trace::parse_at`]).
+    #[error("another trace's header (concatenated files?)")]
+    AnotherTrace,
+    /// Another trace's header that does not decode: its blocks, which only it could name, are skipped up to the
+    /// next trace.
+    #[error("another trace's header (concatenated files?), unreadable: {0}")]
+    DamagedTraceHeader(FileError),
 }
 
 /// A record that does not decode. The rest of its block is abandoned (the offset is the record's own).

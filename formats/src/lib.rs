@@ -19,9 +19,9 @@ pub mod legacy;
 pub mod timefmt;
 pub mod varint;
 
-pub use binary::block::{BlockEncoder, DEFAULT_BLOCK_CAPACITY, MAX_REPR_BYTES};
+pub use binary::block::{BlockEncoder, DEFAULT_BLOCK_CAPACITY, MAX_REPR_BYTES, RESERVED_FUNC_ID};
 pub use binary::header::{ClockAnchor, FileHeader, FORMAT_MAJOR, FORMAT_MINOR};
-pub use binary::reader::{BlockRef, Blocks, CallOp, DecodePath, Record, RecordSink, Records, Trace};
+pub use binary::reader::{BlockRef, Blocks, CallOp, Cut, DecodePath, Record, RecordSink, Records, Trace};
 pub use binary::writer::{TraceWriter, WRITE_ALIGN};
 pub use detect::{detect, Format};
 pub use error::{BlockError, BlockErrorKind, FileError, RecordError};

@@ -214,40 +214,79 @@ fn three_thread_trace() -> (Vec<u8>, Vec<(usize, usize)>) {
     (bytes, extents)
 }
 
+/// Every record `data` holds, in file order: whole blocks' and, for a torn block, its records before the cut.
+/// Also how many torn blocks came (as cut blocks, or as damage where the cut is in a block header).
+fn records_in_file_order(data: &[u8]) -> (Vec<(u64, Rec)>, usize) {
+    let trace = Trace::parse(data).unwrap();
+    let (mut out, mut torn) = (Vec::new(), 0);
+    for b in trace.blocks() {
+        match b {
+            Ok(block) => {
+                match (block.cut, block.verify()) {
+                    (None, verified) => verified.unwrap(),
+                    (Some(_), Err(e)) => {
+                        assert!(matches!(e.kind, BlockErrorKind::Truncated { .. }), "{e}");
+                        torn += 1;
+                    }
+                    (Some(_), Ok(())) => panic!("a cut block cannot be verified"),
+                }
+                for r in block.records() {
+                    match r {
+                        Ok(r) => out.push((block.thread_id, read_rec(&r.kind, r.time_ns))),
+                        Err(e) => {
+                            assert!(block.cut.is_some(), "only a cut block ends in a torn record: {e}");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                assert!(matches!(e.kind, BlockErrorKind::Truncated { .. }), "{e}");
+                torn += 1;
+            }
+        }
+    }
+    (out, torn)
+}
+
 #[test]
-fn truncation_at_every_offset_keeps_every_whole_block() {
+fn truncation_at_every_offset_keeps_every_record_before_the_cut() {
     let (bytes, extents) = three_thread_trace();
     assert!(extents.len() >= 10, "the file should have many blocks, has {}", extents.len());
     let header_len = extents[0].0;
+    let (all, _) = records_in_file_order(&bytes);
+    let per_block: Vec<usize> = Trace::parse(&bytes).unwrap().blocks().map(|b| b.unwrap().records().count()).collect();
+    let mut some_read_from_a_cut_block = false;
     for cut in 0..=bytes.len() {
         let data = &bytes[..cut];
-        let trace = match Trace::parse(data) {
-            Ok(t) => t,
-            Err(_) => {
-                assert!(cut < header_len, "a whole header must parse (cut at {cut})");
-                continue;
-            }
-        };
-        let mut good = 0;
-        let mut damaged = 0;
-        for b in trace.blocks() {
-            match b {
-                Ok(block) => {
-                    block.verify().unwrap();
-                    assert!(block.records().all(|r| r.is_ok()));
-                    good += 1;
-                }
-                Err(e) => {
-                    assert!(matches!(e.kind, BlockErrorKind::Truncated { .. }), "cut {cut}: {e}");
-                    damaged += 1;
-                }
-            }
+        if Trace::parse(data).is_err() {
+            assert!(cut < header_len, "a whole header must parse (cut at {cut})");
+            continue;
         }
-        let whole = extents.iter().filter(|(_, end)| *end <= cut).count();
-        assert_eq!(good, whole, "cut at {cut}");
-        let torn = extents.iter().any(|(start, end)| *start < cut && cut < *end);
-        assert_eq!(damaged, torn as usize, "cut at {cut}");
+        let (read, torn) = records_in_file_order(data);
+        assert_eq!(read[..], all[..read.len()], "cut at {cut}: the records read are a prefix of the file's");
+        let in_whole_blocks: usize =
+            extents.iter().zip(&per_block).filter(|((_, end), _)| *end <= cut).map(|(_, n)| n).sum();
+        assert!(read.len() >= in_whole_blocks, "cut at {cut}: every whole block counts");
+        some_read_from_a_cut_block |= read.len() > in_whole_blocks;
+        let is_torn = extents.iter().any(|(start, end)| *start < cut && cut < *end);
+        assert_eq!(torn, is_torn as usize, "cut at {cut}");
     }
+    assert!(some_read_from_a_cut_block, "records before a cut are read");
+}
+
+#[test]
+fn a_cut_blocks_trailing_zeros_are_not_read_as_calls() {
+    let (bytes, extents) = three_thread_trace();
+    let (start, end) = extents[extents.len() - 1];
+    // The last block's second half zeroed, as a crash can leave an unwritten tail, then the file cut.
+    let mid = start + 40 + (end - start - 40) / 2;
+    let mut data = bytes[..end - 1].to_vec();
+    data[mid..].fill(0);
+    let (all, _) = records_in_file_order(&bytes);
+    let (read, torn) = records_in_file_order(&data);
+    assert_eq!(torn, 1);
+    assert_eq!(read[..], all[..read.len()], "no call of function 0 out of the zeros");
 }
 
 #[test]
@@ -508,6 +547,64 @@ proptest! {
         }
     }
 
+    /// Whatever the records and wherever the file is cut, the records read are a prefix of the whole file's.
+    #[test]
+    fn a_cut_file_reads_a_prefix_of_its_records(
+        threads in prop::collection::vec(prop::collection::vec(arb_rec(), 1..60), 1..4),
+        flush_every in 1usize..20,
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let threads: Vec<(u64, Vec<Rec>)> =
+            threads.into_iter().enumerate().map(|(i, r)| (i as u64 + 1, absolutize(r))).collect();
+        let bytes = write_trace_with(&threads, flush_every, 256);
+        let header_len = Trace::parse(&bytes).unwrap().header.header_len;
+        let cut = header_len + cut.index(bytes.len() - header_len + 1);
+        let (all, _) = records_in_file_order(&bytes);
+        let (read, _) = records_in_file_order(&bytes[..cut]);
+        prop_assert_eq!(&read[..], &all[..read.len()]);
+    }
+
+    #[test]
+    /// Joined traces, damaged anywhere: every trace's walk accounts for each of its bytes (blocks, cut blocks and
+    /// skipped stretches), and the walks together for the whole file.
+    #[test]
+    fn joined_damaged_traces_account_for_every_byte(
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+        cut in any::<prop::sample::Index>(),
+        copies in 1usize..4,
+    ) {
+        let (one, _) = three_thread_trace();
+        let mut bytes: Vec<u8> = one.repeat(copies);
+        let len = bytes.len();
+        bytes.truncate(one.len() + cut.index(len - one.len() + 1));
+        let header_len = Trace::parse(&one).unwrap().header.header_len;
+        for (at, x) in flips {
+            // The first header stays whole (a file whose header is unusable is not walked at all).
+            let i = header_len + at.index(bytes.len() - header_len);
+            bytes[i] ^= x;
+        }
+        let mut next = Some(Trace::parse(&bytes).unwrap());
+        let mut covered = 0u64;
+        while let Some(trace) = next.take() {
+            covered += trace.header.header_len as u64;
+            for b in trace.blocks() {
+                match b {
+                    Ok(b) => {
+                        covered += b.len_in_file() as u64;
+                        let _ = b.verify();
+                        let _ = b.cut_damage();
+                        for r in b.records() { let _ = r; }
+                    }
+                    Err(e) if e.kind == BlockErrorKind::AnotherTrace => {
+                        next = Some(Trace::parse_at(&bytes, e.offset as usize).unwrap());
+                    }
+                    Err(e) => covered += e.skipped,
+                }
+            }
+        }
+        prop_assert_eq!(covered, bytes.len() as u64);
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..2000)) {
         let mut bytes = header().encode();
@@ -518,4 +615,131 @@ proptest! {
             for r in b.records() { let _ = r; }
         }
     }
+}
+
+/// Every record of each trace in `data` (traces joined with `cat` read one after the other), with its pid, and the
+/// damage met.
+fn records_of_joined_traces(data: &[u8]) -> (Vec<(u32, u64, Rec)>, Vec<BlockErrorKind>) {
+    let (mut out, mut damage) = (Vec::new(), Vec::new());
+    let mut next = Some(Trace::parse(data).unwrap());
+    while let Some(trace) = next.take() {
+        for b in trace.blocks() {
+            match b {
+                Err(e) if e.kind == BlockErrorKind::AnotherTrace => {
+                    next = Some(Trace::parse_at(data, e.offset as usize).unwrap())
+                }
+                Err(e) => damage.push(e.kind),
+                Ok(b) => {
+                    if let Err(e) = b.verify() {
+                        damage.push(e.kind);
+                    }
+                    for r in b.records().map_while(Result::ok) {
+                        out.push((trace.header.pid, b.thread_id, read_rec(&r.kind, r.time_ns)));
+                    }
+                }
+            }
+        }
+    }
+    (out, damage)
+}
+
+fn with_pid(bytes: &[u8], pid: u32) -> Vec<(u32, u64, Rec)> {
+    records_of_joined_traces(bytes).0.into_iter().map(|(_, t, r)| (pid, t, r)).collect()
+}
+
+#[test]
+fn joined_traces_are_read_each_with_its_own_header() {
+    let (a, _) = three_thread_trace();
+    let b_threads = vec![(
+        7u64,
+        vec![Rec::Name("other".into()), Rec::Def(1, "g".into()), Rec::Enter(1, 5), Rec::Exit(1, 9, false)],
+    )];
+    let mut other = header();
+    other.pid = 4527;
+    let b = {
+        let w = TraceWriter::new(Vec::new(), &other).unwrap();
+        for (tid, recs) in &b_threads {
+            let mut enc = BlockEncoder::new(*tid, 1 << 16);
+            recs.iter().for_each(|r| write_rec(&mut enc, r));
+            w.flush_encoder(&mut enc).unwrap();
+        }
+        w.into_inner().unwrap()
+    };
+    let pid_a = Trace::parse(&a).unwrap().header.pid;
+    let joined = [a.clone(), b.clone()].concat();
+    let (read, damage) = records_of_joined_traces(&joined);
+    assert_eq!(damage, vec![], "a second header is where the next trace starts, not damage");
+    assert_eq!(read, [with_pid(&a, pid_a), with_pid(&b, 4527)].concat());
+    let ends = Trace::parse(&joined).unwrap().blocks().last().unwrap().unwrap_err();
+    assert_eq!((ends.offset, ends.kind.clone()), (a.len() as u64, BlockErrorKind::AnotherTrace));
+    assert_eq!(ends.to_string(), format!("offset {}: another trace's header (concatenated files?)", a.len()));
+
+    // The first one torn (in a payload, in a block header) before they were joined: its records before the cut
+    // still count, and the second trace reads whole.
+    let last_block = Trace::parse(&a).unwrap().blocks().last().unwrap().unwrap().offset as usize;
+    for cut in [a.len() - 3, last_block + 45, last_block + 20] {
+        let joined = [&a[..cut], &b[..]].concat();
+        let (read, damage) = records_of_joined_traces(&joined);
+        assert!(
+            matches!(damage[..], [BlockErrorKind::Truncated { .. }] | [BlockErrorKind::HeaderChecksum]),
+            "{damage:?}"
+        );
+        let (first, _) = records_of_joined_traces(&a[..cut]);
+        assert_eq!(read, [first, with_pid(&b, 4527)].concat(), "cut at {cut}");
+    }
+
+    // A second header that does not decode: its blocks, which it alone could name, are skipped.
+    let mut bad = joined.clone();
+    bad[a.len() + 16] ^= 1;
+    let (read, damage) = records_of_joined_traces(&bad);
+    assert!(matches!(damage[..], [BlockErrorKind::DamagedTraceHeader(_)]), "{damage:?}");
+    assert_eq!(read, with_pid(&a, pid_a));
+}
+
+#[test]
+fn function_id_0xffffffff_is_reserved() {
+    let mut enc = BlockEncoder::new(5, 1 << 16);
+    enc.enter(1, 10);
+    enc.exit(1, 20, false);
+    let before = enc.payload_len();
+    // What a writer never writes: enter of 0xFFFFFFFF, then a call that still decodes.
+    let mut block = enc.clone();
+    block.enter(2, 30);
+    let mut bytes = header().encode();
+    let mut sealed = {
+        let mut raw = Vec::new();
+        block.seal_into(&mut raw);
+        raw
+    };
+    let mut payload = sealed.split_off(40);
+    let reserved: Vec<u8> = {
+        let mut v = Vec::new();
+        pylu_formats::varint::put(&mut v, (u32::MAX as u64) << 2);
+        v.push(0);
+        v
+    };
+    payload.splice(before..before, reserved);
+    bytes.extend(reseal(&sealed, &payload));
+    let trace = Trace::parse(&bytes).unwrap();
+    let b = trace.blocks().next().unwrap().unwrap();
+    b.verify().unwrap();
+    let recs: Vec<_> = b.records().collect();
+    assert_eq!(recs.len(), 3, "{recs:?}");
+    let err = recs[2].clone().unwrap_err();
+    assert_eq!(err.what, "function id 0xFFFFFFFF is reserved");
+    let mut sink_err = None;
+    let _ = b.records().try_for_each_record(|_| {}).map_err(|e| sink_err = Some(e));
+    assert_eq!(sink_err.unwrap(), err, "the fast loops agree");
+}
+
+/// `header` (40 bytes, as sealed) over `payload`: lengths and checksums redone.
+fn reseal(header: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut h = header.to_vec();
+    h[4..8].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    let count = u32::from_le_bytes(h[8..12].try_into().unwrap()) + 1;
+    h[8..12].copy_from_slice(&count.to_le_bytes());
+    h[32..36].copy_from_slice(&pylu_formats::crc::crc32c(payload).to_le_bytes());
+    let crc = pylu_formats::crc::crc32c(&h[..36]);
+    h[36..40].copy_from_slice(&crc.to_le_bytes());
+    [h, payload.to_vec()].concat()
 }

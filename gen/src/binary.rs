@@ -81,9 +81,11 @@ fn write_process<W: Write>(opts: &GenOptions, index: u32, pid: u32, out: W) -> i
         thread_named: vec![false; sim.threads.len()],
         ids: vec![None; functions.len()],
         next_id: 0,
+        held: 0,
         stats: GenStats { bytes: header.encode().len() as u64, ..GenStats::default() },
     };
-    while sink.stats.bytes < share {
+    // Blocks not sealed yet count too: with many threads, each holding up to a block, they are most of the output.
+    while sink.stats.bytes + sink.held < share {
         let Some(event) = sim.next_event() else { break };
         sink.record(&sim, event)?;
     }
@@ -102,12 +104,24 @@ struct BinarySink<W: Write> {
     /// tend to get the small ids).
     ids: Vec<Option<u32>>,
     next_id: u32,
+    /// Bytes of the blocks the encoders hold, not written yet.
+    held: u64,
     stats: GenStats,
+}
+
+/// Bytes `enc`'s block would take if sealed now.
+fn held_by(enc: &BlockEncoder) -> u64 {
+    if enc.is_empty() {
+        0
+    } else {
+        (pylu_formats::binary::block::BLOCK_HEADER_LEN + enc.payload_len()) as u64
+    }
 }
 
 impl<W: Write> BinarySink<W> {
     fn record(&mut self, sim: &ProcessSim<'_>, event: SimEvent) -> io::Result<()> {
         let thread = event.thread;
+        self.held -= held_by(&self.encoders[thread]);
         if !self.thread_named[thread] {
             self.thread_named[thread] = true;
             self.encoders[thread].thread_name(&sim.threads[thread].name);
@@ -146,6 +160,7 @@ impl<W: Write> BinarySink<W> {
             }
         }
         self.stats.records += 1;
+        self.held += held_by(&self.encoders[thread]);
         if self.encoders[thread].is_full() {
             self.seal(thread)?;
         }
@@ -172,6 +187,7 @@ impl<W: Write> BinarySink<W> {
     }
 
     fn seal(&mut self, thread: usize) -> io::Result<()> {
+        self.held -= held_by(&self.encoders[thread]);
         self.stats.bytes += self.writer.flush_encoder(&mut self.encoders[thread])? as u64;
         Ok(())
     }

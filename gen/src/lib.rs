@@ -24,8 +24,8 @@ pub use legacy::write_legacy;
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenOptions {
     pub seed: u64,
-    /// Total output size to reach (the generator stops starting requests once it is reached, then lets the
-    /// running ones finish, so the result is slightly larger).
+    /// Total output size to reach, blocks not written yet included (the generator stops starting requests once it
+    /// is reached, then lets the running ones finish, one per thread, so the result is slightly larger).
     pub target_bytes: u64,
     pub processes: u32,
     pub threads_per_process: u32,

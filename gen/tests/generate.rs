@@ -239,3 +239,18 @@ fn distinct_stacks_grow_far_slower_than_the_trace() {
     assert!(small > 100, "a realistic program has many code paths ({small})");
     assert!(large < small * 3, "8x the trace gave {large} distinct stacks against {small}");
 }
+
+/// With many threads each holding a block not written yet, the size still bounds the output (it was 55 MB for
+/// 1 MiB with 1,000 threads: blocks were counted only once written).
+#[test]
+fn many_threads_keep_to_the_size() {
+    let opts = GenOptions {
+        target_bytes: 1 << 20,
+        processes: 1,
+        threads_per_process: 1000,
+        functions: 300,
+        ..GenOptions::default()
+    };
+    let total = binary_bytes(&opts, pylu_gen::process_ids(&opts)[0]).len() as u64;
+    assert!(total >= opts.target_bytes && total < opts.target_bytes + opts.target_bytes / 2, "{total}");
+}

@@ -19,9 +19,10 @@ use crate::profile::{Damage, Location};
 /// Decodes `unit` of `inputs`.
 pub(super) fn decode<'a>(inputs: &'a [Input], unit: &Unit<'a>, opts: &Options) -> UnitOut<'a> {
     match &unit.kind {
-        UnitKind::Binary { trace, thread, blocks } => {
-            run_binary(&inputs[unit.file as usize].path, unit.file, trace, *thread, blocks, opts)
-        }
+        UnitKind::Binary { trace, thread, blocks } => UnitOut {
+            trace: unit.trace,
+            ..run_binary(&inputs[unit.file as usize].path, unit.file, trace, *thread, blocks, opts)
+        },
         UnitKind::Legacy { range } => run_legacy(unit.file, &inputs[unit.file as usize].bytes()[range.clone()], opts),
     }
 }
@@ -30,6 +31,8 @@ pub(super) fn decode<'a>(inputs: &'a [Input], unit: &Unit<'a>, opts: &Options) -
 #[derive(Debug)]
 pub(super) struct UnitOut<'a> {
     pub file: u32,
+    /// Which trace of the file (see [`Unit::trace`]): binary function ids are per trace.
+    pub trace: u32,
     pub parts: Vec<Part<'a>>,
     /// Binary: function definitions seen (labels are the file's ids). Text log: the unit's interned names
     /// (labels are indices into it).
@@ -235,12 +238,12 @@ fn run_binary<'a>(
     let mut damage = Vec::new();
     for b in blocks {
         if let Err(e) = b.verify() {
-            damage.push(Damage {
-                path: path.to_owned(),
-                at: Some(Location::Offset(e.offset)),
-                what: e.kind.to_string(),
-            });
-            continue;
+            // A torn block: its records up to the cut still count.
+            let what = b.cut_damage().unwrap_or_else(|| e.kind.to_string());
+            damage.push(Damage { path: path.to_owned(), at: Some(Location::Offset(e.offset)), what });
+            if b.cut.is_none() {
+                continue;
+            }
         }
         // Without --since/--until every call record is in the window: a sink that does not ask saves two
         // compares and branches per record.
@@ -249,7 +252,7 @@ fn run_binary<'a>(
         } else {
             b.records().try_for_each(&mut BinarySink::<true> { part: &mut part, defs: &mut defs, win, trace, opts })
         };
-        if let Err(e) = decoded {
+        if let (Err(e), None) = (decoded, b.cut) {
             damage.push(Damage {
                 path: path.to_owned(),
                 at: Some(Location::Offset(e.offset)),
@@ -258,7 +261,7 @@ fn run_binary<'a>(
         }
     }
     part.chunk.finish();
-    UnitOut { file, parts: vec![part], defs, legacy: false, line_count: 0, damage, line_damage: Vec::new() }
+    UnitOut { file, trace: 0, parts: vec![part], defs, legacy: false, line_count: 0, damage, line_damage: Vec::new() }
 }
 
 /// Where [`run_binary`] sends a block's records; `WINDOWED`: whether call records can fall outside `win`.
@@ -502,7 +505,7 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
     // `parts` is in order of each thread's first line, so stitching never depends on hash order.
     let line_count = it.next_line_no() - 1;
     debug_assert_eq!(line_count, legacy::count_lines(chunk) + u64::from(!chunk.is_empty() && !chunk.ends_with(b"\n")));
-    UnitOut { file, parts, defs: names, legacy: true, line_count, damage: Vec::new(), line_damage }
+    UnitOut { file, trace: 0, parts, defs: names, legacy: true, line_count, damage: Vec::new(), line_damage }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use pylu_formats::{legacy, BlockRef, Format, Trace};
+use pylu_formats::{legacy, BlockErrorKind, BlockRef, Format, Trace};
 use rayon::prelude::*;
 
 use super::{total_bytes, Options};
@@ -19,6 +19,9 @@ use crate::profile::{Damage, Location};
 pub(super) struct Unit<'a> {
     /// The input's index.
     pub file: u32,
+    /// Which trace of the input (binary traces joined with `cat` are read one after the other, each with its own
+    /// header and function ids); 0 for a text log.
+    pub trace: u32,
     /// Its size in the input (for progress).
     pub bytes: u64,
     pub kind: UnitKind<'a>,
@@ -62,7 +65,7 @@ pub(super) fn plan<'a>(inputs: &'a [Input], opts: &Options) -> Plan<'a> {
         units.extend(file.units);
         damage.extend(file.damage);
     }
-    units.sort_by_key(|(order, u)| (u.file, *order));
+    units.sort_by_key(|(order, u)| (u.file, u.trace, *order));
     Plan { units: units.into_iter().map(|(_, u)| u).collect(), damage }
 }
 
@@ -84,14 +87,16 @@ fn plan_file<'a>(file: u32, input: &'a Input, opts: &Options, target: usize) -> 
             };
             for (k, range) in ranges.into_iter().enumerate() {
                 let bytes = range.len() as u64;
-                plan.units.push(((k as u64) << 32, Unit { file, bytes, kind: UnitKind::Legacy { range } }));
+                plan.units.push(((k as u64) << 32, Unit { file, trace: 0, bytes, kind: UnitKind::Legacy { range } }));
             }
         }
         Some(Format::Binary) => match Trace::parse(data) {
             Err(e) => plan.damage.push(damage(e.to_string())),
             Ok(trace) => {
-                if opts.pids.is_empty() || opts.pids.contains(&trace.header.pid) {
-                    plan_binary(file, input, trace, target, &mut plan);
+                let mut next = Some(trace);
+                for index in 0u32.. {
+                    let Some(trace) = next.take() else { break };
+                    next = plan_binary(file, index, input, trace, opts, target, &mut plan);
                 }
             }
         },
@@ -99,19 +104,45 @@ fn plan_file<'a>(file: u32, input: &'a Input, opts: &Options, target: usize) -> 
     plan
 }
 
-/// A binary trace's units: each thread's blocks in file order, cut every `target` bytes.
-fn plan_binary<'a>(file: u32, input: &'a Input, trace: Trace<'a>, target: usize, plan: &mut FilePlan<'a>) {
+/// A binary trace's units (the `index`th trace of the input): each thread's blocks in file order, cut every
+/// `target` bytes. Returns the trace joined after it, if any.
+fn plan_binary<'a>(
+    file: u32,
+    index: u32,
+    input: &'a Input,
+    trace: Trace<'a>,
+    opts: &Options,
+    target: usize,
+    plan: &mut FilePlan<'a>,
+) -> Option<Trace<'a>> {
+    let wanted = opts.pids.is_empty() || opts.pids.contains(&trace.header.pid);
     let mut per_thread: BTreeMap<u64, Vec<BlockRef<'a>>> = BTreeMap::new();
+    let mut next = None;
+    let mut damage = Vec::new();
     for b in trace.blocks() {
         match b {
             Ok(b) => per_thread.entry(b.thread_id).or_default().push(b),
-            Err(e) => plan.damage.push(Damage {
+            // Where another trace starts, it reads with its own header (`Blocks` checked that it decodes).
+            Err(e) if e.kind == BlockErrorKind::AnotherTrace => match Trace::parse_at(trace.bytes(), e.offset as usize)
+            {
+                Ok(t) => next = Some(t),
+                Err(err) => damage.push(Damage {
+                    path: input.path.clone(),
+                    at: Some(Location::Offset(e.offset)),
+                    what: err.to_string(),
+                }),
+            },
+            Err(e) => damage.push(Damage {
                 path: input.path.clone(),
                 at: Some(Location::Offset(e.offset)),
                 what: e.kind.to_string(),
             }),
         }
     }
+    if !wanted {
+        return next;
+    }
+    plan.damage.extend(damage);
     // Binary units are as big as parallelism allows: a thread's first unit becomes its tree as it is
     // (`ThreadAgg::stitch_owned`), later ones are copied into it.
     for (thread, mut blocks) in per_thread {
@@ -130,6 +161,7 @@ fn plan_binary<'a>(file: u32, input: &'a Input, trace: Trace<'a>, target: usize,
                 (*ordinal << 32) | (first >> 20).min(u32::MAX as u64),
                 Unit {
                     file,
+                    trace: index,
                     bytes: *cur_bytes as u64,
                     kind: UnitKind::Binary { trace: trace.clone(), thread, blocks: std::mem::take(cur) },
                 },
@@ -146,4 +178,5 @@ fn plan_binary<'a>(file: u32, input: &'a Input, trace: Trace<'a>, target: usize,
         }
         flush(&mut cur, &mut cur_bytes, &mut ordinal);
     }
+    next
 }

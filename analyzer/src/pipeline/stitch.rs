@@ -18,14 +18,21 @@ use crate::machine::{ThreadAgg, Warnings};
 use crate::profile::{Analysis, Damage, DebugEvent, Function, LineStat, Location, ThreadProfile};
 use crate::tree::{Tree, NO_FUNC};
 
+/// A binary trace: its file's index, and which trace of the file it is.
+type TraceKey = (u32, u32);
+
+/// Per binary trace: its function ids → global ids.
+type FileDefs = FxHashMap<TraceKey, FxHashMap<u32, u32>>;
+
 /// Damage reports kept in full (the rest are only counted).
 pub const MAX_DAMAGE_KEPT: usize = 20;
 
 /// Whose function labels a thread's state holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Labels {
-    /// A binary file's ids (the file's index): a thread of each file has its own state, until the end.
-    File(u32),
+    /// A binary trace's ids (the file's index, the trace's within the file: traces joined with `cat` each have
+    /// their own): a thread of each trace has its own state, until the end.
+    File(u32, u32),
     /// Global ids (text logs).
     Global,
 }
@@ -61,8 +68,8 @@ pub(super) struct Stitcher<'a> {
     inputs: &'a [Input],
     functions: Vec<Function>,
     by_name: FxHashMap<String, u32>,
-    /// Per binary file: its function ids → global ids (filled as definitions are seen).
-    file_defs: Vec<FxHashMap<u32, u32>>,
+    /// Per binary trace (file, trace within it): its function ids → global ids (filled as definitions are seen).
+    file_defs: FileDefs,
     threads: BTreeMap<ThreadKey, ThreadState>,
     /// Text logs: events of a thread read ahead of its replay ([`Options::text_read_ahead`]).
     text_read_ahead: usize,
@@ -80,7 +87,7 @@ impl<'a> Stitcher<'a> {
             inputs,
             functions: Vec::new(),
             by_name: FxHashMap::default(),
-            file_defs: vec![FxHashMap::default(); inputs.len()],
+            file_defs: FileDefs::default(),
             threads: BTreeMap::new(),
             text_read_ahead: opts.text_read_ahead,
             unfinished: opts.unfinished,
@@ -130,9 +137,9 @@ impl<'a> Stitcher<'a> {
         } else {
             for (id, f) in &out.defs {
                 let g = self.intern_named(f);
-                self.file_defs[file as usize].entry(*id).or_insert(g);
+                self.file_defs.entry((file, out.trace)).or_default().entry(*id).or_insert(g);
             }
-            (Vec::new(), Labels::File(file))
+            (Vec::new(), Labels::File(file, out.trace))
         };
         let relabel = |f: u32| if out.legacy { remap[f as usize] } else { f };
         for mut part in out.parts {
@@ -218,10 +225,11 @@ impl<'a> Stitcher<'a> {
 
     /// Binary ids never defined in their file get a global id, under a name saying so.
     fn name_undefined_ids(&mut self) {
-        let mut labels: Vec<(u32, Vec<(u32, u32)>)> = Vec::new();
+        let mut labels: Vec<(TraceKey, Vec<(u32, u32)>)> = Vec::new();
         let keys: Vec<ThreadKey> = self.threads.keys().copied().collect();
         for key in &keys {
-            let Labels::File(file) = key.labels else { continue };
+            let Labels::File(file, trace) = key.labels else { continue };
+            let defs = self.file_defs.get(&(file, trace));
             let st = &self.threads[key];
             let mut missing: Vec<u32> = st
                 .agg
@@ -233,37 +241,37 @@ impl<'a> Stitcher<'a> {
                 .chain(st.lines.keys().map(|k| k.0))
                 .chain(st.line_funcs.iter().copied())
                 .chain(st.events.iter().map(|e| e.func))
-                .filter(|&f| f != NO_FUNC && !self.file_defs[file as usize].contains_key(&f))
+                .filter(|&f| f != NO_FUNC && !defs.is_some_and(|d| d.contains_key(&f)))
                 .collect();
             missing.sort_unstable();
             missing.dedup();
             let ids = missing.iter().map(|&f| (f, self.intern(format!("<function #{f}>"), "", 0))).collect();
-            labels.push((file, ids));
+            labels.push(((file, trace), ids));
         }
-        for (file, ids) in labels {
-            self.file_defs[file as usize].extend(ids);
+        for (key, ids) in labels {
+            self.file_defs.entry(key).or_default().extend(ids);
         }
     }
 }
 
 /// Ends a thread's stack (`unfinished`: [`Options::unfinished`]) and turns its labels into global ids
-/// (`file_defs`: per binary file, its ids' global ids).
-fn finish_thread(
-    key: ThreadKey,
-    mut st: ThreadState,
-    file_defs: &[FxHashMap<u32, u32>],
-    unfinished: bool,
-) -> FinishedThread {
+/// (`file_defs`: per binary trace, its ids' global ids).
+fn finish_thread(key: ThreadKey, mut st: ThreadState, file_defs: &FileDefs, unfinished: bool) -> FinishedThread {
     st.agg.finish(unfinished);
+    let defs = match key.labels {
+        Labels::File(file, trace) => file_defs.get(&(file, trace)),
+        Labels::Global => None,
+    };
     let relabel = |f: u32| -> u32 {
-        match key.labels {
-            Labels::File(file) if f != NO_FUNC => file_defs[file as usize][&f],
+        match defs {
+            // Every id of the thread has a global id (`name_undefined_ids`).
+            Some(defs) if f != NO_FUNC => defs[&f],
             _ => f,
         }
     };
     let (tree, hists) = match key.labels {
         Labels::Global => (st.agg.m.tree, st.agg.m.hists),
-        Labels::File(_) => (st.agg.m.tree.into_relabelled(relabel), st.agg.m.hists.into_relabelled(relabel)),
+        Labels::File(..) => (st.agg.m.tree.into_relabelled(relabel), st.agg.m.hists.into_relabelled(relabel)),
     };
     let mut lines: FxHashMap<(u32, u32), LineTotal> = FxHashMap::default();
     for ((f, l), total) in st.lines {

@@ -1,6 +1,7 @@
 //! The analyzer's integration tests, in one binary (one link, one run).
 
 mod bench;
+mod binary_input;
 mod cli;
 mod common;
 mod conventions;

@@ -51,6 +51,9 @@ pub const BLOCK_HEADER_LEN: usize = 40;
 pub const MAX_PAYLOAD_LEN: usize = 16 << 20;
 /// Block bytes (header and payload) after which [`BlockEncoder::is_full`] says to seal.
 pub const DEFAULT_BLOCK_CAPACITY: usize = 64 << 10;
+/// The one function id no record may name: readers keep it for "no function" (a record that names it is damage).
+/// Ids are allocated densely from 0, so no writer gets near it.
+pub const RESERVED_FUNC_ID: u32 = u32::MAX;
 /// Debug values longer than this many bytes are cut (at a character boundary) and flagged truncated.
 pub const MAX_REPR_BYTES: usize = 4096;
 
@@ -123,6 +126,7 @@ impl BlockEncoder {
 
     #[inline(always)]
     fn call_record(&mut self, op: u64, func_id: u32, t_ns: u64) {
+        debug_assert_ne!(func_id, RESERVED_FUNC_ID, "function id 0xFFFFFFFF is reserved");
         varint::put(&mut self.buf, ((func_id as u64) << 2) | op);
         self.put_dt(t_ns);
         self.record_count += 1;
@@ -192,6 +196,7 @@ impl BlockEncoder {
 
     /// Interns a function id for the whole file.
     pub fn func_def(&mut self, def: &FuncDef<'_>) {
+        debug_assert_ne!(def.id, RESERVED_FUNC_ID, "function id 0xFFFFFFFF is reserved");
         self.other(KIND_FUNC_DEF);
         varint::put(&mut self.buf, def.id as u64);
         varint::put_bytes(&mut self.buf, def.qualname.as_bytes());

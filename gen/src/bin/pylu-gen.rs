@@ -27,7 +27,9 @@ struct Args {
     /// binary: a directory of pylu traces, one per process; legacy: one text log in the original's format.
     #[arg(long, value_enum)]
     format: OutputFormat,
-    /// Approximate total size: a number of bytes with an optional K, M or G suffix (powers of 1024).
+    /// Approximate total size: a number of bytes with an optional K, M or G suffix (powers of 1024). The
+    /// generator stops starting requests there and lets every thread finish the one it is running, so with many
+    /// threads and a small size the output is larger (it says so).
     #[arg(long, value_parser = parse_size)]
     size: u64,
     /// Seed of the random streams: the same seed and options give the same bytes.
@@ -99,6 +101,15 @@ fn main() -> ExitCode {
     );
     for file in &stats.files {
         println!("  {}", file.display());
+    }
+    // The floor: the requests running when the size was reached, one per thread, all finish.
+    if stats.bytes > args.size + args.size / 4 {
+        let threads = u64::from(opts.processes.max(1)) * u64::from(opts.threads_per_process.max(1));
+        eprintln!(
+            "pylu-gen: note: {} bytes, more than --size {}: each of the {threads} threads finished the request it was \
+             running when the size was reached",
+            stats.bytes, args.size
+        );
     }
     ExitCode::SUCCESS
 }

@@ -214,8 +214,11 @@ pub fn export(
 fn hosts_of(inputs: &[Input]) -> HashMap<u32, Arc<str>> {
     let mut hosts = HashMap::new();
     for input in inputs.iter().filter(|i| i.format() == Some(Format::Binary)) {
-        if let Ok(t) = Trace::parse(input.bytes()) {
+        // Every trace of the file (traces joined with `cat` each name theirs).
+        let mut next = Trace::parse(input.bytes()).ok();
+        while let Some(t) = next {
             hosts.entry(t.header.pid).or_insert_with(|| Arc::from(t.header.hostname.as_str()));
+            next = t.next_trace();
         }
     }
     hosts

@@ -19,29 +19,44 @@ pub(super) fn plan_binary<'a>(
     trace: Trace<'a>,
     funcs: &RwLock<Funcs>,
     ordinal: &mut u32,
-) -> (Vec<BinaryUnit<'a>>, Vec<String>) {
+) -> (Vec<BinaryUnit<'a>>, Vec<String>, Option<Trace<'a>>) {
     let mut damage = Vec::new();
     let mut per_thread: std::collections::BTreeMap<u64, Vec<BlockRef<'a>>> = Default::default();
     let mut good = Vec::new();
+    let mut next = None;
     for b in trace.blocks() {
         match b {
             Ok(b) => good.push(b),
+            // Traces joined with `cat`: the next one reads with its own header and function ids.
+            Err(e) if e.kind == BlockErrorKind::AnotherTrace => match Trace::parse_at(trace.bytes(), e.offset as usize)
+            {
+                Ok(t) => next = Some(t),
+                Err(err) => damage.push(format!("{}: offset {}: {err}", path.display(), e.offset)),
+            },
             Err(e) => damage.push(format!("{}: offset {}: {}", path.display(), e.offset, e.kind)),
         }
     }
     // Definitions can come in any block of the file (the thread that first called the function sealed it),
     // so all are read first, in parallel; their records are decoded again by the replay. Each block's checksum
     // is checked here, once: a damaged block is left out of the replay.
-    let defs: Vec<Result<Vec<Def>, String>> = good
+    let defs: Vec<Result<BlockDefs, String>> = good
         .par_iter()
         .map(|b| {
             let mut out = Vec::new();
-            match b.verify() {
-                Ok(()) => {
-                    let _ = b.records().try_for_each(&mut DefSink(&mut out));
-                    Ok(out)
+            let read = |out: &mut Vec<Def>| {
+                let _ = b.records().try_for_each(&mut DefSink(out));
+            };
+            match (b.verify(), b.cut_damage()) {
+                (Ok(()), _) => {
+                    read(&mut out);
+                    Ok((out, None))
                 }
-                Err(e) => Err(format!("{}: offset {}: {}", path.display(), e.offset, e.kind)),
+                // A torn block: its records up to the cut still count.
+                (Err(e), Some(what)) => {
+                    read(&mut out);
+                    Ok((out, Some(format!("{}: offset {}: {what}", path.display(), e.offset))))
+                }
+                (Err(e), None) => Err(format!("{}: offset {}: {}", path.display(), e.offset, e.kind)),
             }
         })
         .collect();
@@ -50,7 +65,8 @@ pub(super) fn plan_binary<'a>(
         let mut f = funcs.write().expect("not poisoned");
         for (b, defs) in good.into_iter().zip(defs) {
             match defs {
-                Ok(defs) => {
+                Ok((defs, cut)) => {
+                    damage.extend(cut);
                     for (id, module, qualname, file, line) in defs {
                         ids.insert(id, f.intern(&module, &qualname, &file, line));
                     }
@@ -72,7 +88,7 @@ pub(super) fn plan_binary<'a>(
             BinaryUnit { path: path.to_owned(), trace: trace.clone(), meta, blocks, ids: ids.clone() }
         })
         .collect();
-    (units, damage)
+    (units, damage, next)
 }
 
 /// A file's function ids → the export's. Ids are small and dense as the stub assigns them, so a list indexed by
@@ -110,6 +126,9 @@ impl FileIds {
 
 /// A function definition as read: file id, module, qualname, file, first line.
 pub(super) type Def = (u32, String, String, String, u32);
+
+/// A block's definitions, and the damage to report for it when it was cut short (read all the same).
+type BlockDefs = (Vec<Def>, Option<String>);
 
 pub(super) struct DefSink<'o>(&'o mut Vec<Def>);
 
@@ -193,7 +212,8 @@ pub(super) fn run_binary_thread<S: Sink>(u: &BinaryUnit<'_>, th: &mut Thread<S>,
     // The blocks' checksums were checked by `plan_binary`.
     for b in &u.blocks {
         let mut sink = ThreadSink { th, ids: &u.ids, funcs };
-        if let Err(e) = b.records().try_for_each(&mut sink) {
+        // A cut block ends in its torn record, which `plan_binary` reported.
+        if let (Err(e), None) = (b.records().try_for_each(&mut sink), b.cut) {
             damage.push(format!("{}: offset {}: {}", u.path.display(), e.offset, e.what));
         }
     }

@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use pylu_formats::{
-    event::join_name, BlockRef, CallOp, ClockAnchor, DebugKind, EventKind, Format, FuncRef, Record, RecordSink, Trace,
-    UpdateAction,
+    event::join_name, BlockErrorKind, BlockRef, CallOp, ClockAnchor, DebugKind, EventKind, Format, FuncRef, Record,
+    RecordSink, Trace, UpdateAction,
 };
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -474,9 +474,13 @@ where
             Some(Format::Binary) => match Trace::parse(data) {
                 Err(e) => damage.push(format!("{}: {e}", input.path.display())),
                 Ok(trace) => {
-                    let (file_units, file_damage) = plan_binary(&input.path, trace, funcs, &mut ordinal);
-                    units.extend(file_units);
-                    damage.extend(file_damage);
+                    let mut next = Some(trace);
+                    while let Some(trace) = next.take() {
+                        let (file_units, file_damage, after) = plan_binary(&input.path, trace, funcs, &mut ordinal);
+                        units.extend(file_units);
+                        damage.extend(file_damage);
+                        next = after;
+                    }
                 }
             },
         }

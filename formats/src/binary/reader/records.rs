@@ -44,6 +44,12 @@ impl<'a> Records<'a> {
         self.varint().and_then(|v| u32::try_from(v).ok())
     }
 
+    /// A function id: a u32 but [`RESERVED_FUNC_ID`].
+    #[inline(always)]
+    fn func(&mut self) -> Result<u32, &'static str> {
+        func_id(self.varint().ok_or("record cut off at the end of the block")?)
+    }
+
     #[inline(always)]
     fn byte(&mut self) -> Option<u8> {
         let b = *self.payload.get(self.pos)?;
@@ -86,7 +92,7 @@ impl<'a> Records<'a> {
         const CUT: &str = "record cut off at the end of the block";
         let rec = match kind {
             KIND_SUSPEND | KIND_RESUME => {
-                let func = self.u32().ok_or(CUT)?;
+                let func = self.func()?;
                 let time_ns = self.dt().ok_or(CUT)?;
                 if kind == KIND_SUSPEND {
                     sink.suspend(func, time_ns)
@@ -96,7 +102,7 @@ impl<'a> Records<'a> {
                 return Ok(());
             }
             KIND_LINE => {
-                let func = self.u32().ok_or(CUT)?;
+                let func = self.func()?;
                 let line = self.u32().ok_or(CUT)?;
                 let duration_ns = self.varint().ok_or(CUT)?;
                 let time_ns = self.dt().ok_or(CUT)?;
@@ -104,7 +110,7 @@ impl<'a> Records<'a> {
                 return Ok(());
             }
             KIND_DEBUG => {
-                let func = FuncRef::Id(self.u32().ok_or(CUT)?);
+                let func = FuncRef::Id(self.func()?);
                 let line = self.u32().ok_or(CUT)?;
                 let flags = self.byte().ok_or(CUT)?;
                 let kind = DebugKind::from_u8(flags & 0x7f).ok_or("unknown debug kind")?;
@@ -121,7 +127,7 @@ impl<'a> Records<'a> {
                 Record { time_ns, kind: EventKind::Debug { func, line, kind, name, value, truncated } }
             }
             KIND_FUNC_DEF => {
-                let id = self.u32().ok_or(CUT)?;
+                let id = self.func()?;
                 let qualname = self.str()?;
                 let module = self.str()?;
                 let file = self.str()?;
@@ -158,6 +164,16 @@ impl<'a> Records<'a> {
         let mut one = None;
         self.other_into(kind, &mut EveryRecord(|r| one = Some(r)))?;
         Ok(one)
+    }
+}
+
+/// A record's function id, checked: a u32, and not [`RESERVED_FUNC_ID`] (readers use it for "no function").
+#[inline(always)]
+pub(super) fn func_id(v: u64) -> Result<u32, &'static str> {
+    match u32::try_from(v) {
+        Err(_) => Err("function id out of range"),
+        Ok(RESERVED_FUNC_ID) => Err("function id 0xFFFFFFFF is reserved"),
+        Ok(id) => Ok(id),
     }
 }
 
@@ -252,8 +268,8 @@ impl<'a> Iterator for Records<'a> {
                     if op == OP_OTHER {
                         self.other(h >> 2)
                     } else {
-                        match u32::try_from(h >> 2) {
-                            Err(_) => Err("function id out of range"),
+                        match func_id(h >> 2) {
+                            Err(what) => Err(what),
                             Ok(id) => match self.dt() {
                                 None => Err("record cut off at the end of the block"),
                                 Some(time_ns) => {

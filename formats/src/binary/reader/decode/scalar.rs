@@ -42,7 +42,7 @@ impl<'a> Records<'a> {
         let fail = |what| RecordError { offset, what };
         let Some((h, n)) = varint::get(&payload[pos..]) else { return Err(fail("bad varint")) };
         if h & 3 != OP_OTHER {
-            let id = u32::try_from(h >> 2).map_err(|_| fail("function id out of range"))?;
+            let id = crate::binary::reader::records::func_id(h >> 2).map_err(fail)?;
             let Some((dt, m)) = varint::get(&payload[pos + n..]) else { return Err(fail(CUT)) };
             let time = time.wrapping_add(dt);
             sink.call(call_op(h), id, time);
