@@ -247,6 +247,11 @@ impl Tree {
         }
     }
 
+    /// Whether some node has calls that never ended.
+    pub fn has_unfinished(&self) -> bool {
+        !self.unfinished.is_empty()
+    }
+
     /// The nodes with calls that never ended (in no order).
     pub fn unfinished_nodes(&self) -> impl Iterator<Item = (u32, Unfinished)> + '_ {
         self.unfinished.iter().map(|(&n, &u)| (n, u))
