@@ -415,3 +415,36 @@ fn parquet_tables_and_partitions_are_written() {
     assert!(parts.join("host=unknown/pid=4510/calls.parquet").is_file());
     assert!(parts.join("host=unknown/pid=4510/functions.parquet").is_file());
 }
+
+/// The speedscope file is written as it goes: what writing it allocates does not grow with the spans (built as
+/// JSON values first, each event took ~3 KB).
+#[test]
+fn speedscope_is_written_without_holding_its_events() {
+    use pylu_analyzer::export::replay::{Func, ThreadMeta};
+    use pylu_analyzer::export::speedscope;
+    use pylu_analyzer::export::timeline::{Span, ThreadLine, Window};
+    let funcs: Vec<Func> = (0..3)
+        .map(|k| Func {
+            name: format!("m.f{k}"),
+            module: "m".into(),
+            qualname: format!("f{k}"),
+            file: "/srv/m.py".into(),
+            first_line: k,
+        })
+        .collect();
+    let line = |spans: i64| {
+        let meta = ThreadMeta { host: "h".into(), pid: 1, tid: 2, ordinal: 0, text_log: false };
+        let mut t = ThreadLine::new(meta, Window::default());
+        for i in 0..spans {
+            // A call and a call inside it.
+            let (func, start, end) = if i % 2 == 0 { (0, 10 * i, 10 * i + 9) } else { (1 + (i % 4) as u32 / 2, 10 * i - 8, 10 * i - 2) };
+            t.spans.push(Span { start, end, func, depth: (i % 2) as u32, raised: false, args: Vec::new() });
+        }
+        t.nest();
+        t
+    };
+    let (small, big) = ([line(1_000)], [line(100_000)]);
+    let write = |t: &[ThreadLine]| allocated_by(|| speedscope::write(t, &funcs, &mut std::io::sink()).unwrap()).1;
+    let (a_small, a_big) = (write(&small), write(&big));
+    assert!(a_big <= a_small + 1024, "{a_small} bytes allocated for 1,000 spans, {a_big} for 100,000");
+}
