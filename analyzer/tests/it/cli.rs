@@ -260,11 +260,7 @@ fn lines_read_only_regular_source_files() {
     let out = analyze_cmd().args(["lines", "-q", "--format", "json"]).arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let sources: Vec<(&str, Option<&str>)> = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["function"].as_str().unwrap(), r["source"].as_str()))
-        .collect();
+    let sources: Vec<(&str, Option<&str>)> =
+        rows.as_array().unwrap().iter().map(|r| (r["function"].as_str().unwrap(), r["source"].as_str())).collect();
     assert_eq!(sources, [("m0.f", Some("return 1")), ("m1.f", None), ("m2.f", None)]);
 }

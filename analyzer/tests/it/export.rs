@@ -437,7 +437,8 @@ fn speedscope_is_written_without_holding_its_events() {
         let mut t = ThreadLine::new(meta, Window::default());
         for i in 0..spans {
             // A call and a call inside it.
-            let (func, start, end) = if i % 2 == 0 { (0, 10 * i, 10 * i + 9) } else { (1 + (i % 4) as u32 / 2, 10 * i - 8, 10 * i - 2) };
+            let (func, start, end) =
+                if i % 2 == 0 { (0, 10 * i, 10 * i + 9) } else { (1 + (i % 4) as u32 / 2, 10 * i - 8, 10 * i - 2) };
             t.spans.push(Span { start, end, func, depth: (i % 2) as u32, raised: false, args: Vec::new() });
         }
         t.nest();

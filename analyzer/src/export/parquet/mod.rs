@@ -233,13 +233,7 @@ const AGGREGATE_ROWS: usize = 1 << 14;
 pub const MAX_STACK_FRAMES: usize = 1000;
 
 /// Sets `out` to node `n`'s `f1;f2;…;leaf` (see [`MAX_STACK_FRAMES`]); `frames` is scratch space.
-fn stack_label<'a>(
-    tree: &Tree,
-    n: u32,
-    name: impl Fn(u32) -> &'a str,
-    frames: &mut Vec<&'a str>,
-    out: &mut String,
-) {
+fn stack_label<'a>(tree: &Tree, n: u32, name: impl Fn(u32) -> &'a str, frames: &mut Vec<&'a str>, out: &mut String) {
     frames.clear();
     out.clear();
     let mut at = n;
@@ -413,7 +407,7 @@ mod tests {
                 assert_eq!(out.split(';').count(), MAX_STACK_FRAMES + 1);
             }
         }
-        assert!(out.ends_with(if depth % 2 == 0 { "cd" } else { "ab" }));
+        assert!(out.ends_with(if depth.is_multiple_of(2) { "cd" } else { "ab" }));
         assert!(bytes <= depth * (3 * MAX_STACK_FRAMES + 4), "{bytes} bytes of labels");
     }
 }
