@@ -173,9 +173,11 @@ impl Default for Tree {
 impl Tree {
     /// A tree holding only its root (node 0).
     pub fn new() -> Self {
+        // No room reserved ahead: a thread-per-request server has tens of thousands of threads with a call or two
+        // each, in every chunk (64 nodes reserved were 3 KB a thread, most of `summary`'s memory there).
         let mut t = Tree {
-            nodes: Vec::with_capacity(64),
-            hashes: Vec::with_capacity(64),
+            nodes: Vec::new(),
+            hashes: Vec::new(),
             index: PathIndex::with_bits(MIN_INDEX_BITS),
             roots: 0,
             sum_excess: Default::default(),
@@ -245,6 +247,11 @@ impl Tree {
         if u != Unfinished::default() {
             self.unfinished.entry(node).or_default().add(u);
         }
+    }
+
+    /// Whether some node has calls that never ended.
+    pub fn has_unfinished(&self) -> bool {
+        !self.unfinished.is_empty()
     }
 
     /// The nodes with calls that never ended (in no order).
@@ -375,6 +382,13 @@ impl Tree {
 
     pub fn len(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// The bytes the tree's nodes, path hashes and index hold (reserved included).
+    pub fn heap_bytes(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.hashes.capacity() * std::mem::size_of::<u64>()
+            + self.index.slots.capacity() * std::mem::size_of::<u32>()
     }
 
     pub fn is_empty(&self) -> bool {

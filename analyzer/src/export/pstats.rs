@@ -7,7 +7,10 @@
 //! those made while no other call of the function was open; `tt` is self time, summed over all calls; `ct`
 //! adds a call's whole time only when it was the outermost one of its function (so recursion is counted
 //! once), and for a caller pair when it was the outermost call of that pair. Times are seconds. Calls never
-//! closed are not counted (they have no duration); a function with no other call is listed with zeros.
+//! closed are not counted (they have no duration); a function with no other call is listed with zeros. A call
+//! that ended inside calls of its function that all never closed is an outermost one (as cProfile, which closes
+//! every call when it stops, would count it under the outer call; here the outer call is not counted): so
+//! `cumtime` ≥ `tottime`, and a function with calls has primitive calls.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -63,6 +66,15 @@ impl Sink for PstatsSink {
                 p.ct_ns += dur;
             }
         }
+    }
+
+    fn outermost_after_all(&mut self, func: u32, caller: Option<u32>, calls: u64, ns: u64) {
+        let c = match caller {
+            None => self.funcs.entry(func).or_default(),
+            Some(caller) => self.pairs.entry((caller, func)).or_default(),
+        };
+        c.cc += calls;
+        c.ct_ns += ns;
     }
 }
 

@@ -139,7 +139,8 @@ pub(crate) struct Machine {
 impl Machine {
     pub fn new() -> Self {
         let mut tree = Tree::new();
-        let mut stack = Vec::with_capacity(64);
+        // Room for a few calls: a machine per thread and chunk (see `Tree::new`); deeper stacks grow it.
+        let mut stack = Vec::with_capacity(4);
         stack.push(Frame::bottom(0, tree.hash_of(0)));
         Machine {
             tree,
@@ -604,5 +605,19 @@ impl ThreadAgg {
         self.m.hists.merge(&c.m.hists, relabel);
         self.m.warnings.add(&c.m.warnings);
         self.m.calls += c.m.calls;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a thread's state holds before its calls make it grow: tens of thousands of threads with a call or
+    /// two each (a thread-per-request server) pay it in every chunk they appear in.
+    #[test]
+    fn a_threads_empty_state_is_small() {
+        let t = ThreadAgg::new();
+        let bytes = t.m.tree.heap_bytes() + t.m.stack.capacity() * std::mem::size_of::<Frame>();
+        assert!(bytes <= 1024, "{bytes} bytes");
     }
 }

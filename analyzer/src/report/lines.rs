@@ -1,7 +1,8 @@
 //! LineProfiler timings per line, like line_profiler: line, hits, total, per hit, the line's share of its
 //! function's measured time, and the line's source text when the function's file can be read here.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::path::Path;
 
 use crate::report::table::write_markdown;
 use rustc_hash::FxHashMap;
@@ -37,11 +38,37 @@ struct Sources<'a>(FxHashMap<&'a str, Option<Vec<String>>>);
 impl<'a> Sources<'a> {
     fn line(&mut self, file: &'a str, line: u32) -> Option<String> {
         let lines = self.0.entry(file).or_insert_with(|| {
-            let bytes = std::fs::read(file).ok()?;
+            let bytes = read_source(Path::new(file))?;
             Some(String::from_utf8_lossy(&bytes).lines().map(|l| l.trim().to_owned()).collect())
         });
         lines.as_ref()?.get((line as usize).checked_sub(1)?).cloned()
     }
+}
+
+/// The largest source file read for its lines' text: a bigger one is not a Python module.
+pub const MAX_SOURCE_BYTES: u64 = 16 << 20;
+
+/// The bytes of the source file `path`, if it is a regular file of at most [`MAX_SOURCE_BYTES`]. The path comes
+/// from the trace, which may name anything (`/dev/zero`, `/dev/stdin`, a FIFO, as `python /dev/stdin` or
+/// `python <(…)` do): it is opened without blocking, and read only once the opened file is known to be regular.
+pub fn read_source(path: &Path) -> Option<Vec<u8>> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Opening a FIFO for reading waits for a writer; a terminal could become the controlling one.
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options.open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() > MAX_SOURCE_BYTES {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // A file growing as it is read stops at the cap too.
+    file.take(MAX_SOURCE_BYTES).read_to_end(&mut bytes).ok()?;
+    Some(bytes)
 }
 
 /// One (function name, line) over every view, as it is summed.
@@ -137,4 +164,34 @@ pub fn write_json(a: &Analysis, views: &[View], out: &mut dyn Write) -> io::Resu
     serde_json::to_writer_pretty(&mut w, &line_rows(a, views))?;
     writeln!(w)?;
     w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("m.py");
+        std::fs::write(&src, "def f():\n    return 1\n").unwrap();
+        assert_eq!(read_source(&src).unwrap(), b"def f():\n    return 1\n");
+        // A symbolic link to a module is read (virtualenvs are made of them).
+        let link = dir.path().join("l.py");
+        std::os::unix::fs::symlink(&src, &link).unwrap();
+        assert!(read_source(&link).is_some());
+        // Sparse: a terabyte on no disk space.
+        let huge = dir.path().join("huge.py");
+        std::fs::File::create(&huge).unwrap().set_len(1 << 40).unwrap();
+        assert_eq!(read_source(&huge), None);
+        assert_eq!(read_source(dir.path()), None);
+        assert_eq!(read_source(Path::new("/dev/zero")), None);
+        assert_eq!(read_source(Path::new("/dev/null")), None);
+        // A FIFO nobody writes to: opening it to read would wait forever.
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: `c` is a NUL-terminated path that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert_eq!(read_source(&fifo), None);
+    }
 }

@@ -241,3 +241,26 @@ fn idle_threads_of_a_pool_are_named_in_one_line() {
     );
     assert!(!text.contains("7-pool-00:"), "{text}");
 }
+
+/// `lines` shows a line's source when the file the trace names is a readable module, and reads nothing else: a
+/// FIFO (opening it waited for a writer forever), `/dev/zero` (read to the end, it filled memory).
+#[test]
+fn lines_read_only_regular_source_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("m.py");
+    std::fs::write(&module, "def f():\n    return 1\n").unwrap();
+    let fifo = dir.path().join("fifo.py");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let mut log = String::new();
+    for (k, file) in [module.to_str().unwrap(), fifo.to_str().unwrap(), "/dev/zero"].iter().enumerate() {
+        let head = format!("2024-03-01 09:00:00,000; MainProcess; 4510; MainThread; 1001; {file}; 2; m{k}; f;");
+        log += &format!("{head} func_begin; 1709283600.0\n{head} 0.5000 ms\n{head} func_end; 1.0; 1709283600.001\n");
+    }
+    let path = write_temp(dir.path(), "src.log", log.as_bytes());
+    let out = analyze_cmd().args(["lines", "-q", "--format", "json"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sources: Vec<(&str, Option<&str>)> =
+        rows.as_array().unwrap().iter().map(|r| (r["function"].as_str().unwrap(), r["source"].as_str())).collect();
+    assert_eq!(sources, [("m0.f", Some("return 1")), ("m1.f", None), ("m2.f", None)]);
+}

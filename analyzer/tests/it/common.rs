@@ -136,3 +136,46 @@ pub fn assert_self_sums(a: &Analysis) {
         assert_eq!(selfs, t.tree.nodes[0].stats.total_ns, "thread {}", t.root_name());
     }
 }
+
+/// The global allocator of the tests: the system's, counting the bytes each thread asks for, so that a test can
+/// bound what a piece of code allocates (a count, not the process' memory, which other tests share).
+struct Counting;
+
+thread_local! {
+    static ALLOCATED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn count(bytes: usize) {
+    // At a thread's teardown the counter may be gone: those allocations are nobody's test.
+    let _ = ALLOCATED.try_with(|a| a.set(a.get() + bytes as u64));
+}
+
+// SAFETY: every call is passed on to the system allocator with the same arguments; counting allocates nothing.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count(layout.size());
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` came from the system allocator, with `layout`.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        count(new_size);
+        // SAFETY: as for `dealloc`; `new_size` is the caller's.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+/// What `f` returns, and the bytes it allocated on this thread (reallocations count their new size).
+pub fn allocated_by<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    let before = ALLOCATED.with(|a| a.get());
+    let r = f();
+    (r, ALLOCATED.with(|a| a.get()) - before)
+}

@@ -63,3 +63,20 @@ fn recursion_deeper_than_the_summaries_show() {
     assert_eq!(text.lines().filter(|l| l.trim_start().starts_with("t.walk")).count(), MAX_TREE_DEPTH);
     assert!(text.contains(&format!("(1 call sites deeper than {MAX_TREE_DEPTH} levels not shown, with their callees)")));
 }
+
+/// A thread killed 100,000 calls deep: every frame is an unfinished call, each counted once, and only the
+/// outermost one's time counts in the function's total (the summary looked up each one's callers: quadratic).
+#[test]
+fn a_thread_killed_deep_in_a_recursion() {
+    let depth = 100_000u64;
+    let events = (0..depth).map(|d| Ev::Enter(0, 1_000 * d)).chain([Ev::Enter(1, 1_000 * depth + 500)]).collect();
+    let threads = [ThreadSpec { tid: 1, name: "MainThread", events }];
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_temp(dir.path(), "killed.pylu", &build_trace(7, &[("walk", "t"), ("leaf", "t")], &threads, 4096));
+    let a = analyze_files(std::slice::from_ref(&p), 1 << 20);
+    let views = Selection::default().views(&a);
+    let (stats, _) = summary::top_functions(&a, &views, summary::SortBy::Total, None);
+    let walk = stats.iter().find(|s| s.name == "t.walk").unwrap();
+    assert_eq!((walk.stats.hits, walk.unfinished.calls), (depth, depth));
+    assert_eq!(walk.total_ns, 1_000 * depth + 500, "the outermost call's time up to the last event");
+}

@@ -229,6 +229,96 @@ fn windows_and_minimum_durations_cut_the_timeline() {
     );
 }
 
+/// The replay of `path` into pstats' counts, with the functions it numbered.
+fn pstats_of(path: &Path) -> (Funcs, PstatsSink) {
+    let inputs = vec![Input::open(path).unwrap()];
+    let funcs = RwLock::new(Funcs::default());
+    let total = Mutex::new(PstatsSink::default());
+    replay(
+        &inputs,
+        ReplayOptions { recursion: true, ..Default::default() },
+        &funcs,
+        |_| PstatsSink::default(),
+        |_, s| total.lock().unwrap().merge(s),
+    );
+    (funcs.into_inner().unwrap(), total.into_inner().unwrap())
+}
+
+/// cProfile's invariants, which pstats and its viewers rely on: primitive calls at most all calls and at least
+/// one when there are calls; cumulative time at least the own time (per function and per caller pair).
+fn assert_pstats_invariants(funcs: &Funcs, stats: &PstatsSink) -> Result<(), String> {
+    let name = |f: u32| funcs.list[f as usize].name.clone();
+    let keyed = stats.funcs.iter().map(|(&f, c)| (name(f), c));
+    let pairs = stats.pairs.iter().map(|(&(caller, f), c)| (format!("{} -> {}", name(caller), name(f)), c));
+    for (what, c) in keyed.chain(pairs) {
+        if c.cc > c.nc || (c.nc > 0 && c.cc == 0) || c.ct_ns < c.tt_ns {
+            return Err(format!("{what}: {c:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// A recursive call inside a call of its function that never ended (the caller's exit cut it) is an outermost
+/// call: pstats had `1/0` calls and a cumulative time of 0 under 3 ms of own time.
+#[test]
+fn recursion_under_a_call_that_never_ended_counts_as_outermost() {
+    let dir = tempfile::tempdir().unwrap();
+    // outer → f → f (3 ms) ; outer's exit cuts the outer f. Then f → f → f, the inner two ending, the outer
+    // one never.
+    let events = vec![
+        Ev::Enter(0, 0),
+        Ev::Enter(1, 1_000_000),
+        Ev::Enter(1, 2_000_000),
+        Ev::Exit(1, 5_000_000),
+        Ev::Exit(0, 10_000_000),
+        Ev::Enter(1, 11_000_000),
+        Ev::Enter(1, 12_000_000),
+        Ev::Enter(1, 13_000_000),
+        Ev::Exit(1, 14_000_000),
+        Ev::Exit(1, 16_000_000),
+    ];
+    let threads = [ThreadSpec { tid: 1, name: "MainThread", events }];
+    let path = write_temp(dir.path(), "rec.pylu", &build_trace(1, &[("outer", "a"), ("f", "a")], &threads, 64));
+    let (funcs, stats) = pstats_of(&path);
+    let f = funcs.list.iter().position(|f| f.name == "a.f").unwrap() as u32;
+    let c = stats.funcs[&f];
+    // Calls: the 3 ms one (outermost: its f never ended), the 4 ms one (outermost), the 1 ms one inside it.
+    assert_eq!((c.nc, c.cc, c.tt_ns, c.ct_ns), (3, 2, 3_000_000 + 3_000_000 + 1_000_000, 7_000_000));
+    assert_pstats_invariants(&funcs, &stats).unwrap();
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 96, ..Default::default() })]
+
+    /// Over random threads (recursion, calls cut by an exit below them, generators, calls open at the end), the
+    /// pstats counts keep cProfile's invariants, count the calls the summary counts as ended, and equal its
+    /// hits, self and total times when no call was cut or left open.
+    #[test]
+    fn pstats_keep_cprofiles_invariants(
+        ops in proptest::collection::vec((proptest::prelude::any::<u8>(), proptest::prelude::any::<u8>(), 0u16..500), 0..200),
+        per_block in 1usize..8,
+    ) {
+        let (events, _, _) = crate::properties::thread_events(&ops);
+        let threads = [ThreadSpec { tid: 1, name: "MainThread", events }];
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_temp(dir.path(), "t.pylu", &build_trace(7, &crate::properties::FUNCS, &threads, per_block));
+        let (funcs, stats) = pstats_of(&path);
+        if let Err(e) = assert_pstats_invariants(&funcs, &stats) {
+            proptest::prop_assert!(false, "{}", e);
+        }
+        let a = analyze_files(std::slice::from_ref(&path), 1 << 20);
+        let clean = a.warnings.cut_calls + a.warnings.unfinished == 0;
+        for s in function_stats(&a, &Selection::default().views(&a), SortBy::Total) {
+            let f = funcs.list.iter().position(|f| f.name == s.name).unwrap() as u32;
+            let c = stats.funcs.get(&f).copied().unwrap_or_default();
+            proptest::prop_assert_eq!(c.nc, s.stats.hits - s.unfinished.calls, "{}", s.name);
+            if clean {
+                proptest::prop_assert_eq!((c.tt_ns, c.ct_ns), (s.self_ns, s.total_ns), "{}", s.name);
+            }
+        }
+    }
+}
+
 /// pstats' counts per function from the replay equal the summary's hits, self and total, wherever the trace
 /// has no calls cut off (the summary counts their children's time in their total; pstats has no such call).
 #[test]
@@ -242,18 +332,7 @@ fn pstats_counts_equal_the_summary() {
         fixtures().join("worked.pylu"),
     ];
     for path in traces {
-        let inputs = vec![Input::open(&path).unwrap()];
-        let funcs = RwLock::new(Funcs::default());
-        let total = Mutex::new(PstatsSink::default());
-        replay(
-            &inputs,
-            ReplayOptions { recursion: true, ..Default::default() },
-            &funcs,
-            |_| PstatsSink::default(),
-            |_, s| total.lock().unwrap().merge(s),
-        );
-        let funcs = funcs.into_inner().unwrap();
-        let total = total.into_inner().unwrap();
+        let (funcs, total) = pstats_of(&path);
         let mut by_name: HashMap<&str, (u64, u64, u64)> = HashMap::new();
         for (f, c) in &total.funcs {
             let e = by_name.entry(funcs.list[*f as usize].name.as_str()).or_default();
@@ -335,4 +414,38 @@ fn parquet_tables_and_partitions_are_written() {
     assert!(parts.join("host=test-host/pid=4242/calls.parquet").is_file());
     assert!(parts.join("host=unknown/pid=4510/calls.parquet").is_file());
     assert!(parts.join("host=unknown/pid=4510/functions.parquet").is_file());
+}
+
+/// The speedscope file is written as it goes: what writing it allocates does not grow with the spans (built as
+/// JSON values first, each event took ~3 KB).
+#[test]
+fn speedscope_is_written_without_holding_its_events() {
+    use pylu_analyzer::export::replay::{Func, ThreadMeta};
+    use pylu_analyzer::export::speedscope;
+    use pylu_analyzer::export::timeline::{Span, ThreadLine, Window};
+    let funcs: Vec<Func> = (0..3)
+        .map(|k| Func {
+            name: format!("m.f{k}"),
+            module: "m".into(),
+            qualname: format!("f{k}"),
+            file: "/srv/m.py".into(),
+            first_line: k,
+        })
+        .collect();
+    let line = |spans: i64| {
+        let meta = ThreadMeta { host: "h".into(), pid: 1, tid: 2, ordinal: 0, text_log: false };
+        let mut t = ThreadLine::new(meta, Window::default());
+        for i in 0..spans {
+            // A call and a call inside it.
+            let (func, start, end) =
+                if i % 2 == 0 { (0, 10 * i, 10 * i + 9) } else { (1 + (i % 4) as u32 / 2, 10 * i - 8, 10 * i - 2) };
+            t.spans.push(Span { start, end, func, depth: (i % 2) as u32, raised: false, args: Vec::new() });
+        }
+        t.nest();
+        t
+    };
+    let (small, big) = ([line(1_000)], [line(100_000)]);
+    let write = |t: &[ThreadLine]| allocated_by(|| speedscope::write(t, &funcs, &mut std::io::sink()).unwrap()).1;
+    let (a_small, a_big) = (write(&small), write(&big));
+    assert!(a_big <= a_small + 1024, "{a_small} bytes allocated for 1,000 spans, {a_big} for 100,000");
 }

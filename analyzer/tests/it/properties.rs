@@ -10,7 +10,7 @@ use crate::common::*;
 /// A random thread: calls nest, some raise through their callers, generators suspend and resume (possibly
 /// under another caller), and some calls are still open at the end. Also returns the calls that ended, and those
 /// still open or suspended at the end.
-fn thread_events(ops: &[(u8, u8, u16)]) -> (Vec<Ev>, u64, u64) {
+pub fn thread_events(ops: &[(u8, u8, u16)]) -> (Vec<Ev>, u64, u64) {
     let mut evs = Vec::new();
     let mut t = 0u64;
     let mut stack: Vec<u32> = Vec::new();
@@ -59,7 +59,7 @@ fn thread_events(ops: &[(u8, u8, u16)]) -> (Vec<Ev>, u64, u64) {
     (evs, ended, unfinished)
 }
 
-const FUNCS: [(&str, &str); 6] = [("a", "m"), ("b", "m"), ("c", "m"), ("d", "n"), ("e", "n"), ("f", "n")];
+pub const FUNCS: [(&str, &str); 6] = [("a", "m"), ("b", "m"), ("c", "m"), ("d", "n"), ("e", "n"), ("f", "n")];
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]

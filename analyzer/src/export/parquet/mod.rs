@@ -29,6 +29,7 @@ use crate::pipeline::{analyze, Options};
 use crate::profile::Analysis;
 use crate::report::summary::{top_functions, SortBy};
 use crate::select::Selection;
+use crate::tree::{Tree, NO_NODE};
 
 /// The most rows a text-log thread's row group holds: a log's threads are all replayed at once, so their row
 /// groups are all open (a binary trace's threads are replayed one per worker, theirs hold `--row-group-size`).
@@ -229,6 +230,32 @@ fn hosts_of(inputs: &[Input]) -> HashMap<u32, Arc<str>> {
 /// a 256 MB trace's in one row group were 100 MiB more at the export's peak).
 const AGGREGATE_ROWS: usize = 1 << 14;
 
+/// The most frames the `stacks` table's `stack` column names: a stack's text grows with its depth, so a
+/// recursion 100,000 calls deep would be 10^10 bytes of stacks (written, and held per row group). Deeper stacks
+/// are named by their innermost frames after `…;` (their `depth` column tells them apart).
+pub const MAX_STACK_FRAMES: usize = 1000;
+
+/// Sets `out` to node `n`'s `f1;f2;…;leaf` (see [`MAX_STACK_FRAMES`]); `frames` is scratch space.
+fn stack_label<'a>(tree: &Tree, n: u32, name: impl Fn(u32) -> &'a str, frames: &mut Vec<&'a str>, out: &mut String) {
+    frames.clear();
+    out.clear();
+    let mut at = n;
+    while at != 0 && at != NO_NODE && frames.len() < MAX_STACK_FRAMES {
+        let node = &tree.nodes[at as usize];
+        frames.push(name(node.func));
+        at = node.parent;
+    }
+    if at != 0 && at != NO_NODE {
+        out.push_str("…;");
+    }
+    for (i, f) in frames.iter().rev().enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        out.push_str(f);
+    }
+}
+
 /// `functions`, `stacks` and `lines`, from the analysis the other reports use (with lines, without events).
 fn write_aggregates(
     a: &Analysis,
@@ -317,12 +344,12 @@ fn write_aggregates(
         }
         let tree = &v.tree;
         let selfs = tree.self_times();
-        let mut paths: Vec<String> = vec![String::new(); tree.nodes.len()];
         let mut depths: Vec<i32> = vec![0; tree.nodes.len()];
+        let (mut frames, mut path) = (Vec::new(), String::new());
         for (n, node) in tree.nodes.iter().enumerate().skip(1) {
             let name = a.func_name(node.func);
             let parent = node.parent as usize;
-            let path = if parent == 0 { name.to_owned() } else { format!("{};{}", paths[parent], name) };
+            stack_label(tree, n as u32, |f| a.func_name(f), &mut frames, &mut path);
             depths[n] = if parent == 0 { 0 } else { depths[parent] + 1 };
             let s = &node.stats;
             stacks.row(&h, t.pid, |r| {
@@ -335,7 +362,6 @@ fn write_aggregates(
                     .i64(s.total_ns as i64)
                     .i64(selfs[n] as i64);
             })?;
-            paths[n] = path;
         }
         let mut ls: Vec<_> = v.lines.iter().collect();
         ls.sort_by_key(|l| (a.func_name(l.func), l.line));
@@ -354,4 +380,37 @@ fn write_aggregates(
     files.extend(stacks.finish()?);
     files.extend(lines.finish()?);
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chain `depth` calls deep: each node's label names at most `MAX_STACK_FRAMES` frames, so the labels of
+    /// all its nodes add up to depth × MAX_STACK_FRAMES frames at most, not depth² / 2.
+    #[test]
+    fn stack_labels_of_a_deep_chain_are_capped() {
+        let depth = 3 * MAX_STACK_FRAMES;
+        let mut tree = Tree::new();
+        let mut at = 0;
+        for d in 0..depth {
+            at = tree.child(at, (d % 2) as u32);
+        }
+        let names = ["ab", "cd"];
+        let (mut frames, mut out) = (Vec::new(), String::new());
+        let mut bytes = 0;
+        for n in 1..tree.len() as u32 {
+            stack_label(&tree, n, |f| names[f as usize], &mut frames, &mut out);
+            bytes += out.len();
+            if n as usize <= MAX_STACK_FRAMES {
+                assert_eq!(out.split(';').count(), n as usize);
+                assert!(out.starts_with("ab"));
+            } else {
+                assert!(out.starts_with("…;"), "{n}");
+                assert_eq!(out.split(';').count(), MAX_STACK_FRAMES + 1);
+            }
+        }
+        assert!(out.ends_with(if depth.is_multiple_of(2) { "cd" } else { "ab" }));
+        assert!(bytes <= depth * (3 * MAX_STACK_FRAMES + 4), "{bytes} bytes of labels");
+    }
 }

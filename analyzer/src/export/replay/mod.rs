@@ -119,9 +119,10 @@ pub struct CallRow<'a> {
     pub suspensions: u32,
     /// Earlier stretches on the stack (wall start, wall end) of a call that suspended; empty otherwise.
     pub segments: &'a [(i64, i64)],
-    /// Another call of the same function was open below this one when it ended (pstats' recursion).
+    /// Another call of the same function was open below this one when it ended, on the stack since before this
+    /// one began (pstats' recursion; see [`Sink::outermost_after_all`] for when that call never closes).
     pub recursive: bool,
-    /// Another call of the same function from the same caller was open below it.
+    /// The same for calls of the same function from the same caller.
     pub pair_recursive: bool,
     pub args: &'a [DebugArg],
 }
@@ -135,6 +136,11 @@ pub trait Sink {
     /// A debugger value that no open call of its function received (every value, unless
     /// [`ReplayOptions::args`]).
     fn debug(&mut self, _time_ns: i64, _func: u32, _arg: DebugArg) {}
+    /// `calls` calls of `func` (of the pair `caller` → `func`, when `caller` is given), whose whole durations add
+    /// up to `ns`, were handed over as [`CallRow::recursive`] (or [`CallRow::pair_recursive`]), but every call of
+    /// the function (or pair) that was open below them never closed: they were the outermost calls that ended
+    /// after all (with [`ReplayOptions::recursion`]).
+    fn outermost_after_all(&mut self, _func: u32, _caller: Option<u32>, _calls: u64, _ns: u64) {}
 }
 
 /// What the replay asks for beyond the rows.
@@ -192,7 +198,38 @@ const _: () = assert!(std::mem::size_of::<Frame>() <= 80);
 struct Extra {
     segs: Vec<(i64, i64)>,
     args: Vec<DebugArg>,
+    /// Calls of the frame's function that ended while it was the innermost open call of that function (so were
+    /// recursive): if the frame never closes, they pass to the next open call of the function below it, or were
+    /// outermost (see [`Sink::outermost_after_all`]).
+    inner: Pending,
+    /// The same for calls of the frame's pair (caller, function).
+    inner_pair: Pending,
 }
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Pending {
+    calls: u64,
+    ns: u64,
+    /// The earliest first start (wall ns) among them.
+    since: i64,
+}
+
+impl Pending {
+    fn add(&mut self, o: Pending) {
+        self.since = if self.calls == 0 { o.since } else { self.since.min(o.since) };
+        self.calls += o.calls;
+        self.ns += o.ns;
+    }
+}
+
+/// Where the next open call of a frame's function, and of its pair, is on the stack below it ([`NO_LINK`]: none).
+#[derive(Debug, Clone, Copy)]
+struct Link {
+    func: u32,
+    pair: u32,
+}
+
+const NO_LINK: u32 = u32::MAX;
 
 /// [`Frame::parent`] of a call at the thread's root (ids count from 1).
 const NO_PARENT: u64 = 0;
@@ -244,8 +281,11 @@ struct Thread<S> {
     stack: Vec<Frame>,
     suspended: Vec<Frame>,
     next_id: u64,
-    open_funcs: FxHashMap<u32, u32>,
-    open_pairs: FxHashMap<(u32, u32), u32>,
+    /// With [`ReplayOptions::recursion`]: the innermost open call of each function and pair (its place on the
+    /// stack), and for each frame of the stack, the next one below it ([`Link`]).
+    top_func: FxHashMap<u32, u32>,
+    top_pair: FxHashMap<(u32, u32), u32>,
+    links: Vec<Link>,
     calls: u64,
     unclosed: u64,
     unmatched: u64,
@@ -263,8 +303,9 @@ impl<S: Sink> Thread<S> {
             stack: Vec::new(),
             suspended: Vec::new(),
             next_id: 1,
-            open_funcs: FxHashMap::default(),
-            open_pairs: FxHashMap::default(),
+            top_func: FxHashMap::default(),
+            top_pair: FxHashMap::default(),
+            links: Vec::new(),
             calls: 0,
             unclosed: 0,
             unmatched: 0,
@@ -272,28 +313,70 @@ impl<S: Sink> Thread<S> {
         }
     }
 
+    /// A frame is about to go on top of the stack.
     fn opened(&mut self, func: u32, parent_func: u32) {
         if self.opts.recursion {
-            *self.open_funcs.entry(func).or_default() += 1;
-            *self.open_pairs.entry((parent_func, func)).or_default() += 1;
+            let at = self.stack.len() as u32;
+            let func_below = self.top_func.insert(func, at).unwrap_or(NO_LINK);
+            let pair_below = self.top_pair.insert((parent_func, func), at).unwrap_or(NO_LINK);
+            self.links.push(Link { func: func_below, pair: pair_below });
         }
     }
 
-    /// Takes a frame off the open counts; returns whether another of its function (and of its pair) stays open.
-    fn closed(&mut self, func: u32, parent_func: u32) -> (bool, bool) {
+    /// The frame on top of the stack was taken off it; returns where the next open calls of its function and of
+    /// its pair are.
+    fn closed(&mut self, func: u32, parent_func: u32) -> Link {
+        let none = Link { func: NO_LINK, pair: NO_LINK };
         if !self.opts.recursion {
-            return (false, false);
+            return none;
         }
-        let dec = |n: Option<&mut u32>| {
-            n.map(|n| {
-                *n -= 1;
-                *n > 0
-            })
-            .unwrap_or(false)
+        let link = self.links.pop().unwrap_or(none);
+        match link.func {
+            NO_LINK => self.top_func.remove(&func),
+            below => self.top_func.insert(func, below),
         };
-        let r = dec(self.open_funcs.get_mut(&func));
-        let p = dec(self.open_pairs.get_mut(&(parent_func, func)));
-        (r, p)
+        match link.pair {
+            NO_LINK => self.top_pair.remove(&(parent_func, func)),
+            below => self.top_pair.insert((parent_func, func), below),
+        };
+        link
+    }
+
+    /// Hands `f`'s pending recursive calls (see [`Extra::inner`]) to the open calls `link` names, or to the sink
+    /// as outermost: `f` never closes.
+    fn settle(&mut self, f: &Frame, link: Link) {
+        let Some(e) = f.extra.as_ref() else { return };
+        let (inner, inner_pair) = (e.inner, e.inner_pair);
+        if inner.calls > 0 {
+            match self.covering(link.func, inner.since, false) {
+                NO_LINK => self.sink.outermost_after_all(f.func, None, inner.calls, inner.ns),
+                below => self.pending_at(below).inner.add(inner),
+            }
+        }
+        if inner_pair.calls > 0 {
+            match self.covering(link.pair, inner_pair.since, true) {
+                NO_LINK if f.parent_func != NO_CALLER => {
+                    self.sink.outermost_after_all(f.func, Some(f.parent_func), inner_pair.calls, inner_pair.ns)
+                }
+                NO_LINK => {}
+                below => self.pending_at(below).inner_pair.add(inner_pair),
+            }
+        }
+    }
+
+    /// From the open call at `at` down its function's (or pair's) chain, the first whose current stretch on the
+    /// stack began at or before `since`: it holds the whole of a call that first started then, so that call's
+    /// time is in its duration. A generator that ends inside a call of its function may have begun before it.
+    fn covering(&self, mut at: u32, since: i64, pair: bool) -> u32 {
+        while at != NO_LINK && self.clock.wall(self.stack[at as usize].start) > since {
+            let link = self.links[at as usize];
+            at = if pair { link.pair } else { link.func };
+        }
+        at
+    }
+
+    fn pending_at(&mut self, at: u32) -> &mut Extra {
+        self.stack[at as usize].extra.get_or_insert_with(Default::default)
     }
 
     fn push(&mut self, func: u32, t: u64) {
@@ -335,7 +418,8 @@ impl<S: Sink> Thread<S> {
     /// Pops the top frame as never closed.
     fn abandon_top(&mut self) {
         if let Some(f) = self.stack.pop() {
-            self.closed(f.func, f.parent_func);
+            let link = self.closed(f.func, f.parent_func);
+            self.settle(&f, link);
             self.pass_down(f.child_ns);
             self.emit_unclosed(&f);
         }
@@ -364,10 +448,21 @@ impl<S: Sink> Thread<S> {
             self.unmatched += 1;
             return;
         };
-        let (recursive, pair_recursive) = self.closed(f.func, f.parent_func);
+        let link = self.closed(f.func, f.parent_func);
+        let cover = self.covering(link.func, f.first_start, false);
+        let cover_pair = self.covering(link.pair, f.first_start, true);
+        let (recursive, pair_recursive) = (cover != NO_LINK, cover_pair != NO_LINK);
         let raw = duration.unwrap_or_else(|| t.saturating_sub(f.start));
         let seg = raw.max(f.child_ns);
         let whole = f.acc + seg;
+        // Recursive only if the call of its function below it closes: that one decides (see `settle`).
+        let this = Pending { calls: 1, ns: whole, since: f.first_start };
+        if recursive {
+            self.pending_at(cover).inner.add(this);
+        }
+        if pair_recursive {
+            self.pending_at(cover_pair).inner_pair.add(this);
+        }
         let children = f.child_before + f.child_ns;
         self.pass_down(seg);
         self.calls += 1;
@@ -412,6 +507,15 @@ impl<S: Sink> Thread<S> {
             Some(i) => {
                 let mut f = self.suspended.remove(i);
                 let (parent, parent_func) = self.caller();
+                if let Some(e) = f.extra.as_mut().filter(|_| parent_func != f.parent_func) {
+                    // It no longer runs as a call of its old pair: the calls of that pair that ended inside it
+                    // count as the pair's outermost (an approximation: an open call of that pair below it when
+                    // they ended may still close).
+                    let inner = std::mem::take(&mut e.inner_pair);
+                    if inner.calls > 0 && f.parent_func != NO_CALLER {
+                        self.sink.outermost_after_all(f.func, Some(f.parent_func), inner.calls, inner.ns);
+                    }
+                }
                 // It runs under whoever resumed it now.
                 f.parent = parent;
                 f.parent_func = parent_func;
@@ -440,6 +544,7 @@ impl<S: Sink> Thread<S> {
             self.abandon_top();
         }
         for f in std::mem::take(&mut self.suspended) {
+            self.settle(&f, Link { func: NO_LINK, pair: NO_LINK });
             self.emit_unclosed(&f);
         }
         (self.meta, self.sink, self.calls, self.unclosed, self.unmatched)
