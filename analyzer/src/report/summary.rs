@@ -303,11 +303,24 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
         writeln!(w)?;
     }
     if !empty.is_empty() {
-        // A large thread pool can have hundreds of idle threads: the first few names say what they are.
+        // A large thread pool can have hundreds of idle threads: the first few names say what they are, each once
+        // (threads of one process can share a name: a command thread per connection, a pool's restarted workers).
         const NAMED: usize = 10;
         let (n, s) = (empty.len(), if empty.len() == 1 { "" } else { "s" });
-        let more = if n > NAMED { format!(" and {} more", n - NAMED) } else { String::new() };
-        writeln!(w, "({n} thread{s} without profiled calls not shown: {}{more})", empty[..n.min(NAMED)].join(", "))?;
+        let mut names: Vec<(&str, usize)> = Vec::new();
+        for root in &empty {
+            match names.iter_mut().find(|(name, _)| name == root) {
+                Some((_, count)) => *count += 1,
+                None => names.push((root, 1)),
+            }
+        }
+        let more = if names.len() > NAMED { format!(" and {} more", names.len() - NAMED) } else { String::new() };
+        let shown: Vec<String> = names
+            .iter()
+            .take(NAMED)
+            .map(|&(name, count)| if count == 1 { name.to_owned() } else { format!("{name} ×{count}") })
+            .collect();
+        writeln!(w, "({n} thread{s} without profiled calls not shown: {}{more})", shown.join(", "))?;
         writeln!(w)?;
     }
     if let Some((n, pattern)) = alike_threads(views) {

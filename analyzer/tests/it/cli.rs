@@ -240,6 +240,17 @@ fn idle_threads_of_a_pool_are_named_in_one_line() {
          7-pool-05, 7-pool-06, 7-pool-07, 7-pool-08, 7-pool-09 and 2 more)"
     );
     assert!(!text.contains("7-pool-00:"), "{text}");
+
+    // Threads of one process that share a name (a command thread per connection) are named once, with a count.
+    let mut threads: Vec<ThreadSpec<'_>> =
+        (0..3).map(|i| ThreadSpec { tid: 200 + i, name: "pylu-command", events: vec![] }).collect();
+    threads.push(ThreadSpec { tid: 300, name: "worker", events: vec![] });
+    threads.push(ThreadSpec { tid: 1, name: "MainThread", events: vec![Ev::Enter(0, 1_000), Ev::Exit(0, 3_000)] });
+    let path = write_temp(dir.path(), "same.pylu", &build_trace(7, &[("serve", "app")], &threads, 8));
+    let out = analyze_cmd().arg("summary").arg(&path).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().find(|l| l.contains("without profiled calls")).expect("the idle threads' line");
+    assert_eq!(line, "(4 threads without profiled calls not shown: 7-pylu-command ×3, 7-worker)");
 }
 
 /// `lines` shows a line's source when the file the trace names is a readable module, and reads nothing else: a
