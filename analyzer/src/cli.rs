@@ -103,13 +103,16 @@ impl OpenInputs {
     }
 }
 
-/// What stderr says after an analysis: the damage skipped, the warnings line, the read-again note.
+/// What stderr says after an analysis: the damage skipped, the notes, the warnings line, the read-again note.
 fn report(program: &str, a: &Analysis, requested_read_ahead: usize) {
     for d in &a.damage {
         eprintln!("{program}: skipped: {d}");
     }
     if a.damage_count > a.damage.len() as u64 {
         eprintln!("{program}: skipped {} more damaged parts", a.damage_count - a.damage.len() as u64);
+    }
+    for n in &a.notes {
+        eprintln!("{program}: note: {n}");
     }
     if a.warnings.cut_calls + a.warnings.unmatched > 0 {
         eprintln!("{program}: {}", summary::warnings_line(a));

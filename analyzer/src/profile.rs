@@ -127,6 +127,9 @@ pub struct Analysis {
     /// The first [`crate::pipeline::MAX_DAMAGE_KEPT`] damage reports; `damage_count` counts them all.
     pub damage: Vec<Damage>,
     pub damage_count: u64,
+    /// Input read as it is that is worth a line but is not damage (at most [`crate::pipeline::MAX_DAMAGE_KEPT`]): a
+    /// trace whose last block is cut at the end of the file — a writer still running, or killed.
+    pub notes: Vec<Damage>,
     pub files: usize,
     pub bytes: u64,
     /// Calls that ended (enter/exit pairs), over all threads.

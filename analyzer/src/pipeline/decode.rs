@@ -41,6 +41,8 @@ pub(super) struct UnitOut<'a> {
     /// Text log: lines in the unit (to number the next unit's lines).
     pub line_count: u64,
     pub damage: Vec<Damage>,
+    /// What was read as it is but is worth a line: a trace's last block cut at the end of the file.
+    pub notes: Vec<Damage>,
     /// Damage with line numbers relative to the unit (text log).
     pub line_damage: Vec<(u64, &'static str)>,
 }
@@ -236,11 +238,21 @@ fn run_binary<'a>(
     let mut part = Part::new(trace.header.pid, thread);
     let mut defs = Vec::new();
     let mut damage = Vec::new();
+    let mut notes = Vec::new();
     for b in blocks {
         if let Err(e) = b.verify() {
-            // A torn block: its records up to the cut still count.
+            // A torn block: its records up to the cut still count. Cut at the end of the file, it is the block
+            // a live writer is still filling (the stub writes blocks in pieces) or a killed one was writing: a
+            // note, not damage, since every record there is was read; cut anywhere else (a file joined after a
+            // torn one), bytes of it are lost.
             let what = b.cut_damage().unwrap_or_else(|| e.kind.to_string());
-            damage.push(Damage { path: path.to_owned(), at: Some(Location::Offset(e.offset)), what });
+            let at_end = b.cut.is_some_and(|c| b.offset + c.have == trace.bytes().len() as u64);
+            let what = Damage { path: path.to_owned(), at: Some(Location::Offset(e.offset)), what };
+            if at_end {
+                notes.push(what);
+            } else {
+                damage.push(what);
+            }
             if b.cut.is_none() {
                 continue;
             }
@@ -261,7 +273,17 @@ fn run_binary<'a>(
         }
     }
     part.chunk.finish();
-    UnitOut { file, trace: 0, parts: vec![part], defs, legacy: false, line_count: 0, damage, line_damage: Vec::new() }
+    UnitOut {
+        file,
+        trace: 0,
+        parts: vec![part],
+        defs,
+        legacy: false,
+        line_count: 0,
+        damage,
+        notes,
+        line_damage: Vec::new(),
+    }
 }
 
 /// Where [`run_binary`] sends a block's records; `WINDOWED`: whether call records can fall outside `win`.
@@ -505,7 +527,17 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
     // `parts` is in order of each thread's first line, so stitching never depends on hash order.
     let line_count = it.next_line_no() - 1;
     debug_assert_eq!(line_count, legacy::count_lines(chunk) + u64::from(!chunk.is_empty() && !chunk.ends_with(b"\n")));
-    UnitOut { file, trace: 0, parts, defs: names, legacy: true, line_count, damage: Vec::new(), line_damage }
+    UnitOut {
+        file,
+        trace: 0,
+        parts,
+        defs: names,
+        legacy: true,
+        line_count,
+        damage: Vec::new(),
+        notes: Vec::new(),
+        line_damage,
+    }
 }
 
 #[cfg(test)]

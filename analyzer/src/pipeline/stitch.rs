@@ -79,6 +79,7 @@ pub(super) struct Stitcher<'a> {
     lines_done: Vec<u64>,
     damage: Vec<Damage>,
     damage_count: u64,
+    notes: Vec<Damage>,
 }
 
 impl<'a> Stitcher<'a> {
@@ -94,6 +95,7 @@ impl<'a> Stitcher<'a> {
             lines_done: vec![0; inputs.len()],
             damage: Vec::new(),
             damage_count: 0,
+            notes: Vec::new(),
         }
     }
 
@@ -125,6 +127,9 @@ impl<'a> Stitcher<'a> {
         let file = out.file;
         for d in out.damage {
             self.damage(d);
+        }
+        if self.notes.len() < MAX_DAMAGE_KEPT {
+            self.notes.extend(out.notes);
         }
         let first_line = self.lines_done[file as usize];
         for (line, what) in &out.line_damage {
@@ -216,6 +221,7 @@ impl<'a> Stitcher<'a> {
             warnings,
             damage: self.damage,
             damage_count: self.damage_count,
+            notes: self.notes,
             files: self.inputs.len(),
             bytes: total_bytes(self.inputs),
             calls,
