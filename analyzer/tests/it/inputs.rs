@@ -1,4 +1,5 @@
-//! How inputs are found and read: rotated logs in a directory, pipes, files shrinking under the analyzer.
+//! How inputs are found and read, and where outputs may go: hard links, rotated logs in a directory, pipes,
+//! files shrinking under the analyzer.
 
 use std::path::Path;
 use std::process::Command;
@@ -11,6 +12,24 @@ fn analyze_cmd() -> Command {
 
 fn log_fixture() -> std::path::PathBuf {
     fixtures().join("two_threads.log")
+}
+
+/// A second hard link of an input is the input: writing the report there would destroy it.
+#[test]
+fn output_onto_a_hard_link_of_an_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("h.log");
+    std::fs::copy(log_fixture(), &input).unwrap();
+    let link = dir.path().join("h2.log");
+    std::fs::hard_link(&input, &link).unwrap();
+    let before = std::fs::read(&input).unwrap();
+    for cmd in [&["summary", "-q"][..], &["folded"], &["dump"], &["info"], &["export", "chrome", "-q"]] {
+        let out = analyze_cmd().args(cmd).arg(&input).arg("-o").arg(&link).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is one of the inputs"), "{cmd:?}: {err}");
+        assert_eq!(std::fs::read(&input).unwrap(), before, "{cmd:?} changed the input");
+    }
 }
 
 /// Each line of `log` a file named as RotatingFileHandler names them: `app.log.N` oldest, `app.log` newest.
@@ -115,4 +134,85 @@ fn a_file_truncated_while_mapped_is_one_line_and_exit_2() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     let line = err.lines().find(|l| l.contains("shrank")).unwrap_or_else(|| panic!("no line on stderr: {err}"));
     assert!(line.contains(&*path.to_string_lossy()) && line.contains(": error: "), "{line}");
+}
+
+/// `-o -` is standard output for every export that writes one file; parquet's directory cannot go there.
+#[test]
+fn export_to_dash_is_standard_output() {
+    let dir = tempfile::tempdir().unwrap();
+    for (format, starts) in [("chrome", &b"{"[..]), ("speedscope", b"{"), ("pstats", b"{")] {
+        let mut cmd = analyze_cmd();
+        let out = cmd.current_dir(dir.path()).args(["export", format, "-q"]).arg(log_fixture()).args(["-o", "-"]);
+        let out = out.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{format}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stdout.starts_with(starts), "{format}: {:?}", String::from_utf8_lossy(&out.stdout[..20]));
+        assert!(!dir.path().join("-").exists(), "{format} wrote a file named -");
+    }
+    let mut cmd = analyze_cmd();
+    let out = cmd.current_dir(dir.path()).args(["export", "parquet", "-q", "-o", "-"]).arg(log_fixture());
+    let out = out.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("-o -") && err.contains("directory"), "{err}");
+    assert!(!dir.path().join("-").exists());
+}
+
+/// An export to `/dev/stdout` read by `head` ends quietly, as every report on a closed pipe does.
+#[cfg(unix)]
+#[test]
+fn export_into_a_closed_pipe_exits_quietly() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    // Big enough not to fit in the pipe's buffer, so that the write meets the closed end.
+    let opts = pylu_gen::GenOptions { target_bytes: 1 << 20, processes: 1, ..Default::default() };
+    let log = dir.path().join("app.log");
+    pylu_gen::write_legacy(&opts, std::io::BufWriter::new(std::fs::File::create(&log).unwrap())).unwrap();
+    let mut child = analyze_cmd()
+        .args(["export", "chrome", "-q"])
+        .arg(&log)
+        .args(["-o", "/dev/stdout"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 16];
+    child.stdout.as_mut().unwrap().read_exact(&mut buf).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A full disk is named: which file could not be written.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_write_error_names_the_output() {
+    for args in [&["summary", "-q"][..], &["export", "pstats", "-q"]] {
+        let out = analyze_cmd().args(args).arg(log_fixture()).args(["-o", "/dev/full"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("error: /dev/full: "), "{args:?}: {err}");
+    }
+}
+
+/// An output that cannot be written is refused before the inputs are read: no warnings about the input first.
+#[test]
+fn an_unwritable_output_is_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    // Inputs a run that read them would complain about (on stderr) before it failed to write.
+    let inputs = dir.path().join("in");
+    std::fs::create_dir(&inputs).unwrap();
+    std::fs::write(inputs.join("junk"), b"neither a trace nor a log\n").unwrap();
+    std::fs::copy(log_fixture(), inputs.join("app.log")).unwrap();
+    let missing = dir.path().join("missing").join("out.txt");
+    for (o, why) in [(dir.path().to_owned(), "is a directory"), (missing, "no such directory")] {
+        for cmd in [&["summary", "-q"][..], &["flamegraph"], &["export", "chrome", "-q"]] {
+            let out = analyze_cmd().args(cmd).arg(&inputs).arg("-o").arg(&o).output().unwrap();
+            assert_eq!(out.status.code(), Some(2));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(err.lines().count(), 1, "{cmd:?}: {err}");
+            assert!(err.contains(why) && err.contains(&*o.to_string_lossy()), "{cmd:?}: {err}");
+        }
+    }
 }
