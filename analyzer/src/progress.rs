@@ -30,6 +30,10 @@ pub fn exit_code_for(program: &str, error: &(dyn std::error::Error + 'static)) -
                 }
                 Some(crate::export::ExportError::Analyze(crate::AnalyzeError::Io { error, .. })) => Some(error),
                 _ => None,
+            })
+            .or_else(|| match e.downcast_ref::<crate::diff::command::DiffCommandError>() {
+                Some(crate::diff::command::DiffCommandError::Io(error)) => Some(error),
+                _ => None,
             });
         io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     };

@@ -398,7 +398,7 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(code(&a))
         }
-        Cmd::Diff(args) => Ok(pylu_analyzer::diff::command::run(&args, &mut io::stdout().lock())?),
+        Cmd::Diff(args) => Ok(pylu_analyzer::diff::command::run(&args)?),
         Cmd::Export(args) => Ok(pylu_analyzer::export::run(&args)?),
         Cmd::Dump { files, out } => {
             inspect(&files, &out, |p, d, o| pylu_analyzer::dump::dump(p, d, o).map(|s| s.damaged()))
