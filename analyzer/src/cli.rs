@@ -7,7 +7,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::AnalyzeError;
-use crate::input::{discover, is_stdin, Input};
+use crate::input::{discover, is_stdin, unreadable_reason, Input};
 use crate::pipeline::{analyze, total_bytes, Options, DEFAULT_TEXT_READ_AHEAD};
 use crate::profile::Analysis;
 use crate::progress;
@@ -144,6 +144,12 @@ impl OpenInputs {
         Ok(OpenInputs { paths, inputs })
     }
 
+    /// Refuses a run none of whose inputs is a trace or a text log (exit 2 rather than an empty report): with
+    /// one input its reason is the error; with several, each is a `skipped:` line on stderr first.
+    pub fn check_readable(&self, program: &str) -> Result<(), AnalyzeError> {
+        check_readable(program, &self.inputs)
+    }
+
     /// When every input is folded stacks (a `.folded` file, or standard input that is neither a trace nor a text
     /// log), their lines, to be drawn again; otherwise `None`.
     pub fn folded_lines(&self) -> Result<Option<Vec<String>>, AnalyzeError> {
@@ -176,6 +182,20 @@ impl OpenInputs {
         report(program, &a, requested_read_ahead);
         a
     }
+}
+
+/// [`OpenInputs::check_readable`], for callers holding the inputs themselves.
+pub fn check_readable(program: &str, inputs: &[Input]) -> Result<(), AnalyzeError> {
+    if inputs.is_empty() || inputs.iter().any(|i| i.format().is_some()) {
+        return Ok(());
+    }
+    if let [only] = inputs {
+        return Err(AnalyzeError::NotATrace { path: only.path.clone(), what: unreadable_reason(only.bytes()) });
+    }
+    for i in inputs {
+        eprintln!("{program}: skipped: {}: {}", i.path.display(), unreadable_reason(i.bytes()));
+    }
+    Err(AnalyzeError::NothingReadable)
 }
 
 /// What stderr says after an analysis: the damage skipped, the warnings line, the read-again note.

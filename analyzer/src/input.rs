@@ -94,6 +94,19 @@ impl Input {
     }
 }
 
+/// Why `data`, which is neither a trace nor a text log, cannot be read: the one line the user sees. A
+/// compressed file is named as such, with what to do.
+pub fn unreadable_reason(data: &[u8]) -> &'static str {
+    match data {
+        [] => "empty file",
+        [0x1f, 0x8b, ..] => "gzip-compressed: decompress it first (`zcat FILE | … -`)",
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => "zstd-compressed: decompress it first (`zstdcat FILE | … -`)",
+        [b'B', b'Z', b'h', ..] => "bzip2-compressed: decompress it first (`bzcat FILE | … -`)",
+        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => "xz-compressed: decompress it first (`xzcat FILE | … -`)",
+        _ => "not a pylu trace or pyliveupdate log",
+    }
+}
+
 /// Reads a file that cannot be mapped (a FIFO, `<(…)`, a character device, `/proc`) in one pass: it cannot be
 /// opened again. Its first bytes decide whether the rest is worth reading: what is neither a trace nor a log
 /// (nor `.folded` stacks, which `flamegraph` draws) is kept to those bytes, for the report to name, instead of

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use pylu_analyzer::cli::{check_output, open_output, OpenInputs, TextReadAhead};
-use pylu_analyzer::progress::{self, EXIT_DAMAGED, EXIT_ERROR, EXIT_OK};
+use pylu_analyzer::progress::{self, EXIT_DAMAGED, EXIT_OK};
 use pylu_analyzer::report::flamegraph::{Colors, FlameOptions};
 use pylu_analyzer::report::summary::{SortBy, SummaryOptions};
 use pylu_analyzer::timeparse::parse_time;
@@ -258,6 +258,7 @@ impl Common {
         if let Some(path) = out.output.as_deref() {
             check_output(path, &inputs.paths)?;
         }
+        inputs.check_readable("pylu-analyze")?;
         let paths = inputs.paths.clone();
         Ok((self.analyze_opened(inputs, keep)?, paths))
     }
@@ -354,6 +355,7 @@ fn run(cli: Cli) -> Result<u8> {
             let (lines, hidden, a) = match inputs.folded_lines()? {
                 Some(lines) => (lines, 0, None),
                 None => {
+                    inputs.check_readable("pylu-analyze")?;
                     let a = common.analyze_opened(inputs, Keep { debug_events: false, line_timings: false })?;
                     let (lines, hidden) =
                         folded::flame_lines_counted(&a, &sel.views(&a), flamegraph::DRAWN_WIDTH, min_width);
@@ -400,12 +402,12 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Cmd::Diff(args) => Ok(pylu_analyzer::diff::command::run(&args)?),
         Cmd::Export(args) => Ok(pylu_analyzer::export::run(&args)?),
-        Cmd::Dump { files, out } => {
-            inspect(&files, &out, |p, d, o| pylu_analyzer::dump::dump(p, d, o).map(|s| s.damaged()))
-        }
-        Cmd::Info { files, out } => {
-            inspect(&files, &out, |p, d, o| pylu_analyzer::info::info(p, d, o).map(|s| s.damaged()))
-        }
+        Cmd::Dump { files, out } => inspect(&files, &out, |p, d, o| {
+            pylu_analyzer::dump::dump(p, d, o).map(|s| (s.damaged_blocks + s.bad_lines, s.damage))
+        }),
+        Cmd::Info { files, out } => inspect(&files, &out, |p, d, o| {
+            pylu_analyzer::info::info(p, d, o).map(|s| (s.damaged_blocks + s.bad_lines, s.damage))
+        }),
         Cmd::Completions { shell } => {
             let mut stdout = io::stdout().lock();
             clap_complete::generate(shell, &mut Cli::command(), "pylu-analyze", &mut stdout);
@@ -416,16 +418,18 @@ fn run(cli: Cli) -> Result<u8> {
 }
 
 /// Runs `f` on each file that `args` name (files, directories, globs, `-`), with a `==> path <==` header when
-/// there are several.
+/// there are several. `f` returns how many damaged parts it skipped and the first of them, which go to stderr
+/// as the analyses report theirs. Exit codes as the analyses': a file that cannot be read at all (not a trace,
+/// a broken header) is skipped (1), unless no file could be read (2).
 fn inspect(
     args: &[PathBuf],
     out: &Out,
-    f: impl Fn(&std::path::Path, &[u8], &mut dyn Write) -> Result<bool, pylu_analyzer::InspectError>,
+    f: impl Fn(&std::path::Path, &[u8], &mut dyn Write) -> Result<(u64, Vec<String>), pylu_analyzer::InspectError>,
 ) -> Result<u8> {
     let files = pylu_analyzer::discover(args)?;
     let mut stdout = out.open(&files)?;
     let mut damaged = false;
-    let mut failed = false;
+    let mut unreadable = Vec::new();
     for (i, path) in files.iter().enumerate() {
         if files.len() > 1 {
             if i > 0 {
@@ -435,22 +439,28 @@ fn inspect(
         }
         let input = Input::open(path)?;
         match f(path, input.bytes(), &mut *stdout) {
-            Ok(d) => damaged |= d,
+            Ok((count, listed)) => {
+                damaged |= count > 0;
+                for d in &listed {
+                    eprintln!("pylu-analyze: skipped: {}: {d}", path.display());
+                }
+                if count > listed.len() as u64 {
+                    eprintln!("pylu-analyze: skipped {} more damaged parts", count - listed.len() as u64);
+                }
+            }
             Err(pylu_analyzer::InspectError::Output(e)) => return Err(e.into()),
+            Err(e) if files.len() == 1 => return Err(e.into()),
             Err(e) => {
-                eprintln!("pylu-analyze: error: {e}");
-                failed = true;
+                eprintln!("pylu-analyze: skipped: {e}");
+                unreadable.push(e);
             }
         }
     }
     stdout.flush()?;
-    Ok(if failed {
-        EXIT_ERROR
-    } else if damaged {
-        EXIT_DAMAGED
-    } else {
-        EXIT_OK
-    })
+    if !files.is_empty() && unreadable.len() == files.len() {
+        return Err(pylu_analyzer::AnalyzeError::NothingReadable.into());
+    }
+    Ok(if damaged || !unreadable.is_empty() { EXIT_DAMAGED } else { EXIT_OK })
 }
 
 fn main() -> ExitCode {

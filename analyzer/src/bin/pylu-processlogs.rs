@@ -94,6 +94,7 @@ impl Phases {
 fn run(cli: Cli) -> Result<u8> {
     let mut t = Phases { on: cli.timings, last: Instant::now() };
     let inputs = OpenInputs::open(&cli.input)?;
+    inputs.check_readable("pylu-processlogs")?;
     let name = cli.name.clone().unwrap_or_else(|| base_name(&cli.input));
     let paths = inputs.paths.clone();
     // Line timings go into the summary too, as the original's line summary did. Calls still open at the end

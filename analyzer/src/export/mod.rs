@@ -126,6 +126,7 @@ pub fn run(args: &ExportArgs) -> Result<u8, ExportError> {
         check_output(&args.output, &paths)?;
     }
     let inputs = Input::open_all(&paths)?;
+    crate::cli::check_readable("pylu-analyze", &inputs)?;
     let code = match args.format {
         ExportFormat::Parquet => run_parquet(args, &inputs)?,
         ExportFormat::Chrome | ExportFormat::Speedscope => run_timeline(args, &inputs)?,

@@ -216,3 +216,91 @@ fn an_unwritable_output_is_refused_before_reading() {
         }
     }
 }
+
+/// An input that is no trace nor log at all is exit 2 and one line naming it, for every command; a gzip file is
+/// named as such. Among readable inputs it is skipped (exit 1).
+#[test]
+fn an_input_that_is_not_a_trace_is_exit_2_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let gz = write_temp(dir.path(), "app.log.gz", &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3]);
+    let junk = write_temp(dir.path(), "junk.txt", b"hello\n");
+    let runs: [(&str, &[&str]); 6] = [
+        ("pylu-analyze", &["summary", "-q"]),
+        ("pylu-analyze", &["folded"]),
+        ("pylu-analyze", &["info"]),
+        ("pylu-analyze", &["dump"]),
+        ("pylu-analyze", &["export", "pstats", "-q", "-o", "-"]),
+        ("pylu-processlogs", &["-q", "-i"]),
+    ];
+    for (bin, args) in runs {
+        let exe = if bin == "pylu-analyze" {
+            env!("CARGO_BIN_EXE_pylu-analyze")
+        } else {
+            env!("CARGO_BIN_EXE_pylu-processlogs")
+        };
+        let out = Command::new(exe).current_dir(dir.path()).args(args).arg(&gz).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stdout));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("app.log.gz: gzip-compressed: decompress it first"), "{args:?}: {err}");
+        // Next to a readable log it is skipped: exit 1, the log still read.
+        if bin == "pylu-analyze" && args[0] != "export" {
+            let out = analyze_cmd().args(args).arg(&junk).arg(log_fixture()).output().unwrap();
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("skipped: ") && err.contains("junk.txt: not a pylu trace"), "{args:?}: {err}");
+            assert!(!out.stdout.is_empty(), "{args:?}");
+        }
+    }
+}
+
+/// A trace of two threads whose blocks alternate in the file, every block damaged after the first two; and
+/// the damaged blocks' offsets.
+fn every_block_damaged(dir: &Path) -> (std::path::PathBuf, Vec<u64>) {
+    let events = |base: u64| (0..400u64).flat_map(move |k| [Ev::Enter(0, base + 10 * k), Ev::Exit(0, base + 10 * k + 5)]);
+    let threads = [
+        ThreadSpec { tid: 1, name: "a", events: events(0).collect() },
+        ThreadSpec { tid: 2, name: "b", events: events(1).collect() },
+    ];
+    let mut bytes = build_trace(7, &[("f", "m")], &threads, 40);
+    let trace = pylu_formats::Trace::parse(&bytes).unwrap();
+    let blocks: Vec<(u64, usize)> =
+        trace.blocks().skip(2).map(|b| b.unwrap()).map(|b| (b.offset, b.offset as usize + b.len_in_file() - 1)).collect();
+    assert!(blocks.len() > 20);
+    for &(_, end) in &blocks {
+        bytes[end] ^= 0x55;
+    }
+    (write_temp(dir, "damaged.pylu", &bytes), blocks.iter().map(|&(offset, _)| offset).collect())
+}
+
+fn offsets_on_stderr(err: &str) -> Vec<u64> {
+    err.lines()
+        .filter_map(|l| l.split_once("damaged.pylu: offset ").and_then(|(_, r)| r.split(':').next()?.parse().ok()))
+        .collect()
+}
+
+/// The damage lines on stderr are the first in the file, in file order, whatever order the units were read in.
+#[test]
+fn damage_lines_are_in_file_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, damaged) = every_block_damaged(dir.path());
+    let out = analyze_cmd().args(["summary", "-q"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(offsets_on_stderr(&String::from_utf8_lossy(&out.stderr)), damaged[..20]);
+}
+
+/// `dump` and `info` exit 1 for damage and say it on stderr too (with `-o FILE` the terminal shows nothing
+/// else), in file order.
+#[test]
+fn dump_and_info_report_damage_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, damaged) = every_block_damaged(dir.path());
+    for cmd in ["dump", "info"] {
+        let out = analyze_cmd().arg(cmd).arg(&path).arg("-o").arg(dir.path().join("out.txt")).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(offsets_on_stderr(&err), damaged[..20], "{cmd}: {err}");
+        assert!(err.lines().last().unwrap().contains("more damaged parts"), "{cmd}: {err}");
+    }
+}
