@@ -201,11 +201,15 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, AnalyzeError> {
                 for f in dir_files(&p)? {
                     add(f, &mut out);
                 }
-            } else if !p.exists() {
-                return Err(AnalyzeError::Io {
-                    path: p.clone(),
-                    error: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
-                });
+            } else if let Err(error) = std::fs::metadata(&p) {
+                // The system's reason (a symlink loop, a permission), but the short words for the usual one.
+                let error = match error.kind() {
+                    std::io::ErrorKind::NotFound => {
+                        std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory")
+                    }
+                    _ => error,
+                };
+                return Err(AnalyzeError::Io { path: p.clone(), error });
             } else if p.is_file() && is_legacy_file(&p) {
                 for s in legacy::rotated_siblings(&p) {
                     add(s, &mut out);

@@ -251,9 +251,20 @@ impl Common {
         })
     }
 
+    /// `--since` and `--until`, refused when the window is empty (as `export` refuses `--from` after `--to`).
+    fn window(&self) -> Result<(Option<i64>, Option<i64>)> {
+        let since = self.since.as_deref().map(parse_time).transpose()?;
+        let until = self.until.as_deref().map(parse_time).transpose()?;
+        if let (Some(s), Some(u)) = (since, until) {
+            anyhow::ensure!(s <= u, "--since is after --until: no event can be in the window");
+        }
+        Ok((since, until))
+    }
+
     /// Reads the inputs for a report written to `out` (refused first if it is one of them), keeping what `keep`
     /// asks for; damage goes to stderr. Also returns the files read, for [`Out::open`].
     fn analyze_into(&self, out: &Out, keep: Keep) -> Result<(Analysis, Vec<PathBuf>)> {
+        self.window()?;
         let inputs = OpenInputs::open(&self.inputs)?;
         if let Some(path) = out.output.as_deref() {
             check_output(path, &inputs.paths)?;
@@ -265,10 +276,11 @@ impl Common {
 
     /// Analyzes inputs already opened.
     fn analyze_opened(&self, inputs: OpenInputs, keep: Keep) -> Result<Analysis> {
+        let (since_ns, until_ns) = self.window()?;
         let opts = Options {
             chunk_bytes: self.chunk_mib.max(1) << 20,
-            since_ns: self.since.as_deref().map(parse_time).transpose()?,
-            until_ns: self.until.as_deref().map(parse_time).transpose()?,
+            since_ns,
+            until_ns,
             pids: self.pid.clone(),
             collect_events: keep.debug_events,
             collect_lines: keep.line_timings,

@@ -304,3 +304,67 @@ fn dump_and_info_report_damage_on_stderr() {
         assert!(err.lines().last().unwrap().contains("more damaged parts"), "{cmd}: {err}");
     }
 }
+
+fn processlogs_cmd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pylu-processlogs"))
+}
+
+/// `--name` that makes an output one of the inputs is refused before anything is written.
+#[test]
+fn processlogs_refuses_a_name_that_overwrites_an_input_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("X.summary");
+    std::fs::copy(log_fixture(), &input).unwrap();
+    let mut cmd = processlogs_cmd();
+    let out = cmd.args(["-q", "-i"]).arg(&input).args(["--name", "X", "-o"]).arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("X.summary: is one of the inputs"), "{err}");
+    let mut left: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, ["X.summary"], "outputs written before the refusal");
+    assert_eq!(std::fs::read(&input).unwrap(), std::fs::read(log_fixture()).unwrap());
+}
+
+/// An input name that is not UTF-8 names the outputs with its own bytes.
+#[cfg(unix)]
+#[test]
+fn processlogs_keeps_a_non_utf8_name_as_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"app\xff\xfe.log");
+    std::fs::copy(log_fixture(), dir.path().join(name)).unwrap();
+    let out = processlogs_cmd().current_dir(dir.path()).args(["-q", "-i"]).arg(name).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for ext in ["folded", "summary", "svg"] {
+        let mut file = name.to_owned();
+        file.push(format!(".{ext}"));
+        assert!(dir.path().join(&file).is_file(), "{file:?} missing");
+    }
+}
+
+/// A symlink loop is named as such, not as a missing file.
+#[cfg(unix)]
+#[test]
+fn a_symlink_loop_is_reported_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(dir.path().join("b"), dir.path().join("a")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("b")).unwrap();
+    let out = analyze_cmd().arg("summary").arg(dir.path().join("a")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("symbolic links") && !err.contains("no such file"), "{err}");
+}
+
+/// An empty `--since`…`--until` window is refused, as `export` refuses `--from` after `--to`.
+#[test]
+fn since_after_until_is_refused() {
+    for cmd in ["summary", "folded", "flamegraph"] {
+        let out = analyze_cmd().args([cmd, "--since", "2000000000", "--until", "1000"]).arg(log_fixture()).output();
+        let out = out.unwrap();
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        assert!(out.stdout.is_empty(), "{cmd}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--since is after --until"), "{cmd}");
+    }
+}
