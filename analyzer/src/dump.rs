@@ -54,8 +54,10 @@ impl DumpStats {
 
 /// The format of `data`, or the error to report for `path`.
 pub(crate) fn format_of(path: &Path, data: &[u8]) -> Result<Format, InspectError> {
-    detect(data)
-        .ok_or_else(|| InspectError::UnknownFormat { path: path.to_owned(), what: crate::input::unreadable_reason(data) })
+    detect(data).ok_or_else(|| InspectError::UnknownFormat {
+        path: path.to_owned(),
+        what: crate::input::unreadable_reason(data),
+    })
 }
 
 /// Writes every record of `data` (the contents of `path`) to `out`.

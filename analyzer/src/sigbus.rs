@@ -118,7 +118,9 @@ extern "C" fn on_sigbus(_signal: libc::c_int, info: *mut libc::siginfo_t, _conte
     match hit {
         Some(s) => {
             // SAFETY: a slot's path points to path_len leaked bytes, stored before its start was published.
-            write_err(unsafe { std::slice::from_raw_parts(s.path.load(Ordering::Relaxed), s.path_len.load(Ordering::Relaxed)) });
+            write_err(unsafe {
+                std::slice::from_raw_parts(s.path.load(Ordering::Relaxed), s.path_len.load(Ordering::Relaxed))
+            });
             write_err(b": ");
         }
         None => write_err(b"an input: "),

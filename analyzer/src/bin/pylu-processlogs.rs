@@ -127,11 +127,8 @@ fn run(cli: Cli) -> Result<u8> {
     let a = inputs.analyze("pylu-processlogs", cli.quiet, opts);
     t.done("read and analyze");
     if a.calls == 0 {
-        let what = if cli.input.is_empty() {
-            "the default inputs".to_string()
-        } else {
-            name.to_string_lossy().into_owned()
-        };
+        let what =
+            if cli.input.is_empty() { "the default inputs".to_string() } else { name.to_string_lossy().into_owned() };
         return Err(AnalyzeError::NoCalls { what }.into());
     }
     let sel = Selection { merge_threads: cli.merge_threads, ..Selection::default() };

@@ -18,8 +18,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
-use crate::error::AnalyzeError;
 use crate::cli::{check_not_input, check_output, open_output};
+use crate::error::AnalyzeError;
 use crate::input::{discover, is_stdin, Input};
 use crate::progress::{EXIT_DAMAGED, EXIT_OK};
 use crate::timeparse::parse_time;

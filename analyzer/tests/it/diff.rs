@@ -120,7 +120,8 @@ fn output_receives_the_format_asked_for() {
     assert!(stderr(&out).contains("--flamegraph"), "{}", stderr(&out));
     assert!(!svg.exists());
     // Options before the sides: after `--` everything is the after side.
-    let gated = run(&["--fail-on", "mean:+20%", "--flamegraph", svg.to_str().unwrap(), "before.log", "--", "after.log"]);
+    let gated =
+        run(&["--fail-on", "mean:+20%", "--flamegraph", svg.to_str().unwrap(), "before.log", "--", "after.log"]);
     assert_eq!(gated.status.code(), Some(1), "{}", stderr(&gated));
     assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<?xml"));
 }

@@ -107,6 +107,8 @@ fn sigbus_child() {
     std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
     let last = input.bytes().len() - 1;
     // Volatile: the read must happen (and fault), not be folded away.
+    // SAFETY: a reference into the input's bytes, valid and aligned; reading it faults (the point of the test),
+    // which the handler under test turns into an exit before anything else runs.
     let byte = unsafe { std::ptr::read_volatile(&input.bytes()[last]) };
     println!("read {byte} past the end without a fault");
 }
@@ -162,24 +164,13 @@ fn export_to_dash_is_standard_output() {
 #[cfg(unix)]
 #[test]
 fn export_into_a_closed_pipe_exits_quietly() {
-    use std::io::Read;
     let dir = tempfile::tempdir().unwrap();
     // Big enough not to fit in the pipe's buffer, so that the write meets the closed end.
     let opts = pylu_gen::GenOptions { target_bytes: 1 << 20, processes: 1, ..Default::default() };
     let log = dir.path().join("app.log");
     pylu_gen::write_legacy(&opts, std::io::BufWriter::new(std::fs::File::create(&log).unwrap())).unwrap();
-    let mut child = analyze_cmd()
-        .args(["export", "chrome", "-q"])
-        .arg(&log)
-        .args(["-o", "/dev/stdout"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut buf = [0u8; 16];
-    child.stdout.as_mut().unwrap().read_exact(&mut buf).unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
+    let out =
+        close_after_16_bytes(analyze_cmd().args(["export", "chrome", "-q"]).arg(&log).args(["-o", "/dev/stdout"]));
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
@@ -258,15 +249,20 @@ fn an_input_that_is_not_a_trace_is_exit_2_everywhere() {
 /// A trace of two threads whose blocks alternate in the file, every block damaged after the first two; and
 /// the damaged blocks' offsets.
 fn every_block_damaged(dir: &Path) -> (std::path::PathBuf, Vec<u64>) {
-    let events = |base: u64| (0..400u64).flat_map(move |k| [Ev::Enter(0, base + 10 * k), Ev::Exit(0, base + 10 * k + 5)]);
+    let events =
+        |base: u64| (0..400u64).flat_map(move |k| [Ev::Enter(0, base + 10 * k), Ev::Exit(0, base + 10 * k + 5)]);
     let threads = [
         ThreadSpec { tid: 1, name: "a", events: events(0).collect() },
         ThreadSpec { tid: 2, name: "b", events: events(1).collect() },
     ];
     let mut bytes = build_trace(7, &[("f", "m")], &threads, 40);
     let trace = pylu_formats::Trace::parse(&bytes).unwrap();
-    let blocks: Vec<(u64, usize)> =
-        trace.blocks().skip(2).map(|b| b.unwrap()).map(|b| (b.offset, b.offset as usize + b.len_in_file() - 1)).collect();
+    let blocks: Vec<(u64, usize)> = trace
+        .blocks()
+        .skip(2)
+        .map(|b| b.unwrap())
+        .map(|b| (b.offset, b.offset as usize + b.len_in_file() - 1))
+        .collect();
     assert!(blocks.len() > 20);
     for &(_, end) in &blocks {
         bytes[end] ^= 0x55;
