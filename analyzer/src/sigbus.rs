@@ -86,11 +86,21 @@ fn install() {
     }
 }
 
-fn write_err(bytes: &[u8]) {
-    // SAFETY: write(2) on stderr with a valid buffer; async-signal-safe. A short or failed write loses part of
-    // the message, which nothing could report anyway.
-    unsafe {
-        libc::write(2, bytes.as_ptr().cast(), bytes.len());
+/// Set by the first thread to report: others that fault meanwhile wait for its `_exit`, so that the line is
+/// written once and whole.
+static REPORTING: AtomicBool = AtomicBool::new(false);
+
+/// A line assembled without allocating (the handler may not).
+struct Line {
+    buf: [u8; 4096],
+    len: usize,
+}
+
+impl Line {
+    fn push(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
     }
 }
 
@@ -109,23 +119,36 @@ extern "C" fn on_sigbus(_signal: libc::c_int, info: *mut libc::siginfo_t, _conte
         }
         return;
     }
+    if REPORTING.swap(true, Ordering::AcqRel) {
+        loop {
+            // SAFETY: pause is async-signal-safe; the reporting thread's _exit ends this wait with the process.
+            unsafe {
+                libc::pause();
+            }
+        }
+    }
+    let mut line = Line { buf: [0; 4096], len: 0 };
     let program = PROGRAM.load(Ordering::Acquire);
     if !program.is_null() {
         // SAFETY: PROGRAM points to PROGRAM_LEN leaked bytes, stored before the handler was installed.
-        write_err(unsafe { std::slice::from_raw_parts(program, PROGRAM_LEN.load(Ordering::Relaxed)) });
-        write_err(b": error: ");
+        line.push(unsafe { std::slice::from_raw_parts(program, PROGRAM_LEN.load(Ordering::Relaxed)) });
+        line.push(b": error: ");
     }
     match hit {
         Some(s) => {
             // SAFETY: a slot's path points to path_len leaked bytes, stored before its start was published.
-            write_err(unsafe {
+            line.push(unsafe {
                 std::slice::from_raw_parts(s.path.load(Ordering::Relaxed), s.path_len.load(Ordering::Relaxed))
             });
-            write_err(b": ");
+            line.push(b": ");
         }
-        None => write_err(b"an input: "),
+        None => line.push(b"an input: "),
     }
-    write_err(b"the file shrank while it was being read (truncated by another process, e.g. logrotate's copytruncate?); analyze a copy\n");
-    // SAFETY: _exit is async-signal-safe and ends the process without running anything else.
-    unsafe { libc::_exit(2) }
+    line.push(b"the file shrank while it was being read (truncated by another process, e.g. logrotate's copytruncate?); analyze a copy\n");
+    // SAFETY: write(2) on stderr with a valid buffer, then _exit: both async-signal-safe. A short or failed write
+    // loses part of the message, which nothing could report anyway; _exit runs nothing else.
+    unsafe {
+        libc::write(2, line.buf.as_ptr().cast(), line.len);
+        libc::_exit(2)
+    }
 }
