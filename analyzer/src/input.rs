@@ -38,8 +38,8 @@ impl Input {
     pub fn open(path: &Path) -> Result<Input, AnalyzeError> {
         let io = |error| AnalyzeError::Io { path: path.to_owned(), error };
         if is_stdin(path) {
-            let mut buf = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf).map_err(io)?;
+            // Folded stacks (for `flamegraph`) are text: what is neither that nor a trace or log stops early.
+            let buf = read_stream(std::io::stdin().lock(), is_text_prefix).map_err(io)?;
             return Ok(Input { path: path.to_owned(), data: Data::Read(buf) });
         }
         let file = File::open(path).map_err(io)?;
@@ -60,7 +60,8 @@ impl Input {
             #[cfg(not(unix))]
             Ok(Input { path: path.to_owned(), data: Data::Mapped(map) })
         } else {
-            Ok(Input { path: path.to_owned(), data: Data::Read(read_stream(&file, path).map_err(io)?) })
+            let folded = path.extension().is_some_and(|e| e == "folded");
+            Ok(Input { path: path.to_owned(), data: Data::Read(read_stream(&file, |_| folded).map_err(io)?) })
         }
     }
 
@@ -107,20 +108,25 @@ pub fn unreadable_reason(data: &[u8]) -> &'static str {
     }
 }
 
-/// Reads a file that cannot be mapped (a FIFO, `<(…)`, a character device, `/proc`) in one pass: it cannot be
-/// opened again. Its first bytes decide whether the rest is worth reading: what is neither a trace nor a log
-/// (nor `.folded` stacks, which `flamegraph` draws) is kept to those bytes, for the report to name, instead of
-/// read to the end: `/dev/zero` never ends. A trace or log is read to its end, however long (docs/ANALYZER.md).
-fn read_stream(mut file: &File, path: &Path) -> std::io::Result<Vec<u8>> {
+/// Reads what cannot be mapped (standard input, a FIFO, `<(…)`, a character device, `/proc`) in one pass: it
+/// cannot be opened again. Its first bytes decide whether the rest is worth reading: what is neither a trace nor
+/// a log (nor what `folded` accepts: `.folded` stacks, which `flamegraph` draws) is kept to those bytes, for the
+/// report to name, instead of read to the end: `/dev/zero` never ends. A trace or log is read to its end,
+/// however long (docs/ANALYZER.md).
+fn read_stream(mut reader: impl std::io::Read, folded: impl Fn(&[u8]) -> bool) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     const SNIFF: usize = 4096;
     let mut buf = Vec::new();
-    (&mut file).take(SNIFF as u64).read_to_end(&mut buf)?;
-    let folded = path.extension().is_some_and(|e| e == "folded");
-    if buf.len() == SNIFF && (folded || detect(&buf).is_some()) {
-        file.read_to_end(&mut buf)?;
+    (&mut reader).take(SNIFF as u64).read_to_end(&mut buf)?;
+    if buf.len() == SNIFF && (detect(&buf).is_some() || folded(&buf)) {
+        reader.read_to_end(&mut buf)?;
     }
     Ok(buf)
+}
+
+/// Whether `head`, the start of a stream, is text: UTF-8 (but for a character cut at its end), without NULs.
+fn is_text_prefix(head: &[u8]) -> bool {
+    !head.contains(&0) && std::str::from_utf8(head).map_or_else(|e| e.error_len().is_none(), |_| true)
 }
 
 /// The calling user's directory under [`DEFAULT_TRACE_DIR`], where the stub writes its traces.

@@ -364,3 +364,17 @@ fn since_after_until_is_refused() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("--since is after --until"), "{cmd}");
     }
 }
+
+/// Standard input that is not a trace, a log nor text (folded stacks) is not read past its first bytes either.
+#[cfg(unix)]
+#[test]
+fn endless_binary_standard_input_is_rejected_from_its_first_bytes() {
+    let zero = std::fs::File::open("/dev/zero").unwrap();
+    let out = analyze_cmd().args(["summary", "-q", "-"]).stdin(zero).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("-: not a pylu trace"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
