@@ -7,7 +7,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::AnalyzeError;
-use crate::input::{discover, is_stdin, Input};
+use crate::input::{discover, is_stdin, unreadable_reason, Input};
 use crate::pipeline::{analyze, total_bytes, Options, DEFAULT_TEXT_READ_AHEAD};
 use crate::profile::Analysis;
 use crate::progress;
@@ -27,31 +27,106 @@ pub struct TextReadAhead {
 
 /// Where a report goes: `None` or `-` is standard output. A file is created, or replaced as the shell's `>`
 /// would (the user named it), except when it is one of `inputs`: that is refused, as truncating a mapped
-/// input would destroy it and crash the run (docs/ANALYZER.md, "Outputs").
+/// input would destroy it and crash the run (docs/ANALYZER.md, "Outputs"). Write errors name the file.
 pub fn open_output(path: Option<&Path>, inputs: &[PathBuf]) -> Result<Box<dyn Write>, AnalyzeError> {
     match path {
-        None => Ok(Box::new(BufWriter::new(io::stdout().lock()))),
-        Some(p) if is_stdin(p) => Ok(Box::new(BufWriter::new(io::stdout().lock()))),
-        Some(p) => create_output(p, inputs).map(|f| Box::new(f) as Box<dyn Write>),
+        Some(p) if !is_stdin(p) => create_output(p, inputs).map(|f| Box::new(f) as Box<dyn Write>),
+        _ => Ok(Box::new(BufWriter::new(Named { inner: io::stdout().lock(), what: "standard output".into() }))),
     }
 }
 
-/// Refuses an output `path` that is one of `inputs` (see [`open_output`]); binaries call it before reading, so
-/// that the refusal comes first.
+/// Refuses, before anything is read, an output `path` that cannot be written: one of `inputs` (the same file,
+/// under whatever name), a directory, a file or directory without write permission, a missing directory.
+/// Binaries call it before reading, so that a whole analysis is not lost to a typo.
 pub fn check_output(path: &Path, inputs: &[PathBuf]) -> Result<(), AnalyzeError> {
-    if let Ok(out) = path.canonicalize() {
-        if inputs.iter().any(|i| i.canonicalize().is_ok_and(|i| i == out)) {
+    check_not_input(path, inputs)?;
+    let refuse = |what: &str| AnalyzeError::Io { path: path.to_owned(), error: io::Error::other(what.to_owned()) };
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => return Err(refuse("is a directory (expected a file name)")),
+        Ok(_) if !writable(path) => return Err(refuse("not writable")),
+        Ok(_) => {}
+        Err(_) => {
+            let parent = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            if !parent.is_dir() {
+                return Err(refuse("no such directory to create it in"));
+            }
+            if !writable(parent) {
+                return Err(refuse("cannot create it: its directory is not writable"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an output `path` that is one of `inputs` (see [`open_output`]).
+pub fn check_not_input(path: &Path, inputs: &[PathBuf]) -> Result<(), AnalyzeError> {
+    // The file, not its name: a second hard link (or a bind mount) names the same bytes under another path.
+    if let Some(out) = file_id(path) {
+        if inputs.iter().any(|i| !is_stdin(i) && file_id(i) == Some(out)) {
             return Err(AnalyzeError::OutputIsInput { path: path.to_owned() });
         }
     }
     Ok(())
 }
 
+/// What identifies the file `path` leads to (after symlinks), if it exists.
+#[cfg(unix)]
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(path: &Path) -> Option<PathBuf> {
+    path.canonicalize().ok()
+}
+
+/// Whether this process may write `path` (create files in it, for a directory).
+#[cfg(unix)]
+fn writable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return false };
+    // SAFETY: a NUL-terminated path that outlives the call; faccessat only reads it. AT_EACCESS: the effective
+    // ids, which open(2) will use.
+    unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK, libc::AT_EACCESS) == 0 }
+}
+
+#[cfg(not(unix))]
+fn writable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.permissions().readonly())
+}
+
 /// Creates (or replaces) the file `path`, refusing one of `inputs` (see [`open_output`]).
-pub fn create_output(path: &Path, inputs: &[PathBuf]) -> Result<BufWriter<File>, AnalyzeError> {
-    check_output(path, inputs)?;
+pub fn create_output(path: &Path, inputs: &[PathBuf]) -> Result<BufWriter<Named<File>>, AnalyzeError> {
+    check_not_input(path, inputs)?;
     let file = File::create(path).map_err(|error| AnalyzeError::Io { path: path.to_owned(), error })?;
-    Ok(BufWriter::with_capacity(1 << 20, file))
+    Ok(BufWriter::with_capacity(1 << 20, Named { inner: file, what: path.display().to_string() }))
+}
+
+/// A writer whose errors say where it writes (`out.txt: No space left on device`); their kind is kept, so
+/// that a closed pipe still ends the run quietly.
+pub struct Named<W> {
+    inner: W,
+    what: String,
+}
+
+impl<W: Write> Named<W> {
+    fn name(&self, e: io::Error) -> io::Error {
+        io::Error::new(e.kind(), format!("{}: {e}", self.what))
+    }
+}
+
+impl<W: Write> Write for Named<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf).map_err(|e| self.name(e))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().map_err(|e| self.name(e))
+    }
 }
 
 /// The inputs of a run, found and mapped.
@@ -67,6 +142,12 @@ impl OpenInputs {
         let paths = discover(args)?;
         let inputs = Input::open_all(&paths)?;
         Ok(OpenInputs { paths, inputs })
+    }
+
+    /// Refuses a run none of whose inputs is a trace or a text log (exit 2 rather than an empty report): with
+    /// one input its reason is the error; with several, each is a `skipped:` line on stderr first.
+    pub fn check_readable(&self, program: &str) -> Result<(), AnalyzeError> {
+        check_readable(program, &self.inputs)
     }
 
     /// When every input is folded stacks (a `.folded` file, or standard input that is neither a trace nor a text
@@ -101,6 +182,20 @@ impl OpenInputs {
         report(program, &a, requested_read_ahead);
         a
     }
+}
+
+/// [`OpenInputs::check_readable`], for callers holding the inputs themselves.
+pub fn check_readable(program: &str, inputs: &[Input]) -> Result<(), AnalyzeError> {
+    if inputs.is_empty() || inputs.iter().any(|i| i.format().is_some()) {
+        return Ok(());
+    }
+    if let [only] = inputs {
+        return Err(AnalyzeError::NotATrace { path: only.path.clone(), what: unreadable_reason(only.bytes()) });
+    }
+    for i in inputs {
+        eprintln!("{program}: skipped: {}: {}", i.path.display(), unreadable_reason(i.bytes()));
+    }
+    Err(AnalyzeError::NothingReadable)
 }
 
 /// What stderr says after an analysis: the damage skipped, the notes, the warnings line, the read-again note.

@@ -16,23 +16,33 @@ use pylu_formats::{detect, legacy, timefmt::iso8601, FileError, Format, Trace};
 pub enum InspectError {
     #[error("{path}: {source}")]
     File { path: PathBuf, source: FileError },
-    #[error("{path}: not a pylu trace or pyliveupdate log")]
-    UnknownFormat { path: PathBuf },
-    #[error("{path}: file is empty")]
-    Empty { path: PathBuf },
+    /// Neither a trace nor a text log (empty, compressed, something else): `what` says which.
+    #[error("{path}: {what}")]
+    UnknownFormat { path: PathBuf, what: &'static str },
     /// Writing the output failed (a closed pipe among others: callers exit quietly on `BrokenPipe`).
     #[error("writing output: {0}")]
     Output(#[from] io::Error),
 }
 
 /// What a dump saw.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DumpStats {
     pub records: u64,
     /// Damaged blocks (binary) skipped.
     pub damaged_blocks: u64,
     /// Lines that did not parse (text log).
     pub bad_lines: u64,
+    /// The first [`LISTED_DAMAGE`] damage lines, in file order, for stderr (the dump holds all of them).
+    pub damage: Vec<String>,
+}
+
+/// How many damage lines `dump` and `info` keep for stderr; the rest are counted.
+pub const LISTED_DAMAGE: usize = 20;
+
+fn note_damage(list: &mut Vec<String>, what: impl std::fmt::Display) {
+    if list.len() < LISTED_DAMAGE {
+        list.push(what.to_string());
+    }
 }
 
 impl DumpStats {
@@ -44,10 +54,10 @@ impl DumpStats {
 
 /// The format of `data`, or the error to report for `path`.
 pub(crate) fn format_of(path: &Path, data: &[u8]) -> Result<Format, InspectError> {
-    if data.is_empty() {
-        return Err(InspectError::Empty { path: path.to_owned() });
-    }
-    detect(data).ok_or_else(|| InspectError::UnknownFormat { path: path.to_owned() })
+    detect(data).ok_or_else(|| InspectError::UnknownFormat {
+        path: path.to_owned(),
+        what: crate::input::unreadable_reason(data),
+    })
 }
 
 /// Writes every record of `data` (the contents of `path`) to `out`.
@@ -83,6 +93,7 @@ fn dump_binary(path: &Path, data: &[u8], out: &mut impl Write) -> Result<DumpSta
             Ok(b) => b,
             Err(e) => {
                 stats.damaged_blocks += 1;
+                note_damage(&mut stats.damage, format_args!("{e} (skipped {} bytes)", e.skipped));
                 writeln!(out, "# damaged {e} (skipped {} bytes)", e.skipped)?;
                 continue;
             }
@@ -107,6 +118,7 @@ fn dump_binary(path: &Path, data: &[u8], out: &mut impl Write) -> Result<DumpSta
                 Err(e) => {
                     stats.damaged_blocks += 1;
                     damaged = true;
+                    note_damage(&mut stats.damage, format_args!("{e}; rest of the block skipped"));
                     writeln!(out, "# damaged {e}; rest of the block skipped")?;
                 }
             }
@@ -130,6 +142,7 @@ fn dump_legacy(data: &[u8], out: &mut impl Write) -> Result<DumpStats, InspectEr
             }
             Err(e) => {
                 stats.bad_lines += 1;
+                note_damage(&mut stats.damage, &e);
                 writeln!(out, "# {e}")?;
             }
         }

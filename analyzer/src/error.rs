@@ -16,6 +16,9 @@ pub enum AnalyzeError {
     NoMatch { pattern: String },
     #[error("no readable trace or log among the inputs")]
     NothingReadable,
+    /// The only input is neither a trace nor a text log; `what` says what it is, if known (gzip, empty, …).
+    #[error("{path}: {what}")]
+    NotATrace { path: PathBuf, what: &'static str },
     #[error("bad time {text:?}: expected epoch seconds or YYYY-MM-DD[ T]HH:MM:SS[.fff] (UTC)")]
     BadTime { text: String },
     #[error("{path}: is one of the inputs; not overwritten (write the report elsewhere)")]

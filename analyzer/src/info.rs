@@ -10,7 +10,7 @@ use std::path::Path;
 use pylu_formats::{legacy, timefmt::iso8601, BlockError, EventKind, Format, Trace};
 use rayon::prelude::*;
 
-use crate::dump::{format_of, InspectError};
+use crate::dump::{format_of, InspectError, LISTED_DAMAGE};
 
 /// Record counters, in the order [`KIND_NAMES`] names them.
 type Counts = [u64; KIND_NAMES.len()];
@@ -121,6 +121,8 @@ pub struct InfoStats {
     pub calls: u64,
     pub damaged_blocks: u64,
     pub bad_lines: u64,
+    /// The first [`LISTED_DAMAGE`] damage lines, in file order, for stderr.
+    pub damage: Vec<String>,
 }
 
 impl InfoStats {
@@ -135,8 +137,10 @@ const MAX_LISTED: usize = 10;
 /// Describes `data` (the contents of `path`) on `out`.
 pub fn info(path: &Path, data: &[u8], out: &mut dyn Write) -> Result<InfoStats, InspectError> {
     let mut out = BufWriter::new(out);
+    // Told first: a file that is not a trace is one error line, not a report begun.
+    let format = format_of(path, data)?;
     writeln!(out, "file: {} ({} bytes)", path.display(), data.len())?;
-    let stats = match format_of(path, data)? {
+    let stats = match format {
         Format::Binary => info_binary(path, data, &mut out)?,
         Format::Legacy => info_legacy(data, &mut out)?,
     };
@@ -148,7 +152,8 @@ pub fn info(path: &Path, data: &[u8], out: &mut dyn Write) -> Result<InfoStats, 
 struct BlockTally {
     tally: ThreadTally,
     tid: u64,
-    error: Option<String>,
+    /// Where the damage is, and what it is.
+    error: Option<(u64, String)>,
 }
 
 fn info_binary(path: &Path, data: &[u8], out: &mut impl Write) -> Result<InfoStats, InspectError> {
@@ -172,28 +177,34 @@ fn info_binary(path: &Path, data: &[u8], out: &mut impl Write) -> Result<InfoSta
         .map(|block| {
             let mut tally = ThreadTally { blocks: 1, ..Default::default() };
             if let Err(e) = block.verify() {
-                return BlockTally { tally: ThreadTally::default(), tid: block.thread_id, error: Some(e.to_string()) };
+                let error = Some((e.offset, e.to_string()));
+                return BlockTally { tally: ThreadTally::default(), tid: block.thread_id, error };
             }
             let error = block
                 .records()
                 .try_for_each_record(|r| tally.see(&r.kind, h.clock.to_wall(r.time_ns)))
                 .err()
-                .map(|e| e.to_string());
+                .map(|e| (e.offset, e.to_string()));
             BlockTally { tally, tid: block.thread_id, error }
         })
         .collect();
 
     let mut threads = Threads::new();
-    let mut damage: Vec<String> = scan_errors.iter().map(|e| format!("{e} (skipped {} bytes)", e.skipped)).collect();
+    let mut damage: Vec<(u64, String)> =
+        scan_errors.iter().map(|e| (e.offset, format!("{e} (skipped {} bytes)", e.skipped))).collect();
     for t in tallies {
         if let Some(e) = t.error {
             damage.push(e);
         }
         threads.entry((h.pid, t.tid)).or_default().merge(t.tally);
     }
+    // In file order: the scan's damage and the blocks' were found apart.
+    damage.sort_by_key(|(offset, _)| *offset);
+    let damage: Vec<String> = damage.into_iter().map(|(_, d)| d).collect();
     let stats = report(out, &threads, data.len() as u64, blocks.len() as u64)?;
     report_damage(out, "damaged blocks", &damage)?;
-    Ok(InfoStats { damaged_blocks: damage.len() as u64, ..stats })
+    let listed = damage.iter().take(LISTED_DAMAGE).cloned().collect();
+    Ok(InfoStats { damaged_blocks: damage.len() as u64, damage: listed, ..stats })
 }
 
 /// Text-log chunks are this big, so that a few per core keep the work balanced.
@@ -218,7 +229,7 @@ fn info_legacy(data: &[u8], out: &mut impl Write) -> Result<InfoStats, InspectEr
                     Ok(ev) => threads.entry((ev.pid, ev.tid)).or_default().see(&ev.kind, ev.time_ns),
                     Err(e) => {
                         bad_count += 1;
-                        if bad.len() < MAX_LISTED {
+                        if bad.len() < LISTED_DAMAGE.max(MAX_LISTED) {
                             bad.push(e.to_string());
                         }
                     }
@@ -242,7 +253,8 @@ fn info_legacy(data: &[u8], out: &mut impl Write) -> Result<InfoStats, InspectEr
     for line in bad.iter().take(MAX_LISTED) {
         writeln!(out, "  {line}")?;
     }
-    Ok(InfoStats { bad_lines, ..stats })
+    bad.truncate(LISTED_DAMAGE);
+    Ok(InfoStats { bad_lines, damage: bad, ..stats })
 }
 
 fn report(out: &mut impl Write, threads: &Threads, bytes: u64, blocks: u64) -> Result<InfoStats, InspectError> {
@@ -286,7 +298,7 @@ fn report(out: &mut impl Write, threads: &Threads, bytes: u64, blocks: u64) -> R
     } else {
         writeln!(out, "profiled calls: 0")?;
     }
-    Ok(InfoStats { records, calls, damaged_blocks: 0, bad_lines: 0 })
+    Ok(InfoStats { records, calls, damaged_blocks: 0, bad_lines: 0, damage: Vec::new() })
 }
 
 /// `1.234 s`, `12.500 ms`, `20.000 µs` or `700 ns`.

@@ -24,6 +24,10 @@ pub struct Input {
 
 #[derive(Debug)]
 enum Data {
+    // The guard first: fields drop in order, and the handler must forget the mapping before it is unmapped.
+    #[cfg(unix)]
+    Mapped(#[allow(dead_code)] crate::sigbus::Guard, Mmap),
+    #[cfg(not(unix))]
     Mapped(Mmap),
     Read(Vec<u8>),
 }
@@ -34,29 +38,30 @@ impl Input {
     pub fn open(path: &Path) -> Result<Input, AnalyzeError> {
         let io = |error| AnalyzeError::Io { path: path.to_owned(), error };
         if is_stdin(path) {
-            let mut buf = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf).map_err(io)?;
+            // Folded stacks (for `flamegraph`) are text: what is neither that nor a trace or log stops early.
+            let buf = read_stream(std::io::stdin().lock(), is_text_prefix).map_err(io)?;
             return Ok(Input { path: path.to_owned(), data: Data::Read(buf) });
         }
         let file = File::open(path).map_err(io)?;
         let meta = file.metadata().map_err(io)?;
         if meta.is_file() && meta.len() > 0 {
             // SAFETY: the map is read-only and private to us; what can go wrong is another process truncating
-            // the file while we read it, which makes later reads of the lost pages fault (SIGBUS). We accept
-            // that rather than copy gigabytes: the stub and the original's logger only ever append (rotation
-            // renames files, which does not affect a mapping), so only a user truncating a trace under the
-            // analyzer can trigger it, and copying on read would cost the memory bound we promise.
+            // the file while we read it (logrotate's copytruncate does), which makes later reads of the lost
+            // pages fault (SIGBUS). Copying gigabytes instead would cost the memory bound we promise; on unix
+            // the fault is turned into a one-line error naming the file and exit 2 (`crate::sigbus`).
             let map = unsafe { Mmap::map(&file) }.map_err(io)?;
             #[cfg(unix)]
             {
                 // One sequential pass over most of the file: ask for aggressive read-ahead.
                 let _ = map.advise(memmap2::Advice::Sequential);
+                let guard = crate::sigbus::watch(map.as_ptr(), map.len(), path);
+                Ok(Input { path: path.to_owned(), data: Data::Mapped(guard, map) })
             }
+            #[cfg(not(unix))]
             Ok(Input { path: path.to_owned(), data: Data::Mapped(map) })
         } else {
-            let mut buf = Vec::new();
-            std::io::Read::read_to_end(&mut &file, &mut buf).map_err(io)?;
-            Ok(Input { path: path.to_owned(), data: Data::Read(buf) })
+            let folded = path.extension().is_some_and(|e| e == "folded");
+            Ok(Input { path: path.to_owned(), data: Data::Read(read_stream(&file, |_| folded).map_err(io)?) })
         }
     }
 
@@ -69,7 +74,7 @@ impl Input {
     /// Unmaps `inputs` on another thread: tearing down the mapping of a gigabyte takes tens of milliseconds,
     /// which the reports written meanwhile hide. (If the process exits first, the kernel finishes the job.)
     pub fn release_in_background(inputs: Vec<Input>) {
-        if inputs.iter().any(|i| matches!(i.data, Data::Mapped(_))) {
+        if inputs.iter().any(|i| !matches!(i.data, Data::Read(_))) {
             // If no thread can be started, the closure and the inputs in it are dropped here instead.
             let _ = std::thread::Builder::new().name("pylu-unmap".into()).spawn(move || drop(inputs));
         }
@@ -77,6 +82,9 @@ impl Input {
 
     pub fn bytes(&self) -> &[u8] {
         match &self.data {
+            #[cfg(unix)]
+            Data::Mapped(_, m) => m,
+            #[cfg(not(unix))]
             Data::Mapped(m) => m,
             Data::Read(v) => v,
         }
@@ -85,6 +93,40 @@ impl Input {
     pub fn format(&self) -> Option<Format> {
         detect(self.bytes())
     }
+}
+
+/// Why `data`, which is neither a trace nor a text log, cannot be read: the one line the user sees. A
+/// compressed file is named as such, with what to do.
+pub fn unreadable_reason(data: &[u8]) -> &'static str {
+    match data {
+        [] => "empty file",
+        [0x1f, 0x8b, ..] => "gzip-compressed: decompress it first (`zcat FILE | … -`)",
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => "zstd-compressed: decompress it first (`zstdcat FILE | … -`)",
+        [b'B', b'Z', b'h', ..] => "bzip2-compressed: decompress it first (`bzcat FILE | … -`)",
+        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => "xz-compressed: decompress it first (`xzcat FILE | … -`)",
+        _ => "not a pylu trace or pyliveupdate log",
+    }
+}
+
+/// Reads what cannot be mapped (standard input, a FIFO, `<(…)`, a character device, `/proc`) in one pass: it
+/// cannot be opened again. Its first bytes decide whether the rest is worth reading: what is neither a trace nor
+/// a log (nor what `folded` accepts: `.folded` stacks, which `flamegraph` draws) is kept to those bytes, for the
+/// report to name, instead of read to the end: `/dev/zero` never ends. A trace or log is read to its end,
+/// however long (docs/ANALYZER.md).
+fn read_stream(mut reader: impl std::io::Read, folded: impl Fn(&[u8]) -> bool) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    const SNIFF: usize = 4096;
+    let mut buf = Vec::new();
+    (&mut reader).take(SNIFF as u64).read_to_end(&mut buf)?;
+    if buf.len() == SNIFF && (detect(&buf).is_some() || folded(&buf)) {
+        reader.read_to_end(&mut buf)?;
+    }
+    Ok(buf)
+}
+
+/// Whether `head`, the start of a stream, is text: UTF-8 (but for a character cut at its end), without NULs.
+fn is_text_prefix(head: &[u8]) -> bool {
+    !head.contains(&0) && std::str::from_utf8(head).map_or_else(|e| e.error_len().is_none(), |_| true)
 }
 
 /// The calling user's directory under [`DEFAULT_TRACE_DIR`], where the stub writes its traces.
@@ -110,7 +152,7 @@ fn is_glob(s: &str) -> bool {
 }
 
 /// The files to read for `inputs` (any mix of files, directories and globs), in a stable order: each argument
-/// in turn, directories and globs sorted by name, a text log preceded by its rotated backups (oldest first).
+/// in turn, directories and globs sorted by name (a log's rotated backups before it, oldest first), a text log preceded by its rotated backups (oldest first).
 /// `-` is standard input. No inputs means the defaults ([`DEFAULT_TRACE_DIR`] and [`DEFAULT_LEGACY_LOG`], whichever exist).
 pub fn discover(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, AnalyzeError> {
     let mut out = Vec::new();
@@ -155,7 +197,7 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, AnalyzeError> {
             if v.is_empty() {
                 return Err(AnalyzeError::NoMatch { pattern: text.to_string() });
             }
-            v.sort();
+            v.sort_by(|a, b| rotation_key(a).cmp(&rotation_key(b)));
             v
         } else {
             vec![input.clone()]
@@ -165,12 +207,16 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, AnalyzeError> {
                 for f in dir_files(&p)? {
                     add(f, &mut out);
                 }
-            } else if !p.exists() {
-                return Err(AnalyzeError::Io {
-                    path: p.clone(),
-                    error: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
-                });
-            } else if is_legacy_file(&p) {
+            } else if let Err(error) = std::fs::metadata(&p) {
+                // The system's reason (a symlink loop, a permission), but the short words for the usual one.
+                let error = match error.kind() {
+                    std::io::ErrorKind::NotFound => {
+                        std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory")
+                    }
+                    _ => error,
+                };
+                return Err(AnalyzeError::Io { path: p.clone(), error });
+            } else if p.is_file() && is_legacy_file(&p) {
                 for s in legacy::rotated_siblings(&p) {
                     add(s, &mut out);
                 }
@@ -193,11 +239,28 @@ fn dir_files(dir: &Path) -> Result<Vec<PathBuf>, AnalyzeError> {
             v.push(entry.path());
         }
     }
-    v.sort();
+    v.sort_by(|a, b| rotation_key(a).cmp(&rotation_key(b)));
     Ok(v)
 }
 
-/// Whether `path` starts like the original's text log (reads 32 bytes, not the file).
+/// Orders a directory by name, except that a log's rotated backups `X.N` come just before `X`, oldest (highest
+/// N) first, as [`legacy::rotated_siblings`] lists them when the log is named: read newest first, the calls
+/// that span a rotation would not match up.
+fn rotation_key(path: &Path) -> (&Path, &[u8], bool, std::cmp::Reverse<u64>) {
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let name = path.file_name().unwrap_or_default().as_encoded_bytes();
+    if let Some(dot) = name.iter().rposition(|&b| b == b'.') {
+        let digits = &name[dot + 1..];
+        if dot > 0 && (1..=9).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) {
+            let n = digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+            return (dir, &name[..dot], false, std::cmp::Reverse(n));
+        }
+    }
+    (dir, name, true, std::cmp::Reverse(0))
+}
+
+/// Whether `path` starts like the original's text log (reads 32 bytes, not the file). Only for regular files:
+/// a pipe's bytes would be gone when it is opened again to be read.
 fn is_legacy_file(path: &Path) -> bool {
     let mut head = [0u8; 32];
     let Ok(mut f) = File::open(path) else { return false };

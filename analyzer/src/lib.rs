@@ -33,6 +33,8 @@ pub mod profile;
 pub mod progress;
 pub mod report;
 pub mod select;
+#[cfg(unix)]
+mod sigbus;
 pub mod timeparse;
 pub mod tree;
 

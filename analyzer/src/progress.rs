@@ -17,7 +17,25 @@ pub const EXIT_ERROR: u8 = 2;
 pub fn exit_code_for(program: &str, error: &(dyn std::error::Error + 'static)) -> u8 {
     let causes = || std::iter::successors(Some(error), |e| e.source());
     let broken_pipe = |e: &(dyn std::error::Error + 'static)| {
-        e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        // The typed errors that hold an I/O error without making it their source (it is in their message).
+        let io = e
+            .downcast_ref::<std::io::Error>()
+            .or_else(|| match e.downcast_ref::<crate::AnalyzeError>() {
+                Some(crate::AnalyzeError::Io { error, .. }) => Some(error),
+                _ => None,
+            })
+            .or_else(|| match e.downcast_ref::<crate::export::ExportError>() {
+                Some(crate::export::ExportError::Write(error) | crate::export::ExportError::Io { error, .. }) => {
+                    Some(error)
+                }
+                Some(crate::export::ExportError::Analyze(crate::AnalyzeError::Io { error, .. })) => Some(error),
+                _ => None,
+            })
+            .or_else(|| match e.downcast_ref::<crate::diff::command::DiffCommandError>() {
+                Some(crate::diff::command::DiffCommandError::Io(error)) => Some(error),
+                _ => None,
+            });
+        io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     };
     if causes().any(broken_pipe) {
         return EXIT_OK;

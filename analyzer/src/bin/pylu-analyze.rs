@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use pylu_analyzer::cli::{check_output, open_output, OpenInputs, TextReadAhead};
-use pylu_analyzer::progress::{self, EXIT_DAMAGED, EXIT_ERROR, EXIT_OK};
+use pylu_analyzer::progress::{self, EXIT_DAMAGED, EXIT_OK};
 use pylu_analyzer::report::flamegraph::{Colors, FlameOptions};
 use pylu_analyzer::report::summary::{SortBy, SummaryOptions};
 use pylu_analyzer::timeparse::parse_time;
@@ -251,23 +251,36 @@ impl Common {
         })
     }
 
+    /// `--since` and `--until`, refused when the window is empty (as `export` refuses `--from` after `--to`).
+    fn window(&self) -> Result<(Option<i64>, Option<i64>)> {
+        let since = self.since.as_deref().map(parse_time).transpose()?;
+        let until = self.until.as_deref().map(parse_time).transpose()?;
+        if let (Some(s), Some(u)) = (since, until) {
+            anyhow::ensure!(s <= u, "--since is after --until: no event can be in the window");
+        }
+        Ok((since, until))
+    }
+
     /// Reads the inputs for a report written to `out` (refused first if it is one of them), keeping what `keep`
     /// asks for; damage goes to stderr. Also returns the files read, for [`Out::open`].
     fn analyze_into(&self, out: &Out, keep: Keep) -> Result<(Analysis, Vec<PathBuf>)> {
+        self.window()?;
         let inputs = OpenInputs::open(&self.inputs)?;
         if let Some(path) = out.output.as_deref() {
             check_output(path, &inputs.paths)?;
         }
+        inputs.check_readable("pylu-analyze")?;
         let paths = inputs.paths.clone();
         Ok((self.analyze_opened(inputs, keep)?, paths))
     }
 
     /// Analyzes inputs already opened.
     fn analyze_opened(&self, inputs: OpenInputs, keep: Keep) -> Result<Analysis> {
+        let (since_ns, until_ns) = self.window()?;
         let opts = Options {
             chunk_bytes: self.chunk_mib.max(1) << 20,
-            since_ns: self.since.as_deref().map(parse_time).transpose()?,
-            until_ns: self.until.as_deref().map(parse_time).transpose()?,
+            since_ns,
+            until_ns,
             pids: self.pid.clone(),
             collect_events: keep.debug_events,
             collect_lines: keep.line_timings,
@@ -354,6 +367,7 @@ fn run(cli: Cli) -> Result<u8> {
             let (lines, hidden, a) = match inputs.folded_lines()? {
                 Some(lines) => (lines, 0, None),
                 None => {
+                    inputs.check_readable("pylu-analyze")?;
                     let a = common.analyze_opened(inputs, Keep { debug_events: false, line_timings: false })?;
                     let (lines, hidden) =
                         folded::flame_lines_counted(&a, &sel.views(&a), flamegraph::DRAWN_WIDTH, min_width);
@@ -398,14 +412,14 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(code(&a))
         }
-        Cmd::Diff(args) => Ok(pylu_analyzer::diff::command::run(&args, &mut io::stdout().lock())?),
+        Cmd::Diff(args) => Ok(pylu_analyzer::diff::command::run(&args)?),
         Cmd::Export(args) => Ok(pylu_analyzer::export::run(&args)?),
-        Cmd::Dump { files, out } => {
-            inspect(&files, &out, |p, d, o| pylu_analyzer::dump::dump(p, d, o).map(|s| s.damaged()))
-        }
-        Cmd::Info { files, out } => {
-            inspect(&files, &out, |p, d, o| pylu_analyzer::info::info(p, d, o).map(|s| s.damaged()))
-        }
+        Cmd::Dump { files, out } => inspect(&files, &out, |p, d, o| {
+            pylu_analyzer::dump::dump(p, d, o).map(|s| (s.damaged_blocks + s.bad_lines, s.damage))
+        }),
+        Cmd::Info { files, out } => inspect(&files, &out, |p, d, o| {
+            pylu_analyzer::info::info(p, d, o).map(|s| (s.damaged_blocks + s.bad_lines, s.damage))
+        }),
         Cmd::Completions { shell } => {
             let mut stdout = io::stdout().lock();
             clap_complete::generate(shell, &mut Cli::command(), "pylu-analyze", &mut stdout);
@@ -416,16 +430,18 @@ fn run(cli: Cli) -> Result<u8> {
 }
 
 /// Runs `f` on each file that `args` name (files, directories, globs, `-`), with a `==> path <==` header when
-/// there are several.
+/// there are several. `f` returns how many damaged parts it skipped and the first of them, which go to stderr
+/// as the analyses report theirs. Exit codes as the analyses': a file that cannot be read at all (not a trace,
+/// a broken header) is skipped (1), unless no file could be read (2).
 fn inspect(
     args: &[PathBuf],
     out: &Out,
-    f: impl Fn(&std::path::Path, &[u8], &mut dyn Write) -> Result<bool, pylu_analyzer::InspectError>,
+    f: impl Fn(&std::path::Path, &[u8], &mut dyn Write) -> Result<(u64, Vec<String>), pylu_analyzer::InspectError>,
 ) -> Result<u8> {
     let files = pylu_analyzer::discover(args)?;
     let mut stdout = out.open(&files)?;
     let mut damaged = false;
-    let mut failed = false;
+    let mut unreadable = Vec::new();
     for (i, path) in files.iter().enumerate() {
         if files.len() > 1 {
             if i > 0 {
@@ -435,22 +451,28 @@ fn inspect(
         }
         let input = Input::open(path)?;
         match f(path, input.bytes(), &mut *stdout) {
-            Ok(d) => damaged |= d,
+            Ok((count, listed)) => {
+                damaged |= count > 0;
+                for d in &listed {
+                    eprintln!("pylu-analyze: skipped: {}: {d}", path.display());
+                }
+                if count > listed.len() as u64 {
+                    eprintln!("pylu-analyze: skipped {} more damaged parts", count - listed.len() as u64);
+                }
+            }
             Err(pylu_analyzer::InspectError::Output(e)) => return Err(e.into()),
+            Err(e) if files.len() == 1 => return Err(e.into()),
             Err(e) => {
-                eprintln!("pylu-analyze: error: {e}");
-                failed = true;
+                eprintln!("pylu-analyze: skipped: {e}");
+                unreadable.push(e);
             }
         }
     }
     stdout.flush()?;
-    Ok(if failed {
-        EXIT_ERROR
-    } else if damaged {
-        EXIT_DAMAGED
-    } else {
-        EXIT_OK
-    })
+    if !files.is_empty() && unreadable.len() == files.len() {
+        return Err(pylu_analyzer::AnalyzeError::NothingReadable.into());
+    }
+    Ok(if damaged || !unreadable.is_empty() { EXIT_DAMAGED } else { EXIT_OK })
 }
 
 fn main() -> ExitCode {

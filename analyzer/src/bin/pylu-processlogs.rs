@@ -3,6 +3,7 @@
 //! (or `-o DIR`), then prints the original's line. Exit codes: 0 ok, 1 finished with damaged input skipped, 2
 //! error (also: no calls at all in the input).
 
+use std::ffi::OsString;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use pylu_analyzer::cli::{create_output, OpenInputs, TextReadAhead};
+use pylu_analyzer::cli::{check_not_input, create_output, OpenInputs, TextReadAhead};
 use pylu_analyzer::input::is_stdin;
 use pylu_analyzer::progress::{self, EXIT_DAMAGED, EXIT_OK};
 use pylu_analyzer::report::flamegraph::FlameOptions;
@@ -38,7 +39,7 @@ struct Cli {
     output: PathBuf,
     /// Base name of the outputs (default: the first input's file name, as the original).
     #[arg(long)]
-    name: Option<String>,
+    name: Option<OsString>,
     /// One root per process instead of per thread (the original's roots are `pid-tid`).
     #[arg(long)]
     merge_threads: bool,
@@ -56,18 +57,20 @@ struct Cli {
 }
 
 /// The outputs' base name: the original's `path_leaf` of its one input (the file name with its extension, a
-/// directory's own name), `stdin` for `-`, and the original's default input's name otherwise.
-fn base_name(inputs: &[PathBuf]) -> String {
+/// directory's own name), `stdin` for `-`, and the original's default input's name otherwise. Kept as the
+/// name's bytes: a name that is not UTF-8 still names its outputs.
+fn base_name(inputs: &[PathBuf]) -> OsString {
     let Some(first) = inputs.first() else { return "pyliveupdate.log".into() };
     if is_stdin(first) {
         return "stdin".into();
     }
+    let glob = |s: &OsString| s.as_encoded_bytes().iter().any(|b| matches!(b, b'*' | b'?' | b'['));
     first
         .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
+        .map(OsString::from)
         // `.` or `..`: the directory's own name.
-        .or_else(|| first.canonicalize().ok()?.file_name().map(|s| s.to_string_lossy().into_owned()))
-        .filter(|s| !s.is_empty() && !s.contains(['*', '?', '[']))
+        .or_else(|| first.canonicalize().ok()?.file_name().map(OsString::from))
+        .filter(|s| !s.is_empty() && !glob(s))
         .unwrap_or_else(|| "pyliveupdate.log".into())
 }
 
@@ -94,8 +97,25 @@ impl Phases {
 fn run(cli: Cli) -> Result<u8> {
     let mut t = Phases { on: cli.timings, last: Instant::now() };
     let inputs = OpenInputs::open(&cli.input)?;
+    inputs.check_readable("pylu-processlogs")?;
     let name = cli.name.clone().unwrap_or_else(|| base_name(&cli.input));
     let paths = inputs.paths.clone();
+    // Printed as the original printed them: bare names when written to the current directory.
+    let out = |ext: &str| -> PathBuf {
+        let mut file = name.clone();
+        file.push(format!(".{ext}"));
+        if cli.output == Path::new(".") {
+            file.into()
+        } else {
+            cli.output.join(file)
+        }
+    };
+    let (folded_path, summary_path, svg_path) = (out("folded"), out("summary"), out("svg"));
+    // Before anything is read or written: an output that is one of the inputs (`--name` chosen so) would
+    // otherwise be refused only after the outputs before it were written.
+    for p in [&folded_path, &svg_path, &summary_path] {
+        check_not_input(p, &paths)?;
+    }
     // Line timings go into the summary too, as the original's line summary did. Calls still open at the end
     // get no hit, as in the original's `processfunclogs` (its drop-in outputs stay the same).
     let opts = Options {
@@ -107,23 +127,14 @@ fn run(cli: Cli) -> Result<u8> {
     let a = inputs.analyze("pylu-processlogs", cli.quiet, opts);
     t.done("read and analyze");
     if a.calls == 0 {
-        let what = if cli.input.is_empty() { "the default inputs".to_string() } else { name.clone() };
+        let what =
+            if cli.input.is_empty() { "the default inputs".to_string() } else { name.to_string_lossy().into_owned() };
         return Err(AnalyzeError::NoCalls { what }.into());
     }
     let sel = Selection { merge_threads: cli.merge_threads, ..Selection::default() };
     let views = sel.views(&a);
     std::fs::create_dir_all(&cli.output)
         .with_context(|| format!("{}: cannot create directory", cli.output.display()))?;
-    // Printed as the original printed them: bare names when written to the current directory.
-    let out = |ext: &str| -> PathBuf {
-        let file = format!("{name}.{ext}");
-        if cli.output == Path::new(".") {
-            file.into()
-        } else {
-            cli.output.join(file)
-        }
-    };
-    let (folded_path, summary_path, svg_path) = (out("folded"), out("summary"), out("svg"));
     // The three outputs only read the analysis: they are written as tasks on the worker pool, the summary's
     // line timings and the flamegraph's frames split further, so both cores stay busy until the last byte
     // (on three threads of their own, the longest, the SVG, ran alone at the end: a quarter of the outputs'
@@ -161,7 +172,7 @@ fn run(cli: Cli) -> Result<u8> {
     let write_svg = || -> Result<()> {
         let started = Instant::now();
         let lines = folded::flame_lines(&a, &views, flamegraph::DRAWN_WIDTH, FlameOptions::default().min_width);
-        let title = format!("{name} ({} calls)", a.calls);
+        let title = format!("{} ({} calls)", name.to_string_lossy(), a.calls);
         let mut f = create_output(&svg_path, &paths)?;
         flamegraph::write_flamegraph(&lines, &FlameOptions { title, ..Default::default() }, &mut f)?;
         f.flush()?;

@@ -10,8 +10,9 @@ use regex::Regex;
 use super::gate::{self, Rule, RuleError};
 use super::render::{self, Format};
 use super::{diff, DiffError, DiffOptions, Side};
-use crate::cli::{OpenInputs, TextReadAhead};
+use crate::cli::{check_output, open_output, OpenInputs, TextReadAhead};
 use crate::error::AnalyzeError;
+use crate::input::{discover, is_stdin};
 use crate::pipeline::Options;
 use crate::profile::Analysis;
 use crate::report::folded;
@@ -37,9 +38,12 @@ pub struct DiffArgs {
     pub after: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
     pub format: DiffFormat,
-    /// A differential flamegraph SVG here (red: slower after).
-    #[arg(short, long, value_name = "SVG")]
+    /// Write the report (as --format asks) to this file; `-` or none: stdout.
+    #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// A differential flamegraph SVG here (red: slower after).
+    #[arg(long, value_name = "SVG")]
+    pub flamegraph: Option<PathBuf>,
     /// Only functions whose name matches this regex.
     #[arg(long)]
     pub func: Option<String>,
@@ -90,6 +94,8 @@ pub enum DiffCommandError {
     SplitSides,
     #[error("{0}: cannot write")]
     Output(String, #[source] io::Error),
+    #[error("-o {0}: -o receives the --format report; the differential flamegraph is `--flamegraph {0}`")]
+    SvgOutput(String),
     #[error(transparent)]
     Io(#[from] io::Error),
 }
@@ -97,8 +103,24 @@ pub enum DiffCommandError {
 /// The exit code when a rule is broken.
 pub const EXIT_REGRESSION: u8 = 1;
 
-/// Runs the command; `Ok` holds the exit code (0, or [`EXIT_REGRESSION`]).
-pub fn run(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, DiffCommandError> {
+/// Runs the command, the report going to `-o` (or standard output); `Ok` holds the exit code (0, or
+/// [`EXIT_REGRESSION`]). Both outputs are checked before anything is read (`cli::check_output`).
+pub fn run(args: &DiffArgs) -> Result<u8, DiffCommandError> {
+    if let Some(o) = args.output.as_deref().filter(|o| o.extension().is_some_and(|e| e == "svg")) {
+        // `-o diff.svg` drew the flamegraph before `-o` took the report: say so rather than put a table there.
+        return Err(DiffCommandError::SvgOutput(o.display().to_string()));
+    }
+    let inputs = discover(&[args.before.as_slice(), args.after.as_slice()].concat())?;
+    for o in [&args.output, &args.flamegraph].into_iter().flatten().filter(|o| !is_stdin(o)) {
+        check_output(o, &inputs)?;
+    }
+    let mut out = open_output(args.output.as_deref(), &inputs)?;
+    let code = run_into(args, &mut *out)?;
+    out.flush()?;
+    Ok(code)
+}
+
+fn run_into(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, DiffCommandError> {
     // The time window of each side (since, until), wall-clock ns.
     let mut windows = [(None, None), (None, None)];
     let (before, after) = match (args.split_at_update, args.before.len(), args.after.is_empty()) {
@@ -120,7 +142,7 @@ pub fn run(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, DiffCommandError>
         None => None,
         Some(re) => Some(Regex::new(re).map_err(|e| DiffCommandError::Func(re.clone(), e))?),
     };
-    let flame = args.output.is_some();
+    let flame = args.flamegraph.is_some();
     let (mut b, b_folded) = read_side(&before, args, flame, windows[0])?;
     let (mut a, a_folded) = read_side(&after, args, flame, windows[1])?;
     if let Some(id) = args.split_at_update {
@@ -136,7 +158,7 @@ pub fn run(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, DiffCommandError>
         DiffFormat::Csv => Format::Csv,
     };
     render::write(&d, format, args.top, violations.as_deref(), out)?;
-    if let Some(path) = &args.output {
+    if let Some(path) = &args.flamegraph {
         let title = format!("pylu diff: {} → {}", b.label, a.label);
         let cannot = |e| DiffCommandError::Output(path.display().to_string(), e);
         let mut f = File::create(path).map_err(cannot)?;

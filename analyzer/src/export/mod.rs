@@ -14,13 +14,13 @@ pub mod replay;
 pub mod speedscope;
 pub mod timeline;
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
+use crate::cli::{check_not_input, check_output, open_output};
 use crate::error::AnalyzeError;
-use crate::input::{discover, Input};
+use crate::input::{discover, is_stdin, Input};
 use crate::progress::{EXIT_DAMAGED, EXIT_OK};
 use crate::timeparse::parse_time;
 use replay::{replay, Funcs, ReplayOptions, Replayed};
@@ -33,6 +33,9 @@ pub enum ExportError {
     Analyze(#[from] AnalyzeError),
     #[error("{path}: {error}")]
     Io { path: PathBuf, error: std::io::Error },
+    /// Writing the export failed; the error names the file (or standard output).
+    #[error("{0}")]
+    Write(std::io::Error),
     #[error("{path}: cannot write Parquet: {what}")]
     Parquet { path: PathBuf, what: String },
     #[error("this pylu-analyze was built without Parquet support (cargo feature `parquet`)")]
@@ -61,7 +64,7 @@ pub struct ExportArgs {
     /// Files, directories or globs; binary traces and text logs can be mixed (rotated logs are included).
     /// Default: /tmp/pyliveupdate/ and /tmp/pyliveupdate.log.
     pub inputs: Vec<PathBuf>,
-    /// Where to write: a directory for parquet, a file for the others.
+    /// Where to write: a directory for parquet, a file for the others (`-`: standard output).
     #[arg(short, long)]
     pub output: PathBuf,
     /// No summary line on stderr.
@@ -112,7 +115,18 @@ pub fn parse_duration(text: &str) -> Result<u64, ExportError> {
 /// says what was written, unless `quiet`.
 pub fn run(args: &ExportArgs) -> Result<u8, ExportError> {
     let paths = discover(&args.inputs)?;
+    if args.format == ExportFormat::Parquet {
+        if is_stdin(&args.output) {
+            return Err(ExportError::BadArgument(
+                "-o -: parquet writes a directory of files, which standard output cannot hold; name a directory".into(),
+            ));
+        }
+        check_not_input(&args.output, &paths)?;
+    } else if !is_stdin(&args.output) {
+        check_output(&args.output, &paths)?;
+    }
     let inputs = Input::open_all(&paths)?;
+    crate::cli::check_readable("pylu-analyze", &inputs)?;
     let code = match args.format {
         ExportFormat::Parquet => run_parquet(args, &inputs)?,
         ExportFormat::Chrome | ExportFormat::Speedscope => run_timeline(args, &inputs)?,
@@ -142,14 +156,13 @@ fn report(args: &ExportArgs, r: &Replayed, what: &str) -> u8 {
     }
 }
 
-fn create(path: &Path) -> Result<BufWriter<File>, ExportError> {
-    File::create(path)
-        .map(|f| BufWriter::with_capacity(1 << 20, f))
-        .map_err(|error| ExportError::Io { path: path.to_owned(), error })
+/// The export's file, or standard output for `-o -` (the inputs were checked against it before reading).
+fn create(path: &Path) -> Result<Box<dyn Write>, ExportError> {
+    Ok(open_output(Some(path), &[])?)
 }
 
-fn finish(mut w: BufWriter<File>, path: &Path) -> Result<(), ExportError> {
-    w.flush().map_err(|error| ExportError::Io { path: path.to_owned(), error })
+fn finish(mut w: Box<dyn Write>) -> Result<(), ExportError> {
+    w.flush().map_err(ExportError::Write)
 }
 
 fn no_parquet_options(args: &ExportArgs) -> Result<(), ExportError> {
@@ -192,14 +205,14 @@ fn run_timeline(args: &ExportArgs, inputs: &[Input]) -> Result<u8, ExportError> 
     }
     threads.sort_by_key(|t| (t.meta.pid, t.display_name(), t.meta.tid));
     let mut w = create(&args.output)?;
-    let io = |error| ExportError::Io { path: args.output.clone(), error };
+    let io = ExportError::Write;
     let spans: usize = threads.iter().map(|t| t.spans.len()).sum();
     if args.format == ExportFormat::Chrome {
         chrome::write(&threads, &funcs.list, &mut w).map_err(io)?;
     } else {
         speedscope::write(&threads, &funcs.list, &mut w).map_err(io)?;
     }
-    finish(w, &args.output)?;
+    finish(w)?;
     Ok(report(args, &replayed, &format!("{spans} spans")))
 }
 
@@ -218,8 +231,8 @@ fn run_pstats(args: &ExportArgs, inputs: &[Input]) -> Result<u8, ExportError> {
     let funcs = funcs.into_inner().expect("not poisoned");
     let total = total.into_inner().expect("not poisoned");
     let mut w = create(&args.output)?;
-    pstats::write(&total, &funcs.list, &mut w).map_err(|error| ExportError::Io { path: args.output.clone(), error })?;
-    finish(w, &args.output)?;
+    pstats::write(&total, &funcs.list, &mut w).map_err(ExportError::Write)?;
+    finish(w)?;
     Ok(report(args, &replayed, &format!("{} functions", total.funcs.len())))
 }
 

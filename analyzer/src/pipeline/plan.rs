@@ -74,8 +74,7 @@ fn plan_file<'a>(file: u32, input: &'a Input, opts: &Options, target: usize) -> 
     let mut plan = FilePlan::default();
     let damage = |what: String| Damage { path: input.path.clone(), at: None, what };
     match input.format() {
-        None if data.is_empty() => plan.damage.push(damage("empty file".into())),
-        None => plan.damage.push(damage("not a pylu trace or pyliveupdate log".into())),
+        None => plan.damage.push(damage(crate::input::unreadable_reason(data).into())),
         Some(Format::Legacy) => {
             // Text units shrink towards the end of the log (to an eighth of `chunk_bytes`), so the cores finish
             // together; `adaptive_units` off (tests of stitching), they are all `chunk_bytes`.

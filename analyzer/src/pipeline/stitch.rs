@@ -80,6 +80,8 @@ pub(super) struct Stitcher<'a> {
     damage: Vec<Damage>,
     damage_count: u64,
     notes: Vec<Damage>,
+    /// Each input's place, for keeping damage in file order.
+    file_order: FxHashMap<&'a std::path::Path, usize>,
 }
 
 impl<'a> Stitcher<'a> {
@@ -96,14 +98,27 @@ impl<'a> Stitcher<'a> {
             damage: Vec::new(),
             damage_count: 0,
             notes: Vec::new(),
+            file_order: inputs.iter().enumerate().map(|(k, i)| (i.path.as_path(), k)).collect(),
         }
     }
 
-    /// Counts `d`, and keeps it among the first [`MAX_DAMAGE_KEPT`].
+    /// Counts `d`, and keeps it if it is among the first [`MAX_DAMAGE_KEPT`] in file order (units arrive out of
+    /// order: the first kept must be the first in the files, not the first found).
     pub fn damage(&mut self, d: Damage) {
         self.damage_count += 1;
-        if self.damage.len() < MAX_DAMAGE_KEPT {
-            self.damage.push(d);
+        let key = |d: &Damage| {
+            let file = self.file_order.get(d.path.as_path()).copied().unwrap_or(usize::MAX);
+            let at = match d.at {
+                None => 0,
+                Some(Location::Offset(n) | Location::Line(n)) => n,
+            };
+            (file, at)
+        };
+        let k = key(&d);
+        let at = self.damage.partition_point(|kept| key(kept) <= k);
+        if at < MAX_DAMAGE_KEPT {
+            self.damage.insert(at, d);
+            self.damage.truncate(MAX_DAMAGE_KEPT);
         }
     }
 

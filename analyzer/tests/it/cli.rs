@@ -1,7 +1,6 @@
 //! The binaries as users run them: exit codes, outputs, closed pipes, thread-count independence.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::common::*;
 
@@ -101,17 +100,7 @@ fn one_thread_and_default_give_identical_bytes() {
 fn a_closed_pipe_exits_quietly() {
     let dir = tempfile::tempdir().unwrap();
     let d = generated(dir.path());
-    let mut child = analyze_cmd()
-        .args(["folded", "-q"])
-        .arg(d.join("bin"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut buf = [0u8; 16];
-    child.stdout.as_mut().unwrap().read_exact(&mut buf).unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
+    let out = close_after_16_bytes(analyze_cmd().args(["folded", "-q"]).arg(d.join("bin")));
     assert_eq!(out.status.code(), Some(0));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("error"), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -123,6 +123,17 @@ pub fn summary_json(a: &Analysis) -> String {
 
 pub use pylu_testkit::blessing;
 
+/// Runs `cmd`, reads 16 bytes of its standard output and closes it, as `| head -c 16` would; its exit.
+pub fn close_after_16_bytes(cmd: &mut std::process::Command) -> std::process::Output {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut buf = [0u8; 16];
+    child.stdout.as_mut().unwrap().read_exact(&mut buf).unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
 /// Compares with `fixtures/analyzer/expected/<name>`; `PYLU_BLESS=1` rewrites it. A missing file fails.
 #[track_caller]
 pub fn check_golden(name: &str, actual: &[u8]) {

@@ -93,7 +93,7 @@ fn gate_exit_codes() {
 fn differential_flamegraph_names_both_sides_and_colours_the_slower_stack() {
     let dir = tempfile::tempdir().unwrap();
     let svg = dir.path().join("diff.svg");
-    let out = run(&["before.log", "after.log", "-o", svg.to_str().unwrap(), "--format", "csv"]);
+    let out = run(&["before.log", "after.log", "--flamegraph", svg.to_str().unwrap(), "--format", "csv"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let svg = std::fs::read_to_string(svg).unwrap();
     assert!(svg.contains("pylu diff: before.log → after.log"), "no title");
@@ -101,6 +101,29 @@ fn differential_flamegraph_names_both_sides_and_colours_the_slower_stack() {
     let query =
         svg.lines().find(|l| l.contains("<title>views.handle;db.query") || l.contains("<title>db.query")).unwrap();
     assert!(query.contains("+"), "{query}");
+}
+
+/// `-o` receives the report `--format` asks for, as on every report; the SVG has an option of its own, and an
+/// `-o *.svg` (what drew it once) is refused rather than given a table. The usage of docs/ANALYZER.md works.
+#[test]
+fn output_receives_the_format_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("d.json");
+    let out = run(&["--format", "json", "-o", json.to_str().unwrap(), "before.log", "after.log"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(v.is_object());
+    let svg = dir.path().join("d.svg");
+    let out = run(&["-o", svg.to_str().unwrap(), "before.log", "after.log"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--flamegraph"), "{}", stderr(&out));
+    assert!(!svg.exists());
+    // Options before the sides: after `--` everything is the after side.
+    let gated =
+        run(&["--fail-on", "mean:+20%", "--flamegraph", svg.to_str().unwrap(), "before.log", "--", "after.log"]);
+    assert_eq!(gated.status.code(), Some(1), "{}", stderr(&gated));
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<?xml"));
 }
 
 /// A small generated workload: 300 functions, 2 processes of 2 threads.

@@ -11,6 +11,7 @@ mod export;
 mod filtered;
 mod golden;
 mod handchecked;
+mod inputs;
 mod properties;
 mod threads;
 mod unfinished;

@@ -573,8 +573,7 @@ where
     for input in inputs {
         let data = input.bytes();
         match input.format() {
-            None if data.is_empty() => damage.push(format!("{}: empty file", input.path.display())),
-            None => damage.push(format!("{}: not a pylu trace or pyliveupdate log", input.path.display())),
+            None => damage.push(format!("{}: {}", input.path.display(), crate::input::unreadable_reason(data))),
             Some(Format::Legacy) => legacy_files.push(input),
             Some(Format::Binary) => match Trace::parse(data) {
                 Err(e) => damage.push(format!("{}: {e}", input.path.display())),
