@@ -193,7 +193,7 @@ pub fn check_readable(program: &str, inputs: &[Input]) -> Result<(), AnalyzeErro
         return Err(AnalyzeError::NotATrace { path: only.path.clone(), what: unreadable_reason(only.bytes()) });
     }
     for i in inputs {
-        eprintln!("{program}: skipped: {}: {}", i.path.display(), unreadable_reason(i.bytes()));
+        crate::say!("{program}: skipped: {}: {}", i.path.display(), unreadable_reason(i.bytes()));
     }
     Err(AnalyzeError::NothingReadable)
 }
@@ -201,18 +201,18 @@ pub fn check_readable(program: &str, inputs: &[Input]) -> Result<(), AnalyzeErro
 /// What stderr says after an analysis: the damage skipped, the notes, the warnings line, the read-again note.
 fn report(program: &str, a: &Analysis, requested_read_ahead: usize) {
     for d in &a.damage {
-        eprintln!("{program}: skipped: {d}");
+        crate::say!("{program}: skipped: {d}");
     }
     if a.damage_count > a.damage.len() as u64 {
-        eprintln!("{program}: skipped {} more damaged parts", a.damage_count - a.damage.len() as u64);
+        crate::say!("{program}: skipped {} more damaged parts", a.damage_count - a.damage.len() as u64);
     }
     for n in &a.notes {
-        eprintln!("{program}: note: {n}");
+        crate::say!("{program}: note: {n}");
     }
     if a.warnings.cut_calls + a.warnings.unmatched > 0 {
-        eprintln!("{program}: {}", summary::warnings_line(a));
+        crate::say!("{program}: {}", summary::warnings_line(a));
     }
     if let Some(note) = summary::read_again_note(a, requested_read_ahead) {
-        eprintln!("{program}: {note}");
+        crate::say!("{program}: {note}");
     }
 }

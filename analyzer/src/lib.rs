@@ -19,6 +19,16 @@
 //! Errors are typed ([`AnalyzeError`] for what stops an analysis; damage inside an input is reported in
 //! [`Analysis::damage`] and skipped).
 
+/// `eprintln!` that cannot panic: a line for a closed stderr (`2>&1 | head -1`) is dropped, where `eprintln!`
+/// panics ("failed printing to stderr") and the program would end with a panic's exit code instead of its own.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod cli;
 pub mod diff;
 pub mod dump;

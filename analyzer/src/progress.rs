@@ -41,7 +41,7 @@ pub fn exit_code_for(program: &str, error: &(dyn std::error::Error + 'static)) -
         return EXIT_OK;
     }
     let line: Vec<String> = causes().map(|e| e.to_string()).collect();
-    eprintln!("{program}: error: {}", line.join(": "));
+    crate::say!("{program}: error: {}", line.join(": "));
     EXIT_ERROR
 }
 

@@ -454,16 +454,16 @@ fn inspect(
             Ok((count, listed)) => {
                 damaged |= count > 0;
                 for d in &listed {
-                    eprintln!("pylu-analyze: skipped: {}: {d}", path.display());
+                    pylu_analyzer::say!("pylu-analyze: skipped: {}: {d}", path.display());
                 }
                 if count > listed.len() as u64 {
-                    eprintln!("pylu-analyze: skipped {} more damaged parts", count - listed.len() as u64);
+                    pylu_analyzer::say!("pylu-analyze: skipped {} more damaged parts", count - listed.len() as u64);
                 }
             }
             Err(pylu_analyzer::InspectError::Output(e)) => return Err(e.into()),
             Err(e) if files.len() == 1 => return Err(e.into()),
             Err(e) => {
-                eprintln!("pylu-analyze: skipped: {e}");
+                pylu_analyzer::say!("pylu-analyze: skipped: {e}");
                 unreadable.push(e);
             }
         }

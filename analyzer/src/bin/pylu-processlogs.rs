@@ -89,7 +89,7 @@ impl Phases {
     /// A phase that started at `started` (phases on two threads overlap).
     fn report(&self, what: &str, started: Instant) {
         if self.on {
-            eprintln!("pylu-processlogs: {what}: {:.3} s", started.elapsed().as_secs_f64());
+            pylu_analyzer::say!("pylu-processlogs: {what}: {:.3} s", started.elapsed().as_secs_f64());
         }
     }
 }
@@ -199,7 +199,8 @@ fn run(cli: Cli) -> Result<u8> {
     svg?;
     summary?;
     t.done("outputs");
-    println!("generate summary: {} and flamegraph: {}", summary_path.display(), svg_path.display());
+    // As the original printed it; a closed stdout ends the run quietly (an error `exit_code_for` reads as such).
+    writeln!(io::stdout(), "generate summary: {} and flamegraph: {}", summary_path.display(), svg_path.display())?;
     Ok(if a.damaged() { EXIT_DAMAGED } else { EXIT_OK })
 }
 

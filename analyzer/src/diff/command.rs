@@ -166,7 +166,7 @@ fn run_into(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, DiffCommandError
     }
     let broken = violations.unwrap_or_default();
     for v in &broken {
-        eprintln!("pylu-analyze: {v}");
+        crate::say!("pylu-analyze: {v}");
     }
     Ok(if broken.is_empty() { 0 } else { EXIT_REGRESSION })
 }

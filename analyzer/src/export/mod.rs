@@ -138,10 +138,10 @@ pub fn run(args: &ExportArgs) -> Result<u8, ExportError> {
 
 fn report(args: &ExportArgs, r: &Replayed, what: &str) -> u8 {
     for d in r.damage.iter().take(20) {
-        eprintln!("pylu-analyze: skipped: {d}");
+        crate::say!("pylu-analyze: skipped: {d}");
     }
     if !args.quiet {
-        eprintln!(
+        crate::say!(
             "pylu-analyze: {} calls ({} never closed, {} exits without a call) -> {}: {what}",
             r.calls,
             r.unclosed,

@@ -264,3 +264,53 @@ fn lines_read_only_regular_source_files() {
         rows.as_array().unwrap().iter().map(|r| (r["function"].as_str().unwrap(), r["source"].as_str())).collect();
     assert_eq!(sources, [("m0.f", Some("return 1")), ("m1.f", None), ("m2.f", None)]);
 }
+
+/// With stdout and stderr closed (`2>&1 | head -1` after its line), every command ends quietly, and with only
+/// stderr closed, with its own exit code: nothing it prints may panic (a panic exits 101).
+#[cfg(unix)]
+#[test]
+fn closed_stdout_and_stderr_do_not_panic() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let log = fixtures().join("two_threads.log");
+    let damaged =
+        write_temp(dir.path(), "damaged.log", &[&std::fs::read(&log).unwrap()[..], b"not a record\n"].concat());
+    let closed = || {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        Stdio::from(writer)
+    };
+    let (out, report) = (dir.path().join("out"), dir.path().join("report.txt"));
+    let processlogs = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pylu-processlogs"));
+        c.arg("-i").arg(&damaged).arg("-o").arg(&out);
+        c
+    };
+    let summary = |to_file: bool| {
+        let mut c = analyze_cmd();
+        c.arg("summary").arg(&damaged);
+        if to_file {
+            c.arg("-o").arg(&report);
+        }
+        c
+    };
+    let diff = || {
+        let mut c = analyze_cmd();
+        c.args(["diff", "--fail-on", "hits:+0%"]).arg(&log).arg(&damaged);
+        c
+    };
+    // (command, whether stdout is closed too, the exit code): 0 where the closed stdout ends the run quietly,
+    // else the command's own (1: damaged input skipped; diff's 1: a rule broken — here none is).
+    for (mut cmd, stdout_closed, code) in [
+        (processlogs(), true, 0),
+        (processlogs(), false, 1),
+        (summary(false), true, 0),
+        (summary(true), false, 1),
+        (diff(), true, 0),
+        (diff(), false, 0),
+    ] {
+        let stdout = if stdout_closed { closed() } else { Stdio::null() };
+        let status = cmd.stdout(stdout).stderr(closed()).status().unwrap();
+        assert_eq!(status.code(), Some(code), "{cmd:?}, stdout closed: {stdout_closed}");
+    }
+}
