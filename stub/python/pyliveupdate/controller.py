@@ -120,16 +120,6 @@ class Target:
             self.sock = None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def discover(tdir: paths.TraceDir, pids: list) -> tuple:
     """(targets, notes): our stubs' sockets in the verified directory `tdir` (only `pids` if given)."""
     targets, notes = [], []
@@ -145,7 +135,7 @@ def discover(tdir: paths.TraceDir, pids: list) -> tuple:
             continue
         if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.geteuid():
             continue
-        if not _alive(pid):
+        if not paths.pid_alive(pid):
             # A process killed without its exit handlers leaves its socket behind; nobody can answer on it (a
             # new process given the pid replaces it when its stub starts), so it is removed, once, and said.
             try:

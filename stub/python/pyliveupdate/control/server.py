@@ -59,6 +59,7 @@ class ControlServer:
     def _bind_unix(self) -> socket.socket:
         name = paths.socket_name(os.getpid())
         paths.remove_stale_socket(self.tdir, name)
+        paths.remove_dead_sockets(self.tdir)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             # Through /proc/self/fd/<dir fd>/: the socket lands in the directory we verified, whatever was renamed.
