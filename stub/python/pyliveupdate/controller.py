@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from . import paths
 from .control import auth
+from .control.commands import COMMAND_FILENAME
 from .control.protocol import ProtocolError, recv_message, send_message
 
 HISTORY_FILE = os.path.expanduser("~/.pylu_controller_history")
@@ -181,7 +182,7 @@ def expand_patch(command: str) -> tuple:
                     return f.read(), os.path.abspath(path)
         except (ValueError, SyntaxError):
             pass
-    return command, "<pylu>"
+    return command, COMMAND_FILENAME
 
 
 class Session:
@@ -211,10 +212,17 @@ class Session:
         for target in list(self.targets):
             try:
                 if target.pending:
-                    for late in target.late_answers(self.timeout):
-                        self.show(target, late, " (late answer to an earlier command)")
+                    try:
+                        for late in target.late_answers(self.timeout):
+                            self.show(target, late, " (late answer to an earlier command)")
+                    except TimedOut:
+                        pass
                 if target.pending:
-                    self.say(f"[{target.label}] still running an earlier command after {wait}: not sent (target kept)")
+                    # Its answers come in order: this command's would be taken for the earlier one's.
+                    self.say(
+                        f"[{target.label}] not sent: still waiting for an earlier command's answer after {wait} "
+                        "(target kept)"
+                    )
                     all_ok = False
                     continue
                 message = {"op": "run", "code": code, "filename": filename}
