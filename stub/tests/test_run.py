@@ -109,7 +109,8 @@ def test_ci_gate_on_the_example(tmp_path, analyzer_bins):
 
 
 def test_a_missing_program_is_one_line(tmp_path):
-    for what, line in ((["nosuch.py"], "pylu run: can't open file "), (["-m", "nosuchmod"], "pylu run: No module named nosuchmod")):
+    cases = ((["nosuch.py"], "pylu run: can't open file "), (["-m", "nosuchmod"], "pylu run: No module named nosuchmod"))
+    for what, line in cases:
         out = run(["-m", "pyliveupdate", "run", "-p", "shop.**", "-o", str(tmp_path / "never"), *what])
         assert out.returncode == 2, out.stderr
         assert out.stderr.startswith(line) and out.stderr.count("\n") == 1, out.stderr

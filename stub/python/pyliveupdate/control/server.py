@@ -181,7 +181,10 @@ class ControlServer:
             return {"ok": False, "pid": pid, "output": "", "error": f"unknown request {op!r}"}
         before = updates.applies_on_this_thread()
         ok, output, error = run_command(
-            request["code"], namespace, str(request.get("filename") or COMMAND_FILENAME), request.get("traceback") is True
+            request["code"],
+            namespace,
+            str(request.get("filename") or COMMAND_FILENAME),
+            request.get("traceback") is True,
         )
         reply = {"ok": ok, "pid": pid, "output": output, "error": error}
         problem = recording.problem()
