@@ -66,3 +66,13 @@ def test_a_stub_error_raised_from_a_patch_names_the_patch_line(tmp_path):
     assert f'File "{path}", line 3, in <module>' in error, error
     assert error.rstrip().splitlines()[-1].startswith("UpdateError: nothing to profile"), error
     assert "commands.py" not in error and "funcprofiler.py" not in error, error
+
+
+def test_an_error_in_the_programs_code_keeps_its_frames_not_the_stubs(tmp_path):
+    path = tmp_path / "badpatch3.py"
+    path.write_text("import os\n\nos.nothere()\n")
+    # patch() run by the stub itself (not sent by the controller): the file is the program's code here.
+    error = run(f"u = patch({str(path)!r})")
+    assert error.startswith("Traceback (most recent call last):"), error
+    assert f'File "{path}", line 3, in <module>' in error and 'File "<pylu>", line 1' in error, error
+    assert "commands.py" not in error and "redefine.py" not in error, error

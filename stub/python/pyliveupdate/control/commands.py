@@ -63,14 +63,26 @@ def _error_text(err: BaseException, filename: str, full_traceback: bool = False)
         file = tb.tb_frame.f_code.co_filename
         if file == filename:
             in_patch = filename != COMMAND_FILENAME
-        elif not os.path.abspath(file).startswith(_STUB_DIRS):
-            return traceback.format_exc()
+        elif not _is_stub_file(file):
+            return _without_stub_frames(err)
         tb = tb.tb_next
     lines = _exception_line(err)
     if in_patch:
         frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == filename]
         lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames), *lines]
     return "".join(lines)
+
+
+def _is_stub_file(file: str) -> bool:
+    return os.path.abspath(file).startswith(_STUB_DIRS)
+
+
+def _without_stub_frames(err: BaseException) -> str:
+    """The traceback of an error raised in the program's code (or a patch file's `patch()` ran), the stub's own
+    frames left out (`--traceback` shows them)."""
+    shown = traceback.TracebackException(type(err), err, err.__traceback__)
+    shown.stack = traceback.StackSummary.from_list([f for f in shown.stack if not _is_stub_file(f.filename)])
+    return "".join(shown.format())
 
 
 def _exception_line(err: BaseException) -> list:
