@@ -12,6 +12,7 @@ mod lines;
 mod monitoring;
 mod probes;
 mod recorder;
+mod started;
 mod trace_dump;
 
 use std::fs::File;

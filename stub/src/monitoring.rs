@@ -5,17 +5,19 @@
 use pyo3::prelude::*;
 
 use crate::probes::{Watched, CODE_IDS};
+use crate::started;
 
-/// Events of `code` are recorded as `func_id` from now on. `start_offset`: for a generator or coroutine, the
-/// offset of its first RESUME (see [`Watched`]); 0 otherwise.
+/// Events of `code` are recorded as `func_id` from now on. `suspendable`: a generator's or coroutine's code,
+/// whose frames are recorded only from a start seen from now on (see [`crate::started`]).
 #[pyfunction]
-#[pyo3(signature = (code, func_id, start_offset = 0))]
-pub fn watch_code(py: Python<'_>, code: &Bound<'_, PyAny>, func_id: u32, start_offset: u32) {
-    CODE_IDS.insert(py, code, Watched { func_id, start_offset });
+#[pyo3(signature = (code, func_id, suspendable = false))]
+pub fn watch_code(py: Python<'_>, code: &Bound<'_, PyAny>, func_id: u32, suspendable: bool) {
+    CODE_IDS.insert(py, code, Watched { func_id, suspendable });
 }
 
 /// Events of `code` are ignored from now on (an event already on its way is dropped).
 #[pyfunction]
 pub fn unwatch_code(py: Python<'_>, code: &Bound<'_, PyAny>) {
     CODE_IDS.remove(py, code);
+    started::forget_code(py, code);
 }

@@ -18,14 +18,15 @@ use pyo3::prelude::*;
 use crate::code_map::CodeMap;
 use crate::echo::{self, CallEdge};
 use crate::recorder::record;
+use crate::started;
 
 /// What the sys.monitoring callbacks know of a watched code object.
 #[derive(Clone, Copy)]
 pub struct Watched {
     pub func_id: u32,
-    /// Offset of the generator's or coroutine's first RESUME (0 for other code): a PY_THROW or PY_UNWIND before
-    /// it is one of a frame that never started (closed or thrown into before its first `next()`/`send()`).
-    pub start_offset: u32,
+    /// A generator's, coroutine's or async generator's code: its frames' events are recorded only from a start
+    /// seen while watched ([`crate::started`]).
+    pub suspendable: bool,
 }
 
 /// Code object address → what is watched of it, for the sys.monitoring callbacks.
@@ -97,8 +98,17 @@ meth_o_probe!(exit_raised, |py, id| record_exit(py, id, true));
 meth_o_probe!(suspend, |py, id| record(py, |enc, t| enc.suspend(id, t)));
 meth_o_probe!(resume, |py, id| record(py, |enc, t| enc.resume(id, t)));
 
+/// Which part of a frame's life a sys.monitoring event is (what [`crate::started`] checks for a generator or
+/// coroutine).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Start,
+    Middle,
+    End,
+}
+
 macro_rules! monitoring_probe {
-    ($name:ident, $started_only:expr, |$py:ident, $id:ident| $body:expr) => {
+    ($name:ident, $step:expr, |$py:ident, $id:ident| $body:expr) => {
         unsafe extern "C" fn $name(
             _module: *mut ffi::PyObject,
             args: *mut *mut ffi::PyObject,
@@ -106,13 +116,12 @@ macro_rules! monitoring_probe {
         ) -> *mut ffi::PyObject {
             if nargs >= 1 {
                 // SAFETY: CPython passes `nargs` valid borrowed arguments and holds the GIL.
-                let found = unsafe { CODE_IDS.get(*args).copied() };
+                let (code, found) = unsafe { (*args, CODE_IDS.get(*args).copied()) };
                 if let Some(watched) = found {
-                    // SAFETY: as above; `started` reads the offset argument only when there is one.
-                    if !$started_only || unsafe { started(watched, args, nargs) } {
+                    // SAFETY: CPython holds the GIL while it runs a built-in.
+                    let $py = unsafe { Python::assume_gil_acquired() };
+                    if !watched.suspendable || ours($py, $step, code) {
                         let $id = watched.func_id;
-                        // SAFETY: CPython holds the GIL while it runs a built-in.
-                        let $py = unsafe { Python::assume_gil_acquired() };
                         $body;
                     }
                 }
@@ -122,34 +131,28 @@ macro_rules! monitoring_probe {
     };
 }
 
-/// Whether a PY_THROW or PY_UNWIND comes from a frame that had started. A generator or coroutine closed or thrown
-/// into before it started never ran its body: no invocation, nothing recorded (as the trampolines do on ≤ 3.11).
-///
-/// # Safety
-/// `args` holds `nargs` valid borrowed arguments and the GIL is held.
+/// Whether this event of a generator's or coroutine's frame is recorded: only for frames whose start was
+/// seen while watched. Frames already running when their code was watched, and frames thrown into or closed
+/// before they started (no invocation: their body never ran), record nothing, as on ≤ 3.11.
 #[inline(always)]
-unsafe fn started(watched: Watched, args: *mut *mut ffi::PyObject, nargs: ffi::Py_ssize_t) -> bool {
-    if watched.start_offset == 0 || nargs < 2 {
-        return true;
+fn ours(py: Python<'_>, step: Step, code: *mut ffi::PyObject) -> bool {
+    match step {
+        Step::Start => {
+            started::start(py, code);
+            true
+        }
+        Step::Middle => started::running(py),
+        Step::End => started::end(py),
     }
-    // SAFETY: per this function's contract, `args[1]` is a valid borrowed object and the GIL is held.
-    let offset = unsafe { ffi::PyLong_AsLong(*args.add(1)) };
-    // SAFETY: the GIL is held; the error indicator is only checked and cleared.
-    if offset == -1 && unsafe { !ffi::PyErr_Occurred().is_null() } {
-        // SAFETY: as above.
-        unsafe { ffi::PyErr_Clear() };
-        return true;
-    }
-    offset >= std::ffi::c_long::from(watched.start_offset)
 }
 
-monitoring_probe!(on_py_start, false, |py, id| record_enter(py, id));
-monitoring_probe!(on_py_resume, false, |py, id| record(py, |enc, t| enc.resume(id, t)));
+monitoring_probe!(on_py_start, Step::Start, |py, id| record_enter(py, id));
+monitoring_probe!(on_py_resume, Step::Middle, |py, id| record(py, |enc, t| enc.resume(id, t)));
 // PY_THROW: an exception thrown into a suspended generator or coroutine; its frame runs again.
-monitoring_probe!(on_py_throw, true, |py, id| record(py, |enc, t| enc.resume(id, t)));
-monitoring_probe!(on_py_yield, false, |py, id| record(py, |enc, t| enc.suspend(id, t)));
-monitoring_probe!(on_py_return, false, |py, id| record_exit(py, id, false));
-monitoring_probe!(on_py_unwind, true, |py, id| record_exit(py, id, true));
+monitoring_probe!(on_py_throw, Step::Middle, |py, id| record(py, |enc, t| enc.resume(id, t)));
+monitoring_probe!(on_py_yield, Step::Middle, |py, id| record(py, |enc, t| enc.suspend(id, t)));
+monitoring_probe!(on_py_return, Step::End, |py, id| record_exit(py, id, false));
+monitoring_probe!(on_py_unwind, Step::End, |py, id| record_exit(py, id, true));
 
 /// A `PyMethodDef` that may live in a static (it holds only pointers to static data).
 pub(crate) struct MethodDef(ffi::PyMethodDef);

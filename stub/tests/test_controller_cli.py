@@ -28,6 +28,28 @@ def test_slow_command_times_out_and_the_target_is_kept(target, trace_dir):
     assert r.returncode == 0 and "still here" in r.stdout, r.stdout + r.stderr
 
 
+def test_a_command_after_a_timeout_is_not_sent_while_the_answer_is_owed(target, trace_dir):
+    # The second command's wait (1 s) ends before the first one's answer (3 s): it must not be sent, nor be
+    # reported as timed out as if it had run.
+    slow = "import time; time.sleep(3); 'slept'"
+    r = controller(trace_dir, slow, "main.MARK = 42", pid=target.pid, extra=("--timeout", "1"))
+    out = r.stdout
+    assert r.returncode == 1, out + r.stderr
+    assert out.count("timed out: no answer within 1 s") == 1, out
+    assert f"[pid {target.pid}] not sent: still waiting for an earlier command's answer after 1 s" in out, out
+    r = controller(trace_dir, "import time; time.sleep(3); getattr(main, 'MARK', 'never sent')", pid=target.pid)
+    assert r.returncode == 0 and "'never sent'" in r.stdout, r.stdout + r.stderr
+
+
+def test_an_answer_too_large_is_refused_by_the_stub_and_the_target_kept(target, trace_dir):
+    r = controller(trace_dir, "'x' * 70_000_000", "print('after')", pid=target.pid)
+    out = r.stdout
+    assert r.returncode == 1, out + r.stderr
+    assert f"[pid {target.pid}] ERROR\nanswer not sent: it is 70,000,0" in out and "bytes, over the 64 MiB" in out, out
+    assert "unreachable" not in out and "dropped" not in out, out
+    assert out.rstrip().endswith("after"), out
+
+
 def test_closed_pipe_ends_quietly(target, trace_dir):
     args = [sys.executable, "-m", "pyliveupdate.controller", "--trace-dir", str(trace_dir), "--pid", str(target.pid)]
     # Answers far larger than a pipe's buffer: the controller is still writing when the reader goes away.

@@ -106,3 +106,12 @@ def test_ci_gate_on_the_example(tmp_path, analyzer_bins):
     assert gate.returncode == 1, gate.stdout + gate.stderr
     assert "regressed shop.pricing.discount: p50" in gate.stderr, gate.stderr
     assert "**Gate: failed**" in gate.stdout
+
+
+def test_a_missing_program_is_one_line(tmp_path):
+    cases = ((["nosuch.py"], "pylu run: can't open file "), (["-m", "nosuchmod"], "pylu run: No module named nosuchmod"))
+    for what, line in cases:
+        out = run(["-m", "pyliveupdate", "run", "-p", "shop.**", "-o", str(tmp_path / "never"), *what])
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.startswith(line) and out.stderr.count("\n") == 1, out.stderr
+        assert not (tmp_path / "never").exists()  # refused before anything is made

@@ -39,6 +39,19 @@ def _source_line(text):
     raise LookupError(text)
 
 
+def _documented_answer(command):
+    """The output docs/WALKTHROUGH.md shows under `$ command`, up to the next prompt or the block's end."""
+    with open(os.path.join(REPO, "docs", "WALKTHROUGH.md")) as f:
+        lines = f.read().splitlines()
+    start = lines.index(f"$ {command}") + 1
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith(("$ ", "```")))
+    return "\n".join(lines[start:end])
+
+
+def _table(answer):
+    return [line for line in answer.splitlines() if not line.startswith(("[pid ", "recorder: "))]
+
+
 def test_walkthrough(trace_dir, tmp_path, analyzer_bins):
     analyze, processlogs = analyzer_bins
     out, err = tmp_path / "out", tmp_path / "err"
@@ -57,6 +70,9 @@ def test_walkthrough(trace_dir, tmp_path, analyzer_bins):
         _wait_for(out, "foo(1) = 102")
         r = _controller(trace_dir, "LU.ls()")
         assert all(k in r.stdout for k in ("FuncProfiler", "LineProfiler", "FuncDebugger", "VarDebugger", "Redefine"))
+        # The page shows this answer as pasted from a run: its table (all but the pid and the recorder's path)
+        # must be what a run prints.
+        assert _table(r.stdout) == _table(_documented_answer('pylu-controller -c "LU.ls()"')), r.stdout
         r = _controller(trace_dir, "LU.revert(5)")
         assert r.returncode == 0, r.stdout + r.stderr
         with open(out) as f:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from . import paths
 from .control import auth
+from .control.commands import COMMAND_FILENAME
 from .control.protocol import ProtocolError, recv_message, send_message
 
 HISTORY_FILE = os.path.expanduser("~/.pylu_controller_history")
@@ -120,16 +121,6 @@ class Target:
             self.sock = None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def discover(tdir: paths.TraceDir, pids: list) -> tuple:
     """(targets, notes): our stubs' sockets in the verified directory `tdir` (only `pids` if given)."""
     targets, notes = [], []
@@ -145,7 +136,7 @@ def discover(tdir: paths.TraceDir, pids: list) -> tuple:
             continue
         if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.geteuid():
             continue
-        if not _alive(pid):
+        if not paths.pid_alive(pid):
             # A process killed without its exit handlers leaves its socket behind; nobody can answer on it (a
             # new process given the pid replaces it when its stub starts), so it is removed, once, and said.
             try:
@@ -191,7 +182,7 @@ def expand_patch(command: str) -> tuple:
                     return f.read(), os.path.abspath(path)
         except (ValueError, SyntaxError):
             pass
-    return command, "<pylu>"
+    return command, COMMAND_FILENAME
 
 
 class Session:
@@ -221,10 +212,17 @@ class Session:
         for target in list(self.targets):
             try:
                 if target.pending:
-                    for late in target.late_answers(self.timeout):
-                        self.show(target, late, " (late answer to an earlier command)")
+                    try:
+                        for late in target.late_answers(self.timeout):
+                            self.show(target, late, " (late answer to an earlier command)")
+                    except TimedOut:
+                        pass
                 if target.pending:
-                    self.say(f"[{target.label}] still running an earlier command after {wait}: not sent (target kept)")
+                    # Its answers come in order: this command's would be taken for the earlier one's.
+                    self.say(
+                        f"[{target.label}] not sent: still waiting for an earlier command's answer after {wait} "
+                        "(target kept)"
+                    )
                     all_ok = False
                     continue
                 message = {"op": "run", "code": code, "filename": filename}

@@ -229,3 +229,27 @@ def remove_stale_socket(tdir: TraceDir, name: str) -> None:
         os.unlink(name, dir_fd=tdir.fd)
         return
     raise UnsafePath(f"{tdir.file_path(name)} exists and is not a socket of ours ({_mode(st)}): remove it")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_dead_sockets(tdir: TraceDir) -> None:
+    """Removes the sockets of ours whose process is gone: a process that ended without its exit handlers (a
+    forked worker leaving by `os._exit`, as multiprocessing's do, or a killed one) leaves its socket behind.
+    Called at each start (a forked child's included), so leftovers do not pile up. Anything that is not a
+    socket of ours is left alone."""
+    for name in os.listdir(tdir.fd):
+        pid = pid_of_socket(name)
+        if pid is not None and pid != os.getpid() and not pid_alive(pid):
+            try:
+                remove_stale_socket(tdir, name)
+            except (OSError, UnsafePath):
+                pass

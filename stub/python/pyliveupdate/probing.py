@@ -20,6 +20,18 @@ DEFAULT_REPR_LIMIT = 200
 _NO_NESTED = Options(nested=False)
 
 
+def pattern_list(patterns) -> list:
+    """The target patterns as a list (one string, or an iterable of them); UpdateError for anything else."""
+    if isinstance(patterns, str):
+        return [patterns]
+    try:
+        return list(patterns)
+    except TypeError:
+        raise UpdateError(
+            f"targets are a dotted name or a list of them ('__main__.bar', ['__main__.**', 'mod.*']), not {patterns!r}"
+        ) from None
+
+
 def resolve(patterns, what: str) -> list:
     """[Target] of the patterns (a string or a list of them), as FP takes them; UpdateError when none."""
     return resolve_reporting(patterns, what, _NO_NESTED)[0]
@@ -28,7 +40,7 @@ def resolve(patterns, what: str) -> list:
 def resolve_reporting(patterns, what: str, options: Options) -> tuple:
     """([Target] sorted by name, [why a pattern found nothing]) of the patterns (a string or a list of them),
     each function once; UpdateError ("nothing to <what>: …") when none is found."""
-    patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+    patterns = pattern_list(patterns)
     found: dict = {}
     missing = []
     for pattern in patterns:

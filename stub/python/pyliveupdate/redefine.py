@@ -85,6 +85,9 @@ class Redefine:
     def description(self) -> str:
         return f"Redefine({self.module!r}, {', '.join(name for name, _t, _c in self.pairs)})"
 
+    def __repr__(self) -> str:
+        return f"<{self.description()}>"
+
     def apply_to(self, manager) -> Text:
         if self.predefine is not None:
             try:

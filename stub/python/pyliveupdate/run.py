@@ -8,6 +8,7 @@ defined while it runs, so put the code to profile in modules it imports (docs/DI
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import runpy
 import sys
@@ -66,12 +67,31 @@ def parse(argv: list) -> dict:
     return opts
 
 
+def _missing_program(opts: dict) -> str | None:
+    """Why the program cannot be run, as `python script.py` / `python -m module` would say it, or None."""
+    if opts["script"] is not None:
+        try:
+            with open(opts["script"], "rb"):
+                return None
+        except OSError as err:
+            return f"can't open file {os.path.abspath(opts['script'])!r}: [Errno {err.errno}] {err.strerror}"
+    try:
+        found = importlib.util.find_spec(opts["module"])
+    except (ImportError, ValueError):
+        found = None
+    return None if found is not None else f"No module named {opts['module']}"
+
+
 def main(argv: list) -> int:
     try:
         opts = parse(argv)
     except UsageError as err:
         print(USAGE if not str(err) else f"pylu run: {err}\n{USAGE}", file=sys.stderr)
         return 0 if not str(err) else 2
+    missing = _missing_program(opts)
+    if missing:
+        print(f"pylu run: {missing}", file=sys.stderr)
+        return 2
     if opts["dir"]:
         try:
             os.makedirs(opts["dir"], mode=0o700, exist_ok=True)

@@ -8,13 +8,14 @@ import os
 import sys
 import threading
 
-from . import paths
+from . import forking, paths
 
 
 class UpdateStub:
     _started_in_pid: int | None = None
     _lock = threading.Lock()
     _instance: "UpdateStub | None" = None
+    _fork_hooks = False  # forking.install() done (once per process; a forked child inherits the hooks)
 
     def __init__(self, address: str | None = None, trace_dir: str | None = None, token_file: str | None = None):
         """`address`: optional ``'127.0.0.1:PORT'`` to also listen on loopback TCP (token-protected)."""
@@ -60,6 +61,9 @@ class UpdateStub:
         self.server = server
         atexit.register(self.stop)
         os.register_at_fork(after_in_child=self._restart_in_child)
+        if not UpdateStub._fork_hooks:
+            UpdateStub._fork_hooks = True
+            forking.install()
 
     def _restart_in_child(self) -> None:
         if UpdateStub._instance is not self or self.server is None:

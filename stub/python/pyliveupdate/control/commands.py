@@ -14,6 +14,8 @@ import threading
 import traceback
 
 _output = threading.local()
+# The file name a typed command is compiled under; a patch file's command is compiled under the patch's path.
+COMMAND_FILENAME = "<pylu>"
 
 
 def _command_print(*args, **kwargs):
@@ -46,23 +48,50 @@ _STUB_DIRS = tuple(
 
 
 def _error_text(err: BaseException, filename: str, full_traceback: bool = False) -> str:
-    """A mistake in the command (a bad target, a NameError, an error the stub raises on bad input) is the one
-    line that matters; an error raised inside the program's own code keeps its full traceback, and so does every
-    error when the controller asks for it (`--traceback`)."""
+    """A mistake in the command (a bad target, a NameError, a syntax error, an error the stub raises on bad input)
+    is the one line that matters (with a syntax error's line and caret); an error raised inside the program's own
+    code keeps its full traceback; one raised in a patch file (a command whose `filename` is the patch's path)
+    gets the patch's frames, so that the failing statement shows, without the stub's. Every error keeps its full
+    traceback when the controller asks for it (`--traceback`)."""
     if full_traceback:
         return "".join(traceback.format_exception(type(err), err, err.__traceback__))
+    if isinstance(err, SyntaxError) and err.filename == filename:
+        return "".join(traceback.format_exception_only(type(err), err))
     tb = err.__traceback__
+    in_patch = False
     while tb is not None:
         file = tb.tb_frame.f_code.co_filename
-        if file != filename and not os.path.abspath(file).startswith(_STUB_DIRS):
-            return traceback.format_exc()
+        if file == filename:
+            in_patch = filename != COMMAND_FILENAME
+        elif not _is_stub_file(file):
+            return _without_stub_frames(err)
         tb = tb.tb_next
-    # The class's bare name (`UpdateError: ...`), as the user would write it.
+    lines = _exception_line(err)
+    if in_patch:
+        frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == filename]
+        lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames), *lines]
+    return "".join(lines)
+
+
+def _is_stub_file(file: str) -> bool:
+    return os.path.abspath(file).startswith(_STUB_DIRS)
+
+
+def _without_stub_frames(err: BaseException) -> str:
+    """The traceback of an error raised in the program's code (or a patch file's `patch()` ran), the stub's own
+    frames left out (`--traceback` shows them)."""
+    shown = traceback.TracebackException(type(err), err, err.__traceback__)
+    shown.stack = traceback.StackSummary.from_list([f for f in shown.stack if not _is_stub_file(f.filename)])
+    return "".join(shown.format())
+
+
+def _exception_line(err: BaseException) -> list:
+    """The exception's last line with its class's bare name (`UpdateError: ...`), as the user would write it."""
     lines = traceback.format_exception_only(type(err), err)
     qualified = f"{type(err).__module__}.{type(err).__qualname__}"
     if lines and lines[-1].startswith(qualified + ":"):
         lines[-1] = type(err).__qualname__ + lines[-1][len(qualified):]
-    return "".join(lines)
+    return lines
 
 
 def _compile(code: str, filename: str) -> tuple:
@@ -77,7 +106,7 @@ def _compile(code: str, filename: str) -> tuple:
     return compile(head, filename, "exec", dont_inherit=True), compile(value, filename, "eval", dont_inherit=True)
 
 
-def run_command(code: str, namespace: dict, filename: str = "<pylu>", full_traceback: bool = False) -> tuple:
+def run_command(code: str, namespace: dict, filename: str = COMMAND_FILENAME, full_traceback: bool = False) -> tuple:
     """(ok, output, error) of one command: its statements run, then the value of a final expression is printed
     (as the interactive interpreter does), print() goes to the output, any exception becomes the error (one line
     for a mistake in the command, unless `full_traceback`)."""

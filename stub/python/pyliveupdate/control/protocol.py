@@ -35,6 +35,22 @@ def send_message(sock: socket.socket, message: dict) -> None:
     sock.sendall(struct.pack(">I", len(body)) + body)
 
 
+def send_reply(sock: socket.socket, reply: dict) -> None:
+    """Sends a command's reply; one over `MAX_MESSAGE` (the reader would refuse it and lose the connection) is
+    replaced by an error saying so: the command ran, the connection stays usable."""
+    body = json.dumps(reply).encode("utf-8")
+    if len(body) > MAX_MESSAGE:
+        reply = {key: value for key, value in reply.items() if key not in ("output", "error")}
+        reply.update(
+            ok=False,
+            output="",
+            error=f"answer not sent: it is {len(body):,} bytes, over the {MAX_MESSAGE >> 20} MiB a message may "
+            "carry (the command itself ran)\n",
+        )
+        body = json.dumps(reply).encode("utf-8")
+    sock.sendall(struct.pack(">I", len(body)) + body)
+
+
 def _recv_exact(sock: socket.socket, n: int, deadline: float | None, at_start: bool = False) -> bytes:
     chunks = []
     while n:

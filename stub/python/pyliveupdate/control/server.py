@@ -13,8 +13,16 @@ import time
 
 from .. import paths, recording, updates
 from . import auth
-from .commands import run_command
-from .protocol import AUTH_DEADLINE, MAX_AUTH_MESSAGE, Closed, ProtocolError, recv_message, send_message
+from .commands import COMMAND_FILENAME, run_command
+from .protocol import (
+    AUTH_DEADLINE,
+    MAX_AUTH_MESSAGE,
+    Closed,
+    ProtocolError,
+    recv_message,
+    send_message,
+    send_reply,
+)
 
 # TCP connections that have not yet presented the token, at most; more are closed as soon as accepted. Each costs
 # a thread and at most MAX_AUTH_MESSAGE bytes for at most AUTH_DEADLINE seconds.
@@ -59,6 +67,7 @@ class ControlServer:
     def _bind_unix(self) -> socket.socket:
         name = paths.socket_name(os.getpid())
         paths.remove_stale_socket(self.tdir, name)
+        paths.remove_dead_sockets(self.tdir)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             # Through /proc/self/fd/<dir fd>/: the socket lands in the directory we verified, whatever was renamed.
@@ -154,7 +163,7 @@ class ControlServer:
                         request = recv_message(conn)
                     except Closed:
                         return
-                    send_message(conn, self._answer(request, namespace, pid))
+                    send_reply(conn, self._answer(request, namespace, pid))
         except (OSError, ProtocolError):
             pass  # the controller went away; nothing to tell anyone
         except BaseException as err:  # the host must never see the control channel fail
@@ -172,7 +181,10 @@ class ControlServer:
             return {"ok": False, "pid": pid, "output": "", "error": f"unknown request {op!r}"}
         before = updates.applies_on_this_thread()
         ok, output, error = run_command(
-            request["code"], namespace, str(request.get("filename") or "<pylu>"), request.get("traceback") is True
+            request["code"],
+            namespace,
+            str(request.get("filename") or COMMAND_FILENAME),
+            request.get("traceback") is True,
         )
         reply = {"ok": ok, "pid": pid, "output": output, "error": error}
         problem = recording.problem()

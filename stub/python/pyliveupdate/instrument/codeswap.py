@@ -19,7 +19,7 @@ import types
 from dataclasses import dataclass
 
 from .. import _native
-from .generators import RECORDS, drive_for, first_asend
+from .generators import RECORDS, drive_for, first_asend, set_live
 
 CO_VARARGS = 0x04
 CO_VARKEYWORDS = 0x08
@@ -300,6 +300,7 @@ class SwappedCode:
     original: types.CodeType
     trampoline: types.CodeType
     swaps: dict  # id(nested original) -> (nested original, replacement)
+    func_ids: list  # the function's and its nested ones': their generators record until the detach
     copy: types.FunctionType | None = None  # the private copy the trampoline calls (runs the body)
 
 
@@ -345,18 +346,21 @@ class CodeSwapBackend:
         skipped: list = []
         body = rewrite_nested(original, list(nodes), ids or {}, swaps, skipped) if nodes else original
         trampoline = build_trampoline(func, func_id, body)
+        func_ids = [func_id, *(ids or {}).values()]
+        set_live(func_ids, True)
         func.__code__ = trampoline
         if swaps:
             # After the swap: closures the new code makes are already right; those made before get the new code.
             self._retarget(swaps)
             self._replacements.update(id(new) for _old, new in swaps.values())
         copy = next(c for c in trampoline.co_consts if type(c) is types.FunctionType and c.__code__ is body)
-        return SwappedCode(func, original, trampoline, swaps, copy), skipped
+        return SwappedCode(func, original, trampoline, swaps, func_ids, copy), skipped
 
     def detach(self, handle: SwappedCode) -> None:
         # Only undo our own change: if something else replaced the code since, leave it alone.
         if handle.func.__code__ is handle.trampoline:
             handle.func.__code__ = handle.original
+        set_live(handle.func_ids, False)
         if handle.swaps:
             back = {id(new): (new, old) for old, new in handle.swaps.values()}
             self._retarget(back)

@@ -17,6 +17,23 @@ import types
 
 from .. import _native
 
+# Function id → a token that is new each time the function (or the function it is nested in) is instrumented;
+# absent while it is not. A generator records only while the token it started under is the current one: after
+# a revert (and a later apply) it runs on unrecorded, as its frame does on 3.12+ once the events are off. Without
+# this, a generator made while profiled would keep recording after the revert, for as long as it lives.
+_live: dict = {}
+_OFF = object()  # an async generator's `started` once it no longer records
+
+
+def set_live(func_ids, on: bool) -> None:
+    """`func_ids` are instrumented (a new token each) or no longer are."""
+    for func_id in func_ids:
+        if on:
+            _live[func_id] = object()
+        else:
+            _live.pop(func_id, None)
+
+
 def make_drive(enter, exit, exit_raised, suspend, resume):
     """A ``drive`` calling these hooks: ``enter`` before the first step of the inner generator, ``resume`` before
     every other step (a send, a throw or a close), ``suspend`` after a step that yielded, ``exit``/``exit_raised``
@@ -27,7 +44,11 @@ def make_drive(enter, exit, exit_raised, suspend, resume):
         send = inner.send
         to_send = None
         to_throw = None
+        token = _live.get(func_id)
+        if token is None:  # made while instrumented, started after the revert
+            return (yield from inner)
         enter(func_id)
+        on = True  # records (until a resume finds the function reverted)
         while True:
             try:
                 if to_throw is None:
@@ -36,26 +57,34 @@ def make_drive(enter, exit, exit_raised, suspend, resume):
                     thrown, to_throw = to_throw, None
                     yielded = inner.throw(thrown)
             except StopIteration as stop:
-                exit(func_id)
+                if on:
+                    exit(func_id)
                 return stop.value
             except BaseException:
-                exit_raised(func_id)
+                if on:
+                    exit_raised(func_id)
                 raise
-            suspend(func_id)
+            if on:
+                suspend(func_id)
             try:
                 to_send = yield yielded
             except GeneratorExit:
+                on = on and _live.get(func_id) is token
                 # Closed while suspended: the original finishes here (its finally blocks run), by exception.
-                resume(func_id)
+                if on:
+                    resume(func_id)
                 try:
                     inner.close()
                 finally:
-                    exit_raised(func_id)
+                    if on:
+                        exit_raised(func_id)
                 raise
             except BaseException as exc:
                 to_send = None
                 to_throw = exc
-            resume(func_id)
+            on = on and _live.get(func_id) is token
+            if on:
+                resume(func_id)
 
     return drive
 
@@ -74,11 +103,20 @@ def make_astep(enter, exit, exit_raised, suspend, resume):
         to_send = None
         to_throw = None
         while True:
-            if started[0]:
-                resume(func_id)
+            # started[0]: False before the first step, then the token the generator started under, or _OFF
+            # once it no longer records (started after the revert, or a step found the function reverted).
+            if started[0] is False:
+                token = _live.get(func_id)
+                started[0] = _OFF if token is None else token
+                on = token is not None
+                if on:
+                    enter(func_id)
             else:
-                started[0] = True
-                enter(func_id)
+                on = started[0] is not _OFF and _live.get(func_id) is started[0]
+                if on:
+                    resume(func_id)
+                else:
+                    started[0] = _OFF
             try:
                 if to_throw is None:
                     out = send(to_send)
@@ -87,27 +125,34 @@ def make_astep(enter, exit, exit_raised, suspend, resume):
                     out = awaitable.throw(thrown)
             except StopIteration as stop:
                 # asend/athrow: the generator yielded `stop.value`; aclose: the generator is finished.
-                if closing:
-                    exit_raised(func_id)
-                else:
-                    suspend(func_id)
+                if on:
+                    if closing:
+                        exit_raised(func_id)
+                    else:
+                        suspend(func_id)
                 return stop.value
             except StopAsyncIteration:
-                exit(func_id)
+                if on:
+                    exit(func_id)
                 raise
             except BaseException:
-                exit_raised(func_id)
+                if on:
+                    exit_raised(func_id)
                 raise
-            suspend(func_id)
+            if on:
+                suspend(func_id)
             try:
                 to_send = yield out
             except GeneratorExit:
                 # The awaiting coroutine is closed while the generator waits on the event loop.
-                resume(func_id)
+                on = on and _live.get(func_id) is started[0]
+                if on:
+                    resume(func_id)
                 try:
                     awaitable.close()
                 finally:
-                    exit_raised(func_id)
+                    if on:
+                        exit_raised(func_id)
                 raise
             except BaseException as exc:
                 to_send = None

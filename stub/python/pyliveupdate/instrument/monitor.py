@@ -1,14 +1,15 @@
 """Python ≥ 3.12: instrumentation with sys.monitoring (PEP 669). Events are enabled per code object, so code
 that is not profiled runs exactly as before; the function's code object is never replaced.
 
-PY_START/PY_RESUME/PY_YIELD/PY_RETURN are local events of the profiled code objects. An exit by exception
+PY_START/PY_RESUME/PY_YIELD/PY_RETURN are local events of the profiled code objects. A generator's or
+coroutine's frame is recorded only if its start was seen (stub/src/started.rs): one already running when its
+code is watched records nothing, as on ≤ 3.11. An exit by exception
 (PY_UNWIND) and an exception thrown into a generator (PY_THROW) can only be enabled process-wide: they are on
 while anything is profiled, and the native callback drops those of other code with one hash lookup.
 """
 
 from __future__ import annotations
 
-import dis
 import sys
 import types
 from dataclasses import dataclass
@@ -17,21 +18,7 @@ from .. import _native
 from .nested import walk
 
 _TOOL_NAME = "pylu"
-_RESUME = dis.opmap["RESUME"]
 _SUSPENDABLE = 0x20 | 0x80 | 0x200  # CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR
-
-
-def start_offset(code: types.CodeType) -> int:
-    """Offset of the first RESUME of a generator or coroutine (where its body starts), else 0. A PY_THROW or
-    PY_UNWIND before it comes from a frame that never started: the native callbacks drop those."""
-    if not code.co_flags & _SUSPENDABLE:
-        return 0
-    raw = code.co_code
-    # The prologue (MAKE_CELL, COPY_FREE_VARS, RETURN_GENERATOR, POP_TOP) has no inline caches: 2 bytes each.
-    for at in range(0, len(raw), 2):
-        if raw[at] == _RESUME:
-            return at
-    return 0
 
 
 def claim_tool(name: str, preferred: tuple) -> int:
@@ -95,7 +82,7 @@ class MonitoringBackend:
             held[1] += 1
             return
         ev = self._mon.events
-        _native.watch_code(code, func_id, start_offset(code))
+        _native.watch_code(code, func_id, bool(code.co_flags & _SUSPENDABLE))
         self._mon.set_local_events(tool, code, ev.PY_START | ev.PY_RESUME | ev.PY_YIELD | ev.PY_RETURN)
         self._codes[id(code)] = [code, 1]
         if len(self._codes) == 1:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import reprlib
 import sys
 import types
 from dataclasses import dataclass
@@ -137,6 +138,12 @@ def find(pattern: str) -> list:
     parts = [p for p in pattern.strip().split(".") if p]
     if not parts:
         raise TargetNotFound("empty target")
+    partial = next((p for p in parts if p not in ("*", "**") and any(c in p for c in "*?[")), None)
+    if partial is not None:
+        raise TargetNotFound(
+            f"{pattern!r}: '*' and '**' stand for whole names ('mod.*', 'mod.Class.*', 'pkg.**'), not part of one "
+            f"like {partial!r}"
+        )
     results: dict = {}
     if parts[0] in ("*", "**"):
         root = program_dir()
@@ -158,5 +165,19 @@ def find(pattern: str) -> list:
     walk = _Walk(_module_root(module), mod_name)
     walk.walk(mod_name, module, parts[cut:])
     if not walk.found and not any(p in ("*", "**") for p in parts[cut:]):
-        raise TargetNotFound(f"{pattern!r}: no function found")
+        raise TargetNotFound(f"{pattern!r}: no function found{_why_not(module, parts[cut:])}")
     return list(walk.found.values())
+
+
+def _why_not(module, names: list) -> str:
+    """Why a dotted name below a module gives no Python function: it is missing, built in, or something else."""
+    obj = module
+    for at, name in enumerate(names):
+        try:
+            obj = inspect.getattr_static(obj, name)  # runs none of the program's code
+        except AttributeError:
+            return f" ({'.'.join([module.__name__, *names[:at]])} has no attribute {name!r})"
+    if isinstance(obj, (types.BuiltinFunctionType, types.BuiltinMethodType, types.MethodDescriptorType,
+                        types.WrapperDescriptorType, types.MethodWrapperType, types.ClassMethodDescriptorType)):
+        return f" (it is built in, not Python code: {obj!r} cannot be profiled)"
+    return f" (it is {type(obj).__name__} {reprlib.repr(obj)}, not a Python function)"

@@ -10,7 +10,7 @@ import sys
 
 from pyliveupdate.instrument import Options, instrumentation, stub_work
 from pyliveupdate.instrument.nested import tree, walk
-from pyliveupdate.probing import resolve_reporting
+from pyliveupdate.probing import pattern_list, resolve_reporting
 from pyliveupdate.text import Text
 from pyliveupdate.updates import LU
 
@@ -27,7 +27,7 @@ class FuncProfiler:
             return self._profile(targets, echo, Options(nested=nested, comprehensions=comprehensions))
 
     def _profile(self, targets, echo: bool, options: Options) -> Text:
-        patterns = [targets] if isinstance(targets, str) else list(targets)
+        patterns = pattern_list(targets)
         targets_found, missing = resolve_reporting(patterns, "profile", options)
         inside = _nested_in_others(targets_found, options)
         chosen = [t for t in targets_found if id(t.func.__code__) not in inside]
