@@ -140,6 +140,9 @@ fn report(args: &ExportArgs, r: &Replayed, what: &str) -> u8 {
     for d in r.damage.iter().take(20) {
         crate::say!("pylu-analyze: skipped: {d}");
     }
+    for n in r.notes.iter().take(20) {
+        crate::say!("pylu-analyze: note: {n}");
+    }
     if !args.quiet {
         crate::say!(
             "pylu-analyze: {} calls ({} never closed, {} exits without a call) -> {}: {what}",

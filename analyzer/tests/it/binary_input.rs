@@ -171,3 +171,22 @@ fn a_cut_trace_keeps_the_calls_before_the_cut() {
     }
     assert!(before >= 190, "the calls up to the cut count: {before} of 200");
 }
+
+/// What a live writer's file looks like (its last block not all written yet): every command reads it up to the
+/// cut, says so in one `note:` line and exits 0 — the analyses and the exports alike.
+#[test]
+fn a_trace_still_being_written_is_a_note_not_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let events: Vec<Ev> = (0..200u64).flat_map(|i| [Ev::Enter(0, 1_000 * i), Ev::Exit(0, 1_000 * i + 500)]).collect();
+    let whole = build_trace(3, &[("work", "app")], &[ThreadSpec { tid: 1, name: "main", events }], 10_000);
+    let path = write_temp(dir.path(), "live.pylu", &whole[..whole.len() - 100]);
+    for args in [&["summary"][..], &["folded"], &["export", "pstats"], &["export", "chrome"]] {
+        let out_file = dir.path().join("out");
+        let o = analyze_cmd().args(args).arg("-q").arg(&path).arg("-o").arg(&out_file).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {stderr}");
+        let notes: Vec<&str> = stderr.lines().filter(|l| l.contains("note: ")).collect();
+        assert_eq!(notes.len(), 1, "{args:?}: {stderr}");
+        assert!(notes[0].contains("block cut short") && !stderr.contains("skipped"), "{args:?}: {stderr}");
+    }
+}

@@ -13,14 +13,18 @@ pub(super) struct BinaryUnit<'a> {
     pub(super) ids: Arc<FileIds>,
 }
 
-/// Groups a file's blocks by thread (file order is each thread's order) and reads its function definitions.
+/// Groups a file's blocks by thread (file order is each thread's order) and reads its function definitions;
+/// with the units, the damage and the notes to report, and the trace joined after this one in the file.
 pub(super) fn plan_binary<'a>(
     path: &std::path::Path,
     trace: Trace<'a>,
     funcs: &RwLock<Funcs>,
     ordinal: &mut u32,
-) -> (Vec<BinaryUnit<'a>>, Vec<String>, Option<Trace<'a>>) {
+) -> (Vec<BinaryUnit<'a>>, Vec<String>, Vec<String>, Option<Trace<'a>>) {
     let mut damage = Vec::new();
+    // A block cut at the end of the file (a writer still running, or killed): read up to the cut, a note.
+    let mut notes = Vec::new();
+    let file_len = trace.bytes().len() as u64;
     let mut per_thread: std::collections::BTreeMap<u64, Vec<BlockRef<'a>>> = Default::default();
     let mut good = Vec::new();
     let mut next = None;
@@ -66,7 +70,10 @@ pub(super) fn plan_binary<'a>(
         for (b, defs) in good.into_iter().zip(defs) {
             match defs {
                 Ok((defs, cut)) => {
-                    damage.extend(cut);
+                    match b.cut {
+                        Some(c) if b.offset + c.have == file_len => notes.extend(cut),
+                        _ => damage.extend(cut),
+                    }
                     for (id, module, qualname, file, line) in defs {
                         ids.insert(id, f.intern(&module, &qualname, &file, line));
                     }
@@ -88,7 +95,7 @@ pub(super) fn plan_binary<'a>(
             BinaryUnit { path: path.to_owned(), trace: trace.clone(), meta, blocks, ids: ids.clone() }
         })
         .collect();
-    (units, damage, next)
+    (units, damage, notes, next)
 }
 
 /// A file's function ids → the export's. Ids are small and dense as the stub assigns them, so a list indexed by

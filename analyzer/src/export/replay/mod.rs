@@ -164,6 +164,8 @@ pub struct Replayed {
     pub unmatched: u64,
     /// Damaged parts skipped, one line each.
     pub damage: Vec<String>,
+    /// Read as they are but worth a line: a trace's last block cut at the end of the file.
+    pub notes: Vec<String>,
 }
 
 /// An open call: 80 bytes, moved at every enter and exit (it was 136 with its two lists, which most calls never
@@ -570,6 +572,7 @@ where
     let mut units: Vec<BinaryUnit<'_>> = Vec::new();
     let mut legacy_files: Vec<&Input> = Vec::new();
     let mut damage = Vec::new();
+    let mut notes = Vec::new();
     for input in inputs {
         let data = input.bytes();
         match input.format() {
@@ -580,9 +583,11 @@ where
                 Ok(trace) => {
                     let mut next = Some(trace);
                     while let Some(trace) = next.take() {
-                        let (file_units, file_damage, after) = plan_binary(&input.path, trace, funcs, &mut ordinal);
+                        let (file_units, file_damage, file_notes, after) =
+                            plan_binary(&input.path, trace, funcs, &mut ordinal);
                         units.extend(file_units);
                         damage.extend(file_damage);
+                        notes.extend(file_notes);
                         next = after;
                     }
                 }
@@ -619,5 +624,6 @@ where
     let mut total = total.into_inner().expect("not poisoned");
     damage.extend(legacy_damage.into_inner().expect("not poisoned"));
     total.damage = damage;
+    total.notes = notes;
     total
 }
