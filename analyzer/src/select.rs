@@ -172,6 +172,22 @@ impl Selection {
     }
 }
 
+/// `pattern` compiled for `--func`, or one line saying why not (regex's own message takes three: the pattern
+/// again, a caret under the fault, the reason).
+pub fn func_regex(pattern: &str) -> Result<Regex, String> {
+    Regex::new(pattern).map_err(|e| {
+        let text = e.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        let why = lines.iter().rev().find_map(|l| l.strip_prefix("error: ")).or(lines.last().copied()).unwrap_or("");
+        // The caret sits under the pattern, which regex indents by four spaces.
+        let caret = lines.iter().find_map(|l| l.trim_end().ends_with('^').then(|| l.chars().position(|c| c == '^')));
+        match caret.flatten() {
+            Some(col) if col >= 4 => format!("bad --func regex {pattern:?}: {why} (at character {})", col - 3),
+            _ => format!("bad --func regex {pattern:?}: {why}"),
+        }
+    })
+}
+
 /// The root of one thread, borrowing its profile.
 fn thread_view(t: &ThreadProfile) -> View<'_> {
     View {
@@ -256,4 +272,17 @@ pub fn filter_tree(tree: &Tree, matches: impl Fn(u32) -> bool) -> Tree {
         out.add_unfinished(to, u);
     }
     out
+}
+
+#[cfg(test)]
+mod func_regex_tests {
+    use super::func_regex;
+
+    #[test]
+    fn a_bad_pattern_is_one_line_with_its_reason_and_place() {
+        assert!(func_regex("^db\\.").is_ok());
+        assert_eq!(func_regex("x(").unwrap_err(), r#"bad --func regex "x(": unclosed group (at character 2)"#);
+        let err = func_regex("a{99999999}").unwrap_err();
+        assert!(err.starts_with(r#"bad --func regex "a{99999999}": "#) && !err.contains('\n'), "{err}");
+    }
 }

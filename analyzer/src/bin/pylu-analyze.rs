@@ -235,7 +235,7 @@ impl Common {
     fn selection(&self) -> Result<Selection> {
         let func = match &self.func {
             None => None,
-            Some(re) => Some(regex::Regex::new(re).with_context(|| format!("bad --func regex {re:?}"))?),
+            Some(re) => Some(pylu_analyzer::select::func_regex(re).map_err(anyhow::Error::msg)?),
         };
         Ok(Selection {
             pids: self.pid.clone(),

@@ -5,8 +5,6 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use regex::Regex;
-
 use super::gate::{self, Rule, RuleError};
 use super::render::{self, Format};
 use super::{diff, DiffError, DiffOptions, Side};
@@ -80,8 +78,8 @@ pub enum DiffCommandError {
     Sides,
     #[error("--alpha {0}: must be between 0 and 1")]
     Alpha(f64),
-    #[error("bad --func regex {0:?}")]
-    Func(String, #[source] regex::Error),
+    #[error("{0}")]
+    Func(String),
     #[error(transparent)]
     Rule(#[from] RuleError),
     #[error(transparent)]
@@ -140,7 +138,7 @@ fn run_into(args: &DiffArgs, out: &mut dyn Write) -> Result<u8, DiffCommandError
     let rules: Vec<Rule> = args.fail_on.iter().map(|r| r.trim().parse()).collect::<Result<_, _>>()?;
     let func = match &args.func {
         None => None,
-        Some(re) => Some(Regex::new(re).map_err(|e| DiffCommandError::Func(re.clone(), e))?),
+        Some(re) => Some(crate::select::func_regex(re).map_err(DiffCommandError::Func)?),
     };
     let flame = args.flamegraph.is_some();
     let (mut b, b_folded) = read_side(&before, args, flame, windows[0])?;
