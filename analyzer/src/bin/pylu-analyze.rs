@@ -45,7 +45,7 @@ enum Cmd {
         #[arg(long)]
         top: Option<usize>,
         /// The text tree leaves out call sites under this percentage of their root's total (0: show all).
-        #[arg(long, default_value_t = 0.1)]
+        #[arg(long, default_value_t = 0.1, value_parser = percent)]
         min_percent: f64,
     },
     /// Folded stacks with self time in microseconds (input for any flamegraph tool).
@@ -86,7 +86,7 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = ColorArg::Deterministic)]
         colors: ColorArg,
         /// Leave out frames narrower than this many pixels.
-        #[arg(long, default_value_t = 0.1)]
+        #[arg(long, default_value_t = 0.1, value_parser = pixels)]
         min_width: f64,
     },
     /// LineProfiler timings per line (like line_profiler).
@@ -473,6 +473,23 @@ fn inspect(
         return Err(pylu_analyzer::AnalyzeError::NothingReadable.into());
     }
     Ok(if damaged || !unreadable.is_empty() { EXIT_DAMAGED } else { EXIT_OK })
+}
+
+/// A `--min-percent`: a number from 0 to 100 (NaN, infinities and beyond 100 would hide everything or print
+/// nonsense).
+fn percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("{s:?}: a percentage from 0 to 100")),
+    }
+}
+
+/// A `--min-width`: a number of pixels from 0 to the flamegraph's drawn width.
+fn pixels(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=flamegraph::DRAWN_WIDTH).contains(&p) => Ok(p),
+        _ => Err(format!("{s:?}: a width in pixels from 0 to {}", flamegraph::DRAWN_WIDTH)),
+    }
 }
 
 fn main() -> ExitCode {

@@ -314,3 +314,25 @@ fn closed_stdout_and_stderr_do_not_panic() {
         assert_eq!(status.code(), Some(code), "{cmd:?}, stdout closed: {stdout_closed}");
     }
 }
+
+/// Thresholds outside what they mean are refused in one line: NaN, infinities, beyond 100 % or the drawn width.
+#[test]
+fn thresholds_out_of_range_are_refused() {
+    let log = fixtures().join("two_threads.log");
+    for args in [
+        &["summary", "--min-percent", "nan"][..],
+        &["summary", "--min-percent", "101"],
+        &["summary", "--min-percent=-1"],
+        &["flamegraph", "--min-width", "1e308"],
+        &["flamegraph", "--min-width", "inf"],
+    ] {
+        let out = analyze_cmd().args(args).arg(&log).arg("-o").arg("/dev/null").output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("from 0 to"), "{args:?}: {err}");
+    }
+    for args in [&["summary", "--min-percent", "0"][..], &["flamegraph", "--min-width", "0"]] {
+        let out = analyze_cmd().args(args).arg(&log).arg("-o").arg("/dev/null").output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
