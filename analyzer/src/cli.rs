@@ -151,23 +151,32 @@ impl OpenInputs {
     }
 
     /// When every input is folded stacks (a `.folded` file, or standard input that is neither a trace nor a text
-    /// log), their lines, to be drawn again; otherwise `None`.
-    pub fn folded_lines(&self) -> Result<Option<Vec<String>>, AnalyzeError> {
+    /// log), their lines, to be drawn again, and the lines that are not `frame;frame count` (path, line number,
+    /// why: they are left out); otherwise `None`.
+    pub fn folded_lines(&self) -> Result<Option<FoldedInput>, AnalyzeError> {
         let is_folded = |i: &Input| {
             i.path.extension().is_some_and(|e| e == "folded") || (is_stdin(&i.path) && i.format().is_none())
         };
         if self.inputs.is_empty() || !self.inputs.iter().all(is_folded) {
             return Ok(None);
         }
-        let mut lines = Vec::new();
+        let mut folded = FoldedInput::default();
         for i in &self.inputs {
             let text = std::str::from_utf8(i.bytes()).map_err(|e| AnalyzeError::Io {
                 path: i.path.clone(),
                 error: io::Error::new(io::ErrorKind::InvalidData, e),
             })?;
-            lines.extend(text.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned));
+            for (n, line) in text.lines().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match folded_line_fault(line) {
+                    None => folded.lines.push(line.to_owned()),
+                    Some(why) => folded.bad.push((i.path.clone(), n as u64 + 1, why)),
+                }
+            }
         }
-        Ok(Some(lines))
+        Ok(Some(folded))
     }
 
     /// Analyzes the inputs with a progress bar on stderr (none if `quiet`; `opts.progress` is replaced), then
@@ -182,6 +191,29 @@ impl OpenInputs {
         report(program, &a, requested_read_ahead);
         a
     }
+}
+
+/// Folded stacks read to be drawn again ([`OpenInputs::folded_lines`]).
+#[derive(Debug, Default)]
+pub struct FoldedInput {
+    pub lines: Vec<String>,
+    /// Lines that are not folded stacks: (path, 1-based line number, why).
+    pub bad: Vec<(PathBuf, u64, &'static str)>,
+}
+
+/// Why `line` is not a folded stack `frame;frame count` (a count of digits, with one `.` at most, as flamegraph
+/// tools read it), or `None` when it is one.
+fn folded_line_fault(line: &str) -> Option<&'static str> {
+    let Some((stack, count)) = line.trim_end().rsplit_once(' ') else { return Some("no count after the stack") };
+    let mut parts = count.splitn(2, '.');
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if !parts.next().is_some_and(digits) || !parts.next().is_none_or(digits) {
+        return Some("the count is not a number of samples");
+    }
+    if stack.trim().is_empty() || stack.split(';').any(|frame| frame.is_empty()) {
+        return Some("an empty frame");
+    }
+    None
 }
 
 /// [`OpenInputs::check_readable`], for callers holding the inputs themselves.

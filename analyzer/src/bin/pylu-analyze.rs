@@ -364,8 +364,24 @@ fn run(cli: Cli) -> Result<u8> {
                 check_output(path, &inputs.paths)?;
             }
             let files = inputs.paths.clone();
+            let mut bad_lines = false;
             let (lines, hidden, a) = match inputs.folded_lines()? {
-                Some(lines) => (lines, 0, None),
+                Some(folded) => {
+                    for (path, line, why) in folded.bad.iter().take(20) {
+                        pylu_analyzer::say!(
+                            "pylu-analyze: skipped: {}: line {line}: not a folded stack: {why}",
+                            path.display()
+                        );
+                    }
+                    if folded.bad.len() > 20 {
+                        pylu_analyzer::say!("pylu-analyze: skipped {} more lines", folded.bad.len() - 20);
+                    }
+                    if folded.lines.is_empty() {
+                        anyhow::bail!("no folded stacks (`frame;frame count` lines) in {}", label_of(&files));
+                    }
+                    bad_lines = !folded.bad.is_empty();
+                    (folded.lines, 0, None)
+                }
                 None => {
                     inputs.check_readable("pylu-analyze")?;
                     let a = common.analyze_opened(inputs, Keep { debug_events: false, line_timings: false })?;
@@ -389,7 +405,7 @@ fn run(cli: Cli) -> Result<u8> {
                 subtitle: flamegraph::hidden_note(hidden, min_width),
             };
             flamegraph::write_flamegraph(&lines, &o, &mut *out.open(&files)?)?;
-            Ok(a.as_ref().map_or(EXIT_OK, code))
+            Ok(a.as_ref().map_or(if bad_lines { EXIT_DAMAGED } else { EXIT_OK }, code))
         }
         Cmd::Lines { common, out, format } => {
             let sel = common.selection()?;
@@ -490,6 +506,11 @@ fn pixels(s: &str) -> Result<f64, String> {
         Ok(p) if (0.0..=flamegraph::DRAWN_WIDTH).contains(&p) => Ok(p),
         _ => Err(format!("{s:?}: a width in pixels from 0 to {}", flamegraph::DRAWN_WIDTH)),
     }
+}
+
+/// `a, b` (the inputs named in a message).
+fn label_of(files: &[PathBuf]) -> String {
+    files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
 fn main() -> ExitCode {

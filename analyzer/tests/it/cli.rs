@@ -336,3 +336,34 @@ fn thresholds_out_of_range_are_refused() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// `flamegraph` drawing `.folded` files again: lines that are not `frame;frame count` are named and left out
+/// (exit 1, as damaged input), a file with no stacks at all is an error (exit 2), not an "ERROR" picture.
+#[test]
+fn folded_input_lines_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = "main;views.get 12\nmain;views.get;db.query 3\n";
+    let mixed = write_temp(dir.path(), "mixed.folded", format!("{good}nocount\na;c many\n;;x 5\na;b 1.5\n").as_bytes());
+    let svg = dir.path().join("m.svg");
+    let out = analyze_cmd().arg("flamegraph").arg(&mixed).arg("-o").arg(&svg).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let skipped: Vec<&str> = err.lines().filter(|l| l.contains("skipped:")).collect();
+    assert_eq!(skipped.len(), 3, "{err}");
+    assert!(skipped[0].ends_with("mixed.folded: line 3: not a folded stack: no count after the stack"), "{err}");
+    assert!(skipped[2].contains("line 5: not a folded stack: an empty frame"), "{err}");
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawn.contains("db.query") && !drawn.contains("ERROR"), "{drawn}");
+
+    let clean = write_temp(dir.path(), "clean.folded", good.as_bytes());
+    let out = analyze_cmd().arg("flamegraph").arg(&clean).arg("-o").arg(&svg).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+
+    for (name, text) in [("empty.folded", ""), ("junk.folded", "nothing here\n")] {
+        let path = write_temp(dir.path(), name, text.as_bytes());
+        let out = analyze_cmd().arg("flamegraph").arg(&path).arg("-o").arg(&svg).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.lines().last().unwrap().contains("no folded stacks"), "{name}: {err}");
+    }
+}
