@@ -152,8 +152,9 @@ fn is_glob(s: &str) -> bool {
 }
 
 /// The files to read for `inputs` (any mix of files, directories and globs), in a stable order: each argument
-/// in turn, directories and globs sorted by name (a log's rotated backups before it, oldest first), a text log preceded by its rotated backups (oldest first).
-/// `-` is standard input. No inputs means the defaults ([`DEFAULT_TRACE_DIR`] and [`DEFAULT_LEGACY_LOG`], whichever exist).
+/// in turn, directories and globs sorted by name but for a log's rotated backups, which come just before it
+/// (oldest first), and a named text log preceded by its rotated backups (oldest first). `-` is standard input.
+/// No inputs means the defaults ([`DEFAULT_TRACE_DIR`] and [`DEFAULT_LEGACY_LOG`], whichever exist).
 pub fn discover(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, AnalyzeError> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
