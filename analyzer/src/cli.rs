@@ -216,6 +216,11 @@ fn folded_line_fault(line: &str) -> Option<&'static str> {
     None
 }
 
+/// `a, b, c`: the paths a message names.
+pub fn join_paths(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
 /// [`OpenInputs::check_readable`], for callers holding the inputs themselves.
 pub fn check_readable(program: &str, inputs: &[Input]) -> Result<(), AnalyzeError> {
     if inputs.is_empty() || inputs.iter().any(|i| i.format().is_some()) {

@@ -377,7 +377,10 @@ fn run(cli: Cli) -> Result<u8> {
                         pylu_analyzer::say!("pylu-analyze: skipped {} more lines", folded.bad.len() - 20);
                     }
                     if folded.lines.is_empty() {
-                        anyhow::bail!("no folded stacks (`frame;frame count` lines) in {}", label_of(&files));
+                        anyhow::bail!(
+                            "no folded stacks (`frame;frame count` lines) in {}",
+                            pylu_analyzer::cli::join_paths(&files)
+                        );
                     }
                     bad_lines = !folded.bad.is_empty();
                     (folded.lines, 0, None)
@@ -506,11 +509,6 @@ fn pixels(s: &str) -> Result<f64, String> {
         Ok(p) if (0.0..=flamegraph::DRAWN_WIDTH).contains(&p) => Ok(p),
         _ => Err(format!("{s:?}: a width in pixels from 0 to {}", flamegraph::DRAWN_WIDTH)),
     }
-}
-
-/// `a, b` (the inputs named in a message).
-fn label_of(files: &[PathBuf]) -> String {
-    files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
 fn main() -> ExitCode {

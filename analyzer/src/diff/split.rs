@@ -30,7 +30,7 @@ pub fn update_time(paths: &[PathBuf], id: u32) -> Result<i64, SplitError> {
     let mut applied: Option<i64> = None;
     let mut reverted: Option<i64> = None;
     let mut pids = std::collections::BTreeSet::new();
-    let names = || paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+    let names = || crate::cli::join_paths(paths);
     for path in discover(paths)? {
         let input = Input::open(&path)?;
         let Ok(trace) = Trace::parse(input.bytes()) else { continue };
