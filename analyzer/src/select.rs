@@ -172,6 +172,51 @@ impl Selection {
     }
 }
 
+impl Selection {
+    /// One line per filter that selects nothing in `a` (`--pid 123: no such process`), for a report that
+    /// would otherwise come out empty without saying why (a typo in a CI script). An empty input gets none: a
+    /// filter cannot be wrong about nothing.
+    pub fn unmatched(&self, a: &Analysis) -> Vec<String> {
+        let mut notes = Vec::new();
+        // The analysis keeps only the processes `--pid` names (`Options::pids`): a pid with no thread is absent.
+        let pids: Vec<u32> = self.pids.iter().copied().filter(|p| !a.threads.iter().any(|t| t.pid == *p)).collect();
+        if !pids.is_empty() {
+            let s = if pids.len() == 1 { "" } else { "es" };
+            notes.push(format!("--pid {}: no such process{s} in the input", join(&pids)));
+        }
+        if a.threads.is_empty() && a.events.is_empty() {
+            return notes;
+        }
+        let in_pids = |t: &&ThreadProfile| self.pids.is_empty() || self.pids.contains(&t.pid);
+        for want in &self.threads {
+            if !a.threads.iter().filter(in_pids).any(|t| t.thread == *want || t.tid.to_string() == *want) {
+                notes.push(format!("--thread {want}: no thread of that name or id"));
+            }
+        }
+        let chosen = || a.threads.iter().filter(|t| self.wants_thread(t.pid, t.tid, &t.thread));
+        for g in &self.group_threads {
+            if !chosen().any(|t| g.matches(&t.thread)) {
+                notes.push(format!("--group-threads {}: matches no thread", g.as_str()));
+            }
+        }
+        if let Some(re) = &self.func {
+            let used = |f: u32| re.is_match(a.func_name(f));
+            let called = chosen()
+                .any(|t| t.tree.nodes.iter().skip(1).any(|n| used(n.func)) || t.lines.iter().any(|l| used(l.func)));
+            let recorded = a.events.iter().any(|e| used(e.func) && self.wants_thread(e.pid, e.tid, &e.thread));
+            if !called && !recorded && chosen().next().is_some() {
+                notes.push(format!("--func {}: matches no function called in the selected threads", re.as_str()));
+            }
+        }
+        notes
+    }
+}
+
+/// `1, 2, 3`.
+fn join(values: &[u32]) -> String {
+    values.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+}
+
 /// `pattern` compiled for `--func`, or one line saying why not (regex's own message takes three: the pattern
 /// again, a caret under the fault, the reason).
 pub fn func_regex(pattern: &str) -> Result<Regex, String> {

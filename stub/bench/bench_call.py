@@ -5,6 +5,8 @@
 - added ns per profiled call: an empty function called in a loop, bare vs. instrumented (enter + exit
   recorded to a real trace file) vs. under cProfile;
 - a function that is not instrumented, while another is: must cost what it did before;
+- added ns per item of a profiled generator (each resume and suspend recorded; on 3.12+ also the check that the
+  generator started while profiled);
 - FP apply and LU revert of 1,000 functions.
 """
 
@@ -36,6 +38,37 @@ def empty():
 
 def other():
     pass
+
+
+def items(n):
+    yield from range(n)
+
+
+def drain(n):
+    t0 = time.perf_counter_ns()
+    for _ in items(n):
+        pass
+    return time.perf_counter_ns() - t0
+
+
+def best_drain(n, repeat=7):
+    return min(drain(n) for _ in range(repeat)) / n
+
+
+def bench_generator(n):
+    """ns per item: a bare generator, profiled (one suspend and resume recorded per item), under cProfile."""
+    drain(n)
+    bare = best_drain(n)
+    FP.profile("__main__.items")
+    uid = max(LU._updates)
+    drain(n)
+    profiled = best_drain(n)
+    LU.revert(uid)
+    prof = cProfile.Profile()
+    prof.enable()
+    cprof = best_drain(n, repeat=3)
+    prof.disable()
+    return bare, profiled, cprof
 
 
 def loop(fn, n):
@@ -93,6 +126,7 @@ def main():
     parser.add_argument("--calls", type=int, default=1_000_000)
     args = parser.parse_args()
     bare, profiled, cprof, bare_other, other_while = bench_calls(args.calls)
+    gen_bare, gen_profiled, gen_cprof = bench_generator(args.calls)
     apply_min, revert_min, apply_max, revert_max = bench_apply_revert()
     _native.flush()
     print(f"python {platform.python_version()} ({sys.implementation.name}), {args.calls} calls, best of 7")
@@ -101,6 +135,9 @@ def main():
     print(f"  under cProfile                      {cprof:7.1f} ns   added {cprof - bare:6.1f} ns")
     print(f"  other function, nothing profiled    {bare_other:7.1f} ns")
     print(f"  other function, while one profiled  {other_while:7.1f} ns   change {other_while - bare_other:+6.1f} ns")
+    print(f"  generator, per item (bare)          {gen_bare:7.1f} ns")
+    print(f"  generator, per item (profiled)      {gen_profiled:7.1f} ns   added {gen_profiled - gen_bare:6.1f} ns")
+    print(f"  generator, per item (cProfile)      {gen_cprof:7.1f} ns   added {gen_cprof - gen_bare:6.1f} ns")
     print(f"  FP apply of 1,000 functions         {apply_min * 1e3:7.1f} ms   (worst of 5: {apply_max * 1e3:.1f} ms)")
     print(f"  LU revert of 1,000 functions        {revert_min * 1e3:7.1f} ms   (worst of 5: {revert_max * 1e3:.1f} ms)")
     print(f"  trace: {_native.trace_path()} ({os.path.getsize(_native.trace_path())} bytes)")

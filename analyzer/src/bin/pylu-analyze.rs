@@ -121,6 +121,9 @@ enum Cmd {
         /// Files, directories or globs; `-` reads standard input.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Accepted as on every other subcommand (these show no progress bar).
+        #[arg(short, long)]
+        quiet: bool,
         #[command(flatten)]
         out: Out,
     },
@@ -129,6 +132,9 @@ enum Cmd {
         /// Files, directories or globs; `-` reads standard input.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Accepted as on every other subcommand (these show no progress bar).
+        #[arg(short, long)]
+        quiet: bool,
         #[command(flatten)]
         out: Out,
     },
@@ -302,6 +308,13 @@ impl Out {
     }
 }
 
+/// A note on stderr for each filter that selected nothing (the report itself stays what it is: empty).
+fn note_unmatched(sel: &Selection, a: &Analysis) {
+    for note in sel.unmatched(a) {
+        pylu_analyzer::say!("pylu-analyze: note: {note}");
+    }
+}
+
 fn code(a: &Analysis) -> u8 {
     if a.damaged() {
         EXIT_DAMAGED
@@ -315,6 +328,7 @@ fn run(cli: Cli) -> Result<u8> {
         Cmd::Summary { common, out, format, sort, top, min_percent } => {
             let sel = common.selection()?;
             let (a, files) = common.analyze_into(&out, Keep { debug_events: false, line_timings: false })?;
+            note_unmatched(&sel, &a);
             let views = sel.views(&a);
             let sort = match sort {
                 Sort::SelfTime => SortBy::SelfTime,
@@ -342,6 +356,7 @@ fn run(cli: Cli) -> Result<u8> {
         Cmd::Folded { common, out } => {
             let sel = common.selection()?;
             let (a, files) = common.analyze_into(&out, Keep { debug_events: false, line_timings: false })?;
+            note_unmatched(&sel, &a);
             folded::write_folded(&a, &sel.views(&a), &mut *out.open(&files)?)?;
             Ok(code(&a))
         }
@@ -388,6 +403,7 @@ fn run(cli: Cli) -> Result<u8> {
                 None => {
                     inputs.check_readable("pylu-analyze")?;
                     let a = common.analyze_opened(inputs, Keep { debug_events: false, line_timings: false })?;
+                    note_unmatched(&sel, &a);
                     let (lines, hidden) =
                         folded::flame_lines_counted(&a, &sel.views(&a), flamegraph::DRAWN_WIDTH, min_width);
                     (lines, hidden, Some(a))
@@ -413,6 +429,7 @@ fn run(cli: Cli) -> Result<u8> {
         Cmd::Lines { common, out, format } => {
             let sel = common.selection()?;
             let (a, files) = common.analyze_into(&out, Keep { debug_events: false, line_timings: true })?;
+            note_unmatched(&sel, &a);
             let views = sel.views(&a);
             let mut stdout = out.open(&files)?;
             match format {
@@ -424,6 +441,7 @@ fn run(cli: Cli) -> Result<u8> {
         Cmd::Events { common, name, out, format } => {
             let sel = common.selection()?;
             let (a, files) = common.analyze_into(&out, Keep { debug_events: true, line_timings: true })?;
+            note_unmatched(&sel, &a);
             let mut stdout = out.open(&files)?;
             match format {
                 TableOrJson::Table => events::write_text(&a, &sel, &name, &mut *stdout)?,
@@ -433,10 +451,10 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Cmd::Diff(args) => Ok(pylu_analyzer::diff::command::run(&args)?),
         Cmd::Export(args) => Ok(pylu_analyzer::export::run(&args)?),
-        Cmd::Dump { files, out } => inspect(&files, &out, |p, d, o| {
+        Cmd::Dump { files, out, quiet: _ } => inspect(&files, &out, |p, d, o| {
             pylu_analyzer::dump::dump(p, d, o).map(|s| (s.damaged_blocks + s.bad_lines, s.damage))
         }),
-        Cmd::Info { files, out } => inspect(&files, &out, |p, d, o| {
+        Cmd::Info { files, out, quiet: _ } => inspect(&files, &out, |p, d, o| {
             pylu_analyzer::info::info(p, d, o).map(|s| (s.damaged_blocks + s.bad_lines, s.damage))
         }),
         Cmd::Completions { shell } => {

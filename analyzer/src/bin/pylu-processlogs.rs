@@ -54,6 +54,11 @@ struct Cli {
     timings: bool,
     #[command(flatten)]
     read_ahead: TextReadAhead,
+    /// Print a shell completion script for pylu-processlogs on stdout and exit (bash, zsh, fish, …).
+    ///
+    /// E.g. `pylu-processlogs --completions bash > ~/.local/share/bash-completion/completions/pylu-processlogs`.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    completions: Option<clap_complete::Shell>,
 }
 
 /// The outputs' base name: the original's `path_leaf` of its one input (the file name with its extension, a
@@ -95,6 +100,12 @@ impl Phases {
 }
 
 fn run(cli: Cli) -> Result<u8> {
+    if let Some(shell) = cli.completions {
+        let mut stdout = io::stdout().lock();
+        clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "pylu-processlogs", &mut stdout);
+        stdout.flush()?;
+        return Ok(EXIT_OK);
+    }
     let mut t = Phases { on: cli.timings, last: Instant::now() };
     let inputs = OpenInputs::open(&cli.input)?;
     inputs.check_readable("pylu-processlogs")?;

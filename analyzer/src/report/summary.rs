@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::hist::LatencyHist;
 use crate::profile::Analysis;
-use crate::report::{ms, push_ms, push_u64, us};
+use crate::report::{ms, ms_fine, push_ms, push_u64, us};
 use crate::select::{TreeOrder, View};
 use crate::tree::{Children, Stats, Tree, Unfinished, NO_NODE};
 
@@ -338,12 +338,12 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
             vec![
                 f.name.clone(),
                 f.stats.hits.to_string(),
-                ms(f.total_ns),
-                ms(f.self_ns),
-                ms(f.mean_ns()),
-                ms(f.quantile_ns(0.5)),
-                ms(f.quantile_ns(0.99)),
-                ms(f.stats.max_ns),
+                ms_fine(f.total_ns),
+                ms_fine(f.self_ns),
+                ms_fine(f.mean_ns()),
+                ms_fine(f.quantile_ns(0.5)),
+                ms_fine(f.quantile_ns(0.99)),
+                ms_fine(f.stats.max_ns),
             ]
         })
         .collect();

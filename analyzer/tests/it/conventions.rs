@@ -252,3 +252,58 @@ fn warnings_once_on_stderr() {
     assert_eq!(stderr(&out).matches("warning:").count(), 1, "{}", stderr(&out));
     assert!(!stdout(&out).contains("warning"), "{}", stdout(&out));
 }
+
+/// A filter that selects nothing says so on stderr, once per filter; filters that match say nothing.
+#[test]
+fn filters_matching_nothing_get_a_note() {
+    let run = |args: &[&str]| {
+        let out = analyze_cmd().args(["summary", "-q"]).args(args).arg(two_threads()).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        // The fixture has a call that never ended: its warning line is not a note.
+        stderr(&out).lines().filter(|l| l.contains("note:")).map(|l| format!("{l}\n")).collect::<String>()
+    };
+    let one_missing = run(&["--pid", "9,4510"]);
+    assert_eq!(one_missing, "pylu-analyze: note: --pid 9: no such process in the input\n");
+    let no_pid = run(&["--pid", "9,8"]);
+    assert!(no_pid.contains("note: --pid 9, 8: no such processes in the input"), "{no_pid}");
+    let no_thread = run(&["--thread", "Thread-9,MainThread", "--thread", "77"]);
+    assert_eq!(
+        no_thread,
+        "pylu-analyze: note: --thread Thread-9: no thread of that name or id\n\
+         pylu-analyze: note: --thread 77: no thread of that name or id\n"
+    );
+    let no_func = run(&["--func", "nosuch"]);
+    assert_eq!(no_func, "pylu-analyze: note: --func nosuch: matches no function called in the selected threads\n");
+    let thread_by_id = run(&["--pid", "4510", "--thread", "1002", "--func", "work"]);
+    assert_eq!(thread_by_id, "");
+    // `handle` runs only on MainThread: selecting Thread-1 leaves it nothing to match.
+    let elsewhere = run(&["--thread", "Thread-1", "--func", "^handle$"]);
+    assert!(elsewhere.contains("--func ^handle$: matches no function"), "{elsewhere}");
+    let group = run(&["--group-threads", "Worker-*"]);
+    assert!(group.contains("note: --group-threads Worker-*: matches no thread"), "{group}");
+}
+
+/// `-q` is accepted by every subcommand that reads inputs, `dump` and `info` included.
+#[test]
+fn quiet_everywhere() {
+    for sub in ["summary", "folded", "flamegraph", "lines", "events", "info", "dump"] {
+        let out = analyze_cmd().args([sub, "-q"]).arg(two_threads()).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{sub}: {}", stderr(&out));
+        assert!(!out.stdout.is_empty(), "{sub} wrote nothing");
+    }
+}
+
+/// `pylu-processlogs --completions SHELL` prints a script naming its options, and nothing else may come with it.
+#[test]
+fn processlogs_completions() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = processlogs_cmd().args(["--completions", shell]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        for option in ["inputfile", "output-dir", "merge-threads"] {
+            assert!(script.contains(option), "{shell} completions do not mention --{option}");
+        }
+    }
+    let with_input = processlogs_cmd().args(["--completions", "bash", "-i"]).arg(two_threads()).output().unwrap();
+    assert_eq!(with_input.status.code(), Some(2), "{}", stderr(&with_input));
+}

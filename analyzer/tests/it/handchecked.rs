@@ -309,3 +309,40 @@ fn a_log_with_junk_before_its_first_record_is_read_whole() {
         assert_eq!(lines, damaged_lines, "{name}");
     }
 }
+
+/// A function of a few hundred nanoseconds does not read as free in the function table: durations that would
+/// print as `0.000` ms get two significant digits; the call tree keeps the original's three decimals.
+#[test]
+fn sub_microsecond_functions_keep_their_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    // `app.fast` takes 420 ns twice, `app.tiny` 42 ns, inside a 2 µs `app.main`.
+    let events = vec![
+        Ev::Enter(0, 1_000),
+        Ev::Enter(1, 1_100),
+        Ev::Exit(1, 1_520),
+        Ev::Enter(1, 1_600),
+        Ev::Exit(1, 2_020),
+        Ev::Enter(2, 2_100),
+        Ev::Exit(2, 2_142),
+        Ev::Exit(0, 3_000),
+    ];
+    let trace = build_trace(
+        7,
+        &[("main", "app"), ("fast", "app"), ("tiny", "app")],
+        &[ThreadSpec { tid: 1, name: "MainThread", events }],
+        64,
+    );
+    let a = analyze_files(&[write_temp(dir.path(), "t.pylu", &trace)], 1 << 20);
+    let mut out = Vec::new();
+    pylu_analyzer::summary::write_text(&a, &Selection::default().views(&a), &Default::default(), &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let row = |name: &str| text.lines().find(|l| l.starts_with(&format!("| {name} "))).unwrap().to_owned();
+    let cells =
+        |name: &str| row(name).split('|').map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect::<Vec<_>>();
+    // function, hits, total, self, mean (then quantiles from the histogram, max).
+    assert_eq!(cells("app.fast")[1..5], ["2", "0.001", "0.001", "0.00042"], "{text}");
+    assert_eq!(cells("app.tiny")[1..5], ["1", "0.000042", "0.000042", "0.000042"], "{text}");
+    assert_eq!(cells("app.tiny")[7], "0.000042", "max: {text}");
+    // The tree's columns stay as the original printed them.
+    assert!(text.lines().any(|l| l.trim_start().starts_with("app.tiny") && l.ends_with("0.000")), "{text}");
+}
