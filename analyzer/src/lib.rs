@@ -54,7 +54,7 @@ pub use hist::LatencyHist;
 pub use input::{discover, Input};
 pub use machine::Warnings;
 pub use pipeline::{analyze, analyze_paths, Options};
-pub use profile::{Analysis, Damage, DebugEvent, Function, LineStat, ThreadProfile};
+pub use profile::{Analysis, Damage, DebugEvent, Definition, Function, LineStat, ThreadProfile};
 pub use report::{events, flamegraph, folded, lines, summary};
 pub use select::Selection;
 pub use tree::{Stats, Tree, Unfinished};

@@ -11,11 +11,26 @@ use crate::hist::{FuncHists, LatencyHist};
 use crate::machine::Warnings;
 use crate::tree::Tree;
 
-/// A function, under the name reports show (`module.qualname`, e.g. `polls.views.IndexView.get`).
+/// A function, under the name reports show (`module.qualname`, e.g. `polls.views.IndexView.get`): every
+/// definition of the name is one function for calls (a patched function's calls stay in its call tree, its
+/// summary row and its flamegraph frame); `file` and `first_line` are its first definition's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Function {
     pub name: String,
     pub file: String,
+    pub first_line: u32,
+}
+
+/// One definition of a function: a function redefined while it is profiled (a patch, `Redefine`) has one per
+/// version, each from its own file or first line. Line timings are kept per definition, since their line
+/// numbers are lines of that definition's file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Definition {
+    /// Index into [`Analysis::functions`].
+    pub func: u32,
+    /// The source file as the trace names it (a text log's `pathname` column).
+    pub file: String,
+    /// The definition's first line; 0 where the input does not say (text logs).
     pub first_line: u32,
 }
 
@@ -31,7 +46,7 @@ pub struct ThreadProfile {
     pub tree: Tree,
     /// Whole call durations per function (labels as in `tree`).
     pub hists: FuncHists,
-    /// LineProfiler timings, by (function, line).
+    /// LineProfiler timings, by (function, definition, line).
     pub lines: Vec<LineStat>,
 }
 
@@ -46,9 +61,9 @@ impl ThreadProfile {
     pub(crate) fn merge(&mut self, other: ThreadProfile) {
         self.tree.graft(&other.tree, 0, |f| f);
         self.hists.merge(&other.hists, |f| f);
-        let mut lines: BTreeMap<(u32, u32), LineStat> = BTreeMap::new();
+        let mut lines: BTreeMap<(u32, u32, u32), LineStat> = BTreeMap::new();
         for l in self.lines.drain(..).chain(other.lines) {
-            match lines.entry((l.func, l.line)) {
+            match lines.entry((l.func, l.def, l.line)) {
                 std::collections::btree_map::Entry::Vacant(v) => {
                     v.insert(l);
                 }
@@ -67,6 +82,9 @@ impl ThreadProfile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineStat {
     pub func: u32,
+    /// Which definition of `func` the line is of: an index into [`Analysis::definitions`].
+    pub def: u32,
+    /// A line of the definition's file.
     pub line: u32,
     pub hits: u64,
     pub total_ns: u64,
@@ -119,6 +137,8 @@ impl std::fmt::Display for Damage {
 #[derive(Debug, Clone, Default)]
 pub struct Analysis {
     pub functions: Vec<Function>,
+    /// The definitions line timings name ([`LineStat::def`]).
+    pub definitions: Vec<Definition>,
     /// Sorted by (pid, thread name, tid).
     pub threads: Vec<ThreadProfile>,
     /// Debugger records by time (only when [`crate::Options::collect_events`]).

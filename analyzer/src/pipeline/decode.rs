@@ -37,6 +37,10 @@ pub(super) struct UnitOut<'a> {
     /// Binary: function definitions seen (labels are the file's ids). Text log: the unit's interned names
     /// (labels are indices into it).
     pub defs: Vec<(u32, NamedFunc<'a>)>,
+    /// Text log, with `collect_lines`: the definitions its line records name, as (label in `defs`, file); the
+    /// keys of the parts' `lines` index it. (A binary file's ids each name one definition: there the keys are
+    /// the ids.)
+    pub line_defs: Vec<(u32, &'a str)>,
     pub legacy: bool,
     /// Text log: lines in the unit (to number the next unit's lines).
     pub line_count: u64,
@@ -57,7 +61,8 @@ pub(super) struct Part<'a> {
     /// Text log: the thread's events, replayed in order when stitching (`ThreadAgg::replay`).
     pub text: Vec<TextEv>,
     pub thread_name: Option<&'a str>,
-    /// With `collect_lines`: line timings by (function, line).
+    /// With `collect_lines`: line timings by (definition label, line): a binary file's function id, or an index
+    /// into a text-log unit's [`UnitOut::line_defs`].
     pub lines: FxHashMap<(u32, u32), LineTotal>,
     /// Without `collect_lines`: the functions that have line records instead.
     pub line_funcs: LineFuncs,
@@ -97,16 +102,17 @@ impl<'a> Part<'a> {
         }
     }
 
-    /// A line record: its timing if `collect_lines`, otherwise only that its function has line records.
+    /// A line record: its timing if `collect_lines` (`label`: its definition's label, see [`Part::lines`]),
+    /// otherwise only that its function has line records (`label`: the function's).
     #[inline(always)]
-    fn line(&mut self, func: u32, line: u32, duration_ns: u64, collect_lines: bool) {
+    fn line(&mut self, label: u32, line: u32, duration_ns: u64, collect_lines: bool) {
         if collect_lines {
-            let e = self.lines.entry((func, line)).or_default();
+            let e = self.lines.entry((label, line)).or_default();
             e.hits += 1;
             e.ns += duration_ns;
             e.hist.record(duration_ns);
         } else {
-            self.line_funcs.add(func);
+            self.line_funcs.add(label);
         }
     }
 }
@@ -278,6 +284,7 @@ fn run_binary<'a>(
         trace: 0,
         parts: vec![part],
         defs,
+        line_defs: Vec::new(),
         legacy: false,
         line_count: 0,
         damage,
@@ -406,6 +413,10 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
     let mut names: Vec<(u32, NamedFunc<'a>)> = Vec::new();
     let mut interned: FxHashMap<&'a [u8], u32> = FxHashMap::default();
     let mut by_pair: FxHashMap<(&'a str, &'a str), u32> = FxHashMap::default();
+    // Line records' definitions: a line's `pathname` is its definition's file (a function patched from another
+    // file has its lines there), which the interned name's file (its first line's) need not be.
+    let mut line_defs: Vec<(u32, &'a str)> = Vec::new();
+    let mut line_def_labels: FxHashMap<(u32, &'a str), u32> = FxHashMap::default();
     let mut line_damage = Vec::new();
     let mut intern = |module: &'a str, name: &'a str, file: &'a str| -> (u32, Option<&'a [u8]>) {
         let next = names.len() as u32;
@@ -514,7 +525,17 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
                 part.text.push(TextEv::Resume { func, t })
             }
             EventKind::Line { func, line, duration_ns } => {
-                let id = func_id(func, &mut intern);
+                let mut id = func_id(func, &mut intern);
+                if opts.collect_lines {
+                    let file = match func {
+                        FuncRef::Named { file, .. } => file,
+                        FuncRef::Id(_) => "",
+                    };
+                    id = *line_def_labels.entry((id, file)).or_insert_with(|| {
+                        line_defs.push((id, file));
+                        line_defs.len() as u32 - 1
+                    });
+                }
                 part.line(id, line, duration_ns, opts.collect_lines);
             }
             EventKind::Debug { func, line, kind, name, value, truncated } if opts.collect_events => {
@@ -532,6 +553,7 @@ fn run_legacy<'a>(file: u32, chunk: &'a [u8], opts: &Options) -> UnitOut<'a> {
         trace: 0,
         parts,
         defs: names,
+        line_defs,
         legacy: true,
         line_count,
         damage: Vec::new(),

@@ -4,6 +4,10 @@
 //! Function labels: a binary file's ids stay the thread's labels until the end (a function may be defined in a
 //! later block than its first use) and are turned into global ids by [`Stitcher::finish`]; a text-log unit's
 //! interned names are turned into global ids as the unit is stitched.
+//!
+//! Functions are one per name (every definition's calls under it); line timings are kept per definition (a
+//! binary id's `FuncDef`, a text log's name and `pathname`), since a redefined function's line numbers are
+//! lines of another file.
 
 use std::collections::BTreeMap;
 
@@ -15,14 +19,21 @@ use super::decode::{LineTotal, NamedFunc, UnitOut};
 use super::{total_bytes, Options};
 use crate::input::Input;
 use crate::machine::{ThreadAgg, Warnings};
-use crate::profile::{Analysis, Damage, DebugEvent, Function, LineStat, Location, ThreadProfile};
+use crate::profile::{Analysis, Damage, DebugEvent, Definition, Function, LineStat, Location, ThreadProfile};
 use crate::tree::{Tree, NO_FUNC};
 
 /// A binary trace: its file's index, and which trace of the file it is.
 type TraceKey = (u32, u32);
 
+/// What a binary trace's function id stands for: a global function and the definition the id's `FuncDef` gave.
+#[derive(Debug, Clone, Copy)]
+struct GlobalIds {
+    func: u32,
+    def: u32,
+}
+
 /// Per binary trace: its function ids → global ids.
-type FileDefs = FxHashMap<TraceKey, FxHashMap<u32, u32>>;
+type FileDefs = FxHashMap<TraceKey, FxHashMap<u32, GlobalIds>>;
 
 /// Damage reports kept in full (the rest are only counted).
 pub const MAX_DAMAGE_KEPT: usize = 20;
@@ -50,6 +61,8 @@ struct ThreadKey {
 struct ThreadState {
     agg: ThreadAgg,
     name: Option<String>,
+    /// By (definition, line): a binary trace's function id (it names one definition), or a global definition
+    /// id (text logs).
     lines: FxHashMap<(u32, u32), LineTotal>,
     /// Without `collect_lines`: the functions with line records.
     line_funcs: FxHashSet<u32>,
@@ -68,6 +81,9 @@ pub(super) struct Stitcher<'a> {
     inputs: &'a [Input],
     functions: Vec<Function>,
     by_name: FxHashMap<String, u32>,
+    definitions: Vec<Definition>,
+    /// Definitions by (function, first line): the few of one function at one first line differ in their file.
+    defs_by_line: FxHashMap<(u32, u32), Vec<u32>>,
     /// Per binary trace (file, trace within it): its function ids → global ids (filled as definitions are seen).
     file_defs: FileDefs,
     threads: BTreeMap<ThreadKey, ThreadState>,
@@ -90,6 +106,8 @@ impl<'a> Stitcher<'a> {
             inputs,
             functions: Vec::new(),
             by_name: FxHashMap::default(),
+            definitions: Vec::new(),
+            defs_by_line: FxHashMap::default(),
             file_defs: FileDefs::default(),
             threads: BTreeMap::new(),
             text_read_ahead: opts.text_read_ahead,
@@ -137,6 +155,18 @@ impl<'a> Stitcher<'a> {
         self.intern(join_name(f.module, f.name), f.file, f.first_line)
     }
 
+    /// The global id of function `func`'s definition in `file` at `first_line`.
+    fn intern_def(&mut self, func: u32, file: &str, first_line: u32) -> u32 {
+        let ids = self.defs_by_line.entry((func, first_line)).or_default();
+        if let Some(&id) = ids.iter().find(|&&d| self.definitions[d as usize].file == file) {
+            return id;
+        }
+        let id = self.definitions.len() as u32;
+        self.definitions.push(Definition { func, file: file.to_owned(), first_line });
+        ids.push(id);
+        id
+    }
+
     /// Joins the next unit (in plan order) onto its threads.
     pub fn stitch(&mut self, out: UnitOut<'a>) {
         let file = out.file;
@@ -156,11 +186,18 @@ impl<'a> Stitcher<'a> {
             (out.defs.iter().map(|(_, f)| self.intern_named(f)).collect(), Labels::Global)
         } else {
             for (id, f) in &out.defs {
-                let g = self.intern_named(f);
-                self.file_defs.entry((file, out.trace)).or_default().entry(*id).or_insert(g);
+                let func = self.intern_named(f);
+                // An id's first definition in its trace stands (as for its function).
+                if !self.file_defs.get(&(file, out.trace)).is_some_and(|d| d.contains_key(id)) {
+                    let def = self.intern_def(func, f.file, f.first_line);
+                    self.file_defs.entry((file, out.trace)).or_default().insert(*id, GlobalIds { func, def });
+                }
             }
             (Vec::new(), Labels::File(file, out.trace))
         };
+        // Text log: the unit's line definitions' global ids (binary line timings keep the file's ids).
+        let line_defs: Vec<u32> =
+            out.line_defs.iter().map(|&(label, path)| self.intern_def(remap[label as usize], path, 0)).collect();
         let relabel = |f: u32| if out.legacy { remap[f as usize] } else { f };
         for mut part in out.parts {
             let key = ThreadKey { pid: part.pid, tid: part.tid, labels };
@@ -183,8 +220,9 @@ impl<'a> Stitcher<'a> {
                 }
             }
             st.line_funcs.extend(part.line_funcs.into_labels().map(relabel));
-            for ((f, line), total) in part.lines {
-                st.lines.entry((relabel(f), line)).or_default().add(total);
+            for ((d, line), total) in part.lines {
+                let d = if out.legacy { line_defs[d as usize] } else { d };
+                st.lines.entry((d, line)).or_default().add(total);
             }
             let thread = st.name.clone().unwrap_or_else(|| part.tid.to_string());
             st.events.extend(part.events.into_iter().map(|e| DebugEvent {
@@ -205,10 +243,12 @@ impl<'a> Stitcher<'a> {
     /// Finishes every thread (in parallel) and gathers them into the analysis.
     pub fn finish(mut self) -> Analysis {
         self.name_undefined_ids();
-        let (file_defs, unfinished) = (&self.file_defs, self.unfinished);
+        let (file_defs, definitions, unfinished) = (&self.file_defs, &self.definitions, self.unfinished);
         let states: Vec<(ThreadKey, ThreadState)> = std::mem::take(&mut self.threads).into_iter().collect();
-        let finished: Vec<FinishedThread> =
-            states.into_par_iter().map(|(key, st)| finish_thread(key, st, file_defs, unfinished)).collect();
+        let finished: Vec<FinishedThread> = states
+            .into_par_iter()
+            .map(|(key, st)| finish_thread(key, st, file_defs, definitions, unfinished))
+            .collect();
         let mut warnings = Warnings::default();
         let mut calls = 0;
         // The same thread in several binary files (a restarted writer) is one thread.
@@ -231,6 +271,7 @@ impl<'a> Stitcher<'a> {
         events.sort_by_key(|e| (e.time_ns, e.pid, e.tid));
         Analysis {
             functions: self.functions,
+            definitions: self.definitions,
             threads,
             events,
             warnings,
@@ -246,7 +287,7 @@ impl<'a> Stitcher<'a> {
 
     /// Binary ids never defined in their file get a global id, under a name saying so.
     fn name_undefined_ids(&mut self) {
-        let mut labels: Vec<(TraceKey, Vec<(u32, u32)>)> = Vec::new();
+        let mut labels: Vec<(TraceKey, Vec<(u32, GlobalIds)>)> = Vec::new();
         let keys: Vec<ThreadKey> = self.threads.keys().copied().collect();
         for key in &keys {
             let Labels::File(file, trace) = key.labels else { continue };
@@ -266,7 +307,13 @@ impl<'a> Stitcher<'a> {
                 .collect();
             missing.sort_unstable();
             missing.dedup();
-            let ids = missing.iter().map(|&f| (f, self.intern(format!("<function #{f}>"), "", 0))).collect();
+            let ids = missing
+                .iter()
+                .map(|&f| {
+                    let func = self.intern(format!("<function #{f}>"), "", 0);
+                    (f, GlobalIds { func, def: self.intern_def(func, "", 0) })
+                })
+                .collect();
             labels.push(((file, trace), ids));
         }
         for (key, ids) in labels {
@@ -276,8 +323,14 @@ impl<'a> Stitcher<'a> {
 }
 
 /// Ends a thread's stack (`unfinished`: [`Options::unfinished`]) and turns its labels into global ids
-/// (`file_defs`: per binary trace, its ids' global ids).
-fn finish_thread(key: ThreadKey, mut st: ThreadState, file_defs: &FileDefs, unfinished: bool) -> FinishedThread {
+/// (`file_defs`: per binary trace, its ids' global ids; `definitions`: the global definitions).
+fn finish_thread(
+    key: ThreadKey,
+    mut st: ThreadState,
+    file_defs: &FileDefs,
+    definitions: &[Definition],
+    unfinished: bool,
+) -> FinishedThread {
     st.agg.finish(unfinished);
     let defs = match key.labels {
         Labels::File(file, trace) => file_defs.get(&(file, trace)),
@@ -286,23 +339,42 @@ fn finish_thread(key: ThreadKey, mut st: ThreadState, file_defs: &FileDefs, unfi
     let relabel = |f: u32| -> u32 {
         match defs {
             // Every id of the thread has a global id (`name_undefined_ids`).
-            Some(defs) if f != NO_FUNC => defs[&f],
+            Some(defs) if f != NO_FUNC => defs[&f].func,
             _ => f,
+        }
+    };
+    // A line's (function, definition), from its key's definition label (see `ThreadState::lines`).
+    let line_ids = |d: u32| -> (u32, u32) {
+        match defs {
+            Some(defs) => {
+                let g = defs[&d];
+                (g.func, g.def)
+            }
+            None => (definitions[d as usize].func, d),
         }
     };
     let (tree, hists) = match key.labels {
         Labels::Global => (st.agg.m.tree, st.agg.m.hists),
         Labels::File(..) => (st.agg.m.tree.into_relabelled(relabel), st.agg.m.hists.into_relabelled(relabel)),
     };
-    let mut lines: FxHashMap<(u32, u32), LineTotal> = FxHashMap::default();
-    for ((f, l), total) in st.lines {
-        lines.entry((relabel(f), l)).or_default().add(total);
+    // Ids of one trace that name the same definition (a function defined again unchanged) are summed.
+    let mut lines: FxHashMap<(u32, u32, u32), LineTotal> = FxHashMap::default();
+    for ((d, l), total) in st.lines {
+        let (func, def) = line_ids(d);
+        lines.entry((func, def, l)).or_default().add(total);
     }
     let mut lines: Vec<LineStat> = lines
         .into_iter()
-        .map(|((func, line), total)| LineStat { func, line, hits: total.hits, total_ns: total.ns, hist: total.hist })
+        .map(|((func, def, line), total)| LineStat {
+            func,
+            def,
+            line,
+            hits: total.hits,
+            total_ns: total.ns,
+            hist: total.hist,
+        })
         .collect();
-    lines.sort_by_key(|l| (l.func, l.line));
+    lines.sort_by_key(|l| (l.func, l.def, l.line));
     let mut events = st.events;
     for e in &mut events {
         e.func = relabel(e.func);

@@ -1,5 +1,9 @@
 //! LineProfiler timings per line, like line_profiler: line, hits, total, per hit, the line's share of its
 //! function's measured time, and the line's source text when the function's file can be read here.
+//!
+//! Rows are per definition of a function: a function redefined while profiled (a patch from another file) has
+//! its new lines numbered in the new file, so each definition's lines are timed apart and their text is read
+//! from the definition's own file.
 
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -13,20 +17,25 @@ use crate::profile::Analysis;
 use crate::report::{fixed, us};
 use crate::select::View;
 
-/// One line over every selected root.
+/// One line of one definition over every selected root.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LineRow {
     pub function: String,
+    /// The definition's source file, as the trace names it.
+    pub file: String,
+    /// The definition's first line (0 where the input does not say: text logs).
+    pub first_line: u32,
+    /// A line of `file`.
     pub line: u32,
     pub hits: u64,
     pub total_us: f64,
     pub per_hit_us: f64,
-    /// Share of the function's line time, in percent.
+    /// Share of the definition's line time, in percent.
     pub percent: f64,
     /// Median and 99th percentile of one execution (within 1/128 of the true value: docs/ANALYZER.md).
     pub p50_us: f64,
     pub p99_us: f64,
-    /// The line's text (trimmed), when the function's file is readable on this machine.
+    /// The line's text (trimmed), when the definition's file is readable on this machine.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
 }
@@ -71,47 +80,60 @@ pub fn read_source(path: &Path) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-/// One (function name, line) over every view, as it is summed.
+/// One (definition, line) over every view, as it is summed.
 struct LineSum<'a> {
     function: &'a str,
+    file: &'a str,
+    first_line: u32,
     line: u32,
     hits: u64,
     ns: u64,
     hist: LatencyHist,
 }
 
-/// Rows by function name, then line.
+/// Rows by function name, then definition (file, first line), then line.
 pub fn line_rows(a: &Analysis, views: &[View]) -> Vec<LineRow> {
-    // Each view's lines summed into one entry per (name, line), found by hash and sorted once at the end (an
-    // ordered map compared names at every one of the views' lines: most of this report's time).
+    // Each view's lines summed into one entry per (definition, line), found by hash and sorted once at the end
+    // (an ordered map compared names at every one of the views' lines: most of this report's time). A
+    // definition is of one function and one name, so its id is the key.
     let mut sums: Vec<LineSum> = Vec::new();
-    let mut index: FxHashMap<(&str, u32), usize> = FxHashMap::default();
-    // A function's file: the first seen under its name.
-    let mut files: FxHashMap<&str, &str> = FxHashMap::default();
+    let mut index: FxHashMap<(u32, u32), usize> = FxHashMap::default();
     for v in views {
         for l in v.lines.iter() {
-            let function = a.func_name(l.func);
-            let at = *index.entry((function, l.line)).or_insert_with(|| {
-                sums.push(LineSum { function, line: l.line, hits: 0, ns: 0, hist: LatencyHist::default() });
+            let at = *index.entry((l.def, l.line)).or_insert_with(|| {
+                let def = &a.definitions[l.def as usize];
+                sums.push(LineSum {
+                    function: a.func_name(l.func),
+                    file: &def.file,
+                    first_line: def.first_line,
+                    line: l.line,
+                    hits: 0,
+                    ns: 0,
+                    hist: LatencyHist::default(),
+                });
                 sums.len() - 1
             });
             let e = &mut sums[at];
             e.hits += l.hits;
             e.ns += l.total_ns;
             e.hist.add(&l.hist);
-            files.entry(function).or_insert(a.functions[l.func as usize].file.as_str());
         }
     }
-    sums.sort_unstable_by(|x, y| (x.function, x.line).cmp(&(y.function, y.line)));
+    fn def_of<'s>(x: &LineSum<'s>) -> (&'s str, &'s str, u32) {
+        (x.function, x.file, x.first_line)
+    }
+    sums.sort_unstable_by(|x, y| (def_of(x), x.line).cmp(&(def_of(y), y.line)));
     let mut sources = Sources::default();
     let mut rows = Vec::with_capacity(sums.len());
-    // Runs of one function: its lines' share of their sum.
-    for run in sums.chunk_by(|x, y| x.function == y.function) {
+    // Runs of one definition: its lines' share of their sum.
+    for run in sums.chunk_by(|x, y| def_of(x) == def_of(y)) {
         let func_total: u64 = run.iter().map(|e| e.ns).sum();
         for e in run {
             let [p50, p99] = e.hist.quantiles([0.5, 0.99]);
             rows.push(LineRow {
                 function: e.function.to_owned(),
+                file: e.file.to_owned(),
+                first_line: e.first_line,
                 line: e.line,
                 hits: e.hits,
                 total_us: us(e.ns),
@@ -122,7 +144,7 @@ pub fn line_rows(a: &Analysis, views: &[View]) -> Vec<LineRow> {
                 },
                 p50_us: us(p50.unwrap_or(0)),
                 p99_us: us(p99.unwrap_or(0)),
-                source: files.get(e.function).and_then(|file| sources.line(file, e.line)),
+                source: sources.line(e.file, e.line),
             });
         }
     }
@@ -136,12 +158,24 @@ pub fn write_text(a: &Analysis, views: &[View], out: &mut dyn Write) -> io::Resu
         writeln!(w, "no line timings (LineProfiler records) in the selection")?;
         return w.flush();
     }
-    let header = ["function", "line", "hits", "total ms", "per hit us", "p50 us", "p99 us", "% of function", "source"];
+    let header = [
+        "function",
+        "defined at",
+        "line",
+        "hits",
+        "total ms",
+        "per hit us",
+        "p50 us",
+        "p99 us",
+        "% of function",
+        "source",
+    ];
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
             vec![
                 r.function.clone(),
+                defined_at(r),
                 r.line.to_string(),
                 r.hits.to_string(),
                 // `{:.3}` and `{:.1}`, in integers where that is exact (`format!` of a float cost ~1,400
@@ -155,8 +189,16 @@ pub fn write_text(a: &Analysis, views: &[View], out: &mut dyn Write) -> io::Resu
             ]
         })
         .collect();
-    write_markdown(&mut w, &header, &cells, |c| (1..8).contains(&c))?;
+    write_markdown(&mut w, &header, &cells, |c| (2..9).contains(&c))?;
     w.flush()
+}
+
+/// The text table's `defined at`: `file:first_line`, or the file alone where the first line is not known.
+fn defined_at(r: &LineRow) -> String {
+    match r.first_line {
+        0 => r.file.clone(),
+        n => format!("{}:{n}", r.file),
+    }
 }
 
 pub fn write_json(a: &Analysis, views: &[View], out: &mut dyn Write) -> io::Result<()> {

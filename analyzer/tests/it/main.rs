@@ -13,5 +13,6 @@ mod golden;
 mod handchecked;
 mod inputs;
 mod properties;
+mod redefined;
 mod threads;
 mod unfinished;

@@ -313,7 +313,17 @@ fn write_aggregates(
         Spec::new(
             "lines",
             p,
-            &[("tid", I64), ("thread", Str), ("function", Str), ("line", I32), ("hits", I64), ("total_ns", I64)],
+            &[
+                ("tid", I64),
+                ("thread", Str),
+                ("function", Str),
+                // The line's definition (a function patched from another file has lines of that file).
+                ("file", Str),
+                ("first_line", I32),
+                ("line", I32),
+                ("hits", I64),
+                ("total_ns", I64),
+            ],
         ),
         settings,
     );
@@ -363,13 +373,15 @@ fn write_aggregates(
                     .i64(selfs[n] as i64);
             })?;
         }
-        let mut ls: Vec<_> = v.lines.iter().collect();
-        ls.sort_by_key(|l| (a.func_name(l.func), l.line));
-        for l in ls {
+        let mut ls: Vec<_> = v.lines.iter().map(|l| (l, &a.definitions[l.def as usize])).collect();
+        ls.sort_by_key(|(l, d)| (a.func_name(l.func), d.file.as_str(), d.first_line, l.line));
+        for (l, d) in ls {
             lines.row(&h, t.pid, |r| {
                 r.i64(tid)
                     .str(&t.thread)
                     .str(a.func_name(l.func))
+                    .str(&d.file)
+                    .i32(d.first_line as i32)
                     .i32(l.line as i32)
                     .i64(l.hits as i64)
                     .i64(l.total_ns as i64);
