@@ -118,6 +118,25 @@ pub fn dict_keys(keys: &[u32], max: u32, out: &mut Vec<u8>) {
     }
 }
 
+/// RLE_DICTIONARY data of keys that come in runs (a shared row group's threads and hosts, a few rows each): an
+/// RLE run per run of equal keys where that is smaller than bit-packing them all.
+pub fn dict_runs(keys: &[u32], max: u32, out: &mut Vec<u8>) {
+    let bits = key_bits(max);
+    let runs = 1 + keys.windows(2).filter(|w| w[0] != w[1]).count();
+    // A run is its length (a byte or two) and its key in whole bytes; packed, a key is `bits` bits.
+    if runs * (2 + bits.div_ceil(8) as usize) > keys.len() * bits as usize / 8 {
+        return dict_keys(keys, max, out);
+    }
+    out.push(bits as u8);
+    let mut at = 0;
+    while at < keys.len() {
+        let k = keys[at];
+        let len = keys[at..].iter().take_while(|&&x| x == k).count();
+        rle_run(len, k, bits, out);
+        at += len;
+    }
+}
+
 /// A nullable column's definition levels (V2 pages: the hybrid without a length prefix).
 pub fn levels(defined: &[bool], out: &mut Vec<u8>) {
     if defined.iter().all(|&d| d) {
