@@ -377,6 +377,29 @@ mod tests {
         }
     }
 
+    /// Keys in runs (a shared row group's threads) read back as they were, whether written as runs or packed.
+    #[test]
+    fn dict_runs_read_back() {
+        let mut cases: Vec<Vec<u32>> = vec![vec![], vec![3], vec![0; 1000], (0..300).collect()];
+        // Runs of 1 to 6 keys of up to 2^k.
+        for k in [1u32, 5, 13, 20] {
+            let mut keys = Vec::new();
+            for (i, len) in (0..500u32).map(|i| (i, 1 + (i * 7) % 6)) {
+                keys.extend(std::iter::repeat_n((i * 2_654_435_761) % (1 << k), len as usize));
+            }
+            cases.push(keys);
+        }
+        for keys in cases {
+            let max = keys.iter().copied().max().unwrap_or(0);
+            let mut out = Vec::new();
+            dict_runs(&keys, max, &mut out);
+            let bits = u32::from(out[0]);
+            assert_eq!(bits, key_bits(max));
+            let got = hybrid_rle::HybridRleDecoder::new(&out[1..], bits, keys.len()).collect().unwrap();
+            assert_eq!(got, keys, "{max}");
+        }
+    }
+
     /// DELTA_BINARY_PACKED read back, as the format defines it (polars' decoder is not public).
     fn undelta(b: &[u8]) -> Vec<i64> {
         let mut pos = 0;
