@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -167,6 +168,47 @@ def test_duckdb_reads_the_partitioned_export_as_one_table(case):
     lazy = pl.scan_parquet(str(case["parts"] / "**" / "calls.parquet"), hive_partitioning=True)
     assert lazy.select(pl.len()).collect().item() == flat.height
     del glob
+
+
+def test_small_threads_share_row_groups_that_every_reader_reads_alike(tmp_path):
+    """A thread-per-request trace (thousands of threads of a few calls): the threads' calls share row groups, whose
+    `tid`/`thread`/`pid`/`host` vary row by row, and polars, pyarrow and DuckDB read the same rows."""
+    src = tmp_path / "many"
+    subprocess.run([GEN, "--format", "binary", "--size", "256K", "--processes", "2", "--threads", "3000", "-o",
+                    str(src)], check=True, capture_output=True)
+    flat, parts = tmp_path / "flat", tmp_path / "parts"
+    run("export", "parquet", "-q", "--row-group-size", "10000", src, "-o", flat)
+    run("export", "parquet", "-q", "--row-group-size", "10000", "--partition", src, "-o", parts)
+    calls = pl.read_parquet(flat / "calls.parquet")
+    threads = calls.select(pl.struct("pid", "tid").n_unique()).item()
+    assert threads > 2000
+    f = pq.ParquetFile(flat / "calls.parquet")
+    assert f.num_row_groups <= calls.height // 10000 + 3, (f.num_row_groups, threads)
+    # Each thread's rows together and in the order they began, in every row group; several threads in some.
+    mixed = 0
+    for i in range(f.num_row_groups):
+        g = pl.from_arrow(f.read_row_group(i)).with_row_index()
+        runs = g.with_columns((pl.col("call_id") // (1 << 40)).alias("ordinal")).group_by("pid", "ordinal").agg(
+            pl.col("index").min().alias("lo"), pl.col("index").max().alias("hi"), pl.len(),
+            pl.col("call_id").diff().drop_nulls().min().alias("step"), pl.col("tid").n_unique().alias("tids"))
+        assert (runs["hi"] - runs["lo"] + 1 == runs["len"]).all(), i
+        assert runs["step"].drop_nulls().min() is None or runs["step"].drop_nulls().min() > 0, i
+        assert (runs["tids"] == 1).all(), i
+        mixed += runs.height > 1
+    assert mixed >= 1
+    # pyarrow and DuckDB read the rows polars reads.
+    cols = calls.columns
+    arrow = pl.from_arrow(pq.read_table(flat / "calls.parquet")).select(cols)
+    assert arrow.sort(cols).equals(calls.sort(cols))
+    # (`start` is `start_ns`, which DuckDB may read at microseconds.)
+    cols = [c for c in cols if c != "start"]
+    want = Counter(calls.select(cols).rows())
+    con = duckdb.connect()
+    select = ", ".join(cols)
+    assert Counter(con.execute(f"select {select} from read_parquet('{flat / 'calls.parquet'}')").fetchall()) == want
+    hive = con.execute(
+        f"select {select} from read_parquet('{parts}/**/calls.parquet', hive_partitioning=true)").fetchall()
+    assert Counter(hive) == want
 
 
 PSTATS_DUMP = r"""

@@ -256,6 +256,7 @@ fn run_parquet(args: &ExportArgs, inputs: &[Input]) -> Result<u8, ExportError> {
         row_group_size: args.row_group_size,
         compression,
         partition: args.partition,
+        shared_rows: parquet::table::shared_rows(args.row_group_size),
     };
     let out = parquet::export(inputs, &settings, &crate::pipeline::Options::default())?;
     let rows: u64 = out.files.iter().filter(|f| f.path.ends_with("calls.parquet")).map(|f| f.rows).sum();

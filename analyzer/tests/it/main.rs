@@ -12,6 +12,8 @@ mod filtered;
 mod golden;
 mod handchecked;
 mod inputs;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod properties;
 mod redefined;
 mod threads;

@@ -118,6 +118,25 @@ pub fn dict_keys(keys: &[u32], max: u32, out: &mut Vec<u8>) {
     }
 }
 
+/// RLE_DICTIONARY data of keys that come in runs (a shared row group's threads and hosts, a few rows each): an
+/// RLE run per run of equal keys where that is smaller than bit-packing them all.
+pub fn dict_runs(keys: &[u32], max: u32, out: &mut Vec<u8>) {
+    let bits = key_bits(max);
+    let runs = 1 + keys.windows(2).filter(|w| w[0] != w[1]).count();
+    // A run is its length (a byte or two) and its key in whole bytes; packed, a key is `bits` bits.
+    if runs * (2 + bits.div_ceil(8) as usize) > keys.len() * bits as usize / 8 {
+        return dict_keys(keys, max, out);
+    }
+    out.push(bits as u8);
+    let mut at = 0;
+    while at < keys.len() {
+        let k = keys[at];
+        let len = keys[at..].iter().take_while(|&&x| x == k).count();
+        rle_run(len, k, bits, out);
+        at += len;
+    }
+}
+
 /// A nullable column's definition levels (V2 pages: the hybrid without a length prefix).
 pub fn levels(defined: &[bool], out: &mut Vec<u8>) {
     if defined.iter().all(|&d| d) {
@@ -355,6 +374,29 @@ mod tests {
                 hybrid_rle::encode::<u32, _, _>(&mut theirs, values.iter().copied(), bits).unwrap();
                 assert_eq!(ours, theirs, "{bits} bits, {n} values");
             }
+        }
+    }
+
+    /// Keys in runs (a shared row group's threads) read back as they were, whether written as runs or packed.
+    #[test]
+    fn dict_runs_read_back() {
+        let mut cases: Vec<Vec<u32>> = vec![vec![], vec![3], vec![0; 1000], (0..300).collect()];
+        // Runs of 1 to 6 keys of up to 2^k.
+        for k in [1u32, 5, 13, 20] {
+            let mut keys = Vec::new();
+            for (i, len) in (0..500u32).map(|i| (i, 1 + (i * 7) % 6)) {
+                keys.extend(std::iter::repeat_n((i * 2_654_435_761) % (1 << k), len as usize));
+            }
+            cases.push(keys);
+        }
+        for keys in cases {
+            let max = keys.iter().copied().max().unwrap_or(0);
+            let mut out = Vec::new();
+            dict_runs(&keys, max, &mut out);
+            let bits = u32::from(out[0]);
+            assert_eq!(bits, key_bits(max));
+            let got = hybrid_rle::HybridRleDecoder::new(&out[1..], bits, keys.len()).collect().unwrap();
+            assert_eq!(got, keys, "{max}");
         }
     }
 

@@ -5,10 +5,14 @@
 //! Threads are replayed in parallel; each collects its calls up to a row group, encodes and compresses it
 //! there ([`calls`]) and hands it over a bounded channel to the one thread that writes the files, so memory
 //! holds a row group per busy worker and a few encoded ones in the channel, whatever the size of the input.
+//! Threads with few calls share row groups ([`shared`]): the writer keeps each row group's metadata until the
+//! footer.
 
 mod calls;
 mod encode;
+mod group;
 mod rows;
+mod shared;
 pub mod table;
 
 use std::collections::HashMap;
@@ -88,6 +92,9 @@ pub fn export(
         descriptors: spec.descriptors().map_err(|what| ExportError::Parquet { path: settings.dir.clone(), what })?,
         pages: Pages { compression: settings.compression, squeeze: true },
         spare: Mutex::new(Vec::new()),
+        group_rows: settings.row_group_size.max(1),
+        shared_rows: settings.shared_rows,
+        shared: Mutex::default(),
     });
     let mut calls = Table::new(spec, settings);
     let mut updates = Table::new(
@@ -140,7 +147,7 @@ pub fn export(
             write_aggregates(&a, settings, hosts)
         });
         let worker = s.spawn(move || {
-            replay(
+            let replayed = replay(
                 inputs,
                 ReplayOptions::default(),
                 funcs,
@@ -149,7 +156,10 @@ pub fn export(
                     CallsSink::new(meta, layout.clone(), funcs, rows, tx.clone())
                 },
                 |_, sink| sink.finish(),
-            )
+            );
+            // The small threads' rows not yet in a full row group (when the writer has gone, it said why).
+            shared::finish(&layout, funcs, &tx);
+            replayed
         });
         let mut failed = None;
         for m in rx.iter() {

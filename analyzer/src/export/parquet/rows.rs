@@ -96,7 +96,7 @@ fn squeeze<T: Copy>(v: &mut [T], gaps: &[usize]) -> usize {
 }
 
 /// Keeps the values of `v` whose `keep` is set, in order, at its front; returns how many.
-fn compact(v: &mut [i64], keep: &[bool]) -> usize {
+pub(super) fn compact(v: &mut [i64], keep: &[bool]) -> usize {
     let mut j = 0;
     for i in 0..keep.len() {
         v[j] = v[i];
@@ -105,11 +105,9 @@ fn compact(v: &mut [i64], keep: &[bool]) -> usize {
     j
 }
 
-/// The rows of a cut row group: the first `n` of each column, of which `parents` parent ids and `closed`
-/// durations and self times (the optional values, compacted).
+/// The optional values of a cut row group, compacted: `parents` parent ids, `closed` durations and self times.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Cut {
-    pub n: usize,
     pub parents: usize,
     pub closed: usize,
 }
@@ -228,9 +226,9 @@ impl Rows {
         self.suspensions[s] = i64::from(c.suspensions);
     }
 
-    /// Cuts the row group (`all`: the thread is over): the slots of calls still open are taken out, and the
-    /// optional values compacted to those present, as their pages hold them.
-    pub(super) fn cut(&mut self, all: bool) -> Cut {
+    /// Cuts the row group (`all`: the thread is over): the slots of calls still open are taken out. Returns
+    /// the rows left, the first of each column; [`Rows::compact`] then makes them ready to encode.
+    pub(super) fn cut(&mut self, all: bool) -> usize {
         let len = self.slots.cut(all, &mut self.gaps);
         let g = &self.gaps;
         let mut n = len;
@@ -248,6 +246,12 @@ impl Rows {
             squeeze(&mut self.raised[..len], g);
             squeeze(&mut self.suspensions[..len], g);
         }
+        n
+    }
+
+    /// The optional values of the first `n` rows (a cut row group) compacted to those present, as their pages
+    /// hold them.
+    pub(super) fn compact(&mut self, n: usize) -> Cut {
         let parents = compact(&mut self.parent[..n], &self.has_parent[..n]);
         let closed = if self.closed[..n].iter().all(|&c| c) {
             n
@@ -255,7 +259,7 @@ impl Rows {
             compact(&mut self.dur[..n], &self.closed[..n]);
             compact(&mut self.selfs[..n], &self.closed[..n])
         };
-        Cut { n, parents, closed }
+        Cut { parents, closed }
     }
 
     /// Makes the rows of a thread that is over ready for another thread's calls, keeping their memory.
@@ -304,10 +308,11 @@ mod tests {
 
     /// The call numbers of a cut row group, checking that each row's values are its call's.
     fn rows_of(rows: &mut Rows, all: bool) -> Vec<u64> {
-        let cut = rows.cut(all);
+        let n = rows.cut(all);
+        let cut = rows.compact(n);
         let mut got = Vec::new();
         let (mut p, mut d) = (0, 0);
-        for i in 0..cut.n {
+        for i in 0..n {
             let n = rows.call_id[i] as u64 & NUMBER;
             let want = call(n, 0);
             assert_eq!(rows.start[i], want.start_ns);
