@@ -45,7 +45,7 @@ for fmt in binary legacy threads; do
     read -r s m c r < <(measure sh -c "cat ${FILES[*]} | wc -l")
     printf '%-8s %-28s %8s %8s %9s %11s %11.0f MB/s\n' $fmt "wc -l" "$s" "$c" "$m" "$r" "$(echo "$bytes / $s / 1000000" | bc -l)"
     read -r s m c r < <(measure "$BIN/pylu-analyze" summary -q --format csv --top 1 "$IN")
-    calls=$("$BIN/pylu-analyze" summary -q --format json --top 0 --func '^$' "$IN" | grep '"calls"' | tr -dc 0-9)
+    calls=$("$BIN/pylu-analyze" summary -q --format json --top 0 --func '^$' "$IN" 2> >(grep -v 'note: --func' >&2) | grep '"calls"' | tr -dc 0-9)
     printf '%-8s %-28s %8s %8s %9s %11s %11.0f MB/s  %.1f M calls/s (%s calls)\n' $fmt "parse + aggregate" "$s" "$c" "$m" "$r" \
         "$(echo "$bytes / $s / 1000000" | bc -l)" "$(echo "$calls / $s / 1000000" | bc -l)" "$calls"
     rm -rf out && mkdir out

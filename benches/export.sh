@@ -30,7 +30,7 @@ REPS=${PYLU_BENCH_REPS:-3}
 source "$ROOT/benches/measure.sh"
 
 in_mib=$((bytes / 1048576))
-calls=$("$BIN/pylu-analyze" summary -q --format json --top 0 --func '^$' "$IN" | grep '"calls"' | tr -dc 0-9)
+calls=$("$BIN/pylu-analyze" summary -q --format json --top 0 --func '^$' "$IN" 2> >(grep -v 'note: --func' >&2) | grep '"calls"' | tr -dc 0-9)
 echo "input: $IN, $bytes bytes ($in_mib MiB), $calls calls; median of $REPS runs; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-24s %8s %8s %9s %12s %12s\n' step wall_s cpu_s peak_MiB beyond_MiB throughput
 row() {
