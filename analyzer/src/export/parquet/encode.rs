@@ -385,7 +385,7 @@ mod tests {
         for k in [1u32, 5, 13, 20] {
             let mut keys = Vec::new();
             for (i, len) in (0..500u32).map(|i| (i, 1 + (i * 7) % 6)) {
-                keys.extend(std::iter::repeat_n((i * 2_654_435_761) % (1 << k), len as usize));
+                keys.extend(std::iter::repeat_n(i.wrapping_mul(2_654_435_761) % (1 << k), len as usize));
             }
             cases.push(keys);
         }
