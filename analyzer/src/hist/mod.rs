@@ -14,6 +14,10 @@
 //! digits: twice the counters for a bound of 1/256, and the analyzer 2 % slower, its counters missing the cache
 //! more often.)
 
+mod funcs;
+
+pub use funcs::FuncHists;
+
 /// Buckets in all (the index of `u64::MAX`, plus one).
 const BUCKETS: u32 = 57 * 64 + 128;
 
@@ -349,89 +353,6 @@ impl LatencyHist {
     }
 }
 
-/// Whole call durations per function label (one [`LatencyHist`] each).
-#[derive(Debug, Clone, Default)]
-pub struct FuncHists {
-    by_func: Vec<LatencyHist>,
-}
-
-/// Labels above this are not given a histogram (a corrupt id must not allocate gigabytes).
-const MAX_HIST_LABEL: u32 = 1 << 22;
-
-impl FuncHists {
-    /// `func`'s histogram, growing the table to hold it; `None` for an implausible id.
-    #[inline(always)]
-    fn slot(&mut self, func: u32) -> Option<&mut LatencyHist> {
-        let i = func as usize;
-        if i >= self.by_func.len() {
-            if func >= MAX_HIST_LABEL {
-                return None;
-            }
-            self.by_func.resize_with(i + 1, LatencyHist::default);
-        }
-        Some(&mut self.by_func[i])
-    }
-
-    #[inline(always)]
-    pub fn record(&mut self, func: u32, whole_ns: u64) {
-        if let Some(h) = self.slot(func) {
-            h.record(whole_ns);
-        }
-    }
-
-    /// These histograms under new labels, those that `relabel` gives one label added together. When it merges
-    /// none (the usual case), the histograms are moved rather than added.
-    pub fn into_relabelled(self, relabel: impl Fn(u32) -> u32) -> FuncHists {
-        if crate::tree::relabel_merges(self.iter().map(|(f, _)| f).collect(), &relabel) {
-            let mut merged = FuncHists::default();
-            merged.merge(&self, relabel);
-            return merged;
-        }
-        let mut moved = FuncHists::default();
-        for (f, h) in self.by_func.into_iter().enumerate() {
-            if !h.is_empty() {
-                if let Some(slot) = moved.slot(relabel(f as u32)) {
-                    *slot = h;
-                }
-            }
-        }
-        moved
-    }
-
-    /// Adds `other`'s durations, relabelled.
-    pub fn merge(&mut self, other: &FuncHists, relabel: impl Fn(u32) -> u32) {
-        for (f, h) in other.iter() {
-            if let Some(mine) = self.slot(relabel(f)) {
-                mine.add(h);
-            }
-        }
-    }
-
-    /// The histogram of `func`, if it has recorded anything.
-    pub fn get(&self, func: u32) -> Option<&LatencyHist> {
-        self.by_func.get(func as usize).filter(|h| !h.is_empty())
-    }
-
-    /// Lists again the histograms whose counters are mostly empty (see `LatencyHist::compact`).
-    pub fn compact(&mut self) {
-        self.by_func.iter_mut().for_each(LatencyHist::compact);
-    }
-
-    /// Every non-empty histogram.
-    pub fn iter(&self) -> impl Iterator<Item = (u32, &LatencyHist)> {
-        self.by_func.iter().enumerate().filter(|(_, h)| !h.is_empty()).map(|(i, h)| (i as u32, h))
-    }
-
-    /// Only the functions `keep` accepts.
-    pub fn retain(&mut self, keep: impl Fn(u32) -> bool) {
-        for (i, h) in self.by_func.iter_mut().enumerate() {
-            if !keep(i as u32) {
-                *h = LatencyHist::default();
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -665,23 +586,6 @@ mod tests {
             let exact = vs[rank - 1] as f64;
             let got = all.quantile(q).unwrap() as f64;
             prop_assert!((got - exact).abs() <= exact / 128.0 + 0.5, "{} vs {}", got, exact);
-        }
-
-        /// Moving histograms to new labels gives what adding them under those labels gives, merges or not.
-        #[test]
-        fn into_relabelled_is_merge(
-            calls in prop::collection::vec((0u32..10, 0u64..1 << 20), 0..300),
-            targets in prop::collection::vec(0u32..30, 10),
-        ) {
-            let mut hists = FuncHists::default();
-            for &(f, v) in &calls {
-                hists.record(f, v);
-            }
-            let relabel = |f: u32| targets[f as usize];
-            let mut want = FuncHists::default();
-            want.merge(&hists, relabel);
-            let got = hists.into_relabelled(relabel);
-            prop_assert_eq!(got.iter().collect::<Vec<_>>(), want.iter().collect::<Vec<_>>());
         }
     }
 }
