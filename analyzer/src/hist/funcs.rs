@@ -26,7 +26,15 @@ pub struct FuncHists {
     /// Sparse: `ids[k]`'s histogram at `k` (none empty).
     hists: Vec<LatencyHist>,
     sparse: bool,
+    /// Made by [`FuncHists::sparse`]: memory in proportion to the labels recorded, in either layout. Such a
+    /// table turns dense once that costs at most [`THIN_DENSE_RATIO`] slots a label (a text log's thread that
+    /// calls most of the log's functions then records inline, as the decode loop does: a binary search per
+    /// call cost `pylu-processlogs` 3.5 % more instructions), and sparse again before it would cost more.
+    thin: bool,
 }
+
+/// A thin table is dense only while its slots are at most this many per label recorded.
+const THIN_DENSE_RATIO: usize = 4;
 
 /// Labels above this are not given a histogram (a corrupt id must not allocate gigabytes). Sparse tables
 /// drop them too, so that what is recorded does not depend on the layout.
@@ -35,7 +43,7 @@ const MAX_HIST_LABEL: u32 = 1 << 22;
 impl FuncHists {
     /// An empty sparse table: for a thread's state, which the stitcher records only a few values into.
     pub fn sparse() -> Self {
-        FuncHists { sparse: true, ..FuncHists::default() }
+        FuncHists { sparse: true, thin: true, ..FuncHists::default() }
     }
 
     /// Whether the table is sparse (see [`FuncHists`]).
@@ -75,20 +83,61 @@ impl FuncHists {
         }
         let i = func as usize;
         if !self.sparse {
-            if i >= self.dense.len() {
-                self.dense.resize_with(i + 1, LatencyHist::default);
+            if i < self.dense.len() {
+                return Some(&mut self.dense[i]);
             }
-            return Some(&mut self.dense[i]);
+            if !self.thin {
+                self.dense.resize_with(i + 1, LatencyHist::default);
+                return Some(&mut self.dense[i]);
+            }
+            // Thin: grown to a power of two (a scan of the table per doubling, not per new label), unless
+            // that is more slots a label than a thin table may hold.
+            let len = (i + 1).next_power_of_two();
+            let held = self.dense.iter().filter(|h| !h.is_empty()).count();
+            if len <= THIN_DENSE_RATIO * (held + 1) {
+                self.dense.reserve_exact(len - self.dense.len());
+                self.dense.resize_with(len, LatencyHist::default);
+                return Some(&mut self.dense[i]);
+            }
+            self.make_sparse();
         }
         let k = match self.ids.binary_search(&func) {
             Ok(k) => k,
             Err(k) => {
                 self.ids.insert(k, func);
                 self.hists.insert(k, LatencyHist::default());
+                let top = *self.ids.last().expect("just inserted") as usize + 1;
+                if self.thin && top.next_power_of_two() <= THIN_DENSE_RATIO * self.ids.len() {
+                    self.make_dense(top.next_power_of_two());
+                    return Some(&mut self.dense[i]);
+                }
                 k
             }
         };
         Some(&mut self.hists[k])
+    }
+
+    /// The dense layout's non-empty histograms, as the sparse layout.
+    fn make_sparse(&mut self) {
+        let n = self.dense.iter().filter(|h| !h.is_empty()).count();
+        let (mut ids, mut hists) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for (f, h) in std::mem::take(&mut self.dense).into_iter().enumerate() {
+            if !h.is_empty() {
+                ids.push(f as u32);
+                hists.push(h);
+            }
+        }
+        (self.ids, self.hists, self.sparse) = (ids, hists, true);
+    }
+
+    /// The sparse layout's histograms, as a dense table of `len` slots (more than the highest label).
+    fn make_dense(&mut self, len: usize) {
+        let mut dense = Vec::with_capacity(len);
+        dense.resize_with(len, LatencyHist::default);
+        for (f, h) in std::mem::take(&mut self.ids).into_iter().zip(std::mem::take(&mut self.hists)) {
+            dense[f as usize] = h;
+        }
+        (self.dense, self.sparse) = (dense, false);
     }
 
     /// These histograms under new labels, sparse; those that `relabel` gives one label are added together (in
@@ -179,15 +228,7 @@ impl FuncHists {
     /// table sparse: a chunk's and a thread's histograms are compacted when done, and may then wait long.
     pub fn compact(&mut self) {
         if !self.sparse {
-            let n = self.dense.iter().filter(|h| !h.is_empty()).count();
-            let (mut ids, mut hists) = (Vec::with_capacity(n), Vec::with_capacity(n));
-            for (f, h) in std::mem::take(&mut self.dense).into_iter().enumerate() {
-                if !h.is_empty() {
-                    ids.push(f as u32);
-                    hists.push(h);
-                }
-            }
-            (self.ids, self.hists, self.sparse) = (ids, hists, true);
+            self.make_sparse();
         }
         self.hists.iter_mut().for_each(LatencyHist::compact);
     }
@@ -252,6 +293,33 @@ mod tests {
         // Implausible labels are dropped in both layouts.
         thread.record(MAX_HIST_LABEL, 1);
         assert_eq!(thread.iter().count(), 7);
+    }
+
+    /// A thin table (a thread's) whose labels are most of those up to its highest turns dense, so that its
+    /// records are inline; scattered labels keep it sparse, and a far label makes a dense one sparse again.
+    #[test]
+    fn a_thin_table_is_dense_only_while_that_is_small() {
+        let mut h = FuncHists::sparse();
+        for f in [3, 0, 1, 2, 5, 4, 7, 6] {
+            h.record(f, 10);
+        }
+        assert!(!h.is_sparse(), "8 labels of 0..8");
+        assert_eq!(h.slots(), 8);
+        h.record(12, 10);
+        assert!(!h.is_sparse() && h.slots() == 16, "{} slots", h.slots());
+        h.record(1_000, 10);
+        assert!(h.is_sparse(), "10 labels up to 1,000");
+        assert_eq!(h.iter().map(|(f, _)| f).collect::<Vec<_>>(), [0, 1, 2, 3, 4, 5, 6, 7, 12, 1_000]);
+        let mut scattered = FuncHists::sparse();
+        for f in (0..50).map(|k| k * 100) {
+            scattered.record(f, 1);
+        }
+        assert!(scattered.is_sparse());
+        assert_eq!(scattered.iter().count(), 50);
+        // An ordinary table (a chunk's, in the decode loop) is dense whatever its labels.
+        let mut chunk = FuncHists::default();
+        chunk.record(1_000, 1);
+        assert!(!chunk.is_sparse());
     }
 
     /// One step on a table and on its model: label → the values recorded under it.
@@ -350,6 +418,8 @@ mod tests {
                 most = most.max(model.len());
                 if hists.is_sparse() {
                     prop_assert!(hists.slots() <= 2 * most.max(4), "{} slots, {} labels", hists.slots(), most);
+                } else if hists.thin {
+                    prop_assert!(hists.slots() <= THIN_DENSE_RATIO * (most + 1), "{} slots, {} labels", hists.slots(), most);
                 }
             }
         }
