@@ -65,7 +65,7 @@ impl Selection {
     /// Whether the thread is selected (process and thread filters).
     pub fn wants_thread(&self, pid: u32, tid: u64, thread: &str) -> bool {
         (self.pids.is_empty() || self.pids.contains(&pid))
-            && (self.threads.is_empty() || self.threads.iter().any(|t| t == thread || *t == tid.to_string()))
+            && (self.threads.is_empty() || self.threads.iter().any(|want| names_thread(want, tid, thread)))
     }
 
     /// Whether a function name passes `--func`.
@@ -174,8 +174,9 @@ impl Selection {
 
 impl Selection {
     /// One line per filter that selects nothing in `a` (`--pid 123: no such process`), for a report that
-    /// would otherwise come out empty without saying why (a typo in a CI script). An empty input gets none: a
-    /// filter cannot be wrong about nothing.
+    /// would otherwise come out empty without saying why (a typo in a CI script). An empty analysis gets only
+    /// `--pid`'s (the analysis kept nothing but the processes it names): the other filters cannot be wrong about
+    /// nothing.
     pub fn unmatched(&self, a: &Analysis) -> Vec<String> {
         let mut notes = Vec::new();
         // The analysis keeps only the processes `--pid` names (`Options::pids`): a pid with no thread is absent.
@@ -189,7 +190,7 @@ impl Selection {
         }
         let in_pids = |t: &&ThreadProfile| self.pids.is_empty() || self.pids.contains(&t.pid);
         for want in &self.threads {
-            if !a.threads.iter().filter(in_pids).any(|t| t.thread == *want || t.tid.to_string() == *want) {
+            if !a.threads.iter().filter(in_pids).any(|t| names_thread(want, t.tid, &t.thread)) {
                 notes.push(format!("--thread {want}: no thread of that name or id"));
             }
         }
@@ -200,7 +201,9 @@ impl Selection {
             }
         }
         if let Some(re) = &self.func {
-            let used = |f: u32| re.is_match(a.func_name(f));
+            // The regex once per function, not once per tree node.
+            let matching: Vec<bool> = a.functions.iter().map(|f| re.is_match(&f.name)).collect();
+            let used = |f: u32| matching.get(f as usize).copied().unwrap_or(false);
             let called = chosen()
                 .any(|t| t.tree.nodes.iter().skip(1).any(|n| used(n.func)) || t.lines.iter().any(|l| used(l.func)));
             let recorded = a.events.iter().any(|e| used(e.func) && self.wants_thread(e.pid, e.tid, &e.thread));
@@ -210,6 +213,11 @@ impl Selection {
         }
         notes
     }
+}
+
+/// Whether `--thread want` names this thread: its name, or its id in decimal.
+fn names_thread(want: &str, tid: u64, thread: &str) -> bool {
+    want == thread || want == tid.to_string()
 }
 
 /// `1, 2, 3`.

@@ -12,8 +12,9 @@ use super::LatencyHist;
 ///
 /// *Sparse* (after [`FuncHists::compact`], [`FuncHists::into_relabelled`], or [`FuncHists::sparse`]): only the
 /// labels with a non-empty histogram, increasing, and their histograms beside them, so the table grows with the
-/// functions called. A value recorded there is found by binary search, out of line: only the stitcher and text
-/// logs' replay (a few million calls a second) record into a thread's sparse table, never the decode loop.
+/// functions called. A value recorded there is found by binary search, out of line. A thread's table
+/// ([`FuncHists::sparse`], *thin*) moves between the two: dense while that costs at most [`THIN_DENSE_RATIO`]
+/// slots a label (a text log's busy thread records inline), sparse otherwise (a request thread's few functions).
 ///
 /// Both layouts hold the same histograms: the layout changes nothing that [`FuncHists::get`] and
 /// [`FuncHists::iter`] return.
@@ -41,7 +42,8 @@ const THIN_DENSE_RATIO: usize = 4;
 const MAX_HIST_LABEL: u32 = 1 << 22;
 
 impl FuncHists {
-    /// An empty sparse table: for a thread's state, which the stitcher records only a few values into.
+    /// An empty thin table (sparse until dense is as small, see [`FuncHists`]): for a thread's state, which waits
+    /// until the end of the analysis.
     pub fn sparse() -> Self {
         FuncHists { sparse: true, thin: true, ..FuncHists::default() }
     }

@@ -494,8 +494,8 @@ pub(crate) struct ThreadAgg {
 impl ThreadAgg {
     pub fn new() -> Self {
         let mut m = Machine::new();
-        // A thread's state waits until the end, and only the stitcher and text logs' replay record into it: its
-        // histograms take a slot per function called, not per label up to the highest (see `FuncHists`).
+        // A thread's state waits until the end: its histograms take memory in proportion to the functions it
+        // called, not a slot per label up to the highest (a thin table, see `FuncHists`).
         m.hists = FuncHists::sparse();
         ThreadAgg { m, text: TextReplay::default(), last_t: 0 }
     }
