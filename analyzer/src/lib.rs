@@ -14,7 +14,8 @@
 //! the merging of threads or processes): [`folded`], [`flamegraph`], [`summary`] (text, JSON, CSV), [`lines`]
 //! and [`events`]. [`dump`] and [`info`] show a file's records and shape.
 //!
-//! [`cli`] is what the two binaries share: one analysis run as a command makes it, and their common options.
+//! [`cli`] is what the two binaries share: one analysis run as a command makes it, and their common options;
+//! [`malloc_tuning`] runs them again with glibc's malloc on huge pages when the inputs are large.
 //!
 //! Errors are typed ([`AnalyzeError`] for what stops an analysis; damage inside an input is reported in
 //! [`Analysis::damage`] and skipped).
@@ -38,6 +39,7 @@ pub mod hist;
 pub mod info;
 pub mod input;
 pub mod machine;
+pub mod malloc_tuning;
 pub mod pipeline;
 pub mod profile;
 pub mod progress;

@@ -529,8 +529,28 @@ fn pixels(s: &str) -> Result<f64, String> {
     }
 }
 
+impl Cli {
+    /// The inputs of a report subcommand (`diff`, `export`, `dump` and `info` gain nothing from a second start
+    /// with huge pages: measured in docs/PERFORMANCE.md).
+    fn report_inputs(&self) -> Option<&[PathBuf]> {
+        match &self.cmd {
+            Cmd::Summary { common, .. }
+            | Cmd::Folded { common, .. }
+            | Cmd::Flamegraph { common, .. }
+            | Cmd::Lines { common, .. }
+            | Cmd::Events { common, .. } => Some(&common.inputs),
+            _ => None,
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    if let Some(inputs) = cli.report_inputs() {
+        // Before any thread starts: it may replace this process with one whose malloc uses huge pages.
+        pylu_analyzer::malloc_tuning::reexec_if_worthwhile(inputs);
+    }
+    match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => ExitCode::from(progress::exit_code_for("pylu-analyze", e.as_ref())),
     }

@@ -107,6 +107,10 @@ fn run(cli: Cli) -> Result<u8> {
         return Ok(EXIT_OK);
     }
     let mut t = Phases { on: cli.timings, last: Instant::now() };
+    if cli.timings {
+        let how = if pylu_analyzer::malloc_tuning::tuned() { "huge pages (malloc_tuning)" } else { "glibc's defaults" };
+        pylu_analyzer::say!("pylu-processlogs: malloc: {how}");
+    }
     let inputs = OpenInputs::open(&cli.input)?;
     inputs.check_readable("pylu-processlogs")?;
     let name = cli.name.clone().unwrap_or_else(|| base_name(&cli.input));
@@ -217,6 +221,10 @@ fn run(cli: Cli) -> Result<u8> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.completions.is_none() {
+        // Before any thread starts: it may replace this process with one whose malloc uses huge pages.
+        pylu_analyzer::malloc_tuning::reexec_if_worthwhile(&cli.input);
+    }
     // The whole run on a worker of the pool, so that each parallel step starts and ends there: from the main
     // thread, each step's end waited for the spinning workers to give a core back to it (0.1–2.5 ms each time
     // on two cores).

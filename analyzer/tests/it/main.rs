@@ -12,6 +12,7 @@ mod filtered;
 mod golden;
 mod handchecked;
 mod inputs;
+mod malloc_tuning;
 #[cfg(feature = "parquet")]
 mod parquet;
 mod properties;
