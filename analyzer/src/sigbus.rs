@@ -6,19 +6,23 @@
 //! mapping faulted and exits with 2 (docs/ANALYZER.md, "Exit codes"). A SIGBUS outside every input's mapping
 //! is not ours to explain: the default action (a core dump) is restored and the fault happens again.
 
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Once;
 
 /// Mappings remembered at once; past this, a fault in an unremembered one is reported without its path.
 const SLOTS: usize = 256;
+
+/// The most bytes of a path a slot keeps (a longer one is reported cut, ending in `...`).
+const PATH_BYTES: usize = 1024;
 
 struct Slot {
     used: AtomicBool,
     /// The mapping's first address; 0 while the slot is being filled or emptied.
     start: AtomicUsize,
     len: AtomicUsize,
-    /// The path's bytes (leaked: the handler may read them at any time).
-    path: AtomicPtr<u8>,
+    /// The path's first bytes, kept in the slot: the handler may read them at any time, so they cannot be freed
+    /// memory, and leaking a copy per input opened grew a long-lived process without bound.
+    path: [AtomicU8; PATH_BYTES],
     path_len: AtomicUsize,
 }
 
@@ -27,7 +31,7 @@ const EMPTY: Slot = Slot {
     used: AtomicBool::new(false),
     start: AtomicUsize::new(0),
     len: AtomicUsize::new(0),
-    path: AtomicPtr::new(std::ptr::null_mut()),
+    path: [const { AtomicU8::new(0) }; PATH_BYTES],
     path_len: AtomicUsize::new(0),
 };
 static TABLE: [Slot; SLOTS] = [EMPTY; SLOTS];
@@ -53,12 +57,14 @@ impl Drop for Guard {
 /// Remembers that `len` bytes from `start` are the mapping of `path`, installing the handler on first use.
 pub fn watch(start: *const u8, len: usize, path: &std::path::Path) -> Guard {
     INSTALL.call_once(install);
-    let bytes: &'static mut [u8] = Box::leak(path.as_os_str().as_encoded_bytes().to_vec().into_boxed_slice());
+    let bytes = path.as_os_str().as_encoded_bytes();
     for (i, slot) in TABLE.iter().enumerate() {
         if slot.used.compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
             slot.len.store(len, Ordering::Relaxed);
+            for (to, &b) in slot.path.iter().zip(bytes) {
+                to.store(b, Ordering::Relaxed);
+            }
             slot.path_len.store(bytes.len(), Ordering::Relaxed);
-            slot.path.store(bytes.as_mut_ptr(), Ordering::Relaxed);
             slot.start.store(start as usize, Ordering::Release);
             return Guard(Some(i));
         }
@@ -136,10 +142,15 @@ extern "C" fn on_sigbus(_signal: libc::c_int, info: *mut libc::siginfo_t, _conte
     }
     match hit {
         Some(s) => {
-            // SAFETY: a slot's path points to path_len leaked bytes, stored before its start was published.
-            line.push(unsafe {
-                std::slice::from_raw_parts(s.path.load(Ordering::Relaxed), s.path_len.load(Ordering::Relaxed))
-            });
+            // Stored before its start was published (a slot emptied and filled again meanwhile would give
+            // another input's name, never invalid memory).
+            let len = s.path_len.load(Ordering::Relaxed);
+            for b in &s.path[..len.min(PATH_BYTES)] {
+                line.push(&[b.load(Ordering::Relaxed)]);
+            }
+            if len > PATH_BYTES {
+                line.push(b"...");
+            }
             line.push(b": ");
         }
         None => line.push(b"an input: "),

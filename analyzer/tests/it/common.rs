@@ -154,11 +154,16 @@ struct Counting;
 
 thread_local! {
     static ALLOCATED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    static FREED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 fn count(bytes: usize) {
     // At a thread's teardown the counter may be gone: those allocations are nobody's test.
     let _ = ALLOCATED.try_with(|a| a.set(a.get() + bytes as u64));
+}
+
+fn count_freed(bytes: usize) {
+    let _ = FREED.try_with(|a| a.set(a.get() + bytes as u64));
 }
 
 // SAFETY: every call is passed on to the system allocator with the same arguments; counting allocates nothing.
@@ -170,12 +175,14 @@ unsafe impl std::alloc::GlobalAlloc for Counting {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        count_freed(layout.size());
         // SAFETY: `ptr` came from the system allocator, with `layout`.
         unsafe { std::alloc::System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
         count(new_size);
+        count_freed(layout.size());
         // SAFETY: as for `dealloc`; `new_size` is the caller's.
         unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
     }
@@ -189,4 +196,12 @@ pub fn allocated_by<R>(f: impl FnOnce() -> R) -> (R, u64) {
     let before = ALLOCATED.with(|a| a.get());
     let r = f();
     (r, ALLOCATED.with(|a| a.get()) - before)
+}
+
+/// What `f` returns, and the bytes allocated on this thread while it ran less those freed on this thread: what it
+/// kept (0 for code that frees all it allocates on the thread that allocated it).
+pub fn kept_by<R>(f: impl FnOnce() -> R) -> (R, i64) {
+    let before = ALLOCATED.with(|a| a.get()) as i64 - FREED.with(|a| a.get()) as i64;
+    let r = f();
+    (r, ALLOCATED.with(|a| a.get()) as i64 - FREED.with(|a| a.get()) as i64 - before)
 }

@@ -138,6 +138,51 @@ fn a_file_truncated_while_mapped_is_one_line_and_exit_2() {
     assert!(line.contains(&*path.to_string_lossy()) && line.contains(": error: "), "{line}");
 }
 
+/// A path longer than the handler's record of it (1,024 bytes) is named by its first 1,024 bytes and `...`.
+#[cfg(unix)]
+#[test]
+fn a_long_path_truncated_while_mapped_is_named_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut deep = dir.path().to_path_buf();
+    for i in 0..6 {
+        deep.push(format!("{i}{}", "d".repeat(199)));
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    let path = deep.join("live.log");
+    let mut big = Vec::new();
+    while big.len() < 64 << 10 {
+        big.extend_from_slice(&std::fs::read(log_fixture()).unwrap());
+    }
+    std::fs::write(&path, &big).unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "inputs::sigbus_child", "--ignored", "--nocapture", "--test-threads", "1"])
+        .env("PYLU_SIGBUS_FILE", &path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let line = err.lines().find(|l| l.contains("shrank")).unwrap_or_else(|| panic!("no line on stderr: {err}"));
+    let bytes = path.as_os_str().as_encoded_bytes();
+    assert!(bytes.len() > 1024);
+    let named = format!("{}...: the file shrank", String::from_utf8_lossy(&bytes[..1024]));
+    assert!(line.contains(&named), "{line}");
+}
+
+/// Opening and dropping inputs keeps no memory: the SIGBUS handler's record of a mapping (its path included)
+/// lives in a fixed table, where a copy of each input's path was once leaked.
+#[test]
+fn opening_inputs_keeps_no_memory() {
+    let path = log_fixture();
+    // The first open installs the handler once (its program name is kept for the process' life).
+    drop(pylu_analyzer::Input::open(&path).unwrap());
+    let ((), kept) = kept_by(|| {
+        for _ in 0..100 {
+            drop(pylu_analyzer::Input::open(&path).unwrap());
+        }
+    });
+    assert_eq!(kept, 0);
+}
+
 /// `-o -` is standard output for every export that writes one file; parquet's directory cannot go there.
 #[test]
 fn export_to_dash_is_standard_output() {
