@@ -32,6 +32,9 @@ enum Data {
     Read(Vec<u8>),
 }
 
+/// Mapped inputs smaller than this in all are unmapped on the caller's thread ([`Input::release_in_background`]).
+pub const BACKGROUND_RELEASE_BYTES: usize = 4 << 20;
+
 impl Input {
     /// Maps `path` read-only; `-` reads standard input into memory (a pipe cannot be mapped, and the parallel
     /// reader needs the whole input: a text log's threads are stitched across chunks).
@@ -73,8 +76,12 @@ impl Input {
 
     /// Unmaps `inputs` on another thread: tearing down the mapping of a gigabyte takes tens of milliseconds,
     /// which the reports written meanwhile hide. (If the process exits first, the kernel finishes the job.)
+    /// Mappings of less than [`BACKGROUND_RELEASE_BYTES`] in all are released here: starting a thread costs
+    /// more than unmapping them, and a library caller is left with no thread still running.
     pub fn release_in_background(inputs: Vec<Input>) {
-        if inputs.iter().any(|i| !matches!(i.data, Data::Read(_))) {
+        let mapped: usize =
+            inputs.iter().filter(|i| !matches!(i.data, Data::Read(_))).map(|i| i.bytes().len()).sum();
+        if mapped >= BACKGROUND_RELEASE_BYTES {
             // If no thread can be started, the closure and the inputs in it are dropped here instead.
             let _ = std::thread::Builder::new().name("pylu-unmap".into()).spawn(move || drop(inputs));
         }
