@@ -51,7 +51,9 @@ fn draw_frames(
         return None;
     }
     let (frames, timemax) = merge(lines)?;
-    if timemax == 0 {
+    // inferno formats counts through f64: past 2^53 its titles round them (a fuzzed `2222222222222222222`
+    // became `…222,336`), which the integers here would not.
+    if timemax == 0 || timemax > 1 << 53 {
         return None;
     }
     // inferno's pruning, in its own float operations.
@@ -496,5 +498,24 @@ mod tests {
         assert!(
             ends_in_number("a b 12") && ends_in_number("a 1.5") && !ends_in_number("a b1") && !ends_in_number("ab")
         );
+    }
+}
+
+#[cfg(test)]
+mod fuzz_found {
+    use crate::report::flamegraph::{write_flamegraph, write_flamegraph_by_inferno, FlameOptions};
+
+    /// Found by the `flamegraph_folded` fuzz target: a count past 2^53, which inferno's titles round.
+    #[test]
+    fn counts_past_2_pow_53_are_drawn_as_inferno_draws_them() {
+        let o = FlameOptions { min_width: 0.0, ..FlameOptions::default() };
+        for lines in
+            [vec![">0a&#^q 2222222222222222222".to_string()], vec!["a;b 9007199254740993".into(), "a 7".into()]]
+        {
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            write_flamegraph(&lines, &o, &mut ours).unwrap();
+            write_flamegraph_by_inferno(&lines, &o, &mut theirs).unwrap();
+            assert!(ours == theirs, "{lines:?}");
+        }
     }
 }

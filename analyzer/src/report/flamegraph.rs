@@ -112,6 +112,17 @@ pub fn write_flamegraph(folded: &[String], o: &FlameOptions, out: &mut dyn Write
     write_with_inferno(lines, &mut opt, folded.is_empty(), out)
 }
 
+/// [`write_flamegraph`] drawn by inferno alone (no frames written by `flame_frames`): what that drawing must
+/// equal byte for byte, for the fuzz target that checks it on any folded input.
+#[doc(hidden)]
+pub fn write_flamegraph_by_inferno(folded: &[String], o: &FlameOptions, out: &mut dyn Write) -> io::Result<()> {
+    let lines: Vec<&str> =
+        folded.iter().map(|line| line.trim()).filter(|line| !(line.is_empty() || line.starts_with("# "))).collect();
+    let palette = o.palette.parse::<Palette>().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut opt = inferno_options(o, palette);
+    write_with_inferno(lines, &mut opt, folded.is_empty(), out)
+}
+
 /// inferno's drawing of `lines` as they are (sorted unless `opt.no_sort` is off).
 fn write_with_inferno(
     lines: Vec<&str>,
