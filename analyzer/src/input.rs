@@ -79,8 +79,7 @@ impl Input {
     /// Mappings of less than [`BACKGROUND_RELEASE_BYTES`] in all are released here: starting a thread costs
     /// more than unmapping them, and a library caller is left with no thread still running.
     pub fn release_in_background(inputs: Vec<Input>) {
-        let mapped: usize =
-            inputs.iter().filter(|i| !matches!(i.data, Data::Read(_))).map(|i| i.bytes().len()).sum();
+        let mapped: usize = inputs.iter().filter(|i| !matches!(i.data, Data::Read(_))).map(|i| i.bytes().len()).sum();
         if mapped >= BACKGROUND_RELEASE_BYTES {
             // If no thread can be started, the closure and the inputs in it are dropped here instead.
             let _ = std::thread::Builder::new().name("pylu-unmap".into()).spawn(move || drop(inputs));
