@@ -4,9 +4,14 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
-mkdir -p "$here/corpus/binary_reader" "$here/corpus/legacy_lines"
+mkdir -p "$here/corpus/binary_reader" "$here/corpus/legacy_lines" "$here/corpus/flamegraph_folded"
 shopt -s nullglob
 copied=0
+# flamegraph_folded: an options byte (0: the defaults but a minimum width of 0) before each folded file.
+for f in "$root"/fixtures/analyzer/expected/*.folded; do
+    { printf '\000'; cat "$f"; } > "$here/corpus/flamegraph_folded/$(basename "$f")"
+    copied=$((copied + 1))
+done
 for f in "$root"/fixtures/binary/*.pylu; do
     cp "$f" "$here/corpus/binary_reader/"
     copied=$((copied + 1))
