@@ -113,6 +113,25 @@ fn sigbus_child() {
     println!("read {byte} past the end without a fault");
 }
 
+/// Writes a log of several pages at `path` (so that the last byte read is on a page past the new end), has
+/// [`sigbus_child`] map, truncate and read it, and returns the child's line about it (after checking exit 2).
+#[cfg(unix)]
+fn truncated_while_mapped(path: &Path) -> String {
+    let mut big = Vec::new();
+    while big.len() < 64 << 10 {
+        big.extend_from_slice(&std::fs::read(log_fixture()).unwrap());
+    }
+    std::fs::write(path, &big).unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "inputs::sigbus_child", "--ignored", "--nocapture", "--test-threads", "1"])
+        .env("PYLU_SIGBUS_FILE", path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    err.lines().find(|l| l.contains("shrank")).unwrap_or_else(|| panic!("no line on stderr: {err}")).to_string()
+}
+
 /// logrotate's copytruncate empties a log under a reader: the mapped pages vanish and reading them raises
 /// SIGBUS. The analyzer says which file and exits 2 instead of dying of "Bus error". Deterministic: the file
 /// is mapped, truncated, then read, in that order, in a child process.
@@ -121,20 +140,7 @@ fn sigbus_child() {
 fn a_file_truncated_while_mapped_is_one_line_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("live.log");
-    // Several pages, so that the last byte read is on a page past the new end.
-    let mut big = Vec::new();
-    while big.len() < 64 << 10 {
-        big.extend_from_slice(&std::fs::read(log_fixture()).unwrap());
-    }
-    std::fs::write(&path, &big).unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "inputs::sigbus_child", "--ignored", "--nocapture", "--test-threads", "1"])
-        .env("PYLU_SIGBUS_FILE", &path)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    let line = err.lines().find(|l| l.contains("shrank")).unwrap_or_else(|| panic!("no line on stderr: {err}"));
+    let line = truncated_while_mapped(&path);
     assert!(line.contains(&*path.to_string_lossy()) && line.contains(": error: "), "{line}");
 }
 
@@ -149,19 +155,7 @@ fn a_long_path_truncated_while_mapped_is_named_cut() {
     }
     std::fs::create_dir_all(&deep).unwrap();
     let path = deep.join("live.log");
-    let mut big = Vec::new();
-    while big.len() < 64 << 10 {
-        big.extend_from_slice(&std::fs::read(log_fixture()).unwrap());
-    }
-    std::fs::write(&path, &big).unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "inputs::sigbus_child", "--ignored", "--nocapture", "--test-threads", "1"])
-        .env("PYLU_SIGBUS_FILE", &path)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    let line = err.lines().find(|l| l.contains("shrank")).unwrap_or_else(|| panic!("no line on stderr: {err}"));
+    let line = truncated_while_mapped(&path);
     let bytes = path.as_os_str().as_encoded_bytes();
     assert!(bytes.len() > 1024);
     let named = format!("{}...: the file shrank", String::from_utf8_lossy(&bytes[..1024]));
