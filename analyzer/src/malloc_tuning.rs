@@ -5,8 +5,8 @@
 //! ~1.6 µs each on a virtual machine. glibc backs its heaps with 2 MiB pages when `glibc.malloc.hugetlb=1`
 //! and the kernel's transparent huge pages are `madvise` or `always`, but only if a heap grows by at least a
 //! huge page at a time, which `glibc.malloc.top_pad` asks for: 16 MiB at a time, 900 faults, 12–15 % less wall
-//! and CPU time on that log, 6–11 % on text logs of 10–200 MB and binary traces of 64 MB (docs/PERFORMANCE.md);
-//! the peak grows by a few MiB. Neither alone pays.
+//! and CPU time on that log, 7–15 % on a 200 MB text log and a 64 MB binary trace (docs/performance-log.md,
+//! "ninth pass"); the peak grows by a few MiB. Neither alone pays.
 //!
 //! glibc reads its tunables only when a process starts, from `GLIBC_TUNABLES`, so [`reexec_if_worthwhile`]
 //! executes the same program (`/proc/self/exe`, same arguments, same file descriptors) once more with them
@@ -63,11 +63,15 @@ pub fn tunables_for(
         None => Some(TUNABLES.into()),
         Some(c) if c.is_empty() => Some(TUNABLES.into()),
         Some(c) => {
-            let c = c.to_string_lossy();
-            if c.contains("glibc.malloc.hugetlb") || c.contains("glibc.malloc.top_pad") {
+            let text = c.to_string_lossy();
+            if text.contains("glibc.malloc.hugetlb") || text.contains("glibc.malloc.top_pad") {
                 return None;
             }
-            Some(format!("{c}:{TUNABLES}").into())
+            // Appended to the bytes as they are (a non-UTF-8 value stays what it was).
+            let mut v = c.to_os_string();
+            v.push(":");
+            v.push(TUNABLES);
+            Some(v)
         }
     }
 }
