@@ -76,7 +76,8 @@ fn trace(steps: &[u8], per_block: usize) -> Vec<u8> {
                     0 | 1 => enc.line(at, 2 + f, 1 + u64::from(b >> 5) * 300, t),
                     2 => enc.debug(at, 3, DebugKind::Used, "x", &format!("{b}"), t),
                     _ => {
-                        let action = if updates % 2 == 0 { UpdateAction::Applied } else { UpdateAction::Reverted };
+                        let action =
+                            if updates.is_multiple_of(2) { UpdateAction::Applied } else { UpdateAction::Reverted };
                         enc.update(updates / 2, action, "patch('p.py')", t);
                         updates += 1;
                     }
