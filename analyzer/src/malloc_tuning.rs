@@ -38,30 +38,23 @@ pub fn tuned() -> bool {
 }
 
 /// The `GLIBC_TUNABLES` to run again with, or `None` to run as we are. `setting` is `PYLU_MALLOC_TUNING`,
-/// `current` the present `GLIBC_TUNABLES`, `thp` the kernel's `transparent_hugepage/enabled` (`None`:
-/// unreadable), `input_bytes` the inputs' size in all.
+/// `current` the present `GLIBC_TUNABLES`; `input_bytes` (the inputs' size in all) and `thp` (the kernel's
+/// `transparent_hugepage/enabled`, `None`: unreadable) are asked for only when the answer still depends on
+/// them, in that order.
 pub fn tunables_for(
     setting: Option<&OsStr>,
     current: Option<&OsStr>,
-    thp: Option<&str>,
-    input_bytes: u64,
+    input_bytes: impl FnOnce() -> u64,
+    thp: impl FnOnce() -> Option<String>,
 ) -> Option<OsString> {
     let forced = match setting.map(|s| s.to_string_lossy().trim().to_ascii_lowercase()) {
         Some(s) if s == "0" || s == "off" => return None,
         Some(s) if s == "1" || s == "always" => true,
         _ => false,
     };
-    if !forced && input_bytes < MIN_INPUT_BYTES {
-        return None;
-    }
-    // `[never]` (or no such file: another kernel) gives glibc's advice nothing to act on.
-    let thp = thp?;
-    if !(thp.contains("[madvise]") || thp.contains("[always]")) {
-        return None;
-    }
-    match current {
-        None => Some(TUNABLES.into()),
-        Some(c) if c.is_empty() => Some(TUNABLES.into()),
+    let value = match current {
+        None => TUNABLES.into(),
+        Some(c) if c.is_empty() => TUNABLES.into(),
         Some(c) => {
             let text = c.to_string_lossy();
             if text.contains("glibc.malloc.hugetlb") || text.contains("glibc.malloc.top_pad") {
@@ -71,9 +64,15 @@ pub fn tunables_for(
             let mut v = c.to_os_string();
             v.push(":");
             v.push(TUNABLES);
-            Some(v)
+            v
         }
+    };
+    if !forced && input_bytes() < MIN_INPUT_BYTES {
+        return None;
     }
+    // `[never]` (or no such file: another kernel) gives glibc's advice nothing to act on.
+    let thp = thp()?;
+    (thp.contains("[madvise]") || thp.contains("[always]")).then_some(value)
 }
 
 /// The size in all of the files `inputs` name (as [`crate::discover`] finds them; standard input counts 0).
@@ -89,15 +88,13 @@ pub fn reexec_if_worthwhile(inputs: &[PathBuf]) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         use std::os::unix::process::CommandExt;
-        let setting = std::env::var_os(ENV);
-        let current = std::env::var_os("GLIBC_TUNABLES");
-        // The cheap tests first: the inputs are looked up only if the answer can still be yes.
-        if tunables_for(setting.as_deref(), current.as_deref(), Some("[always]"), u64::MAX).is_none() {
-            return;
-        }
-        let thp = std::fs::read_to_string(THP_ENABLED).ok();
-        let Some(value) = tunables_for(setting.as_deref(), current.as_deref(), thp.as_deref(), input_bytes(inputs))
-        else {
+        let (setting, current) = (std::env::var_os(ENV), std::env::var_os("GLIBC_TUNABLES"));
+        let Some(value) = tunables_for(
+            setting.as_deref(),
+            current.as_deref(),
+            || input_bytes(inputs),
+            || std::fs::read_to_string(THP_ENABLED).ok(),
+        ) else {
             return;
         };
         let mut args = std::env::args_os();
@@ -117,45 +114,60 @@ mod tests {
     const BIG: u64 = MIN_INPUT_BYTES;
     const MADVISE: Option<&str> = Some("always [madvise] never\n");
 
+    /// [`tunables_for`] with the lazily asked values given outright.
+    fn decide(setting: Option<&OsStr>, current: Option<&OsStr>, thp: Option<&str>, bytes: u64) -> Option<OsString> {
+        tunables_for(setting, current, || bytes, || thp.map(str::to_owned))
+    }
+
     fn os(s: &str) -> Option<&OsStr> {
         Some(OsStr::new(s))
     }
 
     #[test]
     fn large_inputs_get_the_tunables_and_small_ones_do_not() {
-        assert_eq!(tunables_for(None, None, MADVISE, BIG), Some(TUNABLES.into()));
-        assert_eq!(tunables_for(None, None, MADVISE, BIG - 1), None);
-        assert_eq!(tunables_for(None, None, Some("[always] madvise never"), BIG), Some(TUNABLES.into()));
+        assert_eq!(decide(None, None, MADVISE, BIG), Some(TUNABLES.into()));
+        assert_eq!(decide(None, None, MADVISE, BIG - 1), None);
+        assert_eq!(decide(None, None, Some("[always] madvise never"), BIG), Some(TUNABLES.into()));
     }
 
     #[test]
     fn the_setting_overrides_the_size_rule() {
-        assert_eq!(tunables_for(os("always"), None, MADVISE, 0), Some(TUNABLES.into()));
-        assert_eq!(tunables_for(os(" 1 "), None, MADVISE, 0), Some(TUNABLES.into()));
-        assert_eq!(tunables_for(os("OFF"), None, MADVISE, u64::MAX), None);
-        assert_eq!(tunables_for(os("0"), None, MADVISE, u64::MAX), None);
+        assert_eq!(decide(os("always"), None, MADVISE, 0), Some(TUNABLES.into()));
+        assert_eq!(decide(os(" 1 "), None, MADVISE, 0), Some(TUNABLES.into()));
+        assert_eq!(decide(os("OFF"), None, MADVISE, u64::MAX), None);
+        assert_eq!(decide(os("0"), None, MADVISE, u64::MAX), None);
         // Anything else is the default rule.
-        assert_eq!(tunables_for(os("auto"), None, MADVISE, BIG), Some(TUNABLES.into()));
-        assert_eq!(tunables_for(os("auto"), None, MADVISE, 10), None);
+        assert_eq!(decide(os("auto"), None, MADVISE, BIG), Some(TUNABLES.into()));
+        assert_eq!(decide(os("auto"), None, MADVISE, 10), None);
     }
 
     #[test]
     fn no_huge_pages_no_second_start() {
-        assert_eq!(tunables_for(os("always"), None, Some("always madvise [never]"), BIG), None);
-        assert_eq!(tunables_for(os("always"), None, None, BIG), None);
+        assert_eq!(decide(os("always"), None, Some("always madvise [never]"), BIG), None);
+        assert_eq!(decide(os("always"), None, None, BIG), None);
     }
 
     #[test]
     fn a_users_tunables_are_kept_and_their_malloc_choice_respected() {
         assert_eq!(
-            tunables_for(None, os("glibc.pthread.rseq=0"), MADVISE, BIG),
+            decide(None, os("glibc.pthread.rseq=0"), MADVISE, BIG),
             Some(format!("glibc.pthread.rseq=0:{TUNABLES}").into())
         );
-        assert_eq!(tunables_for(None, os(""), MADVISE, BIG), Some(TUNABLES.into()));
-        assert_eq!(tunables_for(None, os("glibc.malloc.hugetlb=0"), MADVISE, BIG), None);
-        assert_eq!(tunables_for(os("always"), os("glibc.malloc.top_pad=0"), MADVISE, BIG), None);
+        assert_eq!(decide(None, os(""), MADVISE, BIG), Some(TUNABLES.into()));
+        assert_eq!(decide(None, os("glibc.malloc.hugetlb=0"), MADVISE, BIG), None);
+        assert_eq!(decide(os("always"), os("glibc.malloc.top_pad=0"), MADVISE, BIG), None);
         // The second process finds ours and runs.
-        assert_eq!(tunables_for(os("always"), os(TUNABLES), MADVISE, BIG), None);
+        assert_eq!(decide(os("always"), os(TUNABLES), MADVISE, BIG), None);
+    }
+
+    #[test]
+    fn the_inputs_and_the_kernel_are_asked_only_when_the_answer_depends_on_them() {
+        let unasked = || -> u64 { panic!("input size asked for") };
+        let no_thp = || -> Option<String> { panic!("THP mode asked for") };
+        assert_eq!(tunables_for(os("off"), None, unasked, no_thp), None);
+        assert_eq!(tunables_for(None, os("glibc.malloc.hugetlb=0"), unasked, no_thp), None);
+        assert_eq!(tunables_for(None, None, || 10, no_thp), None);
+        assert_eq!(tunables_for(os("always"), None, unasked, || Some("[madvise]".into())), Some(TUNABLES.into()));
     }
 
     #[test]

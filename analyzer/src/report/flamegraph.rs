@@ -95,9 +95,8 @@ pub fn write_flamegraph(folded: &[String], o: &FlameOptions, out: &mut dyn Write
     // long shared prefixes; they come nearly sorted (callees by name), which the stable sort merges in a few
     // passes. The same order (equal lines are equal strings), so the same SVG. Reversed stacks are re-sorted
     // by inferno whatever this says.
-    let mut lines: Vec<&str> =
-        folded.iter().map(|line| line.trim()).filter(|line| !(line.is_empty() || line.starts_with("# "))).collect();
-    let palette = o.palette.parse::<Palette>().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut lines = drawable(folded);
+    let palette = palette(o)?;
     let make_options = || inferno_options(o, palette);
     let mut opt = make_options();
     if !o.reverse {
@@ -116,11 +115,18 @@ pub fn write_flamegraph(folded: &[String], o: &FlameOptions, out: &mut dyn Write
 /// equal byte for byte, for the fuzz target that checks it on any folded input.
 #[doc(hidden)]
 pub fn write_flamegraph_by_inferno(folded: &[String], o: &FlameOptions, out: &mut dyn Write) -> io::Result<()> {
-    let lines: Vec<&str> =
-        folded.iter().map(|line| line.trim()).filter(|line| !(line.is_empty() || line.starts_with("# "))).collect();
-    let palette = o.palette.parse::<Palette>().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let mut opt = inferno_options(o, palette);
-    write_with_inferno(lines, &mut opt, folded.is_empty(), out)
+    let mut opt = inferno_options(o, palette(o)?);
+    write_with_inferno(drawable(folded), &mut opt, folded.is_empty(), out)
+}
+
+/// The lines inferno reads of `folded`: trimmed, without blanks and `# ` comments.
+fn drawable(folded: &[String]) -> Vec<&str> {
+    folded.iter().map(|line| line.trim()).filter(|line| !(line.is_empty() || line.starts_with("# "))).collect()
+}
+
+/// `o.palette` as inferno's palette (an unknown name is an invalid-input error).
+fn palette(o: &FlameOptions) -> io::Result<Palette> {
+    o.palette.parse::<Palette>().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
 }
 
 /// inferno's drawing of `lines` as they are (sorted unless `opt.no_sort` is off).
