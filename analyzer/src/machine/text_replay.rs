@@ -84,18 +84,26 @@ pub(crate) struct TextReplay {
 impl TextReplay {
     /// Reads `evs` (the thread's next events, whose function `f` is `labels[f]` here) and replays what is
     /// `read_ahead` events behind the reading.
-    pub fn feed(&mut self, m: &mut Machine, evs: Vec<TextEv>, labels: &[u32], read_ahead: usize) {
+    pub fn feed(&mut self, m: &mut Machine, mut evs: Vec<TextEv>, labels: &[u32], read_ahead: usize) {
         if evs.is_empty() {
             return;
         }
+        for ev in evs.iter_mut() {
+            *ev = relabel_ev(*ev, |f| labels[f as usize]);
+        }
         let n = evs.len();
-        self.ahead.push_back(Stretch { first: self.read, ends: vec![false; n], evs });
-        for i in 0..n {
-            // Relabelled as it is read (a pass of its own over the events before).
-            let slot = &mut self.ahead.back_mut().expect("just pushed").evs[i];
-            *slot = relabel_ev(*slot, |f| labels[f as usize]);
-            let ev = *slot;
-            self.read(ev);
+        let mut stretch = Stretch { first: self.read, ends: vec![false; n], evs };
+        // The events read before the replay has to start (usually all: the read-ahead holds most of a thread)
+        // are read with their stretch at hand, not yet queued.
+        let free = (self.replayed + read_ahead as u64).saturating_sub(self.read).min(n as u64) as usize;
+        for i in 0..free {
+            let ev = stretch.evs[i];
+            self.read(ev, Some(&mut stretch));
+        }
+        self.ahead.push_back(stretch);
+        for i in free..n {
+            let ev = self.ahead.back().expect("just pushed").evs[i];
+            self.read(ev, None);
             if self.read - self.replayed > read_ahead as u64 {
                 self.replay_one(m);
             }
@@ -104,14 +112,22 @@ impl TextReplay {
 
     /// The end of the thread's events: replays the rest (calls still open in the reading never end).
     pub fn finish(&mut self, m: &mut Machine) {
-        while self.replayed < self.read {
-            self.replay_one(m);
+        // Everything is read: the stretches are replayed whole, each taken out of the queue (the replay of an
+        // event never looks at the stretches, only at what the reading marked in them), without the queue's
+        // bookkeeping per event.
+        while let Some(s) = self.ahead.pop_front() {
+            let from = std::mem::take(&mut self.front);
+            for (&ev, &ends) in s.evs[from..].iter().zip(&s.ends[from..]) {
+                self.replay_event(m, ev, ends);
+            }
         }
+        debug_assert_eq!(self.replayed, self.read);
         m.warnings.wrong_cuts += std::mem::take(&mut self.wrong_cuts);
     }
 
-    /// Runs the original's rule on `ev`, the next event handed over.
-    fn read(&mut self, ev: TextEv) {
+    /// Runs the original's rule on `ev`, the next event handed over, which is in `current` when its stretch is
+    /// not queued yet (in the last stretch queued otherwise).
+    fn read(&mut self, ev: TextEv, current: Option<&mut Stretch>) {
         let number = self.read;
         self.read += 1;
         match ev {
@@ -121,7 +137,7 @@ impl TextReplay {
                     let start = self.read_open[k].1;
                     self.read_abandon_from(k + 1);
                     self.read_open.truncate(k);
-                    self.mark_ends(start);
+                    self.mark_ends(start, current);
                 }
             }
             TextEv::Suspend { func, .. } => {
@@ -151,11 +167,13 @@ impl TextReplay {
         }
     }
 
-    /// The reading saw the call started by event `start` end.
-    fn mark_ends(&mut self, start: u64) {
+    /// The reading saw the call started by event `start` end (`current`: the stretch being read, not queued).
+    fn mark_ends(&mut self, start: u64, current: Option<&mut Stretch>) {
         if start >= self.replayed {
-            // Not replayed yet: in a stretch still held, most often the last.
-            if let Some(s) = self.ahead.iter_mut().rev().find(|s| s.first <= start) {
+            // Not replayed yet: in a stretch still held, most often the one being read.
+            if let Some(s) = current.filter(|s| s.first <= start) {
+                s.ends[(start - s.first) as usize] = true;
+            } else if let Some(s) = self.ahead.iter_mut().rev().find(|s| s.first <= start) {
                 s.ends[(start - s.first) as usize] = true;
             }
         } else if self.cut.remove(&start) {
@@ -190,6 +208,12 @@ impl TextReplay {
             self.ahead.pop_front();
             self.front = 0;
         }
+        self.replay_event(m, ev, ends);
+    }
+
+    /// Replays `ev`, the oldest event read (taken out of its stretch), whose call the reading saw end if `ends`.
+    #[inline(always)]
+    fn replay_event(&mut self, m: &mut Machine, ev: TextEv, ends: bool) {
         let number = self.replayed;
         self.replayed += 1;
         match ev {

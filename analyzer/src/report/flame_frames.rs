@@ -12,10 +12,9 @@
 //!
 //! Main entry: [`draw`].
 
-use std::collections::{HashMap, HashSet};
-
 use inferno::flamegraph::{self, Direction};
 use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::flamegraph::IMAGE_WIDTH;
 use super::{push_fixed, push_u64};
@@ -226,7 +225,7 @@ struct Probe {
     /// Everything up to and including the frames' `<svg id="frames" …>` tag.
     header: String,
     /// Each function's `fill` (by name), and the root's.
-    fills: HashMap<String, String>,
+    fills: FxHashMap<String, String>,
     root_fill: String,
     /// Per depth, the rectangle's `y` and the text's `y`, as written.
     y: Vec<(String, String)>,
@@ -246,7 +245,7 @@ impl Probe {
         only_if_faster: bool,
     ) -> Option<Probe> {
         // Distinct first (a few hundred functions against thousands of frames), then sorted.
-        let distinct: HashSet<&str> = frames.iter().filter(|f| f.depth > 0).map(|f| f.name).collect();
+        let distinct: FxHashSet<&str> = frames.iter().filter(|f| f.depth > 0).map(|f| f.name).collect();
         let mut names: Vec<&str> = distinct.into_iter().collect();
         names.sort_unstable();
         // Names the probe's own lines could not carry as they are.
@@ -305,7 +304,7 @@ impl Probe {
         }
         // The root is the one frame at depth 0; the others are named in their titles (`name (1 us, 0.00%)`).
         let (_, root_fill, _, _, height) = *entries.iter().find(|e| e.2 == ys[0].1)?;
-        let mut fills = HashMap::new();
+        let mut fills = FxHashMap::default();
         for &(title, fill, rect_y, ..) in &entries {
             if rect_y != ys[0].1 {
                 fills.insert(unescape(&title[..title.rfind(" (")?])?, fill.to_owned());
@@ -340,6 +339,11 @@ fn deannotated(name: &str) -> &str {
 
 /// `text` with XML's five special characters escaped, as quick-xml (inferno's writer) escapes text.
 fn push_escaped(out: &mut Vec<u8>, text: &[u8]) {
+    // Names rarely hold one: copied whole, not byte by byte.
+    if !text.iter().any(|&b| matches!(b, b'<' | b'>' | b'&' | b'\'' | b'"')) {
+        out.extend_from_slice(text);
+        return;
+    }
     for &b in text {
         match b {
             b'<' => out.extend_from_slice(b"&lt;"),

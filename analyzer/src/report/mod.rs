@@ -63,25 +63,37 @@ pub(crate) fn push_u64(out: &mut Vec<u8>, n: u64) {
 }
 
 /// `scaled / 10^decimals` appended with exactly `decimals` decimals (`decimals` ≤ 4; inlined, so that the
-/// divisions are by constants).
+/// divisions are by constants). The digits are made right to left in a local buffer and appended at once: an
+/// `itoa` call and a push per digit had cost ~100 instructions a number more.
 #[inline(always)]
 fn push_decimal(out: &mut Vec<u8>, scaled: u64, decimals: u32) {
-    let unit = 10u64.pow(decimals);
-    push_u64(out, scaled / unit);
-    if decimals > 0 {
-        let frac = scaled % unit;
-        let digits = [
-            b'.',
-            b'0' + (frac / 1000 % 10) as u8,
-            b'0' + (frac / 100 % 10) as u8,
-            b'0' + (frac / 10 % 10) as u8,
-            b'0' + (frac % 10) as u8,
-        ];
-        // The point, then the last `decimals` digits (`frac` < 10^decimals: the ones before are zeros).
-        out.push(digits[0]);
-        out.extend_from_slice(&digits[5 - decimals as usize..]);
+    // u64::MAX has 20 digits: with a point, 21 bytes.
+    let mut buf = [0u8; 24];
+    let mut at = buf.len();
+    let mut n = scaled;
+    for _ in 0..decimals {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
     }
+    if decimals > 0 {
+        at -= 1;
+        buf[at] = b'.';
+    }
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[at..]);
 }
+
+/// `10^decimals` for [`push_fixed`]: exactly what `10f64.powi(decimals)` gives (small powers of ten are exact),
+/// without the call.
+const POW10_F64: [f64; 5] = [1.0, 10.0, 100.0, 1000.0, 10000.0];
 
 /// `format!("{:.decimals$}", x)` appended to `out` (`decimals` ≤ 4), in integers when the rounding is sure:
 /// `x × 10^decimals` is computed with an error below `y × 2^-53`, so unless it lies that close to a half (where
@@ -89,19 +101,24 @@ fn push_decimal(out: &mut Vec<u8>, scaled: u64, decimals: u32) {
 /// decimal expansion of `x` rounds to. Anything else (ties, negatives, huge or non-finite values) is formatted.
 pub(crate) fn push_fixed(out: &mut Vec<u8>, x: f64, decimals: u32) {
     debug_assert!(decimals <= 4);
-    let y = x * 10f64.powi(decimals as i32);
+    let y = x * POW10_F64[decimals as usize];
     if x.is_sign_positive() && y < (1u64 << 52) as f64 {
-        let floor = y.floor();
-        if ((y - floor) - 0.5).abs() > y * 1e-15 + 1e-300 {
-            push_decimal(out, y.round() as u64, decimals);
+        // `floor` and `round` without their calls (the default target has no SSE4.1 rounding): for 0 ≤ y < 2^52
+        // the conversion truncates to the floor and `y - floor` is exact, so away from the half (checked) the
+        // rounding is the floor or the one above it.
+        let floor = y as u64;
+        let frac = y - floor as f64;
+        if (frac - 0.5).abs() > y * 1e-15 + 1e-300 {
+            push_decimal(out, floor + u64::from(frac > 0.5), decimals);
             return;
         }
     }
     out.extend_from_slice(format!("{x:.*}", decimals as usize).as_bytes());
 }
 
-/// [`push_fixed`] as a `String`, for table cells.
-pub(crate) fn fixed(x: f64, decimals: u32) -> String {
+/// [`push_fixed`] as a `String` (what the tests compare with `format!`).
+#[cfg(test)]
+fn fixed(x: f64, decimals: u32) -> String {
     let mut out = Vec::with_capacity(16);
     push_fixed(&mut out, x, decimals);
     // SAFETY: `push_fixed` writes ASCII only (digits, `.`, and `format!`'s output of a float: `-`, digits,

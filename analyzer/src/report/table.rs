@@ -10,24 +10,25 @@ use std::io::{self, Write};
 use comfy_table::{presets::ASCII_MARKDOWN, CellAlignment, Table};
 
 /// Writes the table of `header` and `rows` (each as long as `header`) and a newline, the columns for which
-/// `right(column)` holds aligned right, the others left.
-pub(crate) fn write_markdown(
+/// `right(column)` holds aligned right, the others left. Cells are anything that reads as text (`String`s, or
+/// `&str`s into one buffer, which spares a large table an allocation per cell).
+pub(crate) fn write_markdown<S: AsRef<str>, R: AsRef<[S]>>(
     w: &mut dyn Write,
     header: &[&str],
-    rows: &[Vec<String>],
+    rows: &[R],
     right: impl Fn(usize) -> bool,
 ) -> io::Result<()> {
     let plain = |s: &str| s.bytes().all(|b| (b' '..=b'~').contains(&b));
-    let simple =
-        rows.iter().all(|r| r.len() == header.len() && r.iter().all(|c| plain(c))) && header.iter().all(|c| plain(c));
+    let simple = rows.iter().all(|r| r.as_ref().len() == header.len() && r.as_ref().iter().all(|c| plain(c.as_ref())))
+        && header.iter().all(|c| plain(c));
     if !simple {
         return write_comfy(w, header, rows, right);
     }
     // comfy-table never draws a column narrower than one character.
     let mut widths: Vec<usize> = header.iter().map(|c| c.len().max(1)).collect();
     for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.len());
+        for (width, cell) in widths.iter_mut().zip(row.as_ref()) {
+            *width = (*width).max(cell.as_ref().len());
         }
     }
     let mut out = Vec::with_capacity((rows.len() + 2) * (widths.iter().sum::<usize>() + 3 * widths.len() + 2));
@@ -53,23 +54,23 @@ pub(crate) fn write_markdown(
     }
     out.extend_from_slice(b"|\n");
     for row in rows {
-        line(&mut row.iter().map(String::as_str), &mut out);
+        line(&mut row.as_ref().iter().map(AsRef::as_ref), &mut out);
     }
     w.write_all(&out)
 }
 
 /// [`write_markdown`] through comfy-table.
-fn write_comfy(
+fn write_comfy<S: AsRef<str>, R: AsRef<[S]>>(
     w: &mut dyn Write,
     header: &[&str],
-    rows: &[Vec<String>],
+    rows: &[R],
     right: impl Fn(usize) -> bool,
 ) -> io::Result<()> {
     let mut t = Table::new();
     t.load_preset(ASCII_MARKDOWN);
     t.set_header(header.to_vec());
     for row in rows {
-        t.add_row(row.clone());
+        t.add_row(row.as_ref().iter().map(|c| c.as_ref().to_owned()).collect::<Vec<_>>());
     }
     for c in 0..header.len() {
         if let Some(col) = t.column_mut(c).filter(|_| right(c)) {
