@@ -185,9 +185,9 @@ impl<'a> LegacyLines<'a> {
     /// Calls `visit` with every item the iterator would give, in order: the same events, without handing each
     /// one back through `next` (the `Option<Result<Event>>` return and the held-back event were a sixth of the
     /// reader's instructions).
-    pub fn for_each_event(&mut self, mut visit: impl FnMut(Result<Event<'a>, LineError>)) {
+    pub fn for_each_event(&mut self, mut visit: impl FnMut(Result<&Event<'a>, LineError>)) {
         if let Some(event) = self.pending.take() {
-            visit(Ok(event));
+            visit(Ok(&event));
         }
         #[cfg(target_arch = "x86_64")]
         if self.avx2 {
@@ -200,7 +200,7 @@ impl<'a> LegacyLines<'a> {
     /// [`LegacyLines::for_each_event`] compiled with AVX2 enabled (see [`LegacyLines::next_avx2`]).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn visit_avx2(&mut self, visit: &mut impl FnMut(Result<Event<'a>, LineError>)) {
+    fn visit_avx2(&mut self, visit: &mut impl FnMut(Result<&Event<'a>, LineError>)) {
         use super::scan::{scan_limited_avx2, starts_with_avx2};
         let scanner = Scanner {
             scan: |rest, limit| scan_limited_avx2(rest, limit),
@@ -211,7 +211,7 @@ impl<'a> LegacyLines<'a> {
 
     /// Every remaining line's items to `visit`, each line's end and columns found by `scanner`.
     #[inline(always)]
-    fn visit_with<L, S>(&mut self, scanner: Scanner<L, S>, visit: &mut impl FnMut(Result<Event<'a>, LineError>))
+    fn visit_with<L, S>(&mut self, scanner: Scanner<L, S>, visit: &mut impl FnMut(Result<&Event<'a>, LineError>))
     where
         L: Fn(&'a [u8], usize) -> LineScan,
         S: Fn(&[u8], &[u8]) -> bool,
@@ -245,9 +245,9 @@ impl<'a> LegacyLines<'a> {
         }
         let (mut first, mut second) = (None, None);
         while first.is_none() {
-            let mut keep = |item| match first {
-                None => first = Some(item),
-                Some(_) => second = Some(item),
+            let mut keep = |item: Result<&Event<'a>, LineError>| match first {
+                None => first = Some(item.copied()),
+                Some(_) => second = Some(item.copied()),
             };
             if !self.step_with(&scanner, &mut keep) {
                 break;
@@ -263,7 +263,11 @@ impl<'a> LegacyLines<'a> {
     /// (after its thread's name when the thread is another than the previous parsed line's). `false` at the
     /// end of the chunk.
     #[inline(always)]
-    fn step_with<L, S>(&mut self, scanner: &Scanner<L, S>, visit: &mut impl FnMut(Result<Event<'a>, LineError>)) -> bool
+    fn step_with<L, S>(
+        &mut self,
+        scanner: &Scanner<L, S>,
+        visit: &mut impl FnMut(Result<&Event<'a>, LineError>),
+    ) -> bool
     where
         L: Fn(&'a [u8], usize) -> LineScan,
         S: Fn(&[u8], &[u8]) -> bool,
@@ -313,7 +317,7 @@ impl<'a> LegacyLines<'a> {
         body: bool,
         scanner: &Scanner<L, S>,
         line_no: u64,
-        visit: &mut impl FnMut(Result<Event<'a>, LineError>),
+        visit: &mut impl FnMut(Result<&Event<'a>, LineError>),
     ) where
         L: Fn(&'a [u8], usize) -> LineScan,
         S: Fn(&[u8], &[u8]) -> bool,
@@ -344,14 +348,14 @@ impl<'a> LegacyLines<'a> {
             })
         };
         match parsed {
-            Ok(event) => visit(Ok(event)),
+            Ok(event) => visit(Ok(&event)),
             Err(what) => visit(Err(LineError { line_no, what })),
         }
     }
 
     /// Gives `visit` the items of `line` as the exact parser reads it.
     #[inline(never)]
-    fn parse_exactly(&mut self, line: &'a [u8], line_no: u64, visit: &mut impl FnMut(Result<Event<'a>, LineError>)) {
+    fn parse_exactly(&mut self, line: &'a [u8], line_no: u64, visit: &mut impl FnMut(Result<&Event<'a>, LineError>)) {
         match parse_line_cached(line, &mut self.cache) {
             Err(what) => visit(Err(LineError { line_no, what })),
             Ok((event, thread_name)) => {
@@ -364,13 +368,13 @@ impl<'a> LegacyLines<'a> {
     /// Gives `visit` a parsed line's event, after its thread's name when the thread is another than the
     /// previous parsed line's.
     #[inline(always)]
-    fn emit(&mut self, event: Event<'a>, thread_name: &'a str, visit: &mut impl FnMut(Result<Event<'a>, LineError>)) {
+    fn emit(&mut self, event: Event<'a>, thread_name: &'a str, visit: &mut impl FnMut(Result<&Event<'a>, LineError>)) {
         let thread = (event.pid, event.tid, thread_name);
         if self.current_thread != Some(thread) {
             self.current_thread = Some(thread);
-            visit(Ok(Event { kind: EventKind::ThreadName(thread_name), ..event }));
+            visit(Ok(&Event { kind: EventKind::ThreadName(thread_name), ..event }));
         }
-        visit(Ok(event));
+        visit(Ok(&event));
     }
 }
 
@@ -481,7 +485,7 @@ mod tests {
             let got: Vec<_> = lines(&chunk, first_line_no).collect();
             prop_assert_eq!(&got, &expected(&chunk, first_line_no));
             let mut visited = Vec::new();
-            lines(&chunk, first_line_no).for_each_event(|item| visited.push(item));
+            lines(&chunk, first_line_no).for_each_event(|item| visited.push(item.copied()));
             prop_assert_eq!(visited, got);
         }
 
@@ -492,7 +496,7 @@ mod tests {
             let all: Vec<_> = lines(&chunk, 1).collect();
             let mut it = lines(&chunk, 1);
             let mut got: Vec<_> = it.by_ref().take(taken).collect();
-            it.for_each_event(|item| got.push(item));
+            it.for_each_event(|item| got.push(item.copied()));
             prop_assert_eq!(&got, &all);
             prop_assert_eq!(it.next_line_no(), { let mut i = lines(&chunk, 1); i.by_ref().for_each(drop); i.next_line_no() });
         }
