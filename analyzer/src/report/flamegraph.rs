@@ -95,7 +95,7 @@ pub fn write_flamegraph(folded: &[String], o: &FlameOptions, out: &mut dyn Write
     // long shared prefixes; they come nearly sorted (callees by name), which the stable sort merges in a few
     // passes. The same order (equal lines are equal strings), so the same SVG. Reversed stacks are re-sorted
     // by inferno whatever this says.
-    let mut lines = drawable(folded);
+    let mut lines = drawable(folded)?;
     let palette = palette(o)?;
     let make_options = || inferno_options(o, palette);
     let mut opt = make_options();
@@ -116,12 +116,57 @@ pub fn write_flamegraph(folded: &[String], o: &FlameOptions, out: &mut dyn Write
 #[doc(hidden)]
 pub fn write_flamegraph_by_inferno(folded: &[String], o: &FlameOptions, out: &mut dyn Write) -> io::Result<()> {
     let mut opt = inferno_options(o, palette(o)?);
-    write_with_inferno(drawable(folded), &mut opt, folded.is_empty(), out)
+    write_with_inferno(drawable(folded)?, &mut opt, folded.is_empty(), out)
 }
 
-/// The lines inferno reads of `folded`: trimmed, without blanks and `# ` comments.
-fn drawable(folded: &[String]) -> Vec<&str> {
-    folded.iter().map(|line| line.trim()).filter(|line| !(line.is_empty() || line.starts_with("# "))).collect()
+/// The lines inferno reads of `folded`: trimmed, without blanks and `# ` comments. An error when their sample
+/// counts are too large to draw (see [`check_counts`]).
+fn drawable(folded: &[String]) -> io::Result<Vec<&str>> {
+    let lines: Vec<&str> =
+        folded.iter().map(|line| line.trim()).filter(|line| !(line.is_empty() || line.starts_with("# "))).collect();
+    check_counts(&lines)?;
+    Ok(lines)
+}
+
+/// The largest sample count, and sum of counts, a flamegraph is drawn for: inferno adds the counts in a `u64`
+/// and takes differential counts apart as `isize`, which past this overflow (a panic in a debug build, a wrapped
+/// total and a nonsense drawing in a release one). Counts that large come only from a made-up `.folded` file.
+pub const MAX_DRAWN_SAMPLES: u64 = i64::MAX as u64;
+
+/// Refuses `lines` whose counts (read as inferno reads them: the last one or two space-separated numbers of a
+/// line, their fractional parts dropped) are above [`MAX_DRAWN_SAMPLES`], alone or added up.
+fn check_counts(lines: &[&str]) -> io::Result<()> {
+    // A line's last word as inferno's `rfind_samples` reads it: digits with at most one `.`; its whole part.
+    fn count(line: &str) -> Option<(&str, u64)> {
+        let (rest, word) = line.rsplit_once(' ')?;
+        let whole = match word.split_once('.') {
+            Some((whole, fraction)) if fraction.bytes().all(|b| b.is_ascii_digit()) => whole,
+            Some(_) => return None,
+            None => word,
+        };
+        if !whole.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // A whole part past u64 is a line inferno ignores, as it is here.
+        Some((rest.trim_end(), whole.parse().ok()?))
+    }
+    let too_large = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("sample counts above {MAX_DRAWN_SAMPLES} in all: too large to draw (scale them down)"),
+        )
+    };
+    let mut total = 0u64;
+    for line in lines {
+        let Some((rest, samples)) = count(line) else { continue };
+        // A differential line's first count.
+        let original = count(rest).map_or(0, |(_, n)| n);
+        total = total.checked_add(samples).filter(|&t| t <= MAX_DRAWN_SAMPLES).ok_or_else(too_large)?;
+        if original > MAX_DRAWN_SAMPLES {
+            return Err(too_large());
+        }
+    }
+    Ok(())
 }
 
 /// `o.palette` as inferno's palette (an unknown name is an invalid-input error).
@@ -145,4 +190,43 @@ fn write_with_inferno(
     }
     out.write_all(&buf)?;
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `flamegraph_folded` fuzz target: counts adding up past what inferno's `u64` total holds
+    /// made it panic (`attempt to add with overflow`) in a debug build and draw a wrapped total in a release one.
+    #[test]
+    fn counts_too_large_to_draw_are_an_error_not_a_panic() {
+        let o = FlameOptions::default();
+        let big = MAX_DRAWN_SAMPLES;
+        for lines in [
+            vec![format!("a {big}"), "b 1".to_string()],
+            vec!["a 5111111111111797768".to_string(), "a;b 5111111111111797768".into()],
+            vec![format!("a;b {} 7", big as u128 + 1), "c 1".into()],
+            vec![format!("a;b 18446744073709551615.5")],
+        ] {
+            for reverse in [false, true] {
+                let o = FlameOptions { reverse, ..o.clone() };
+                let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+                let e = write_flamegraph(&lines, &o, &mut ours).unwrap_err();
+                assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{lines:?}");
+                assert!(e.to_string().contains("too large to draw"), "{e}");
+                let e = write_flamegraph_by_inferno(&lines, &o, &mut theirs).unwrap_err();
+                assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+            }
+        }
+        // Up to the limit, drawn (here and by inferno, the same bytes); a count inferno cannot read (past u64)
+        // is a line it ignores, here too.
+        for lines in
+            [vec![format!("a {}", big - 1), "b 1".to_string()], vec!["a 99999999999999999999".into(), "b 3".into()]]
+        {
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            write_flamegraph(&lines, &o, &mut ours).unwrap();
+            write_flamegraph_by_inferno(&lines, &o, &mut theirs).unwrap();
+            assert!(ours == theirs, "{lines:?}");
+        }
+    }
 }
