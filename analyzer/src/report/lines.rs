@@ -170,63 +170,49 @@ pub fn write_text(a: &Analysis, views: &[View], out: &mut dyn Write) -> io::Resu
         "% of function",
         "source",
     ];
-    // The numbers of every row in one buffer, the cells as slices of it and of the rows (a `String` per cell
+    // The `defined at` and number cells of every row in one buffer, cut where each ends (a `String` per cell
     // was most of this table's time on a log with thousands of lines).
-    const NUMBERS: usize = 8;
+    const MADE: usize = 8;
     let mut text: Vec<u8> = Vec::with_capacity(rows.len() * 64);
-    let mut ends: Vec<[usize; NUMBERS]> = Vec::with_capacity(rows.len());
+    let mut ends: Vec<usize> = Vec::with_capacity(rows.len() * MADE);
     for r in &rows {
-        let mut cut = [0; NUMBERS];
-        let mut mark = |text: &Vec<u8>, i: usize| cut[i] = text.len();
-        match r.first_line {
-            0 => text.extend_from_slice(r.file.as_bytes()),
-            n => {
-                text.extend_from_slice(r.file.as_bytes());
-                text.push(b':');
-                push_u64(&mut text, n.into());
-            }
+        text.extend_from_slice(r.file.as_bytes());
+        if r.first_line != 0 {
+            text.push(b':');
+            push_u64(&mut text, r.first_line.into());
         }
-        mark(&text, 0);
-        push_u64(&mut text, r.line.into());
-        mark(&text, 1);
-        push_u64(&mut text, r.hits);
-        mark(&text, 2);
-        // `{:.3}` and `{:.1}`, in integers where that is exact (`format!` of a float cost ~1,400
-        // instructions: most of this report's time).
-        push_fixed(&mut text, r.total_us / 1000.0, 3);
-        mark(&text, 3);
-        push_fixed(&mut text, r.per_hit_us, 3);
-        mark(&text, 4);
-        push_fixed(&mut text, r.p50_us, 3);
-        mark(&text, 5);
-        push_fixed(&mut text, r.p99_us, 3);
-        mark(&text, 6);
-        push_fixed(&mut text, r.percent, 1);
-        mark(&text, 7);
-        ends.push(cut);
+        ends.push(text.len());
+        for n in [u64::from(r.line), r.hits] {
+            push_u64(&mut text, n);
+            ends.push(text.len());
+        }
+        // `{:.3}` and `{:.1}`, in integers where that is exact (`format!` of a float cost ~1,400 instructions).
+        for (x, decimals) in [(r.total_us / 1000.0, 3), (r.per_hit_us, 3), (r.p50_us, 3), (r.p99_us, 3), (r.percent, 1)]
+        {
+            push_fixed(&mut text, x, decimals);
+            ends.push(text.len());
+        }
     }
-    // The file names are text and the numbers ASCII, so every cell is text as a whole.
+    // File names are text and the numbers ASCII: never an error.
     let text = String::from_utf8(text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    let mut start = 0;
+    let made = |k: usize| &text[if k == 0 { 0 } else { ends[k - 1] }..ends[k]];
     let cells: Vec<[&str; 10]> = rows
         .iter()
-        .zip(&ends)
-        .map(|(r, cut)| {
-            let cell = |i: usize| &text[if i == 0 { start } else { cut[i - 1] }..cut[i]];
-            let row = [
+        .enumerate()
+        .map(|(i, r)| {
+            let c = |j: usize| made(i * MADE + j);
+            [
                 r.function.as_str(),
-                cell(0),
-                cell(1),
-                cell(2),
-                cell(3),
-                cell(4),
-                cell(5),
-                cell(6),
-                cell(7),
+                c(0),
+                c(1),
+                c(2),
+                c(3),
+                c(4),
+                c(5),
+                c(6),
+                c(7),
                 r.source.as_deref().unwrap_or_default(),
-            ];
-            start = cut[NUMBERS - 1];
-            row
+            ]
         })
         .collect();
     write_markdown(&mut w, &header, &cells, |c| (2..9).contains(&c))?;
