@@ -202,7 +202,8 @@ def test_debuggers_and_payloads_follow_the_new_code_of_a_redefine(capsys):
     FD.debug("redefdemo.foo", echo=False)
     LD.debug("redefdemo.foo", [], echo=False)
     VD.debug("redefdemo.foo", "b")
-    UpdateManager.apply_update(Instrument("redefdemo.foo", {("var_def", ("b",)): lambda _variable: seen.append(_variable)}))
+    watch_b = Instrument("redefdemo.foo", {("var_def", ("b",)): lambda _variable: seen.append(_variable)})
+    UpdateManager.apply_update(watch_b)
     UpdateManager.apply_update(Redefine("redefdemo", None, {"redefdemo.foo": _new_foo_other_lines}))
     redefine = _last_update()
     new_first = _new_foo_other_lines.__code__.co_firstlineno

@@ -22,7 +22,9 @@ import threading
 import traceback
 
 from .instrument import frames, instrumentation
-from .probing import chosen_lines, code_lines, line_numbers, reads_and_writes, resolve, variables
+from .probing import (
+    chosen_lines, code_lines, line_numbers, only_attribute, reads_and_writes, resolve, variables, watchable,
+)
 from .text import Text
 from .updates import LU, UpdateError
 
@@ -187,13 +189,15 @@ class Instrument:
         for target in self.targets:
             code = instrumentation.code_of(target.func)
             have = variables(code)
+            seen = watchable(code)
             for (point, arg), payload in self.spec:
                 if point in ("line_before", "line_after") and arg:
                     chosen_lines(target, arg)
                 if point in ("var_def", "var_use"):
-                    missing = [n for n in arg if n not in have]
+                    missing = [n for n in arg if n not in seen]
                     if missing:
-                        raise UpdateError(f"{target.name} has no variable {', '.join(map(repr, missing))}")
+                        why = only_attribute(missing[0], [(target.name, code)])
+                        raise UpdateError(why or f"{target.name} has no variable {', '.join(map(repr, missing))}")
                 unknown = [p for p in inspect.signature(payload).parameters if p not in BIND_NAMES and p not in have
                            and p not in target.func.__globals__]
                 if unknown:

@@ -20,7 +20,8 @@ import sys
 from . import _native
 from .instrument import frames, instrumentation
 from .probing import (
-    DEFAULT_REPR_LIMIT, apply, chosen_lines, code_lines, line_numbers, reads_and_writes, resolve, show, variables,
+    DEFAULT_REPR_LIMIT, apply, chosen_lines, code_lines, line_numbers, only_attribute, reads_and_writes, resolve, show,
+    watchable,
 )
 from .text import Text
 from .updates import UpdateError
@@ -100,7 +101,9 @@ class _LineValues(_Shower):
     """`lines`: the chosen lines, or None for every line of the code (and of any code the function gets later);
     `only`: VD's variable, wherever the code reads or assigns it."""
 
-    def __init__(self, name: str, code, lines: frozenset | None, echo: bool, limit: int, only: str | None = None) -> None:
+    def __init__(
+        self, name: str, code, lines: frozenset | None, echo: bool, limit: int, only: str | None = None
+    ) -> None:
         super().__init__(name, echo, limit)
         self.asked = lines
         self.only = only
@@ -187,9 +190,10 @@ class VarDebugger:
             raise UpdateError(f"VD.debug takes one variable name, like 'b', not {variable!r}")
         name = names[0]
         found = resolve(targets, "debug")
-        have = [t for t in found if name in variables(instrumentation.code_of(t.func))]
+        have = [t for t in found if name in watchable(instrumentation.code_of(t.func))]
         if not have:
-            raise UpdateError(f"no variable {name!r} in {', '.join(t.name for t in found)}")
+            why = only_attribute(name, [(t.name, instrumentation.code_of(t.func)) for t in found])
+            raise UpdateError(why or f"no variable {name!r} in {', '.join(t.name for t in found)}")
         description = f"VD.debug({targets!r}, {name!r}{_options(echo, limit)})"
         return apply(
             "VarDebugger", description, have,

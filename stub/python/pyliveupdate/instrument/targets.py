@@ -192,7 +192,10 @@ def _static_path(module, names: list):
 def _through_instance(through) -> str:
     path, obj = through
     cls = type(obj)
-    return f"{path} is an instance of {cls.__module__}.{cls.__qualname__}; targets reach functions through modules and classes"
+    return (
+        f"{path} is an instance of {cls.__module__}.{cls.__qualname__}; targets reach functions through modules and "
+        "classes"
+    )
 
 
 def _why_not_below(module, names: list, globs: list) -> str:
