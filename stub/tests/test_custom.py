@@ -8,7 +8,7 @@ import pytest
 
 from conftest import PROGRAMS
 from inproc import now, while_called
-from test_lines_debug import _last_update, _lines_since
+from test_lines_debug import _debug_since, _last_update, _lines_since
 
 sys.path.insert(0, PROGRAMS)
 
@@ -181,3 +181,50 @@ def test_patch_file(tmp_path):
     assert redefdemo.foo(2) == 21
     LU.revert(_last_update())
     assert redefdemo.foo(2) == 6
+
+
+def _new_foo_other_lines(x):
+    pad = 0
+    b = x * 10 + pad
+    return b
+
+
+def test_debuggers_and_payloads_follow_the_new_code_of_a_redefine(capsys):
+    """FD, LD (every line), VD and Instrument's var_def on a function later redefined (a Flask view hot-fixed
+    by `patch()`) report the new code: its parameters, its lines, where it reads and assigns the variable. They
+    used to keep the old code's parameter names and line numbers and so went silent until the Redefine was
+    reverted."""
+    import redefdemo
+    from pyliveupdate.update import Instrument, Redefine, UpdateManager
+    from pyliveupdatescripts import FD, LD, LU, VD
+
+    seen = []
+    FD.debug("redefdemo.foo", echo=False)
+    LD.debug("redefdemo.foo", [], echo=False)
+    VD.debug("redefdemo.foo", "b")
+    watch_b = Instrument("redefdemo.foo", {("var_def", ("b",)): lambda _variable: seen.append(_variable)})
+    UpdateManager.apply_update(watch_b)
+    UpdateManager.apply_update(Redefine("redefdemo", None, {"redefdemo.foo": _new_foo_other_lines}))
+    redefine = _last_update()
+    new_first = _new_foo_other_lines.__code__.co_firstlineno
+    t0 = now()
+    assert redefdemo.foo(4) == 40
+    got = _debug_since(t0)
+    assert ("redefdemo.foo", "parameters", "x", "4") in [(f, k, n, v) for f, _l, k, n, v in got]
+    assert ("redefdemo.foo", "return", "return", "40") in [(f, k, n, v) for f, _l, k, n, v in got]
+    # VD's and LD's values at the new code's lines: b assigned on the second line of the body, read on the third.
+    assert [(line - new_first, n, v) for _f, line, k, n, v in got if k == "defined"].count((2, "b", "40")) == 2
+    assert (3, "b", "40") in [(line - new_first, n, v) for _f, line, k, n, v in got if k == "used"]
+    assert (1, "pad", "0") in [(line - new_first, n, v) for _f, line, k, n, v in got if k == "defined"]
+    assert seen == [{"b": 40}]
+    assert f"redefdemo.foo:{new_first + 2} defvalues: b=40" in capsys.readouterr().err
+
+    # Reverted, they report the original code again.
+    LU.revert(redefine)
+    seen.clear()
+    t0 = now()
+    assert redefdemo.foo(3) == 8
+    got = _debug_since(t0)
+    assert ("parameters", "a", "3") in [(k, n, v) for _f, _l, k, n, v in got]
+    assert (_line("b"), "defined", "b", "4") in [(line, k, n, v) for _f, line, k, n, v in got]
+    assert seen == [{"b": 4}]

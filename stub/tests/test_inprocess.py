@@ -229,3 +229,37 @@ def test_nothing_printed_per_call_unless_echo(capfd):
     LU.revert_all()
     workload.leaf(1)
     assert "workload.leaf" not in capfd.readouterr().err
+
+
+def test_ls_names_at_most_twenty_functions_of_an_applied_update_and_none_of_a_reverted_one():
+    """After a few FP.profile('flask.**')-sized updates and reverts, LU.ls() used to print every function name of
+    every update kept, reverted ones included: thousands of lines. Now an applied update names its first
+    LISTED functions, a reverted one none; LU.ls(full=True) names them all."""
+    import json  # noqa: F401  (json.** holds more than LISTED functions)
+
+    from pyliveupdate.updates import LISTED
+    from pyliveupdatescripts import FP, LU
+
+    FP.profile("json.**")
+    update = LU._updates[max(LU._updates)]
+    names = sorted(t.name for t in update.targets)
+    assert len(names) > LISTED
+
+    def listed(text):
+        rows = text.splitlines()
+        at = next(i for i, row in enumerate(rows) if row.startswith(f"{update.id:>3}  "))
+        under = []
+        for row in rows[at + 1:]:
+            if not row.startswith("       "):
+                break
+            under.append(row.strip())
+        return rows[at], under
+
+    row, under = listed(str(LU.ls()))
+    assert "applied" in row and f"{len(names):>9}" in row
+    assert under == names[:LISTED] + [f"... and {len(names) - LISTED} more (LU.ls(full=True) lists them all)"]
+    assert listed(str(LU.ls(full=True)))[1] == names
+    LU.revert(update.id)
+    row, under = listed(str(LU.ls()))
+    assert "reverted" in row and under == []
+    assert listed(str(LU.ls(full=True)))[1] == names

@@ -1,6 +1,7 @@
 """LineProfiler and the debuggers in this process, on both backends (code swap ≤ 3.11, sys.monitoring 3.12+):
 line hits and times, debug values in the trace and on stderr, exact revert, overlapping updates, bad input."""
 
+import re
 import sys
 
 import pytest
@@ -187,6 +188,27 @@ def test_bad_inputs_change_nothing():
         LD.debug("linedemo.bar", ["x"])
     assert len(LU._updates) == before
     assert linedemo.bar(1) == 1
+
+
+def test_an_attribute_name_is_refused_as_a_variable():
+    """`VD.debug('...Store.get', 'items')` where the code only has `self.items`: refused with why. It used to be
+    accepted (the name is in `co_names`) and then never reported anything."""
+    import instances
+    from pyliveupdate.update import Instrument
+    from pyliveupdate.updates import UpdateError
+    from pyliveupdatescripts import LU, VD
+
+    before = len(LU._updates)
+    says = "'items' is not a variable of instances.Store.get: there it is only an attribute or method name (x.items)"
+    with pytest.raises(UpdateError, match=re.escape(says)):
+        VD.debug("instances.Store.get", "items")
+    with pytest.raises(UpdateError, match=re.escape(says)):
+        Instrument("instances.Store.get", {("var_use", ("items",)): lambda _variable: None})
+    assert len(LU._updates) == before
+    t0 = now()
+    VD.debug("instances.Store.get", "count", echo=False)
+    assert instances.store.get("Apple") == 3
+    assert [(k, n, v) for _f, _l, k, n, v in _debug_since(t0)] == [("defined", "count", "3"), ("used", "count", "3")]
 
 
 def test_threads_see_whole_states_while_applied_and_reverted():

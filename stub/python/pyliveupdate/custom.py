@@ -22,7 +22,9 @@ import threading
 import traceback
 
 from .instrument import frames, instrumentation
-from .probing import chosen_lines, line_numbers, reads_and_writes, resolve, variables
+from .probing import (
+    chosen_lines, code_lines, line_numbers, only_attribute, reads_and_writes, resolve, variables, watchable,
+)
 from .text import Text
 from .updates import LU, UpdateError
 
@@ -73,25 +75,37 @@ class _Payload:
 
 class _CustomProbe(frames.Probe):
     def __init__(self, target, spec: list) -> None:
-        code = instrumentation.code_of(target.func)
+        # Lines chosen by number are checked against the function's code once, here; every line (no lines
+        # given) and variables are looked up in whatever code the function runs (`for_code`, Redefine).
+        self.points = []
+        for (point, arg), func in spec:
+            if point in ("line_before", "line_after") and arg:
+                arg = chosen_lines(target, arg)
+            self.points.append((point, arg, _Payload(point, func, target.name)))
+        self._build(instrumentation.code_of(target.func))
+
+    def for_code(self, code) -> _CustomProbe:
+        probe = object.__new__(_CustomProbe)
+        probe.points = self.points  # the same payloads: one that failed stays skipped
+        probe._build(code)
+        return probe
+
+    def _build(self, code) -> None:
         reads, writes = reads_and_writes(code)
         n = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & 0x04) + bool(code.co_flags & 0x08)
         self.params = code.co_varnames[:n]
         self.begin, self.end_ = [], []
         self.before_at: dict = {}
         self.after_at: dict = {}
-        lines_all = chosen_lines(target, ())
-        for (point, arg), func in spec:
-            payload = _Payload(point, func, target.name)
+        for point, arg, payload in self.points:
             if point == "func_begin":
                 self.begin.append(payload)
             elif point == "func_end":
                 self.end_.append(payload)
             elif point in ("line_before", "line_after"):
-                lines = chosen_lines(target, arg) if arg else lines_all
                 table = self.before_at if point == "line_before" else self.after_at
                 source = reads if point == "line_before" else writes
-                for line in lines:
+                for line in arg or code_lines(code):
                     table.setdefault(line, []).append((payload, None, source.get(line, [])))
             else:
                 source = writes if point == "var_def" else reads
@@ -175,13 +189,15 @@ class Instrument:
         for target in self.targets:
             code = instrumentation.code_of(target.func)
             have = variables(code)
+            seen = watchable(code)
             for (point, arg), payload in self.spec:
                 if point in ("line_before", "line_after") and arg:
                     chosen_lines(target, arg)
                 if point in ("var_def", "var_use"):
-                    missing = [n for n in arg if n not in have]
+                    missing = [n for n in arg if n not in seen]
                     if missing:
-                        raise UpdateError(f"{target.name} has no variable {', '.join(map(repr, missing))}")
+                        why = only_attribute(missing[0], [(target.name, code)])
+                        raise UpdateError(why or f"{target.name} has no variable {', '.join(map(repr, missing))}")
                 unknown = [p for p in inspect.signature(payload).parameters if p not in BIND_NAMES and p not in have
                            and p not in target.func.__globals__]
                 if unknown:

@@ -19,7 +19,10 @@ import sys
 
 from . import _native
 from .instrument import frames, instrumentation
-from .probing import DEFAULT_REPR_LIMIT, apply, chosen_lines, line_numbers, reads_and_writes, resolve, show, variables
+from .probing import (
+    DEFAULT_REPR_LIMIT, apply, chosen_lines, code_lines, line_numbers, only_attribute, reads_and_writes, resolve, show,
+    watchable,
+)
 from .text import Text
 from .updates import UpdateError
 
@@ -80,6 +83,9 @@ class _FuncValues(_Shower):
         n = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & 0x04) + bool(code.co_flags & 0x08)
         self.params = code.co_varnames[:n]
 
+    def for_code(self, code) -> _FuncValues:
+        return _FuncValues(self.name, code, self.echo, self.limit)
+
     def start(self, frame, func_id: int) -> None:
         values = [(p, v) for p in self.params if (v := _lookup(frame, p)) is not _MISSING]
         self.emit(func_id, frame.f_lineno, PARAMETERS, "parameters", values)
@@ -92,8 +98,17 @@ class _FuncValues(_Shower):
 
 
 class _LineValues(_Shower):
-    def __init__(self, name: str, code, lines: frozenset, echo: bool, limit: int, only: str | None = None) -> None:
+    """`lines`: the chosen lines, or None for every line of the code (and of any code the function gets later);
+    `only`: VD's variable, wherever the code reads or assigns it."""
+
+    def __init__(
+        self, name: str, code, lines: frozenset | None, echo: bool, limit: int, only: str | None = None
+    ) -> None:
         super().__init__(name, echo, limit)
+        self.asked = lines
+        self.only = only
+        if lines is None:
+            lines = frozenset(code_lines(code))
         reads, writes = reads_and_writes(code)
         if only is not None:
             reads = {line: [only] for line, names in reads.items() if only in names}
@@ -103,6 +118,10 @@ class _LineValues(_Shower):
         self.writes = {line: names for line, names in writes.items() if line in lines}
         self.watched_lines = frozenset(self.reads) | frozenset(self.writes)
         self.locals_only = only is None
+
+    def for_code(self, code) -> _LineValues:
+        # Lines chosen by number keep their numbers; every line, and a variable, are looked up in the new code.
+        return _LineValues(self.name, code, self.asked, self.echo, self.limit, self.only)
 
     def _values(self, frame, names: list) -> list:
         out = []
@@ -154,7 +173,7 @@ class LineDebugger:
         limit = _limit(repr_limit)
         asked = line_numbers(lines)
         found = resolve(targets, "debug")
-        chosen = {id(t.func): chosen_lines(t, asked) for t in found}
+        chosen = {id(t.func): chosen_lines(t, asked) if asked else None for t in found}
         description = f"LD.debug({targets!r}, {list(asked)!r}{_options(echo, limit)})"
         return apply(
             "LineDebugger", description, found,
@@ -171,9 +190,10 @@ class VarDebugger:
             raise UpdateError(f"VD.debug takes one variable name, like 'b', not {variable!r}")
         name = names[0]
         found = resolve(targets, "debug")
-        have = [t for t in found if name in variables(instrumentation.code_of(t.func))]
+        have = [t for t in found if name in watchable(instrumentation.code_of(t.func))]
         if not have:
-            raise UpdateError(f"no variable {name!r} in {', '.join(t.name for t in found)}")
+            why = only_attribute(name, [(t.name, instrumentation.code_of(t.func)) for t in found])
+            raise UpdateError(why or f"no variable {name!r} in {', '.join(t.name for t in found)}")
         description = f"VD.debug({targets!r}, {name!r}{_options(echo, limit)})"
         return apply(
             "VarDebugger", description, have,

@@ -143,6 +143,25 @@ def variables(code: types.CodeType) -> set:
     return set(code.co_varnames) | set(code.co_cellvars) | set(code.co_freevars) | set(code.co_names)
 
 
+def watchable(code: types.CodeType) -> set:
+    """The variables (local, cell, free or global) the code reads or assigns: what VD and Instrument's
+    `var_def`/`var_use` can see. An attribute or method name (`self.items`) is in `co_names` but never here."""
+    reads, writes = reads_and_writes(code)
+    return {name for names in (*reads.values(), *writes.values()) for name in names}
+
+
+def only_attribute(name: str, targets: list) -> str | None:
+    """When `name`, no variable of any of `targets` ([(target name, code)]), is an attribute or method name in
+    some of them (`self.items`): what to say instead of "no variable"."""
+    attribute = [t for t, code in targets if name in code.co_names]
+    if not attribute:
+        return None
+    return (
+        f"{name!r} is not a variable of {', '.join(attribute)}: there it is only an attribute or method name "
+        f"(x.{name}); variables are the names a line reads or assigns, local or global"
+    )
+
+
 class _CutRepr(reprlib.Repr):
     """repr() that never runs long on big containers and never raises."""
 

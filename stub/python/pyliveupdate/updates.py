@@ -15,6 +15,8 @@ from .text import Text
 # Reverted updates kept (to be listed and re-applied); older ones are forgotten, so a long apply/revert session
 # does not grow the history forever. Applied updates are always kept.
 MAX_REVERTED_KEPT = 32
+# LU.ls() names at most this many functions under an applied update (LU.ls(full=True): all, reverted ones too).
+LISTED = 20
 
 _applies = threading.local()
 
@@ -153,7 +155,10 @@ class UpdateManager:
             del self._updates[uid]
             self._forgotten += 1
 
-    def ls(self) -> Text:
+    def ls(self, full: bool = False) -> Text:
+        """Every update kept, one row each; under an applied one its functions, the first `LISTED` of them (a
+        framework's `FP.profile('django.**')` holds thousands, and a session keeps 32 reverted updates):
+        `full=True` lists every function of every update, reverted ones included."""
         with self._lock:
             footer = [f"recorder: {recording.state()}"]
             line_timer_failure = _native.lines_error()
@@ -168,10 +173,16 @@ class UpdateManager:
                 state = "applied" if u.applied else "reverted"
                 names = u.functions() if u.custom else [t.name for t in u.targets]
                 lines.append(f"{u.id:>3}  {state:<8} {u.kind:<13} {len(u.functions()):>9}  {u.description}")
-                for name in names:
-                    lines.append(f"       {name}")
-                for name, why in u.skipped:
-                    lines.append(f"       (skipped {name}: {why})")
+                if not (u.applied or full):
+                    continue
+                shown = names if full else names[:LISTED]
+                lines += [f"       {name}" for name in shown]
+                if len(shown) < len(names):
+                    lines.append(f"       ... and {len(names) - len(shown)} more (LU.ls(full=True) lists them all)")
+                skipped = u.skipped if full else u.skipped[:LISTED]
+                lines += [f"       (skipped {name}: {why})" for name, why in skipped]
+                if len(skipped) < len(u.skipped):
+                    lines.append(f"       ... and {len(u.skipped) - len(skipped)} more skipped")
             return Text("\n".join(lines + footer))
 
     def revert(self, update_id: int) -> Text:

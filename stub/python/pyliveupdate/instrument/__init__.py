@@ -172,7 +172,7 @@ class Instrumentation:
                 self.acquire(func, holder, holder in echo, entry.options)
             for holder, probe in probes.items():
                 try:
-                    self.add_probe(func, holder, probe)
+                    self.add_probe(func, holder, probe.for_code(code))
                 except NotInstrumentable:
                     pass
 

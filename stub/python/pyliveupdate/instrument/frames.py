@@ -51,6 +51,11 @@ class Probe:
     def end(self, frame, func_id: int, value, raised: bool) -> None:
         pass
 
+    def for_code(self, code: types.CodeType) -> Probe:
+        """The same interest in the function once it runs `code` instead (Redefine and its revert): probes
+        that looked their lines or variables up in the old code look them up again in the new one."""
+        return self
+
     # Lines `before`/`after` want to hear about (None: every line).
     watched_lines: frozenset | None = frozenset()
     wants_start = False

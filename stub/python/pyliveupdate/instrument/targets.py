@@ -164,19 +164,66 @@ def find(pattern: str) -> list:
         raise TargetNotFound(f"no loaded module matches {pattern!r}")
     walk = _Walk(_module_root(module), mod_name)
     walk.walk(mod_name, module, parts[cut:])
-    if not walk.found and not any(p in ("*", "**") for p in parts[cut:]):
-        raise TargetNotFound(f"{pattern!r}: no function found{_why_not(module, parts[cut:])}")
-    return list(walk.found.values())
+    if walk.found:
+        return list(walk.found.values())
+    names = parts[cut:]
+    glob_at = next((i for i, p in enumerate(names) if p in ("*", "**")), None)
+    if glob_at is None:
+        raise TargetNotFound(f"{pattern!r}: no function found{_why_not(module, names)}")
+    # Said, not returned empty: among several patterns a mistyped one would otherwise vanish without a word.
+    raise TargetNotFound(f"{pattern!r}: matched no function{_why_not_below(module, names[:glob_at], names[glob_at:])}")
+
+
+def _static_path(module, names: list):
+    """(the object `names` lead to from `module`, or None; why not: the missing attribute; the first step taken
+    through an instance: (dotted path, the instance), or None). Looked up with `inspect.getattr_static`, which
+    runs none of the program's code."""
+    obj, through = module, None
+    for at, name in enumerate(names):
+        if through is None and not (inspect.ismodule(obj) or inspect.isclass(obj)):
+            through = (".".join([module.__name__, *names[:at]]), obj)
+        try:
+            obj = inspect.getattr_static(obj, name)
+        except AttributeError:
+            return None, f" ({'.'.join([module.__name__, *names[:at]])} has no attribute {name!r})", through
+    return obj, "", through
+
+
+def _through_instance(through) -> str:
+    path, obj = through
+    cls = type(obj)
+    return (
+        f"{path} is an instance of {cls.__module__}.{cls.__qualname__}; targets reach functions through modules and "
+        "classes"
+    )
+
+
+def _why_not_below(module, names: list, globs: list) -> str:
+    """Why a pattern whose globs follow `names` matched nothing: the names lead nowhere, or to something that
+    has no functions to match (an instance: its class is named instead)."""
+    obj, missing, _through = _static_path(module, names)
+    if missing:
+        return missing
+    if inspect.ismodule(obj) or inspect.isclass(obj):
+        return ""
+    path = ".".join([module.__name__, *names])
+    if _unwrap(obj) is not None:
+        return f" ({path} is a function: name it without {'.'.join(globs)!r})"
+    cls = type(obj)
+    return (
+        f" ({_through_instance((path, obj))}: '{cls.__module__}.{cls.__qualname__}.{'.'.join(globs)}')"
+    )
 
 
 def _why_not(module, names: list) -> str:
-    """Why a dotted name below a module gives no Python function: it is missing, built in, or something else."""
-    obj = module
-    for at, name in enumerate(names):
-        try:
-            obj = inspect.getattr_static(obj, name)  # runs none of the program's code
-        except AttributeError:
-            return f" ({'.'.join([module.__name__, *names[:at]])} has no attribute {name!r})"
+    """Why a dotted name below a module gives no Python function: it is missing, reached through an instance,
+    built in, or something else."""
+    obj, missing, through = _static_path(module, names)
+    if missing:
+        return missing
+    func = _unwrap(obj) or (obj.fget if isinstance(obj, property) else None)
+    if isinstance(func, types.FunctionType) and through is not None:
+        return f" ({_through_instance(through)}: '{func.__module__}.{func.__qualname__}')"
     if isinstance(obj, (types.BuiltinFunctionType, types.BuiltinMethodType, types.MethodDescriptorType,
                         types.WrapperDescriptorType, types.MethodWrapperType, types.ClassMethodDescriptorType)):
         return f" (it is built in, not Python code: {obj!r} cannot be profiled)"
