@@ -249,8 +249,14 @@ impl Probe {
         let mut names: Vec<&str> = distinct.into_iter().collect();
         names.sort_unstable();
         // Names the probe's own lines could not carry as they are.
+        // A name `#` makes the probe line `# 1`, which inferno takes for a comment.
         let plain = |n: &str| {
-            !n.is_empty() && n.trim() == n && !n.starts_with("# ") && !ends_in_number(n) && deannotated(n) == n
+            !n.is_empty()
+                && n.trim() == n
+                && !n.starts_with("# ")
+                && n != "#"
+                && !ends_in_number(n)
+                && deannotated(n) == n
         };
         if !names.iter().all(|n| plain(n)) {
             return None;
@@ -521,5 +527,19 @@ mod fuzz_found {
             write_flamegraph_by_inferno(&lines, &o, &mut theirs).unwrap();
             assert!(ours == theirs, "{lines:?}");
         }
+    }
+
+    /// Found by the `flamegraph_folded` fuzz target: a function named `#` made the probe's line for it `# 1`,
+    /// which inferno reads as a comment, so the probe's header said one sample fewer than the graph.
+    #[test]
+    fn a_function_named_hash_is_drawn_as_inferno_draws_it() {
+        let o = FlameOptions { min_width: 0.0, ..FlameOptions::default() };
+        // Every order of three names under a fourth: frames enough (16 for 4 names) that the probe draws them.
+        let lines: Vec<String> =
+            ["x;#;a;b 5", "x;#;b;a 5", "x;a;#;b 5", "x;a;b;# 5", "x;b;#;a 5", "x;b;a;# 5"].map(String::from).to_vec();
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        write_flamegraph(&lines, &o, &mut ours).unwrap();
+        write_flamegraph_by_inferno(&lines, &o, &mut theirs).unwrap();
+        assert!(ours == theirs, "{}", String::from_utf8_lossy(&ours));
     }
 }
