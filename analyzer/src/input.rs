@@ -235,19 +235,27 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, AnalyzeError> {
     Ok(out)
 }
 
-/// The regular, non-hidden files directly in `dir`, by name.
+/// The regular, non-hidden files directly in `dir`, by name, but the stub's TCP token (see [`is_stub_token`]).
 fn dir_files(dir: &Path) -> Result<Vec<PathBuf>, AnalyzeError> {
     let io = |error| AnalyzeError::Io { path: dir.to_owned(), error };
     let mut v = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
-        let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if !hidden && entry.file_type().map_err(io)?.is_file() {
+        let name = entry.file_name();
+        let hidden = name.as_encoded_bytes().starts_with(b".");
+        if !hidden && !is_stub_token(name.as_encoded_bytes()) && entry.file_type().map_err(io)?.is_file() {
             v.push(entry.path());
         }
     }
     v.sort_by(|a, b| rotation_key(a).cmp(&rotation_key(b)));
     Ok(v)
+}
+
+/// Whether a file named `name` is the token the stub writes beside its traces once it listens on TCP
+/// (`token-<uid>`, docs/SECURITY.md): the stub's own, never an input, so a directory's listing leaves it out
+/// rather than naming it as unreadable (which made the default input exit 1).
+fn is_stub_token(name: &[u8]) -> bool {
+    name.strip_prefix(b"token-").is_some_and(|uid| !uid.is_empty() && uid.iter().all(u8::is_ascii_digit))
 }
 
 /// Orders a directory by name, except that a log's rotated backups `X.N` come just before `X`, oldest (highest

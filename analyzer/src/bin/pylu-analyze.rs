@@ -341,7 +341,12 @@ fn run(cli: Cli) -> Result<u8> {
                 SummaryFormat::Table => summary::write_text(
                     &a,
                     &views,
-                    &SummaryOptions { sort, top: Some(top.unwrap_or(30)), min_tree_percent: min_percent },
+                    &SummaryOptions {
+                        sort,
+                        top: Some(top.unwrap_or(30)),
+                        min_tree_percent: min_percent,
+                        ..Default::default()
+                    },
                     &mut *stdout,
                 )?,
                 SummaryFormat::Json => {

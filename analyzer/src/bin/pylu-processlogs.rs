@@ -43,6 +43,12 @@ struct Cli {
     /// One root per process instead of per thread (the original's roots are `pid-tid`).
     #[arg(long)]
     merge_threads: bool,
+    /// Threads whose name matches this glob (`Thread-*`) become one root per process (repeatable).
+    ///
+    /// For thread-per-request servers (Flask's and Django's development servers name each request's thread
+    /// afresh): one tree of all their requests instead of thousands of one-request trees.
+    #[arg(long, value_name = "GLOB")]
+    group_threads: Vec<String>,
     /// Rows of the summary's function table.
     #[arg(long, default_value_t = 30)]
     top: usize,
@@ -111,6 +117,12 @@ fn run(cli: Cli) -> Result<u8> {
         let how = if pylu_analyzer::malloc_tuning::tuned() { "huge pages (malloc_tuning)" } else { "glibc's defaults" };
         pylu_analyzer::say!("pylu-processlogs: malloc: {how}");
     }
+    // Before anything is read: a mistyped glob is not worth a whole analysis.
+    let group_threads = cli
+        .group_threads
+        .iter()
+        .map(|g| glob::Pattern::new(g).with_context(|| format!("bad --group-threads glob {g:?}")))
+        .collect::<Result<Vec<_>>>()?;
     let inputs = OpenInputs::open(&cli.input)?;
     inputs.check_readable("pylu-processlogs")?;
     let name = cli.name.clone().unwrap_or_else(|| base_name(&cli.input));
@@ -146,7 +158,7 @@ fn run(cli: Cli) -> Result<u8> {
             if cli.input.is_empty() { "the default inputs".to_string() } else { name.to_string_lossy().into_owned() };
         return Err(AnalyzeError::NoCalls { what }.into());
     }
-    let sel = Selection { merge_threads: cli.merge_threads, ..Selection::default() };
+    let sel = Selection { merge_threads: cli.merge_threads, group_threads, ..Selection::default() };
     let views = sel.views(&a);
     // Each view's tree order (children by name, self times), which all three outputs walk, made here on every
     // core: made by whichever output asked first, the others waited for it view by view.
@@ -171,7 +183,7 @@ fn run(cli: Cli) -> Result<u8> {
                 summary::write_text(
                     &a,
                     &views,
-                    &SummaryOptions { top: Some(cli.top), ..Default::default() },
+                    &SummaryOptions { top: Some(cli.top), command: "pylu-processlogs", ..Default::default() },
                     &mut text,
                 )?;
                 Ok(text)

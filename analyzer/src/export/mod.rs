@@ -62,7 +62,7 @@ pub struct ExportArgs {
     #[arg(value_enum)]
     pub format: ExportFormat,
     /// Files, directories or globs; binary traces and text logs can be mixed (rotated logs are included).
-    /// Default: /tmp/pyliveupdate/ and /tmp/pyliveupdate.log.
+    /// Default: /tmp/pyliveupdate/<uid>/ and /tmp/pyliveupdate.log, whichever exist.
     pub inputs: Vec<PathBuf>,
     /// Where to write: a directory for parquet, a file for the others (`-`: standard output).
     #[arg(short, long)]

@@ -33,11 +33,14 @@ pub struct SummaryOptions {
     /// The text tree leaves out call sites under this percentage of their root's total (with their callees),
     /// and says how many: a big profile has millions of distinct stacks. JSON always has the whole tree.
     pub min_tree_percent: f64,
+    /// The command the text's hints name (`pylu-analyze summary` or `pylu-processlogs`), with the options it
+    /// takes to group threads.
+    pub command: &'static str,
 }
 
 impl Default for SummaryOptions {
     fn default() -> Self {
-        SummaryOptions { sort: SortBy::SelfTime, top: None, min_tree_percent: 0.1 }
+        SummaryOptions { sort: SortBy::SelfTime, top: None, min_tree_percent: 0.1, command: "pylu-analyze summary" }
     }
 }
 
@@ -326,7 +329,8 @@ pub fn write_text(a: &Analysis, views: &[View], o: &SummaryOptions, out: &mut dy
     if let Some((n, pattern)) = alike_threads(views) {
         writeln!(
             w,
-            "({n} threads named like '{pattern}': `pylu-analyze summary --group-threads '{pattern}'` shows them as one tree per process, `--merge-threads` every thread as one)"
+            "({n} threads named like '{pattern}': `{} --group-threads '{pattern}'` shows them as one tree per process, `--merge-threads` every thread as one)",
+            o.command
         )?;
         writeln!(w)?;
     }
@@ -415,7 +419,7 @@ pub fn warnings_line(a: &Analysis) -> String {
         "calls that never ended (cut by an exception or the end of the input)"
     };
     let mut line = format!(
-        "warning: {cut}: {}; exits or resumes that matched no call: {}",
+        "warning: {cut}: {}; exits or resumes that matched no call (calls already running when recording began, or damage): {}",
         a.warnings.cut_calls, a.warnings.unmatched
     );
     if a.warnings.wrong_cuts > 0 {

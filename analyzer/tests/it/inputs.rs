@@ -69,6 +69,36 @@ fn rotated_logs_in_a_directory_are_read_oldest_first() {
     assert_eq!(order, expected);
 }
 
+/// The stub's directory also holds its TCP token (`token-<uid>`) once a stub listened on TCP: reading the
+/// directory leaves it out (it made `pylu-analyze summary /tmp/pyliveupdate/<uid>/` say `skipped` and exit 1);
+/// any other file that is not a trace or a log is still named.
+#[test]
+fn the_stubs_token_in_a_trace_directory_is_not_an_input() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(log_fixture(), dir.path().join("app.log")).unwrap();
+    std::fs::write(dir.path().join("token-1000"), "0f".repeat(32)).unwrap();
+    let alone = analyze_cmd().args(["summary", "-q"]).arg(log_fixture()).output().unwrap();
+    let out = analyze_cmd().args(["summary", "-q"]).arg(dir.path()).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("token"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&alone.stdout));
+    let out_dir = tempfile::tempdir().unwrap();
+    let processlogs = Command::new(env!("CARGO_BIN_EXE_pylu-processlogs"))
+        .args(["-q", "-o"])
+        .arg(out_dir.path())
+        .arg("-i")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(processlogs.status.code(), Some(0), "{}", String::from_utf8_lossy(&processlogs.stderr));
+    // Only that name: `token-x` (not a uid) is a file like any other.
+    std::fs::write(dir.path().join("token-x"), "0f").unwrap();
+    let out = analyze_cmd().args(["summary", "-q"]).arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("token-x"));
+}
+
 /// A FIFO is opened once and read once: its first bytes are not lost to the format check.
 #[test]
 fn a_fifo_is_read_once() {

@@ -77,6 +77,26 @@ fn many_threads_named_alike_get_a_suggestion_that_works() {
     let grouped = summary(&["--group-threads", glob]);
     assert!(grouped.contains(&format!("4510-{glob}: 24 calls")), "{grouped}");
     assert!(!grouped.contains("threads named like"), "{grouped}");
+    // pylu-processlogs (one root per thread, as the original) suggests its own option, which works the same.
+    let processlogs = |args: &[&str]| {
+        let out_dir = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_pylu-processlogs"))
+            .args(["-q", "-o"])
+            .arg(out_dir.path())
+            .args(args)
+            .arg("-i")
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let name = p.file_name().unwrap().to_string_lossy();
+        std::fs::read_to_string(out_dir.path().join(format!("{name}.summary"))).unwrap()
+    };
+    let text = processlogs(&[]);
+    assert!(text.contains(&format!("`pylu-processlogs --group-threads '{glob}'` shows them")), "{text}");
+    let grouped = processlogs(&["--group-threads", glob]);
+    assert!(grouped.contains(&format!("4510-{glob}: 24 calls")), "{grouped}");
+    assert!(!grouped.contains("threads named like"), "{grouped}");
     // Fewer than eight alike: nothing suggested.
     let (_dir2, _p2, few_only) = analysis(&threads[..8]);
     assert_eq!(pylu_analyzer::report::summary::alike_threads(&Selection::default().views(&few_only)), None);
