@@ -133,8 +133,13 @@ fn drawable(folded: &[String]) -> io::Result<Vec<&str>> {
 /// total and a nonsense drawing in a release one). Counts that large come only from a made-up `.folded` file.
 pub const MAX_DRAWN_SAMPLES: u64 = i64::MAX as u64;
 
+/// The largest count of a differential line (two counts, before and after): inferno colours it by
+/// `150 × (largest change + change)` in an `isize`.
+pub const MAX_DIFFERENTIAL_SAMPLES: u64 = MAX_DRAWN_SAMPLES / 300;
+
 /// Refuses `lines` whose counts (read as inferno reads them: the last one or two space-separated numbers of a
-/// line, their fractional parts dropped) are above [`MAX_DRAWN_SAMPLES`], alone or added up.
+/// line, their fractional parts dropped) are above [`MAX_DRAWN_SAMPLES`] added up, or a differential line's
+/// above [`MAX_DIFFERENTIAL_SAMPLES`].
 fn check_counts(lines: &[&str]) -> io::Result<()> {
     // A line's last word as inferno's `rfind_samples` reads it: digits with at most one `.`; its whole part.
     fn count(line: &str) -> Option<(&str, u64)> {
@@ -153,17 +158,21 @@ fn check_counts(lines: &[&str]) -> io::Result<()> {
     let too_large = || {
         io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("sample counts above {MAX_DRAWN_SAMPLES} in all: too large to draw (scale them down)"),
+            format!(
+                "sample counts too large to draw: above {MAX_DRAWN_SAMPLES} in all, or {MAX_DIFFERENTIAL_SAMPLES} \
+                 in a line of two (scale them down)"
+            ),
         )
     };
     let mut total = 0u64;
     for line in lines {
         let Some((rest, samples)) = count(line) else { continue };
-        // A differential line's first count.
-        let original = count(rest).map_or(0, |(_, n)| n);
         total = total.checked_add(samples).filter(|&t| t <= MAX_DRAWN_SAMPLES).ok_or_else(too_large)?;
-        if original > MAX_DRAWN_SAMPLES {
-            return Err(too_large());
+        // A differential line's first count.
+        if let Some((_, original)) = count(rest) {
+            if original.max(samples) > MAX_DIFFERENTIAL_SAMPLES {
+                return Err(too_large());
+            }
         }
     }
     Ok(())
@@ -206,6 +215,9 @@ mod tests {
             vec![format!("a {big}"), "b 1".to_string()],
             vec!["a 5111111111111797768".to_string(), "a;b 5111111111111797768".into()],
             vec![format!("a;b {} 7", big as u128 + 1), "c 1".into()],
+            // Found by the fuzz target: inferno's colour of a differential line overflowed.
+            vec![format!("a;b 1 {}", MAX_DIFFERENTIAL_SAMPLES + 1), "a;c 5 3".into()],
+            vec![format!("a;b {} 1", MAX_DIFFERENTIAL_SAMPLES + 1)],
             vec![format!("a;b 18446744073709551615.5")],
         ] {
             for reverse in [false, true] {
@@ -220,9 +232,11 @@ mod tests {
         }
         // Up to the limit, drawn (here and by inferno, the same bytes); a count inferno cannot read (past u64)
         // is a line it ignores, here too.
-        for lines in
-            [vec![format!("a {}", big - 1), "b 1".to_string()], vec!["a 99999999999999999999".into(), "b 3".into()]]
-        {
+        for lines in [
+            vec![format!("a {}", big - 1), "b 1".to_string()],
+            vec!["a 99999999999999999999".into(), "b 3".into()],
+            vec![format!("a;b 1 {MAX_DIFFERENTIAL_SAMPLES}"), format!("a;c {MAX_DIFFERENTIAL_SAMPLES} 3")],
+        ] {
             let (mut ours, mut theirs) = (Vec::new(), Vec::new());
             write_flamegraph(&lines, &o, &mut ours).unwrap();
             write_flamegraph_by_inferno(&lines, &o, &mut theirs).unwrap();
