@@ -95,7 +95,7 @@ impl TextReplay {
         let mut stretch = Stretch { first: self.read, ends: vec![false; n], evs };
         // The events read before the replay has to start (usually all: the read-ahead holds most of a thread)
         // are read with their stretch at hand, not yet queued.
-        let free = (self.replayed + read_ahead as u64).saturating_sub(self.read).min(n as u64) as usize;
+        let free = self.replayed.saturating_add(read_ahead as u64).saturating_sub(self.read).min(n as u64) as usize;
         for i in 0..free {
             let ev = stretch.evs[i];
             self.read(ev, Some(&mut stretch));

@@ -248,8 +248,8 @@ impl Probe {
         let distinct: FxHashSet<&str> = frames.iter().filter(|f| f.depth > 0).map(|f| f.name).collect();
         let mut names: Vec<&str> = distinct.into_iter().collect();
         names.sort_unstable();
-        // Names the probe's own lines could not carry as they are.
-        // A name `#` makes the probe line `# 1`, which inferno takes for a comment.
+        // Names the probe's own lines could not carry as they are (`#` would make the line `# 1`, which inferno
+        // takes for a comment).
         let plain = |n: &str| {
             !n.is_empty()
                 && n.trim() == n
