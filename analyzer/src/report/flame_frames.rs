@@ -208,16 +208,9 @@ fn merge<'a>(lines: &[&'a str]) -> Option<(Vec<Frame<'a>>, u64)> {
     Some((frames, time))
 }
 
-/// Whether inferno would read the end of `text` as a count: its last space-separated word is digits, with
-/// one `.` at most.
+/// Whether inferno would read the end of `text` as a count (see [`super::flamegraph::count_word`]).
 fn ends_in_number(text: &str) -> bool {
-    match text.rsplit_once(' ') {
-        Some((_, word)) => {
-            let mut parts = word.splitn(2, '.');
-            parts.all(|p| p.bytes().all(|b| b.is_ascii_digit()))
-        }
-        None => false,
-    }
+    super::flamegraph::count_word(text).is_some()
 }
 
 /// What the probe graph gives the real one.

@@ -128,6 +128,15 @@ fn drawable(folded: &[String]) -> io::Result<Vec<&str>> {
     Ok(lines)
 }
 
+/// `text`'s last space-separated word when inferno reads it as a count (its `rfind_samples`: digits, with one
+/// `.` at most): what is before it, and its whole part (perhaps empty).
+pub(super) fn count_word(text: &str) -> Option<(&str, &str)> {
+    let (rest, word) = text.rsplit_once(' ')?;
+    let (whole, fraction) = word.split_once('.').unwrap_or((word, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    (digits(whole) && digits(fraction)).then_some((rest, whole))
+}
+
 /// The largest sample count, and sum of counts, a flamegraph is drawn for: inferno adds the counts in a `u64`
 /// and takes differential counts apart as `isize`, which past this overflow (a panic in a debug build, a wrapped
 /// total and a nonsense drawing in a release one). Counts that large come only from a made-up `.folded` file.
@@ -141,20 +150,11 @@ pub const MAX_DIFFERENTIAL_SAMPLES: u64 = MAX_DRAWN_SAMPLES / 300;
 /// line, their fractional parts dropped) are above [`MAX_DRAWN_SAMPLES`] added up, or a differential line's
 /// above [`MAX_DIFFERENTIAL_SAMPLES`].
 fn check_counts(lines: &[&str]) -> io::Result<()> {
-    // A line's last word as inferno's `rfind_samples` reads it: digits with at most one `.`; its whole part.
-    fn count(line: &str) -> Option<(&str, u64)> {
-        let (rest, word) = line.rsplit_once(' ')?;
-        let whole = match word.split_once('.') {
-            Some((whole, fraction)) if fraction.bytes().all(|b| b.is_ascii_digit()) => whole,
-            Some(_) => return None,
-            None => word,
-        };
-        if !whole.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        // A whole part past u64 is a line inferno ignores, as it is here.
+    // A whole part that is empty or past u64 is a line inferno ignores, as it is here.
+    let count = |line| -> Option<(&str, u64)> {
+        let (rest, whole) = count_word(line)?;
         Some((rest.trim_end(), whole.parse().ok()?))
-    }
+    };
     let too_large = || {
         io::Error::new(
             io::ErrorKind::InvalidInput,
